@@ -1,0 +1,36 @@
+#include "parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+
+static int parse_checked(const char *s, int base, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (*end)
+		return -EINVAL;
+	if (errno == ERANGE || v > max)
+		return -ERANGE;
+	*ret = v;
+	return 0;
+}
+
+int parse_u64(const char *s, uint64_t max, uint64_t *ret) { return parse_checked(s, 10, max, ret); }
+
+int parse_u32(const char *s, uint32_t *ret)
+{
+	uint64_t v;
+	int r = parse_u64(s, UINT32_MAX, &v);
+	if (r < 0)
+		return r;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+int parse_u64_any_base(const char *s, uint64_t *ret) { return parse_checked(s, 0, UINT64_MAX, ret); }

@@ -1,0 +1,59 @@
+/* The one way any program here starts a child process.
+ *
+ * The child gets a clean slate: default signal dispositions, an empty signal
+ * mask, no inherited descriptors beyond 0-2, the environment it is given.
+ * Errors before exec travel back through a close-on-exec pipe, so the caller
+ * learns synchronously whether exec succeeded. The child only calls _exit(). */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum spawn_stage {
+	SPAWN_STAGE_NONE,
+	SPAWN_STAGE_SETSID,
+	SPAWN_STAGE_STDIO,
+	SPAWN_STAGE_CTTY,
+	SPAWN_STAGE_CREDENTIALS,
+	SPAWN_STAGE_CWD,
+	SPAWN_STAGE_EXEC,
+};
+
+struct spawn_params {
+	char *const *argv;
+	/* Full environment of the child; NULL keeps the caller's. PATH lookup
+	 * of argv[0] uses this environment's PATH. */
+	char *const *envp;
+	/* Descriptors placed on 0, 1, 2. -1 means: open stdio_path there. */
+	int stdio_fds[3];
+	/* Opened read-write without becoming controlling terminal; default
+	 * /dev/null. */
+	const char *stdio_path;
+	bool new_session;
+	/* Make fd 0 the controlling terminal (needs new_session). */
+	bool controlling_tty;
+	/* Working directory; a failure here is fatal unless cwd_optional. */
+	const char *cwd;
+	bool cwd_optional;
+	mode_t umask;
+	/* Switch to this user first when switch_user is set. */
+	bool switch_user;
+	const char *user_name;
+	uid_t uid;
+	gid_t gid;
+};
+
+struct spawn_error {
+	enum spawn_stage stage;
+	int error; /* positive errno */
+};
+
+void spawn_params_init(struct spawn_params *p);
+
+/* Returns 0 and the pid when exec succeeded; -errno when the child could not
+ * be created; a positive SPAWN_FAILED with *ret_error filled in when the
+ * child started but failed before or at exec (it is already reaped). */
+#define SPAWN_FAILED 1
+int spawn_process(const struct spawn_params *p, pid_t *ret_pid, struct spawn_error *ret_error);
+
+const char *spawn_stage_name(enum spawn_stage stage);

@@ -1,0 +1,417 @@
+#include "loop.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+#include "base/time-util.h"
+
+/* Reaped pids nobody watched yet; bounded, oldest dropped first. */
+#define LOOP_UNCLAIMED_MAX 64
+
+struct loop_io {
+	struct loop *loop;
+	int fd;
+	uint32_t events;
+	loop_io_fn fn;
+	void *userdata;
+	bool dead;
+	struct loop_io *next_dead;
+};
+
+struct loop_timer {
+	struct loop *loop;
+	uint64_t deadline;
+	loop_timer_fn fn;
+	void *userdata;
+	bool armed;
+	struct loop_timer *prev, *next;
+};
+
+struct loop_child {
+	struct loop *loop;
+	pid_t pid;
+	int status;
+	bool reaped;
+	loop_child_fn fn;
+	void *userdata;
+	struct loop_child *prev, *next;
+};
+
+struct loop_signal {
+	loop_signal_fn fn;
+	void *userdata;
+};
+
+struct loop {
+	int epoll_fd;
+	int signal_fd;
+	struct loop_io *signal_io;
+	sigset_t signals;
+	sigset_t saved_mask;
+	struct loop_signal handlers[_NSIG];
+
+	struct loop_timer *timers; /* sorted by deadline */
+	struct loop_child *children;
+	unsigned n_children;
+	struct loop_io *dead_ios;
+
+	struct {
+		pid_t pid;
+		int status;
+	} unclaimed[LOOP_UNCLAIMED_MAX];
+	unsigned n_unclaimed;
+	bool dispatch_pending_children;
+
+	loop_orphan_fn orphan_fn;
+	void *orphan_userdata;
+
+	bool running;
+	int exit_code;
+};
+
+static void loop_on_signalfd(struct loop_io *io, int fd, uint32_t events, void *userdata);
+
+int loop_new(struct loop **ret)
+{
+	struct loop *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->signal_fd = -1;
+	l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epoll_fd < 0) {
+		r = negative_errno();
+		free(l);
+		return r;
+	}
+	sigemptyset(&l->signals);
+	sigaddset(&l->signals, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &l->signals, &l->saved_mask);
+	l->signal_fd = signalfd(-1, &l->signals, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->signal_fd < 0) {
+		r = negative_errno();
+		loop_free(l);
+		return r;
+	}
+	r = loop_add_io(l, l->signal_fd, EPOLLIN, loop_on_signalfd, l, &l->signal_io);
+	if (r < 0) {
+		loop_free(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+static void loop_release_dead(struct loop *l)
+{
+	while (l->dead_ios) {
+		struct loop_io *io = l->dead_ios;
+		l->dead_ios = io->next_dead;
+		free(io);
+	}
+}
+
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	loop_io_free(l->signal_io);
+	while (l->timers)
+		loop_timer_free(l->timers);
+	while (l->children)
+		loop_child_free(l->children);
+	loop_release_dead(l);
+	safe_close(l->signal_fd);
+	safe_close(l->epoll_fd);
+	sigprocmask(SIG_SETMASK, &l->saved_mask, NULL);
+	free(l);
+}
+
+void loop_exit(struct loop *l, int code)
+{
+	l->running = false;
+	l->exit_code = code;
+}
+
+bool loop_is_running(const struct loop *l) { return l->running; }
+
+int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata,
+		struct loop_io **ret)
+{
+	struct loop_io *io = calloc(1, sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	*io = (struct loop_io){ .loop = l, .fd = fd, .events = events, .fn = fn, .userdata = userdata };
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+	if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int r = negative_errno();
+		free(io);
+		return r;
+	}
+	*ret = io;
+	return 0;
+}
+
+int loop_io_set_events(struct loop_io *io, uint32_t events)
+{
+	if (io->events == events)
+		return 0;
+	struct epoll_event ev = { .events = events, .data.ptr = io };
+	if (epoll_ctl(io->loop->epoll_fd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
+		return negative_errno();
+	io->events = events;
+	return 0;
+}
+
+void loop_io_free(struct loop_io *io)
+{
+	if (!io || io->dead)
+		return;
+	(void)epoll_ctl(io->loop->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->dead = true;
+	io->next_dead = io->loop->dead_ios;
+	io->loop->dead_ios = io;
+}
+
+static void timer_unlink(struct loop_timer *t)
+{
+	if (!t->armed)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		t->loop->timers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	t->armed = false;
+}
+
+void loop_timer_set(struct loop_timer *t, uint64_t deadline)
+{
+	struct loop *l = t->loop;
+	struct loop_timer **pos = &l->timers, *prev = NULL;
+
+	timer_unlink(t);
+	t->deadline = deadline;
+	while (*pos && (*pos)->deadline <= deadline) {
+		prev = *pos;
+		pos = &(*pos)->next;
+	}
+	t->next = *pos;
+	t->prev = prev;
+	if (*pos)
+		(*pos)->prev = t;
+	*pos = t;
+	t->armed = true;
+}
+
+int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata,
+		   struct loop_timer **ret)
+{
+	struct loop_timer *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	*t = (struct loop_timer){ .loop = l, .fn = fn, .userdata = userdata };
+	loop_timer_set(t, deadline);
+	*ret = t;
+	return 0;
+}
+
+void loop_timer_free(struct loop_timer *t)
+{
+	if (!t)
+		return;
+	timer_unlink(t);
+	free(t);
+}
+
+int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata)
+{
+	if (signo <= 0 || signo >= _NSIG || signo == SIGCHLD)
+		return -EINVAL;
+	l->handlers[signo] = (struct loop_signal){ fn, userdata };
+	sigaddset(&l->signals, signo);
+	sigprocmask(SIG_BLOCK, &l->signals, NULL);
+	if (signalfd(l->signal_fd, &l->signals, SFD_NONBLOCK | SFD_CLOEXEC) < 0)
+		return negative_errno();
+	return 0;
+}
+
+void loop_set_orphan_handler(struct loop *l, loop_orphan_fn fn, void *userdata)
+{
+	l->orphan_fn = fn;
+	l->orphan_userdata = userdata;
+}
+
+unsigned loop_children_count(const struct loop *l) { return l->n_children; }
+
+int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata,
+		     struct loop_child **ret)
+{
+	struct loop_child *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = (struct loop_child){ .loop = l, .pid = pid, .fn = fn, .userdata = userdata };
+	for (unsigned i = 0; i < l->n_unclaimed; i++) {
+		if (l->unclaimed[i].pid != pid)
+			continue;
+		c->reaped = true;
+		c->status = l->unclaimed[i].status;
+		l->unclaimed[i] = l->unclaimed[--l->n_unclaimed];
+		l->dispatch_pending_children = true;
+		break;
+	}
+	c->next = l->children;
+	if (l->children)
+		l->children->prev = c;
+	l->children = c;
+	l->n_children++;
+	if (ret)
+		*ret = c;
+	return 0;
+}
+
+void loop_child_free(struct loop_child *c)
+{
+	if (!c)
+		return;
+	struct loop *l = c->loop;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->children = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	l->n_children--;
+	free(c);
+}
+
+static void loop_remember_unclaimed(struct loop *l, pid_t pid, int status)
+{
+	if (l->n_unclaimed == LOOP_UNCLAIMED_MAX) {
+		memmove(&l->unclaimed[0], &l->unclaimed[1],
+			sizeof(l->unclaimed[0]) * (LOOP_UNCLAIMED_MAX - 1));
+		l->n_unclaimed--;
+	}
+	l->unclaimed[l->n_unclaimed].pid = pid;
+	l->unclaimed[l->n_unclaimed].status = status;
+	l->n_unclaimed++;
+}
+
+/* Calls the watchers of every reaped child; each is freed after its call. */
+static void loop_dispatch_children(struct loop *l)
+{
+	bool again = true;
+
+	l->dispatch_pending_children = false;
+	while (again) {
+		again = false;
+		for (struct loop_child *c = l->children; c; c = c->next) {
+			if (!c->reaped)
+				continue;
+			loop_child_fn fn = c->fn;
+			void *ud = c->userdata;
+			pid_t pid = c->pid;
+			int status = c->status;
+			/* The callback may add or free watchers: restart the
+			 * walk afterwards. */
+			loop_child_free(c);
+			fn(pid, status, ud);
+			again = true;
+			break;
+		}
+	}
+}
+
+static void loop_reap(struct loop *l)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			break;
+		struct loop_child *c;
+		for (c = l->children; c; c = c->next)
+			if (c->pid == pid && !c->reaped)
+				break;
+		if (c) {
+			c->reaped = true;
+			c->status = status;
+			l->dispatch_pending_children = true;
+		} else {
+			loop_remember_unclaimed(l, pid, status);
+			if (l->orphan_fn)
+				l->orphan_fn(l, pid, status, l->orphan_userdata);
+		}
+	}
+}
+
+static void loop_on_signalfd(struct loop_io *io _unused_, int fd, uint32_t events _unused_,
+			     void *userdata)
+{
+	struct loop *l = userdata;
+	struct signalfd_siginfo si;
+	bool chld = false;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int signo = (int)si.ssi_signo;
+		if (signo == SIGCHLD)
+			chld = true;
+		else if (signo > 0 && signo < _NSIG && l->handlers[signo].fn)
+			l->handlers[signo].fn(l, signo, l->handlers[signo].userdata);
+	}
+	if (chld)
+		loop_reap(l);
+}
+
+static int loop_timeout_ms(struct loop *l)
+{
+	if (l->dispatch_pending_children)
+		return 0;
+	if (!l->timers)
+		return -1;
+	uint64_t now = now_usec();
+	if (l->timers->deadline <= now)
+		return 0;
+	uint64_t ms = (l->timers->deadline - now + 999) / 1000;
+	return ms > 60000 ? 60000 : (int)ms;
+}
+
+static void loop_dispatch_timers(struct loop *l)
+{
+	uint64_t now = now_usec();
+	while (l->timers && l->timers->deadline <= now) {
+		struct loop_timer *t = l->timers;
+		timer_unlink(t);
+		t->fn(t, t->userdata);
+	}
+}
+
+int loop_run(struct loop *l)
+{
+	struct epoll_event events[64];
+
+	l->running = true;
+	/* Children that exited before the loop started are reaped too. */
+	loop_reap(l);
+	while (l->running) {
+		int n = epoll_wait(l->epoll_fd, events, (int)ARRAY_SIZE(events), loop_timeout_ms(l));
+		if (n < 0 && errno != EINTR)
+			return negative_errno();
+		for (int i = 0; i < n && l->running; i++) {
+			struct loop_io *io = events[i].data.ptr;
+			if (!io->dead)
+				io->fn(io, io->fd, events[i].events, io->userdata);
+		}
+		loop_release_dead(l);
+		if (l->dispatch_pending_children)
+			loop_dispatch_children(l);
+		loop_dispatch_timers(l);
+		loop_release_dead(l);
+	}
+	return l->exit_code;
+}

@@ -1,0 +1,105 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "loop/loop.h"
+#include "maitctl.h"
+#include "rpc/status.h"
+#include "rpc/unary.h"
+
+struct call_result {
+	struct loop *loop;
+	int code;
+	char message[512];
+	ProtobufCMessage *response;
+	const ProtobufCMessageDescriptor *type;
+};
+
+static void on_done(int code, const char *message, const ProtobufCMessage *response, void *userdata)
+{
+	struct call_result *res = userdata;
+	uint8_t *buf;
+
+	res->code = code;
+	snprintf(res->message, sizeof(res->message), "%s", message ? message : "");
+	if (response) {
+		/* The response is freed after this returns: keep a copy. */
+		size_t len = protobuf_c_message_get_packed_size(response);
+		buf = malloc(len ? len : 1);
+		if (buf) {
+			protobuf_c_message_pack(response, buf);
+			res->response = protobuf_c_message_unpack(res->type, NULL, len, buf);
+			free(buf);
+		}
+		if (!res->response) {
+			res->code = RPC_INTERNAL;
+			snprintf(res->message, sizeof(res->message), "out of memory");
+		}
+	}
+	/* Called once the connection is closed: nothing is left to drain. */
+	loop_exit(res->loop, 0);
+}
+
+void maitctl_json_string(const char *s)
+{
+	putchar('"');
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			printf("\\%c", *c);
+		else if (*c < 0x20)
+			printf("\\u%04x", *c);
+		else
+			putchar(*c);
+	}
+	putchar('"');
+}
+
+static void print_error(struct maitctl *ctl, int code, const char *message)
+{
+	if (ctl->json) {
+		printf("{\"code\":\"%s\",\"message\":", rpc_code_name(code));
+		maitctl_json_string(message);
+		printf("}\n");
+	}
+	fprintf(stderr, "maitctl: %s: %s\n", rpc_code_name(code), message);
+}
+
+int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
+		 const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response)
+{
+	_cleanup_(loop_freep) struct loop *loop = NULL;
+	struct call_result res = { .type = response_type, .code = -1 };
+	char addrbuf[128];
+	int r;
+
+	r = loop_new(&loop);
+	if (r < 0) {
+		print_error(ctl, RPC_INTERNAL, strerror(-r));
+		return RPC_INTERNAL;
+	}
+	res.loop = loop;
+	r = rpc_unary_call(loop, &ctl->addr, method, request, response_type, ctl->timeout_usec, on_done, &res);
+	if (r < 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "cannot connect to %s: %s",
+			 addr_format(&ctl->addr, addrbuf, sizeof(addrbuf)), strerror(-r));
+		print_error(ctl, RPC_UNAVAILABLE, msg);
+		return RPC_UNAVAILABLE;
+	}
+	r = loop_run(loop);
+	if (r < 0 || res.code < 0) {
+		print_error(ctl, RPC_INTERNAL, "event loop failed");
+		return RPC_INTERNAL;
+	}
+	if (res.code != RPC_OK) {
+		if (strncmp(res.message, "connection closed", 17) == 0) {
+			char msg[700];
+			snprintf(msg, sizeof(msg), "%s: %s", addr_format(&ctl->addr, addrbuf, sizeof(addrbuf)),
+				 res.message);
+			print_error(ctl, res.code, msg);
+		} else
+			print_error(ctl, res.code, res.message);
+		return res.code;
+	}
+	*ret_response = res.response;
+	return RPC_OK;
+}

@@ -1,0 +1,114 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/parse.h"
+#include "maitctl.h"
+
+static const struct maitctl_command *const commands[] = {
+	&maitctl_cmd_network,
+	&maitctl_cmd_launch,
+	&maitctl_cmd_mount,
+	&maitctl_cmd_shutdown,
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: maitctl [--addr ADDR | --cid N] [--timeout SECONDS] [--json] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Calls vm_tools.Maitred in a guest.\n"
+	      "\n"
+	      "  --addr ADDR        the guest's maitred: " ADDR_SYNTAX "\n"
+	      "  --cid N            shorthand for --addr vsock:N:8888\n"
+	      "  --timeout SECONDS  deadline of the call (default 30; 0 for none)\n"
+	      "  --json             print results as JSON on stdout\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+	fputs("\nRun 'maitctl COMMAND --help' for a command's options.\n"
+	      "Exit status: 0 on success, 1 on an RPC error, 2 on a usage error;\n"
+	      "'launch --wait' exits with the process's status (128+N if killed by signal N).\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_ADDR = 0x100, OPT_CID, OPT_TIMEOUT, OPT_JSON };
+	static const struct option longopts[] = {
+		{ "addr", required_argument, NULL, OPT_ADDR },
+		{ "cid", required_argument, NULL, OPT_CID },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct maitctl ctl = { .timeout_usec = 30 * 1000000ull };
+	char buf[64];
+	uint32_t cid;
+	int c;
+
+	/* '+': options after the command name belong to the command. */
+	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
+		switch (c) {
+		case OPT_ADDR:
+			if (addr_parse(optarg, &ctl.addr) < 0) {
+				fprintf(stderr, "maitctl: invalid --addr '%s': expected %s\n", optarg, ADDR_SYNTAX);
+				return MAITCTL_EXIT_USAGE;
+			}
+			ctl.have_addr = true;
+			break;
+		case OPT_CID:
+			if (parse_u32(optarg, &cid) < 0) {
+				fprintf(stderr, "maitctl: invalid --cid '%s': expected a number\n", optarg);
+				return MAITCTL_EXIT_USAGE;
+			}
+			snprintf(buf, sizeof(buf), "vsock:%u:8888", cid);
+			(void)addr_parse(buf, &ctl.addr);
+			ctl.have_addr = true;
+			break;
+		case OPT_TIMEOUT: {
+			char *end;
+			double s = strtod(optarg, &end);
+			if (end == optarg || *end || !(s >= 0) || s > 86400 * 365) {
+				fprintf(stderr, "maitctl: invalid --timeout '%s': expected seconds\n", optarg);
+				return MAITCTL_EXIT_USAGE;
+			}
+			ctl.timeout_usec = (uint64_t)(s * 1e6);
+			break;
+		}
+		case OPT_JSON:
+			ctl.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return MAITCTL_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return MAITCTL_EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (strcmp(commands[i]->name, name) != 0)
+			continue;
+		bool help = argc - optind > 1 && (strcmp(argv[optind + 1], "--help") == 0 ||
+						  strcmp(argv[optind + 1], "-h") == 0);
+		if (!ctl.have_addr && !help) {
+			fprintf(stderr, "maitctl: no guest given: use --addr ADDR or --cid N\n");
+			return MAITCTL_EXIT_USAGE;
+		}
+		/* Each command parses its own options from its name on. */
+		int sub_argc = argc - optind;
+		char **sub_argv = argv + optind;
+		optind = 0;
+		return commands[i]->run(&ctl, sub_argc, sub_argv);
+	}
+	fprintf(stderr, "maitctl: unknown command '%s' (try --help)\n", name);
+	return MAITCTL_EXIT_USAGE;
+}

@@ -1,0 +1,158 @@
+/* LaunchProcess: validate, start through the supervisor, and answer now
+ * (LAUNCHED, FAILED) or when the process ends (EXITED, SIGNALED). A waiting
+ * call never blocks the loop: other calls, reaping and respawns go on. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "base/log.h"
+#include "guest.pb-c.h"
+#include "maitred.h"
+
+/* A call waiting for its process. It outlives the call if the client goes
+ * away: the process is still reaped, the answer is dropped. */
+struct launch_wait {
+	struct rpc_call *call;
+	char name[64];
+	char peer[80];
+};
+
+static void launch_wait_cancel(struct rpc_call *call _unused_, void *userdata)
+{
+	struct launch_wait *w = userdata;
+	log_info("LaunchProcess from %s: %s: caller went away; the process keeps running", w->peer, w->name);
+	w->call = NULL;
+}
+
+static void launch_wait_exited(pid_t pid, int status, void *userdata)
+{
+	struct launch_wait *w = userdata;
+	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
+
+	if (WIFEXITED(status)) {
+		resp.status = VM_TOOLS__PROCESS_STATUS__EXITED;
+		resp.code = WEXITSTATUS(status);
+		log_info("LaunchProcess from %s: %s (pid %d) exited with status %d", w->peer, w->name, (int)pid,
+			 resp.code);
+	} else if (WIFSIGNALED(status)) {
+		resp.status = VM_TOOLS__PROCESS_STATUS__SIGNALED;
+		resp.code = WTERMSIG(status);
+		log_info("LaunchProcess from %s: %s (pid %d) killed by signal %d%s", w->peer, w->name, (int)pid,
+			 resp.code, WCOREDUMP(status) ? " (core dumped)" : "");
+	} else
+		resp.status = VM_TOOLS__PROCESS_STATUS__UNKNOWN;
+	if (w->call)
+		rpc_call_reply(w->call, &resp.base);
+	free(w);
+}
+
+/* "K=V" strings from the request's map; NULL-terminated. */
+static char **env_entries(const VmTools__LaunchProcessRequest *req)
+{
+	char **env = calloc(req->n_env + 1, sizeof(char *));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < req->n_env; i++) {
+		const char *k = req->env[i]->key, *v = req->env[i]->value;
+		if (asprintf(&env[i], "%s=%s", k ? k : "", v ? v : "") < 0) {
+			for (size_t j = 0; j < i; j++)
+				free(env[j]);
+			free(env);
+			return NULL;
+		}
+	}
+	return env;
+}
+
+static void env_entries_free(char **env)
+{
+	for (char **p = env; p && *p; p++)
+		free(*p);
+	free(env);
+}
+
+static bool env_key_valid(const char *k)
+{
+	return k && *k && !strchr(k, '=');
+}
+
+void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
+{
+	const VmTools__LaunchProcessRequest *req = (const VmTools__LaunchProcessRequest *)request;
+	struct maitred *m = userdata;
+	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
+	struct spawn_error err = { 0 };
+	const char *peer = rpc_call_peer(call);
+	struct launch_wait *w = NULL;
+	char **env = NULL;
+	pid_t pid;
+	int r;
+
+	if (req->n_argv == 0) {
+		log_info("LaunchProcess from %s: INVALID_ARGUMENT: missing argv", peer);
+		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "missing argv");
+	}
+	if (req->respawn && req->wait_for_exit) {
+		log_info("LaunchProcess from %s: INVALID_ARGUMENT: respawn and wait_for_exit", peer);
+		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "respawn and wait_for_exit cannot both be true");
+	}
+	for (size_t i = 0; i < req->n_env; i++)
+		if (!env_key_valid(req->env[i]->key)) {
+			log_info("LaunchProcess from %s: INVALID_ARGUMENT: bad environment name", peer);
+			return rpc_call_fail(call, RPC_INVALID_ARGUMENT,
+					     "invalid environment variable name '%s'", req->env[i]->key);
+		}
+	if (m->shutting_down) {
+		log_info("LaunchProcess from %s: UNAVAILABLE: shutting down", peer);
+		return rpc_call_fail(call, RPC_UNAVAILABLE, "shutting down");
+	}
+
+	/* argv from protobuf-c is a NULL-less array: add the terminator. */
+	char **argv = calloc(req->n_argv + 1, sizeof(char *));
+	env = env_entries(req);
+	if (!argv || !env) {
+		free(argv);
+		env_entries_free(env);
+		return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
+	}
+	memcpy(argv, req->argv, req->n_argv * sizeof(char *));
+
+	if (req->wait_for_exit) {
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			free(argv);
+			env_entries_free(env);
+			return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
+		}
+		snprintf(w->name, sizeof(w->name), "%s", argv[0]);
+		snprintf(w->peer, sizeof(w->peer), "%s", peer);
+	}
+
+	struct job_spec spec = { .argv = argv, .env = env, .respawn = req->respawn, .use_console = req->use_console };
+	r = supervisor_launch(m->supervisor, &spec, w ? launch_wait_exited : NULL, w, &pid, &err);
+	free(argv);
+	env_entries_free(env);
+
+	if (r < 0) {
+		free(w);
+		log_error_errno(r, "LaunchProcess from %s: %s: INTERNAL: failed to spawn process", peer, req->argv[0]);
+		return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
+	}
+	if (r == SPAWN_FAILED) {
+		free(w);
+		resp.status = VM_TOOLS__PROCESS_STATUS__FAILED;
+		log_info("LaunchProcess from %s: %s: FAILED at %s: %s", peer, req->argv[0],
+			 spawn_stage_name(err.stage), strerror(err.error));
+		return rpc_call_reply(call, &resp.base);
+	}
+	if (w) {
+		w->call = call;
+		rpc_call_set_cancel(call, launch_wait_cancel, w);
+		log_info("LaunchProcess from %s: %s (pid %d) started, waiting for it", peer, req->argv[0], (int)pid);
+		return;
+	}
+	resp.status = VM_TOOLS__PROCESS_STATUS__LAUNCHED;
+	log_info("LaunchProcess from %s: %s (pid %d) LAUNCHED%s%s", peer, req->argv[0], (int)pid,
+		 req->respawn ? ", respawning" : "", req->use_console ? ", on the console" : "");
+	rpc_call_reply(call, &resp.base);
+}

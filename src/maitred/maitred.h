@@ -1,0 +1,41 @@
+/* State shared by maitred's RPC handlers. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "init/supervisor.h"
+#include "loop/loop.h"
+#include "rpc/server.h"
+
+#define MAITRED_MAX_LISTEN 8
+
+struct maitred_options {
+	const char *listen[MAITRED_MAX_LISTEN];
+	unsigned n_listen;
+	struct peer_policy policy;
+	const char *interface;
+	unsigned max_connections;
+};
+
+struct maitred {
+	struct loop *loop;
+	struct rpc_server *server;
+	struct supervisor *supervisor;
+	struct maitred_options opts;
+	bool pid1;
+	bool shutting_down;
+};
+
+/* Parses argv into opts; prints help or an error quoting the bad input.
+ * Returns 1 when the program should exit 0 (--help), -EINVAL on errors. */
+int maitred_parse_options(int argc, char **argv, struct maitred_options *opts);
+
+extern const struct rpc_service maitred_service;
+
+void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+/* Starts the orderly stop (Shutdown RPC, SIGTERM): stop accepting, finish
+ * the calls in flight, then leave the loop. */
+void maitred_begin_stop(struct maitred *m);

@@ -1,0 +1,89 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/parse.h"
+#include "maitred.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: maitred [OPTIONS]\n"
+	      "\n"
+	      "Serves vm_tools.Maitred (gRPC over HTTP/2) for the host.\n"
+	      "\n"
+	      "  --listen ADDR          listen on ADDR (repeatable; default vsock:-1:8888)\n"
+	      "                         ADDR is " ADDR_SYNTAX "\n"
+	      "  --allow-cid CID        also accept vsock peers with this CID (default: only 2, the host)\n"
+	      "  --interface NAME       interface ConfigureNetwork sets up (default eth0)\n"
+	      "  --max-connections N    concurrent connections (default 128)\n"
+	      "  -h, --help             show this help\n",
+	      f);
+}
+
+int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
+{
+	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_INTERFACE, OPT_MAX_CONN };
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
+		{ "interface", required_argument, NULL, OPT_INTERFACE },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct addr a;
+	uint32_t v;
+	int c;
+
+	*opts = (struct maitred_options){ .interface = "eth0", .max_connections = 128 };
+	peer_policy_init(&opts->policy);
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
+		switch (c) {
+		case OPT_LISTEN:
+			if (addr_parse(optarg, &a) < 0) {
+				fprintf(stderr, "maitred: invalid --listen address '%s': expected %s\n", optarg,
+					ADDR_SYNTAX);
+				return -EINVAL;
+			}
+			if (opts->n_listen == MAITRED_MAX_LISTEN) {
+				fprintf(stderr, "maitred: at most %d --listen addresses\n", MAITRED_MAX_LISTEN);
+				return -EINVAL;
+			}
+			opts->listen[opts->n_listen++] = optarg;
+			break;
+		case OPT_ALLOW_CID:
+			if (parse_u32(optarg, &v) < 0 || peer_policy_allow_cid(&opts->policy, v) < 0) {
+				fprintf(stderr, "maitred: invalid --allow-cid '%s': expected a CID number\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_INTERFACE:
+			if (!*optarg || strlen(optarg) >= 16) {
+				fprintf(stderr, "maitred: invalid --interface '%s'\n", optarg);
+				return -EINVAL;
+			}
+			opts->interface = optarg;
+			break;
+		case OPT_MAX_CONN:
+			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 4096) {
+				fprintf(stderr, "maitred: invalid --max-connections '%s': expected 1-4096\n", optarg);
+				return -EINVAL;
+			}
+			opts->max_connections = v;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "maitred: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (opts->n_listen == 0)
+		opts->listen[opts->n_listen++] = "vsock:-1:8888";
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* The vm_tools.Maitred method table, and Shutdown. */
+#include "base/log.h"
+#include "common.pb-c.h"
+#include "guest.pb-c.h"
+#include "maitred.h"
+
+static const struct rpc_method methods[] = {
+	{ "/vm_tools.Maitred/ConfigureNetwork", &vm_tools__network_config_request__descriptor,
+	  maitred_configure_network },
+	{ "/vm_tools.Maitred/Shutdown", &vm_tools__empty_message__descriptor, maitred_shutdown },
+	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor,
+	  maitred_launch_process },
+	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, maitred_mount },
+};
+
+const struct rpc_service maitred_service = {
+	.methods = methods,
+	.n_methods = ARRAY_SIZE(methods),
+};
+
+static void on_server_stopped(void *userdata)
+{
+	struct maitred *m = userdata;
+	log_info("all connections closed, stopping");
+	loop_exit(m->loop, 0);
+}
+
+void maitred_begin_stop(struct maitred *m)
+{
+	if (m->shutting_down)
+		return;
+	m->shutting_down = true;
+	supervisor_stop_respawning(m->supervisor);
+	rpc_server_stop(m->server, on_server_stopped, m);
+}
+
+void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+{
+	struct maitred *m = userdata;
+	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
+
+	log_info("Shutdown from %s: OK, finishing calls in flight", rpc_call_peer(call));
+	/* Answer first: the reply is queued before GOAWAY, and the stop waits
+	 * for it to be written like for any other call in flight. */
+	rpc_call_reply(call, &resp.base);
+	maitred_begin_stop(m);
+}

@@ -1,0 +1,187 @@
+#include "rtnl.h"
+
+#include <errno.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+struct nl_req {
+	struct nlmsghdr nh;
+	union {
+		struct ifinfomsg ifi;
+		struct ifaddrmsg ifa;
+		struct rtmsg rtm;
+	};
+	uint8_t attrs[64];
+};
+
+int rtnl_open(int *ret_fd)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		safe_close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static void nl_add_attr(struct nl_req *req, uint16_t type, const void *data, uint16_t len)
+{
+	struct rtattr *rta = (struct rtattr *)((uint8_t *)req + NLMSG_ALIGN(req->nh.nlmsg_len));
+	rta->rta_type = type;
+	rta->rta_len = (uint16_t)RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	req->nh.nlmsg_len = NLMSG_ALIGN(req->nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/* Sends one request and waits for its acknowledgement. */
+static int nl_transact(int fd, struct nl_req *req)
+{
+	static uint32_t seq;
+	uint8_t buf[8192];
+
+	req->nh.nlmsg_seq = ++seq;
+	req->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	if (send(fd, req, req->nh.nlmsg_len, 0) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != req->nh.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+		}
+	}
+}
+
+int rtnl_link_set_up(int fd, int ifindex)
+{
+	struct nl_req req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)), .nlmsg_type = RTM_NEWLINK },
+		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_flags = IFF_UP, .ifi_change = IFF_UP },
+	};
+	return nl_transact(fd, &req);
+}
+
+static int addr_request(int fd, uint16_t type, uint16_t flags, int ifindex, uint32_t address_be, uint8_t prefixlen)
+{
+	struct nl_req req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)), .nlmsg_type = type, .nlmsg_flags = flags },
+		.ifa = { .ifa_family = AF_INET, .ifa_prefixlen = prefixlen, .ifa_index = (uint32_t)ifindex,
+			 .ifa_scope = RT_SCOPE_UNIVERSE },
+	};
+	nl_add_attr(&req, IFA_LOCAL, &address_be, 4);
+	nl_add_attr(&req, IFA_ADDRESS, &address_be, 4);
+	if (type == RTM_NEWADDR && prefixlen < 31) {
+		uint32_t mask = prefixlen ? htonl(~0u << (32 - prefixlen)) : 0;
+		uint32_t brd = address_be | ~mask;
+		nl_add_attr(&req, IFA_BROADCAST, &brd, 4);
+	}
+	return nl_transact(fd, &req);
+}
+
+struct addr_entry {
+	uint32_t address_be;
+	uint8_t prefixlen;
+};
+
+/* Lists the IPv4 addresses of one interface (at most max). */
+static int addr_list(int fd, int ifindex, struct addr_entry *out, size_t max, size_t *ret_n)
+{
+	static uint32_t seq = 0x10000;
+	struct nl_req req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)), .nlmsg_type = RTM_GETADDR,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++seq },
+		.ifa = { .ifa_family = AF_INET },
+	};
+	uint8_t buf[16384];
+	size_t n_out = 0;
+
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != req.nh.nlmsg_seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE) {
+				*ret_n = n_out;
+				return 0;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (h->nlmsg_type != RTM_NEWADDR)
+				continue;
+			struct ifaddrmsg *ifa = NLMSG_DATA(h);
+			if ((int)ifa->ifa_index != ifindex || n_out == max)
+				continue;
+			int alen = (int)IFA_PAYLOAD(h);
+			for (struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
+				if (rta->rta_type == IFA_LOCAL) {
+					memcpy(&out[n_out].address_be, RTA_DATA(rta), 4);
+					out[n_out].prefixlen = ifa->ifa_prefixlen;
+					n_out++;
+					break;
+				}
+			}
+		}
+	}
+}
+
+int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t prefixlen)
+{
+	struct addr_entry old[32];
+	size_t n = 0;
+	int r;
+
+	r = addr_list(fd, ifindex, old, ARRAY_SIZE(old), &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (old[i].address_be == address_be && old[i].prefixlen == prefixlen)
+			continue;
+		r = addr_request(fd, RTM_DELADDR, 0, ifindex, old[i].address_be, old[i].prefixlen);
+		if (r < 0 && r != -EADDRNOTAVAIL)
+			return r;
+	}
+	return addr_request(fd, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, ifindex, address_be, prefixlen);
+}
+
+int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be)
+{
+	struct nl_req req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)), .nlmsg_type = RTM_NEWROUTE,
+			.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE },
+		.rtm = { .rtm_family = AF_INET, .rtm_dst_len = 0, .rtm_table = RT_TABLE_MAIN,
+			 .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST },
+	};
+	uint32_t oif = (uint32_t)ifindex;
+
+	nl_add_attr(&req, RTA_GATEWAY, &gateway_be, 4);
+	nl_add_attr(&req, RTA_OIF, &oif, 4);
+	return nl_transact(fd, &req);
+}

@@ -1,0 +1,13 @@
+/* Just enough rtnetlink to configure IPv4 on an interface: link up, one
+ * address (replacing others), the default route. Functions return -errno
+ * as the kernel reported it. */
+#pragma once
+
+#include <stdint.h>
+
+int rtnl_open(int *ret_fd);
+int rtnl_link_set_up(int fd, int ifindex);
+/* Leaves exactly address/prefixlen as the interface's IPv4 address. */
+int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t prefixlen);
+/* Creates or replaces 0.0.0.0/0 via gateway on ifindex. */
+int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be);

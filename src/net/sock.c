@@ -1,0 +1,171 @@
+#include "sock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "base/macro.h"
+
+void peer_policy_init(struct peer_policy *p)
+{
+	*p = (struct peer_policy){ .cids = { VMADDR_CID_HOST }, .n_cids = 1, .self_uid = geteuid() };
+}
+
+int peer_policy_allow_cid(struct peer_policy *p, uint32_t cid)
+{
+	for (unsigned i = 0; i < p->n_cids; i++)
+		if (p->cids[i] == cid)
+			return 0;
+	if (p->n_cids == PEER_POLICY_MAX_CIDS)
+		return -E2BIG;
+	p->cids[p->n_cids++] = cid;
+	return 0;
+}
+
+bool peer_policy_check(const struct peer_policy *p, const struct peer *peer)
+{
+	switch (peer->family) {
+	case ADDR_VSOCK:
+		for (unsigned i = 0; i < p->n_cids; i++)
+			if (p->cids[i] == peer->cid)
+				return true;
+		return false;
+	case ADDR_UNIX:
+		return peer->uid == 0 || peer->uid == p->self_uid;
+	case ADDR_TCP:
+		return true;
+	}
+	return false;
+}
+
+static int unix_remove_stale(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	return unlink(path) < 0 ? -errno : 0;
+}
+
+int sock_listen(const struct addr *a, int backlog, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (a->family == ADDR_TCP) {
+		int one = 1;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
+	if (a->family == ADDR_UNIX) {
+		r = unix_remove_stale(addr_unix_path(a));
+		if (r < 0)
+			return r;
+		/* The mode comes from the umask at bind time; no window in
+		 * which others could connect. */
+		mode_t old = umask(0177);
+		r = bind(fd, (const struct sockaddr *)&a->sa, a->sa_len);
+		umask(old);
+	} else
+		r = bind(fd, (const struct sockaddr *)&a->sa, a->sa_len);
+	if (r < 0)
+		return -errno;
+	if (listen(fd, backlog) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+static void peer_describe(struct peer *p, const struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	switch (p->family) {
+	case ADDR_VSOCK:
+		snprintf(p->desc, sizeof(p->desc), "vsock cid %u port %u", p->cid,
+			 ((const struct sockaddr_vm *)ss)->svm_port);
+		break;
+	case ADDR_UNIX:
+		snprintf(p->desc, sizeof(p->desc), "unix pid %d uid %u", (int)p->pid, (unsigned)p->uid);
+		break;
+	case ADDR_TCP:
+		if (ss->ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
+		else
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
+		snprintf(p->desc, sizeof(p->desc), "tcp %s", host);
+		break;
+	}
+}
+
+int sock_accept(int listen_fd, int *ret_fd, struct peer *ret_peer)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len = sizeof(ss);
+	struct peer peer = { 0 };
+	_cleanup_close_ int fd = -1;
+
+	fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	switch (ss.ss_family) {
+	case AF_VSOCK:
+		peer.family = ADDR_VSOCK;
+		peer.cid = ((struct sockaddr_vm *)&ss)->svm_cid;
+		break;
+	case AF_UNIX: {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		peer.family = ADDR_UNIX;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0)
+			return -errno;
+		peer.pid = cred.pid;
+		peer.uid = cred.uid;
+		peer.gid = cred.gid;
+		break;
+	}
+	default:
+		peer.family = ADDR_TCP;
+		break;
+	}
+	peer_describe(&peer, &ss);
+	*ret_peer = peer;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int sock_connect(const struct addr *a, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	int r = 0;
+
+	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&a->sa, a->sa_len) < 0) {
+		if (errno != EINPROGRESS)
+			return -errno;
+		r = -EINPROGRESS;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return r;
+}
+
+int sock_connect_finish(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}

@@ -1,0 +1,188 @@
+#include "conn.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/time-util.h"
+#include "net/sock.h"
+#include "rpc/client-session.h"
+#include "rpc/server-session.h"
+#include "rpc/wire.h"
+
+#define CONN_READ_CHUNK (64 * 1024)
+/* Stop pulling from the session while this much is unsent. */
+#define CONN_OUT_HIGH (256 * 1024)
+
+struct rpc_conn {
+	struct loop *loop;
+	int fd;
+	struct loop_io *io;
+	struct loop_timer *timer;
+	bool connecting;
+	bool closing;
+	const struct rpc_session_ops *ops;
+	void *session;
+	struct rpc_buf out;
+	rpc_conn_close_fn on_close;
+	void *userdata;
+};
+
+const struct rpc_session_ops rpc_server_session_ops = {
+	.feed = (int (*)(void *, const uint8_t *, size_t))rpc_server_session_feed,
+	.pull = (ssize_t(*)(void *, const uint8_t **))rpc_server_session_pull,
+	.alive = (bool (*)(void *))rpc_server_session_alive,
+	.next_deadline = (uint64_t(*)(void *))rpc_server_session_next_deadline,
+	.expire = (void (*)(void *, uint64_t))rpc_server_session_expire,
+};
+
+const struct rpc_session_ops rpc_client_session_ops = {
+	.feed = (int (*)(void *, const uint8_t *, size_t))rpc_client_session_feed,
+	.pull = (ssize_t(*)(void *, const uint8_t **))rpc_client_session_pull,
+	.alive = (bool (*)(void *))rpc_client_session_alive,
+	.next_deadline = (uint64_t(*)(void *))rpc_client_session_next_deadline,
+	.expire = (void (*)(void *, uint64_t))rpc_client_session_expire,
+};
+
+static void conn_on_timer(struct loop_timer *t, void *userdata);
+
+static void conn_close(struct rpc_conn *c, int reason)
+{
+	rpc_conn_close_fn fn = c->on_close;
+	void *ud = c->userdata;
+
+	rpc_conn_free(c);
+	if (fn)
+		fn(c, reason, ud);
+}
+
+/* Pulls session output and writes it; returns <0 when the socket failed. */
+static int conn_flush(struct rpc_conn *c)
+{
+	for (;;) {
+		while (c->out.len < CONN_OUT_HIGH) {
+			const uint8_t *data;
+			ssize_t n = c->ops->pull(c->session, &data);
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
+				break;
+			if (rpc_buf_append(&c->out, data, (size_t)n, SIZE_MAX) < 0)
+				return -ENOMEM;
+		}
+		if (c->out.len == 0)
+			return 0;
+		ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -errno;
+		}
+		rpc_buf_consume(&c->out, (size_t)w);
+		if (c->out.len > 0)
+			return 0; /* the socket is full; wait for EPOLLOUT */
+	}
+}
+
+/* After any activity: write, re-arm interest and timer, or close. */
+static void conn_settle(struct rpc_conn *c)
+{
+	int r = conn_flush(c);
+	if (r < 0) {
+		conn_close(c, r);
+		return;
+	}
+	if (c->closing && c->out.len == 0) {
+		conn_close(c, -EPROTO);
+		return;
+	}
+	if (!c->ops->alive(c->session) && c->out.len == 0) {
+		conn_close(c, 0);
+		return;
+	}
+	uint32_t ev = c->out.len ? EPOLLOUT : 0;
+	if (!c->closing && c->out.len < CONN_OUT_HIGH)
+		ev |= EPOLLIN;
+	(void)loop_io_set_events(c->io, ev);
+
+	uint64_t d = c->ops->next_deadline(c->session);
+	if (d == USEC_INFINITY)
+		loop_timer_free(TAKE_PTR(c->timer));
+	else if (c->timer)
+		loop_timer_set(c->timer, d);
+	else
+		(void)loop_add_timer(c->loop, d, conn_on_timer, c, &c->timer);
+}
+
+static void conn_on_timer(struct loop_timer *t _unused_, void *userdata)
+{
+	struct rpc_conn *c = userdata;
+	c->ops->expire(c->session, now_usec());
+	conn_settle(c);
+}
+
+static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
+{
+	struct rpc_conn *c = userdata;
+	uint8_t buf[CONN_READ_CHUNK];
+	int r;
+
+	if (c->connecting) {
+		r = sock_connect_finish(fd);
+		if (r < 0) {
+			conn_close(c, r);
+			return;
+		}
+		c->connecting = false;
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_close(c, n == 0 ? 0 : -errno);
+			return;
+		}
+		if (n > 0 && c->ops->feed(c->session, buf, (size_t)n) < 0)
+			/* Send what the session queued (GOAWAY), then go. */
+			c->closing = true;
+	}
+	conn_settle(c);
+}
+
+int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_session_ops *ops, void *session,
+		 rpc_conn_close_fn on_close, void *userdata, struct rpc_conn **ret)
+{
+	struct rpc_conn *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c) {
+		safe_close(fd);
+		return -ENOMEM;
+	}
+	*c = (struct rpc_conn){ .loop = l, .fd = fd, .connecting = connecting, .ops = ops, .session = session,
+				.on_close = on_close, .userdata = userdata };
+	r = loop_add_io(l, fd, EPOLLIN | EPOLLOUT, conn_on_io, c, &c->io);
+	if (r < 0) {
+		safe_close(fd);
+		free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void rpc_conn_free(struct rpc_conn *c)
+{
+	if (!c)
+		return;
+	loop_io_free(c->io);
+	loop_timer_free(c->timer);
+	safe_close(c->fd);
+	rpc_buf_clear(&c->out);
+	free(c);
+}
+
+void rpc_conn_kick(void *conn)
+{
+	struct rpc_conn *c = conn;
+	if (!c->connecting)
+		(void)loop_io_set_events(c->io, EPOLLIN | EPOLLOUT);
+}

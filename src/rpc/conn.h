@@ -1,0 +1,36 @@
+/* Binds a sans-I/O HTTP/2 session (server or client) to a socket in the
+ * event loop: reads feed it, its output is written with backpressure, its
+ * deadlines become a loop timer. When the session is done or the peer
+ * breaks the protocol or vanishes, the connection closes itself and tells
+ * its owner through on_close (after which it is already freed). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop/loop.h"
+
+struct rpc_conn;
+
+struct rpc_session_ops {
+	int (*feed)(void *session, const uint8_t *data, size_t len);
+	ssize_t (*pull)(void *session, const uint8_t **ret);
+	bool (*alive)(void *session);
+	uint64_t (*next_deadline)(void *session);
+	void (*expire)(void *session, uint64_t now);
+};
+
+extern const struct rpc_session_ops rpc_server_session_ops;
+extern const struct rpc_session_ops rpc_client_session_ops;
+
+/* reason: 0 for an orderly end, -errno or -EPROTO otherwise. */
+typedef void (*rpc_conn_close_fn)(struct rpc_conn *c, int reason, void *userdata);
+
+/* Takes ownership of fd. connecting: wait for the connect to finish first. */
+int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_session_ops *ops, void *session,
+		 rpc_conn_close_fn on_close, void *userdata, struct rpc_conn **ret);
+/* Closes the socket; does not free the session nor call on_close. */
+void rpc_conn_free(struct rpc_conn *c);
+/* The session has output to send (its notify callback). */
+void rpc_conn_kick(void *conn);

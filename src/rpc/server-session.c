@@ -1,0 +1,592 @@
+#include "server-session.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/time-util.h"
+#include "rpc/wire.h"
+
+#define RPC_MAX_PATH 256
+#define RPC_MAX_MESSAGE_TEXT 512
+
+struct rpc_stream {
+	struct rpc_server_session *session;
+	int32_t id;
+	char path[RPC_MAX_PATH];
+	bool path_too_long;
+	bool post;
+	bool content_type_ok;
+	char content_type[64];
+	uint64_t deadline;
+	size_t header_bytes;
+	struct rpc_buf body;
+	/* The response has been submitted; further request bytes are dropped. */
+	bool answered;
+	/* The client ended its side (END_STREAM seen). */
+	bool request_done;
+	/* Answered early: reset the stream once the answer is out, so the
+	 * client stops sending. */
+	bool reset_after_answer;
+	struct rpc_call *call;
+	/* Response message with its prefix, and how much was handed out. */
+	uint8_t *resp;
+	size_t resp_len, resp_off;
+	struct rpc_stream *prev, *next;
+};
+
+struct rpc_call {
+	struct rpc_server_session *session;
+	struct rpc_stream *stream;
+	const struct rpc_method *method;
+	rpc_cancel_fn cancel;
+	void *cancel_userdata;
+};
+
+struct rpc_server_session {
+	nghttp2_session *h2;
+	const struct rpc_service *service;
+	struct rpc_limits limits;
+	rpc_notify_fn notify;
+	void *notify_userdata;
+	struct rpc_stream *streams;
+	unsigned pending_calls;
+	size_t buffered;
+	/* Inside nghttp2 processing: no notify, the caller writes after. */
+	unsigned busy;
+	bool shutting_down;
+	char peer[80];
+};
+
+void rpc_limits_init(struct rpc_limits *l)
+{
+	*l = (struct rpc_limits){
+		.max_concurrent_streams = 128,
+		.max_header_list_size = 16 * 1024,
+		.max_buffered = 16 * 1024 * 1024,
+	};
+}
+
+static void session_notify(struct rpc_server_session *s)
+{
+	if (!s->busy && s->notify)
+		s->notify(s->notify_userdata);
+}
+
+/* --- responses --------------------------------------------------------- */
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream *st,
+				const char *http_status, int code, const char *message)
+{
+	char code_str[12];
+	_cleanup_free_ char *encoded = NULL;
+
+	snprintf(code_str, sizeof(code_str), "%d", code);
+	if (message && *message) {
+		encoded = rpc_percent_encode(message);
+		if (!encoded)
+			return -ENOMEM;
+	}
+	nghttp2_nv nva[] = {
+		NV(":status", http_status),
+		NV("content-type", "application/grpc"),
+		NV("grpc-status", code_str),
+		NV("grpc-message", encoded ? encoded : ""),
+	};
+	st->answered = true;
+	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 4 : 3, NULL);
+	/* A RST_STREAM queued now would make nghttp2 drop these headers:
+	 * it is sent from on_frame_send instead. */
+	st->reset_after_answer = !st->request_done;
+	return r == 0 ? 0 : -EIO;
+}
+
+static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length,
+			     uint32_t *data_flags, nghttp2_data_source *source, void *user_data _unused_)
+{
+	struct rpc_stream *st = source->ptr;
+	size_t n = MIN(length, st->resp_len - st->resp_off);
+
+	memcpy(buf, st->resp + st->resp_off, n);
+	st->resp_off += n;
+	if (st->resp_off == st->resp_len) {
+		nghttp2_nv trailers[] = { NV("grpc-status", "0") };
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (nghttp2_submit_trailer(h2, stream_id, trailers, 1) == 0)
+			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
+	return (ssize_t)n;
+}
+
+static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	nghttp2_nv nva[] = {
+		NV(":status", "200"),
+		NV("content-type", "application/grpc"),
+	};
+	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
+
+	st->resp = malloc(RPC_PREFIX_SIZE + len);
+	if (!st->resp)
+		return -ENOMEM;
+	rpc_prefix_encode(st->resp, false, (uint32_t)len);
+	protobuf_c_message_pack(m, st->resp + RPC_PREFIX_SIZE);
+	st->resp_len = RPC_PREFIX_SIZE + len;
+	st->answered = true;
+	return nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd) == 0 ? 0 : -EIO;
+}
+
+/* --- calls ------------------------------------------------------------- */
+
+static void call_detach_and_free(struct rpc_call *c)
+{
+	if (c->stream)
+		c->stream->call = NULL;
+	c->session->pending_calls--;
+	free(c);
+}
+
+/* The call will never be answered: let its owner forget it, then free it. */
+static void call_cancel(struct rpc_call *c)
+{
+	if (c->stream)
+		c->stream->call = NULL;
+	c->stream = NULL;
+	if (c->cancel)
+		c->cancel(c, c->cancel_userdata);
+	call_detach_and_free(c);
+}
+
+void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response)
+{
+	struct rpc_server_session *s = c->session;
+	struct rpc_stream *st = c->stream;
+
+	call_detach_and_free(c);
+	if (st && submit_message(s, st, response) < 0)
+		(void)submit_trailers_only(s, st, "200", RPC_INTERNAL, "could not send the response");
+	session_notify(s);
+}
+
+void rpc_call_fail(struct rpc_call *c, int code, const char *fmt, ...)
+{
+	struct rpc_server_session *s = c->session;
+	struct rpc_stream *st = c->stream;
+	char msg[RPC_MAX_MESSAGE_TEXT];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	call_detach_and_free(c);
+	if (st)
+		(void)submit_trailers_only(s, st, "200", code, msg);
+	session_notify(s);
+}
+
+void rpc_call_set_cancel(struct rpc_call *c, rpc_cancel_fn fn, void *userdata)
+{
+	c->cancel = fn;
+	c->cancel_userdata = userdata;
+}
+
+const char *rpc_call_method(const struct rpc_call *c) { return c->method->path; }
+const char *rpc_call_peer(const struct rpc_call *c) { return c->session->peer; }
+void *rpc_call_service_userdata(const struct rpc_call *c) { return c->session->service->userdata; }
+
+/* --- request handling ---------------------------------------------------- */
+
+static struct rpc_stream *stream_get(struct rpc_server_session *s, int32_t id)
+{
+	return nghttp2_session_get_stream_user_data(s->h2, id);
+}
+
+static void stream_fail(struct rpc_stream *st, int code, const char *message)
+{
+	(void)submit_trailers_only(st->session, st, "200", code, message);
+}
+
+static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path)
+{
+	for (size_t i = 0; i < svc->n_methods; i++)
+		if (strcmp(svc->methods[i].path, path) == 0)
+			return &svc->methods[i];
+	return NULL;
+}
+
+static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
+{
+	char msg[RPC_MAX_MESSAGE_TEXT];
+	const struct rpc_method *m;
+	bool compressed;
+	uint32_t len;
+
+	if (st->answered)
+		return;
+	if (!st->post) {
+		(void)submit_trailers_only(s, st, "405", RPC_UNIMPLEMENTED, "only POST is supported");
+		return;
+	}
+	if (!st->content_type_ok) {
+		snprintf(msg, sizeof(msg), "unsupported content-type '%s'", st->content_type);
+		(void)submit_trailers_only(s, st, "415", RPC_INVALID_ARGUMENT, msg);
+		return;
+	}
+	m = st->path_too_long ? NULL : find_method(s->service, st->path);
+	if (!m) {
+		snprintf(msg, sizeof(msg), "unknown method %.200s%s", st->path, st->path_too_long ? "..." : "");
+		stream_fail(st, RPC_UNIMPLEMENTED, msg);
+		return;
+	}
+	if (st->body.len < RPC_PREFIX_SIZE) {
+		stream_fail(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
+		return;
+	}
+	rpc_prefix_decode(st->body.data, &compressed, &len);
+	if (compressed) {
+		stream_fail(st, RPC_UNIMPLEMENTED, "compressed messages are not supported");
+		return;
+	}
+	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
+		stream_fail(st, RPC_INTERNAL, "truncated request message");
+		return;
+	}
+	if (st->body.len > RPC_PREFIX_SIZE + (size_t)len) {
+		stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
+		return;
+	}
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, len, st->body.data + RPC_PREFIX_SIZE);
+	if (!req) {
+		stream_fail(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
+		return;
+	}
+	s->buffered -= st->body.len;
+	rpc_buf_clear(&st->body);
+
+	struct rpc_call *c = calloc(1, sizeof(*c));
+	if (!c) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	*c = (struct rpc_call){ .session = s, .stream = st, .method = m };
+	st->call = c;
+	s->pending_calls++;
+	m->handler(c, req, s->service->userdata);
+	protobuf_c_message_free_unpacked(req, NULL);
+}
+
+static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data)
+{
+	struct rpc_server_session *s = user_data;
+	struct rpc_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	st->session = s;
+	st->id = frame->hd.stream_id;
+	st->deadline = USEC_INFINITY;
+	st->next = s->streams;
+	if (s->streams)
+		s->streams->prev = st;
+	s->streams = st;
+	nghttp2_session_set_stream_user_data(h2, st->id, st);
+	return 0;
+}
+
+static bool header_is(const uint8_t *name, size_t namelen, const char *want)
+{
+	return namelen == strlen(want) && memcmp(name, want, namelen) == 0;
+}
+
+static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags _unused_,
+		     void *user_data)
+{
+	struct rpc_server_session *s = user_data;
+	struct rpc_stream *st = stream_get(s, frame->hd.stream_id);
+	uint64_t usec;
+
+	if (!st || frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0; /* request trailers carry nothing we use */
+	st->header_bytes += namelen + valuelen + 32;
+	if (st->header_bytes > s->limits.max_header_list_size)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+
+	if (header_is(name, namelen, ":path")) {
+		if (valuelen >= sizeof(st->path)) {
+			st->path_too_long = true;
+			valuelen = sizeof(st->path) - 1;
+		}
+		memcpy(st->path, value, valuelen);
+		st->path[valuelen] = 0;
+	} else if (header_is(name, namelen, ":method")) {
+		st->post = valuelen == 4 && memcmp(value, "POST", 4) == 0;
+	} else if (header_is(name, namelen, "content-type")) {
+		size_t n = MIN(valuelen, sizeof(st->content_type) - 1);
+		memcpy(st->content_type, value, n);
+		st->content_type[n] = 0;
+		st->content_type_ok = (valuelen == 16 && strncasecmp((const char *)value, "application/grpc", 16) == 0) ||
+				      (valuelen == 22 && strncasecmp((const char *)value, "application/grpc+proto", 22) == 0);
+	} else if (header_is(name, namelen, "grpc-timeout")) {
+		if (rpc_timeout_parse((const char *)value, valuelen, &usec) == 0)
+			st->deadline = now_usec() + usec;
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, int32_t stream_id,
+			 const uint8_t *data, size_t len, void *user_data)
+{
+	struct rpc_server_session *s = user_data;
+	struct rpc_stream *st = stream_get(s, stream_id);
+	bool compressed;
+	uint32_t msglen;
+	int r;
+
+	if (!st || st->answered)
+		return 0;
+	if (s->buffered + len > s->limits.max_buffered) {
+		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
+		return 0;
+	}
+	r = rpc_buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
+	if (r == -E2BIG) {
+		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
+		return 0;
+	}
+	if (r < 0) {
+		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return 0;
+	}
+	s->buffered += len;
+	/* Refuse an oversized message as soon as its prefix says so. */
+	if (st->body.len >= RPC_PREFIX_SIZE) {
+		rpc_prefix_decode(st->body.data, &compressed, &msglen);
+		if (msglen > RPC_MAX_MESSAGE_SIZE) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u",
+				 msglen, RPC_MAX_MESSAGE_SIZE);
+			s->buffered -= st->body.len;
+			rpc_buf_clear(&st->body);
+			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+		}
+	}
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, void *user_data)
+{
+	struct rpc_server_session *s = user_data;
+	struct rpc_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
+		return 0;
+	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	st = stream_get(s, frame->hd.stream_id);
+	if (st) {
+		st->request_done = true;
+		stream_dispatch(s, st);
+	}
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data)
+{
+	struct rpc_server_session *s = user_data;
+	struct rpc_stream *st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	st = stream_get(s, frame->hd.stream_id);
+	if (st && st->reset_after_answer) {
+		st->reset_after_answer = false;
+		(void)nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+	}
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint32_t error_code _unused_,
+			   void *user_data)
+{
+	struct rpc_server_session *s = user_data;
+	struct rpc_stream *st = stream_get(s, stream_id);
+
+	if (!st)
+		return 0;
+	if (st->call)
+		call_cancel(st->call);
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		s->streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	s->buffered -= st->body.len;
+	rpc_buf_clear(&st->body);
+	free(st->resp);
+	free(st);
+	return 0;
+}
+
+/* --- session ------------------------------------------------------------- */
+
+int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limits *limits,
+			   rpc_notify_fn notify, void *notify_userdata, struct rpc_server_session **ret)
+{
+	nghttp2_session_callbacks *cbs;
+	nghttp2_option *opt;
+	struct rpc_server_session *s;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->service = svc;
+	s->notify = notify;
+	s->notify_userdata = notify_userdata;
+	if (limits)
+		s->limits = *limits;
+	else
+		rpc_limits_init(&s->limits);
+	strcpy(s->peer, "?");
+
+	if (nghttp2_session_callbacks_new(&cbs) != 0) {
+		free(s);
+		return -ENOMEM;
+	}
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+
+	if (nghttp2_option_new(&opt) != 0) {
+		nghttp2_session_callbacks_del(cbs);
+		free(s);
+		return -ENOMEM;
+	}
+	nghttp2_option_set_max_send_header_block_length(opt, 16 * 1024);
+	nghttp2_option_set_max_outbound_ack(opt, 1000);
+	nghttp2_option_set_max_settings(opt, 32);
+	r = nghttp2_session_server_new2(&s->h2, cbs, s, opt);
+	nghttp2_option_del(opt);
+	nghttp2_session_callbacks_del(cbs);
+	if (r != 0) {
+		free(s);
+		return -ENOMEM;
+	}
+
+	nghttp2_settings_entry iv[] = {
+		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->limits.max_concurrent_streams },
+		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s->limits.max_header_list_size },
+	};
+	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) != 0) {
+		rpc_server_session_free(s);
+		return -ENOMEM;
+	}
+	*ret = s;
+	return 0;
+}
+
+void rpc_server_session_free(struct rpc_server_session *s)
+{
+	if (!s)
+		return;
+	/* Deleting the nghttp2 session closes no streams through callbacks:
+	 * cancel the calls and free the streams here. */
+	while (s->streams) {
+		struct rpc_stream *st = s->streams;
+		s->streams = st->next;
+		if (st->call)
+			call_cancel(st->call);
+		rpc_buf_clear(&st->body);
+		free(st->resp);
+		free(st);
+	}
+	nghttp2_session_del(s->h2);
+	free(s);
+}
+
+void rpc_server_session_set_notify(struct rpc_server_session *s, rpc_notify_fn notify, void *userdata)
+{
+	s->notify = notify;
+	s->notify_userdata = userdata;
+}
+
+void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc)
+{
+	snprintf(s->peer, sizeof(s->peer), "%s", desc);
+}
+
+int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, size_t len)
+{
+	ssize_t n;
+
+	s->busy++;
+	n = nghttp2_session_mem_recv(s->h2, data, len);
+	s->busy--;
+	return n < 0 ? -EPROTO : 0;
+}
+
+ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **ret)
+{
+	ssize_t n;
+
+	s->busy++;
+	n = nghttp2_session_mem_send(s->h2, ret);
+	s->busy--;
+	return n < 0 ? -EPROTO : n;
+}
+
+bool rpc_server_session_alive(struct rpc_server_session *s)
+{
+	return nghttp2_session_want_read(s->h2) || nghttp2_session_want_write(s->h2);
+}
+
+uint64_t rpc_server_session_next_deadline(struct rpc_server_session *s)
+{
+	uint64_t d = USEC_INFINITY;
+
+	for (struct rpc_stream *st = s->streams; st; st = st->next)
+		if (!st->answered && st->deadline < d)
+			d = st->deadline;
+	return d;
+}
+
+void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now)
+{
+	s->busy++;
+	for (struct rpc_stream *st = s->streams; st; st = st->next) {
+		if (st->answered || st->deadline > now)
+			continue;
+		if (st->call)
+			call_cancel(st->call);
+		stream_fail(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+	}
+	s->busy--;
+}
+
+void rpc_server_session_shutdown(struct rpc_server_session *s)
+{
+	if (s->shutting_down)
+		return;
+	s->shutting_down = true;
+	(void)nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
+				    NGHTTP2_NO_ERROR, NULL, 0);
+	session_notify(s);
+}
+
+unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s) { return s->pending_calls; }

@@ -1,0 +1,215 @@
+#include "server.h"
+
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "rpc/conn.h"
+
+#define SERVER_MAX_LISTENERS 8
+
+struct server_conn {
+	struct rpc_server *server;
+	struct rpc_conn *conn;
+	struct rpc_server_session *session;
+	char peer[80];
+	struct server_conn *prev, *next;
+};
+
+struct listener {
+	int fd;
+	struct loop_io *io;
+	char unix_path[108];
+};
+
+struct rpc_server {
+	struct loop *loop;
+	struct rpc_server_config cfg;
+	struct listener listeners[SERVER_MAX_LISTENERS];
+	unsigned n_listeners;
+	struct server_conn *conns;
+	unsigned n_conns;
+	bool stopping;
+	rpc_server_stopped_fn stopped_fn;
+	void *stopped_userdata;
+};
+
+void rpc_server_config_init(struct rpc_server_config *cfg, const struct rpc_service *svc)
+{
+	*cfg = (struct rpc_server_config){ .service = svc, .max_connections = 128 };
+	rpc_limits_init(&cfg->limits);
+	peer_policy_init(&cfg->policy);
+}
+
+static void server_event(struct rpc_server *srv, enum rpc_server_event ev, const char *peer, int error)
+{
+	if (srv->cfg.on_event)
+		srv->cfg.on_event(ev, peer, error, srv->cfg.userdata);
+}
+
+static void server_maybe_stopped(struct rpc_server *srv)
+{
+	if (srv->stopping && srv->n_conns == 0 && srv->stopped_fn) {
+		rpc_server_stopped_fn fn = srv->stopped_fn;
+		srv->stopped_fn = NULL;
+		fn(srv->stopped_userdata);
+	}
+}
+
+static void server_conn_free(struct server_conn *sc)
+{
+	struct rpc_server *srv = sc->server;
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		srv->conns = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	srv->n_conns--;
+	rpc_server_session_free(sc->session);
+	free(sc);
+}
+
+static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdata)
+{
+	struct server_conn *sc = userdata;
+	struct rpc_server *srv = sc->server;
+
+	if (reason == -EPROTO)
+		server_event(srv, RPC_SERVER_PEER_PROTOCOL_ERROR, sc->peer, reason);
+	server_conn_free(sc);
+	server_maybe_stopped(srv);
+}
+
+static void server_accept_one(struct rpc_server *srv, int fd, const struct peer *peer)
+{
+	struct server_conn *sc;
+	int r;
+
+	if (!peer_policy_check(&srv->cfg.policy, peer)) {
+		server_event(srv, RPC_SERVER_PEER_REFUSED, peer->desc, -EPERM);
+		safe_close(fd);
+		return;
+	}
+	if (srv->n_conns >= srv->cfg.max_connections) {
+		server_event(srv, RPC_SERVER_PEER_OVER_LIMIT, peer->desc, -EMFILE);
+		safe_close(fd);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		safe_close(fd);
+		return;
+	}
+	sc->server = srv;
+	snprintf(sc->peer, sizeof(sc->peer), "%s", peer->desc);
+	r = rpc_server_session_new(srv->cfg.service, &srv->cfg.limits, NULL, NULL, &sc->session);
+	if (r < 0) {
+		free(sc);
+		safe_close(fd);
+		return;
+	}
+	rpc_server_session_set_peer(sc->session, peer->desc);
+	r = rpc_conn_new(srv->loop, fd, false, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
+	if (r < 0) {
+		rpc_server_session_free(sc->session);
+		free(sc);
+		return;
+	}
+	/* Replies that come later (a process exit) must wake the writer. */
+	rpc_server_session_set_notify(sc->session, rpc_conn_kick, sc->conn);
+	sc->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = sc;
+	srv->conns = sc;
+	srv->n_conns++;
+}
+
+static void on_listener(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+{
+	struct rpc_server *srv = userdata;
+
+	/* Bounded, so one busy listener cannot starve the loop. */
+	for (int i = 0; i < 32; i++) {
+		struct peer peer;
+		int cfd, r = sock_accept(fd, &cfd, &peer);
+		if (r == -EAGAIN || r == -EINTR)
+			return;
+		if (r < 0) {
+			server_event(srv, RPC_SERVER_ACCEPT_FAILED, "?", r);
+			return;
+		}
+		server_accept_one(srv, cfd, &peer);
+	}
+}
+
+int rpc_server_new(struct loop *l, const struct rpc_server_config *cfg, struct rpc_server **ret)
+{
+	struct rpc_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->loop = l;
+	srv->cfg = *cfg;
+	*ret = srv;
+	return 0;
+}
+
+int rpc_server_listen(struct rpc_server *srv, const struct addr *a)
+{
+	struct listener *li;
+	int fd, r;
+
+	if (srv->n_listeners == SERVER_MAX_LISTENERS)
+		return -E2BIG;
+	r = sock_listen(a, 128, &fd);
+	if (r < 0)
+		return r;
+	li = &srv->listeners[srv->n_listeners];
+	*li = (struct listener){ .fd = fd };
+	if (addr_unix_path(a))
+		snprintf(li->unix_path, sizeof(li->unix_path), "%s", addr_unix_path(a));
+	r = loop_add_io(srv->loop, fd, EPOLLIN, on_listener, srv, &li->io);
+	if (r < 0) {
+		safe_close(fd);
+		return r;
+	}
+	srv->n_listeners++;
+	return 0;
+}
+
+static void server_close_listeners(struct rpc_server *srv)
+{
+	for (unsigned i = 0; i < srv->n_listeners; i++) {
+		struct listener *li = &srv->listeners[i];
+		loop_io_free(li->io);
+		safe_close(li->fd);
+		if (li->unix_path[0])
+			(void)unlink(li->unix_path);
+	}
+	srv->n_listeners = 0;
+}
+
+void rpc_server_stop(struct rpc_server *srv, rpc_server_stopped_fn fn, void *userdata)
+{
+	srv->stopping = true;
+	srv->stopped_fn = fn;
+	srv->stopped_userdata = userdata;
+	server_close_listeners(srv);
+	for (struct server_conn *sc = srv->conns; sc; sc = sc->next)
+		rpc_server_session_shutdown(sc->session);
+	server_maybe_stopped(srv);
+}
+
+void rpc_server_free(struct rpc_server *srv)
+{
+	if (!srv)
+		return;
+	server_close_listeners(srv);
+	while (srv->conns) {
+		struct server_conn *sc = srv->conns;
+		rpc_conn_free(sc->conn);
+		server_conn_free(sc);
+	}
+	free(srv);
+}
+
+unsigned rpc_server_connections(const struct rpc_server *srv) { return srv->n_conns; }

@@ -1,0 +1,97 @@
+#include "unary.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "net/sock.h"
+#include "rpc/client-session.h"
+#include "rpc/conn.h"
+
+struct unary {
+	struct rpc_client_session *session;
+	struct rpc_conn *conn;
+	const ProtobufCMessageDescriptor *response_type;
+	rpc_unary_done_fn done;
+	void *userdata;
+	bool answered;
+	int code;
+	char message[512];
+	ProtobufCMessage *response;
+};
+
+/* Records the answer; the caller hears of it once the connection is gone,
+ * so nothing of the call is left when it does. */
+static void unary_on_reply(int code, const char *message, const uint8_t *data, size_t len, void *userdata)
+{
+	struct unary *u = userdata;
+
+	if (u->answered)
+		return;
+	u->answered = true;
+	if (code == RPC_OK) {
+		u->response = protobuf_c_message_unpack(u->response_type, NULL, len, data);
+		if (!u->response) {
+			code = RPC_INTERNAL;
+			message = "could not decode the response message";
+		}
+	}
+	u->code = code;
+	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
+	if (u->session)
+		rpc_client_session_shutdown(u->session);
+}
+
+static void unary_free(struct unary *u)
+{
+	rpc_client_session_free(TAKE_PTR(u->session));
+	if (u->response)
+		protobuf_c_message_free_unpacked(u->response, NULL);
+	free(u);
+}
+
+static void unary_on_close(struct rpc_conn *c _unused_, int reason, void *userdata)
+{
+	struct unary *u = userdata;
+	char msg[128];
+
+	u->conn = NULL;
+	if (!u->answered) {
+		snprintf(msg, sizeof(msg), "connection closed: %s", reason < 0 ? strerror(-reason) : "by the peer");
+		rpc_client_session_abort(u->session, RPC_UNAVAILABLE, msg);
+	}
+	u->done(u->code, u->message, u->code == RPC_OK ? u->response : NULL, u->userdata);
+	unary_free(u);
+}
+
+int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const ProtobufCMessage *request,
+		   const ProtobufCMessageDescriptor *response_type, uint64_t timeout_usec, rpc_unary_done_fn done,
+		   void *userdata)
+{
+	struct unary *u = calloc(1, sizeof(*u));
+	int fd = -1, r;
+	bool connecting;
+
+	if (!u)
+		return -ENOMEM;
+	*u = (struct unary){ .response_type = response_type, .done = done, .userdata = userdata };
+	r = sock_connect(a, &fd);
+	if (r < 0 && r != -EINPROGRESS) {
+		free(u);
+		return r;
+	}
+	connecting = r == -EINPROGRESS;
+	r = rpc_client_session_new(&u->session);
+	if (r < 0)
+		goto fail;
+	r = rpc_client_session_call(u->session, path, request, timeout_usec, unary_on_reply, u);
+	if (r < 0)
+		goto fail;
+	r = rpc_conn_new(l, TAKE_FD(fd), connecting, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail:
+	safe_close(fd);
+	unary_free(u);
+	return r;
+}

@@ -1,0 +1,162 @@
+"""LaunchProcess end to end: maitctl and the official gRPC client get the
+same answers; the child's environment is what the issue asks for."""
+import json
+import os
+import time
+
+from valet import Maitred, grpc_error, grpc_stubs, maitctl, wait_until
+
+
+def _resp(status, code=0):
+    return {"status": status, "code": code}
+
+
+def test_wait_exit_codes_match_grpc():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    for code in (0, 1, 3, 42, 255):
+        r = maitctl(m.addr, "launch", "--wait", "--", "sh", "-c", f"exit {code}", json=True)
+        assert r.returncode == code, (code, r)
+        assert json.loads(r.stdout) == _resp("EXITED", code), r.stdout
+        gr = g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=["sh", "-c", f"exit {code}"], wait_for_exit=True),
+                             timeout=10)
+        assert gr.status == guest_pb2.EXITED and gr.code == code, gr
+    assert m.stop() == 0
+
+
+def test_wait_signal():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    r = maitctl(m.addr, "launch", "--wait", "--", "sh", "-c", "kill -TERM $$", json=True)
+    assert r.returncode == 128 + 15, r
+    assert json.loads(r.stdout) == _resp("SIGNALED", 15)
+    gr = g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=["sh", "-c", "kill -KILL $$"], wait_for_exit=True),
+                         timeout=10)
+    assert gr.status == guest_pb2.SIGNALED and gr.code == 9, gr
+    assert "killed by signal 9" in m.log()
+    assert m.stop() == 0
+
+
+def test_exec_failure_is_ok_with_failed():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    r = maitctl(m.addr, "launch", "--wait", "--", "/nonexistent/program", json=True)
+    assert r.returncode == 127 and json.loads(r.stdout)["status"] == "FAILED", r
+    gr = g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=["no-such-program-valet"]), timeout=10)
+    assert gr.status == guest_pb2.FAILED and gr.code == 0, gr
+    # proto3 leaves zero fields out: FAILED is exactly the bytes 08 04.
+    assert gr.SerializeToString() == b"\x08\x04"
+    # Not executable: also FAILED, and nothing is left behind.
+    path = os.path.join(m.dir, "not-exec")
+    open(path, "w").write("#!/bin/sh\n")
+    gr = g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=[path], wait_for_exit=True), timeout=10)
+    assert gr.status == guest_pb2.FAILED, gr
+    assert m.zombies() == [] and m.children() == []
+    assert m.stop() == 0
+
+
+def test_not_waiting_is_launched():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    marker = os.path.join(m.dir, "ran")
+    r = maitctl(m.addr, "launch", "--", "sh", "-c", f"echo yes > {marker}", json=True)
+    assert r.returncode == 0 and json.loads(r.stdout) == _resp("LAUNCHED"), r
+    wait_until(lambda: os.path.exists(marker) and open(marker).read() == "yes\n", what="the process to run")
+    gr = g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=["true"]), timeout=10)
+    assert gr.status == guest_pb2.LAUNCHED
+    wait_until(lambda: m.children() == [], what="children reaped")
+    assert m.stop() == 0
+
+
+def test_validation_errors_match_grpc():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    r = maitctl(m.addr, "launch", "--")
+    assert r.returncode == 1 and "INVALID_ARGUMENT: missing argv" in r.stderr, r
+    assert grpc_error(g.LaunchProcess, guest_pb2.LaunchProcessRequest(), timeout=5) == \
+        ("INVALID_ARGUMENT", "missing argv")
+    r = maitctl(m.addr, "launch", "--respawn", "--wait", "--", "true", json=True)
+    assert r.returncode == 1
+    assert json.loads(r.stdout) == {"code": "INVALID_ARGUMENT",
+                                    "message": "respawn and wait_for_exit cannot both be true"}
+    assert grpc_error(g.LaunchProcess, guest_pb2.LaunchProcessRequest(argv=["true"], respawn=True,
+                                                                      wait_for_exit=True), timeout=5) == \
+        ("INVALID_ARGUMENT", "respawn and wait_for_exit cannot both be true")
+    assert grpc_error(g.LaunchProcess, guest_pb2.LaunchProcessRequest(argv=["true"], env={"A=B": "x"}),
+                      timeout=5)[0] == "INVALID_ARGUMENT"
+    # Still serving after every bad input.
+    assert g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=["true"], wait_for_exit=True),
+                           timeout=5).status == guest_pb2.EXITED
+    assert m.stop() == 0
+
+
+def test_child_environment():
+    """New session, stdio on /dev/null, umask 022, env = maitred's + request's,
+    signals reset, no inherited descriptors, PATH lookup with the child's PATH."""
+    m = Maitred(env={"VALET_FROM_MAITRED": "inherited", "VALET_OVERRIDE": "old"})
+    out = os.path.join(m.dir, "probe")
+    bindir = os.path.join(m.dir, "bin")
+    os.mkdir(bindir)
+    with open(os.path.join(bindir, "valet-probe"), "w") as f:
+        f.write(f"""#!/bin/sh
+o=$(readlink /proc/$$/fd/1)
+{{
+echo "sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$"
+echo "stdin=$(readlink /proc/$$/fd/0) stdout=$o"
+echo "umask=$(umask)"
+echo "inherited=$VALET_FROM_MAITRED override=$VALET_OVERRIDE new=$VALET_NEW"
+grep -E '^(SigBlk|SigIgn)' /proc/$$/status
+echo "fds=$(ls /proc/self/fd | sort -n | tr '\\n' ',')"
+}} > {out}
+""")
+    os.chmod(os.path.join(bindir, "valet-probe"), 0o755)
+    r = maitctl(m.addr, "launch", "--wait", "--env", f"PATH={bindir}:/usr/bin:/bin", "--env", "VALET_OVERRIDE=new",
+                "--env", "VALET_NEW=1", "--", "valet-probe")
+    assert r.returncode == 0, r
+    got = dict(kv.split("=", 1) for line in open(out).read().split("\n") if line and not line.startswith("Sig")
+               for kv in line.split(" ") if "=" in kv)
+    text = open(out).read()
+    assert got["sid"] == got["pid"], text  # session leader
+    assert got["stdin"] == "/dev/null" and got["stdout"] == "/dev/null", text
+    assert got["umask"] == "0022", text
+    assert got["inherited"] == "inherited" and got["override"] == "new" and got["new"] == "1", text
+    assert "SigBlk:\t0000000000000000" in text and "SigIgn:\t0000000000000000" in text, text
+    # What ls inherits: 0-2, and 3 is the directory it lists. Nothing of maitred's.
+    assert got["fds"] == "0,1,2,3,", text
+    assert m.stop() == 0
+
+
+def test_respawn_throttled_after_ten_starts():
+    m = Maitred()
+    count = os.path.join(m.dir, "count")
+    r = maitctl(m.addr, "launch", "--respawn", "--", "sh", "-c", f"echo x >> {count}")
+    assert r.returncode == 0 and r.stdout.strip() == "LAUNCHED", r
+    m.wait_log("respawning too frequently; stopped", timeout=30)
+    time.sleep(1.5)  # longer than the biggest backoff: no further start may come
+    assert len(open(count).read().split()) == 10, open(count).read()
+    assert m.log().count("Restarting sh") == 9
+    # A new LaunchProcess starts with a fresh budget.
+    r = maitctl(m.addr, "launch", "--respawn", "--", "sh", "-c", f"echo y >> {count}")
+    m.wait_log("respawning too frequently; stopped", timeout=30)
+    wait_until(lambda: m.log().count("respawning too frequently") == 2, 30, what="second throttle")
+    assert open(count).read().split().count("y") == 10
+    assert m.stop() == 0
+
+
+def test_respawn_restarts_a_killed_service():
+    m = Maitred()
+    r = maitctl(m.addr, "launch", "--respawn", "--", "sleep", "1000")
+    assert r.returncode == 0, r
+    first = wait_until(lambda: m.children(), what="the service")[0]
+    os.kill(first, 9)
+    second = wait_until(lambda: [p for p in m.children() if p != first], what="the restart")[0]
+    assert second != first
+    m.wait_log("Restarting sleep")
+    # Stopping maitred stops the respawning; the service itself is ours to end.
+    assert m.stop() == 0
+    os.kill(second, 9)

@@ -1,0 +1,209 @@
+"""Helpers for the integration tests: start the real binaries of one build,
+talk to them with maitctl and with the official gRPC library, clean up
+everything a test started (only by the PIDs and names it created)."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = None
+_procs = []
+_netns = []
+_tmpdirs = []
+
+
+def configure(build):
+    """Points the helpers at a build directory and makes its protos importable."""
+    global BUILD
+    BUILD = build
+    py = os.path.join(build, "py")
+    if not os.path.exists(os.path.join(py, "guest_pb2.py")):
+        os.makedirs(py, exist_ok=True)
+        protos = [os.path.join(ROOT, "proto", p) for p in sorted(os.listdir(os.path.join(ROOT, "proto")))]
+        subprocess.run(["protoc", "-I" + os.path.join(ROOT, "proto"), "--python_out=" + py] + protos, check=True)
+    # The generated modules are the same for every build: import them once.
+    if py not in sys.path:
+        sys.path.insert(0, py)
+
+
+def binary(name):
+    return os.path.join(BUILD, "src", name)
+
+
+def sanitizer_env(extra=None):
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
+    env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1:exitcode=87"
+    env["LSAN_OPTIONS"] = "exitcode=88"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def tmpdir():
+    d = tempfile.mkdtemp(prefix="valet-test-")
+    _tmpdirs.append(d)
+    return d
+
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+class Maitred:
+    """maitred on a unix socket in a temporary directory."""
+
+    def __init__(self, args=(), wrap=(), env=None):
+        self.dir = tmpdir()
+        self.sock = os.path.join(self.dir, "maitred.sock")
+        self.addr = "unix:" + self.sock
+        self.log_path = os.path.join(self.dir, "maitred.log")
+        self.log_file = open(self.log_path, "w")
+        cmd = list(wrap) + [binary("maitred"), "--listen", self.addr] + list(args)
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=sanitizer_env(env), cwd=self.dir)
+        _procs.append(self.proc)
+        wait_until(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 10, what="maitred socket")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"maitred exited at start ({self.proc.returncode}): {self.log()}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_log(self, text, timeout=10):
+        wait_until(lambda: text in self.log(), timeout, what=f"log line {text!r}")
+
+    def fd_count(self):
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_kib(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def children(self):
+        kids = []
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+        return kids
+
+    def zombies(self):
+        z = []
+        for pid in self.children():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        z.append(pid)
+            except FileNotFoundError:
+                pass
+        return z
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Stops maitred; returns its exit status, failing on sanitizer reports."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        self.check_clean()
+        return rc
+
+    def check_clean(self):
+        log = self.log()
+        for mark in SANITIZER_MARKS:
+            if mark in log:
+                raise AssertionError(f"sanitizer report in maitred's output:\n{log[-4000:]}")
+
+
+def maitctl(addr, *args, timeout=30, json=False):
+    cmd = [binary("maitctl"), "--addr", addr] + (["--json"] if json else []) + list(args)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=sanitizer_env())
+    for mark in SANITIZER_MARKS:
+        if mark in res.stderr:
+            raise AssertionError(f"sanitizer report in maitctl:\n{res.stderr}")
+    return res
+
+
+def grpc_stubs(addr, options=()):
+    """Callables for the four RPCs through the official gRPC library."""
+    import grpc
+    import common_pb2
+    import guest_pb2
+
+    assert addr.startswith("unix:")
+    ch = grpc.insecure_channel(addr, options=list(options))
+
+    def m(name, req_cls, resp_cls):
+        return ch.unary_unary(f"/vm_tools.Maitred/{name}", request_serializer=req_cls.SerializeToString,
+                              response_deserializer=resp_cls.FromString)
+
+    class Stubs:
+        channel = ch
+        ConfigureNetwork = m("ConfigureNetwork", guest_pb2.NetworkConfigRequest, common_pb2.EmptyMessage)
+        Shutdown = m("Shutdown", common_pb2.EmptyMessage, common_pb2.EmptyMessage)
+        LaunchProcess = m("LaunchProcess", guest_pb2.LaunchProcessRequest, guest_pb2.LaunchProcessResponse)
+        Mount = m("Mount", guest_pb2.MountRequest, guest_pb2.MountResponse)
+
+        @staticmethod
+        def raw(path):
+            return ch.unary_unary(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)
+
+    return Stubs
+
+
+def grpc_error(fn, *args, **kw):
+    """Calls fn and returns (code name, details) of the RpcError it must raise."""
+    import grpc
+    try:
+        fn(*args, **kw)
+    except grpc.RpcError as e:
+        return e.code().name, e.details()
+    raise AssertionError("call succeeded, an error was expected")
+
+
+def netns(name_hint):
+    """Creates a network namespace owned by this test run."""
+    name = f"valet-{name_hint}-{os.getpid()}-{len(_netns)}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    _netns.append(name)
+    return name
+
+
+def track(proc):
+    _procs.append(proc)
+    return proc
+
+
+def cleanup():
+    while _procs:
+        p = _procs.pop()
+        if p.poll() is None:
+            p.kill()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+    while _netns:
+        subprocess.run(["ip", "netns", "del", _netns.pop()], stderr=subprocess.DEVNULL)
+    while _tmpdirs:
+        shutil.rmtree(_tmpdirs.pop(), ignore_errors=True)

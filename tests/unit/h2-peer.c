@@ -1,0 +1,194 @@
+#include "h2-peer.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rpc/wire.h"
+
+#define MAX_STREAMS 256
+
+struct h2_peer {
+	nghttp2_session *h2;
+	struct h2_result results[MAX_STREAMS];
+	bool goaway;
+	uint32_t goaway_error;
+	struct {
+		const uint8_t *data;
+		size_t len, off;
+	} bodies[MAX_STREAMS];
+};
+
+static struct h2_result *result_for(struct h2_peer *p, int32_t id)
+{
+	return id > 0 && (id - 1) / 2 < MAX_STREAMS ? &p->results[(id - 1) / 2] : NULL;
+}
+
+struct h2_result *h2_peer_result(struct h2_peer *p, int32_t id) { return result_for(p, id); }
+
+static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+		     const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
+{
+	struct h2_result *r = result_for(ud, f->hd.stream_id);
+	char v[600];
+	(void)h2; (void)flags;
+	if (!r)
+		return 0;
+	snprintf(v, sizeof(v), "%.*s", (int)valuelen, value);
+	if (namelen == 7 && !memcmp(name, ":status", 7))
+		r->http_status = atoi(v);
+	else if (namelen == 11 && !memcmp(name, "grpc-status", 11))
+		r->grpc_status = atoi(v);
+	else if (namelen == 12 && !memcmp(name, "grpc-message", 12)) {
+		char *d = rpc_percent_decode(v, strlen(v));
+		snprintf(r->grpc_message, sizeof(r->grpc_message), "%s", d);
+		free(d);
+	}
+	return 0;
+}
+
+static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *ud)
+{
+	struct h2_result *r = result_for(ud, id);
+	(void)h2; (void)flags;
+	if (r && r->data_len + len <= sizeof(r->data)) {
+		memcpy(r->data + r->data_len, data, len);
+		r->data_len += len;
+	}
+	return 0;
+}
+
+static int on_close(nghttp2_session *h2, int32_t id, uint32_t code, void *ud)
+{
+	struct h2_result *r = result_for(ud, id);
+	(void)h2;
+	if (r) {
+		r->closed = true;
+		r->rst_code = code;
+	}
+	return 0;
+}
+
+static int on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
+{
+	struct h2_peer *p = ud;
+	(void)h2;
+	if (f->hd.type == NGHTTP2_GOAWAY) {
+		p->goaway = true;
+		p->goaway_error = f->goaway.error_code;
+	}
+	return 0;
+}
+
+struct h2_peer *h2_peer_new(void)
+{
+	struct h2_peer *p = calloc(1, sizeof(*p));
+	nghttp2_session_callbacks *cbs;
+
+	nghttp2_session_callbacks_new(&cbs);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame);
+	nghttp2_session_client_new(&p->h2, cbs, p);
+	nghttp2_session_callbacks_del(cbs);
+	for (int i = 0; i < MAX_STREAMS; i++)
+		p->results[i].grpc_status = -1;
+	nghttp2_submit_settings(p->h2, NGHTTP2_FLAG_NONE, NULL, 0);
+	return p;
+}
+
+void h2_peer_free(struct h2_peer *p)
+{
+	nghttp2_session_del(p->h2);
+	free(p);
+}
+
+/* The data source holds the body slot, and 0x1000 for "keep the stream open". */
+static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+			 nghttp2_data_source *src, void *ud)
+{
+	struct h2_peer *p = ud;
+	int v = (int)(intptr_t)src->ptr, idx = v & 0xfff;
+	size_t n = p->bodies[idx].len - p->bodies[idx].off;
+	(void)h2; (void)id;
+	if (n > length)
+		n = length;
+	if (n)
+		memcpy(buf, p->bodies[idx].data + p->bodies[idx].off, n);
+	p->bodies[idx].off += n;
+	if (p->bodies[idx].off == p->bodies[idx].len) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (v & 0x1000)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
+	return (ssize_t)n;
+}
+
+size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compressed)
+{
+	rpc_prefix_encode(out, compressed, (uint32_t)len);
+	if (len)
+		memcpy(out + 5, msg, len);
+	return len + 5;
+}
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
+
+int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body,
+			size_t len, const char *timeout, bool end_stream)
+{
+	static int next_body;
+	nghttp2_nv nva[8] = {
+		NV(":method", "POST"), NV(":scheme", "http"), NV(":path", path), NV(":authority", "test"),
+		NV("te", "trailers"),
+	};
+	size_t n = 5;
+	if (content_type)
+		nva[n++] = (nghttp2_nv)NV("content-type", content_type);
+	if (timeout)
+		nva[n++] = (nghttp2_nv)NV("grpc-timeout", timeout);
+	int idx = next_body++ % MAX_STREAMS;
+	p->bodies[idx].data = body;
+	p->bodies[idx].len = len;
+	p->bodies[idx].off = 0;
+	nghttp2_data_provider prd = { .source.ptr = (void *)(intptr_t)(idx | (end_stream ? 0 : 0x1000)),
+				      .read_callback = body_read };
+	return nghttp2_submit_request(p->h2, NULL, nva, n, (body || !end_stream) ? &prd : NULL, NULL);
+}
+
+void h2_peer_reset(struct h2_peer *p, int32_t id)
+{
+	nghttp2_submit_rst_stream(p->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+}
+
+int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
+{
+	int last = 0;
+	for (int round = 0; round < 1000; round++) {
+		bool moved = false;
+		const uint8_t *data;
+		ssize_t n;
+		while ((n = nghttp2_session_mem_send(p->h2, &data)) > 0) {
+			moved = true;
+			last = rpc_server_session_feed(s, data, (size_t)n);
+			if (last < 0)
+				return last;
+		}
+		while ((n = rpc_server_session_pull(s, &data)) > 0) {
+			moved = true;
+			nghttp2_session_mem_recv(p->h2, data, (size_t)n);
+		}
+		if (!moved)
+			break;
+	}
+	return last;
+}
+
+bool h2_peer_goaway(struct h2_peer *p, uint32_t *ret_error)
+{
+	if (p->goaway && ret_error)
+		*ret_error = p->goaway_error;
+	return p->goaway;
+}

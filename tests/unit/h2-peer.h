@@ -1,0 +1,36 @@
+/* A real HTTP/2 client (nghttp2) wired to an rpc_server_session in memory,
+ * for unit tests that need custom headers, bodies or raw bytes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "rpc/server-session.h"
+
+struct h2_result {
+	int http_status;
+	int grpc_status; /* -1 when absent */
+	char grpc_message[512];
+	uint8_t data[8192];
+	size_t data_len;
+	bool closed;
+	uint32_t rst_code;
+};
+
+struct h2_peer;
+
+struct h2_peer *h2_peer_new(void);
+void h2_peer_free(struct h2_peer *p);
+/* Starts a request; body may be NULL. With end_stream false the stream stays
+ * open after the body. Returns the stream id. */
+int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body,
+			size_t len, const char *timeout, bool end_stream);
+/* Body: 5-byte gRPC prefix + message. */
+size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compressed);
+void h2_peer_reset(struct h2_peer *p, int32_t stream_id);
+/* Moves bytes both ways until neither side has anything to say. Returns
+ * the server's last feed() result. */
+int h2_pump(struct h2_peer *p, struct rpc_server_session *s);
+struct h2_result *h2_peer_result(struct h2_peer *p, int32_t stream_id);
+bool h2_peer_goaway(struct h2_peer *p, uint32_t *ret_error);

@@ -1,0 +1,549 @@
+/* The gRPC server core, fed by a real HTTP/2 client (nghttp2) and by raw
+ * bytes: framing, limits, statuses, deadlines, cancellation. */
+#include <nghttp2/nghttp2.h>
+#include <unistd.h>
+
+#include "base/time-util.h"
+#include "guest.pb-c.h"
+#include "h2-peer.h"
+#include "rpc/client-session.h"
+#include "rpc/server-session.h"
+#include "rpc/wire.h"
+#include "test.h"
+
+/* --- a service for the tests -------------------------------------------- */
+
+static struct rpc_call *deferred[200];
+static int n_deferred, n_cancelled, n_notified;
+
+static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
+{
+	const VmTools__MountRequest *req = (const VmTools__MountRequest *)request;
+	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
+	(void)ud;
+	if (strcmp(req->source, "fail") == 0) {
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "bad\n100%% \xc3\xbc");
+		return;
+	}
+	resp.error = (int32_t)strlen(req->source);
+	rpc_call_reply(call, &resp.base);
+}
+
+static void on_cancel(struct rpc_call *call, void *ud)
+{
+	(void)ud;
+	for (int i = 0; i < n_deferred; i++)
+		if (deferred[i] == call)
+			deferred[i] = NULL;
+	n_cancelled++;
+}
+
+static void h_defer(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
+{
+	(void)request; (void)ud;
+	rpc_call_set_cancel(call, on_cancel, NULL);
+	deferred[n_deferred++] = call;
+}
+
+static const struct rpc_method methods[] = {
+	{ "/t.S/Mount", &vm_tools__mount_request__descriptor, h_mount },
+	{ "/t.S/Defer", &vm_tools__launch_process_request__descriptor, h_defer },
+};
+static const struct rpc_service service = { methods, 2, NULL };
+
+static void notify(void *ud)
+{
+	(void)ud;
+	n_notified++;
+}
+
+static struct rpc_server_session *new_session(void)
+{
+	struct rpc_server_session *s;
+	n_deferred = n_cancelled = n_notified = 0;
+	if (rpc_server_session_new(&service, NULL, notify, NULL, &s) < 0)
+		return NULL;
+	return s;
+}
+
+/* A MountRequest with the given source, framed. */
+static size_t mount_body(uint8_t *out, const char *source)
+{
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	uint8_t msg[256];
+	req.source = (char *)source;
+	size_t len = vm_tools__mount_request__pack(&req, msg);
+	return h2_grpc_frame(out, msg, len, false);
+}
+
+/* --- cases ------------------------------------------------------------- */
+
+TEST(unary_ok)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "abc");
+	int32_t id = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, n, NULL, true);
+	CHECK_EQ(h2_pump(p, s), 0);
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK_EQ(r->http_status, 200);
+	CHECK_EQ(r->grpc_status, 0);
+	CHECK(r->closed);
+	/* 5-byte prefix + MountResponse{error: 3} = 08 06 (zigzag). */
+	CHECK_EQ(r->data_len, 7);
+	CHECK(memcmp(r->data, "\x00\x00\x00\x00\x02\x08\x06", 7) == 0);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(content_type_grpc_proto_accepted)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "a");
+	int32_t id = h2_peer_request(p, "/t.S/Mount", "application/grpc+proto", body, n, NULL, true);
+	h2_pump(p, s);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+static struct h2_result *one_call(struct rpc_server_session *s, struct h2_peer *p, const char *path,
+				  const char *ctype, const uint8_t *body, size_t n, const char *timeout)
+{
+	int32_t id = h2_peer_request(p, path, ctype, body, n, timeout, true);
+	h2_pump(p, s);
+	return h2_peer_result(p, id);
+}
+
+TEST(unknown_method_is_unimplemented)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "a");
+	struct h2_result *r = one_call(s, p, "/t.S/Nope", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->http_status, 200);
+	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
+	CHECK_STR(r->grpc_message, "unknown method /t.S/Nope");
+	r = one_call(s, p, "/other.Service/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
+	/* Still serving. */
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(bad_content_type_is_415)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "a");
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/json", body, n, NULL);
+	CHECK_EQ(r->http_status, 415);
+	CHECK_EQ(r->grpc_status, RPC_INVALID_ARGUMENT);
+	r = one_call(s, p, "/t.S/Mount", NULL, body, n, NULL);
+	CHECK_EQ(r->http_status, 415);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(compressed_message_is_unimplemented)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "a");
+	body[0] = 1;
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
+	CHECK(strstr(r->grpc_message, "compressed"));
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(oversized_message_is_resource_exhausted_early)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	static uint8_t body[1000];
+	/* The prefix announces 4 MiB + 1; only a little follows, and the
+	 * stream stays open: the server must not wait for the rest. */
+	rpc_prefix_encode(body, false, RPC_MAX_MESSAGE_SIZE + 1);
+	int32_t id = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, sizeof(body), NULL, false);
+	h2_pump(p, s);
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
+	CHECK(r->closed);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+	/* Exactly at the limit is fine as far as the size goes (it is not a
+	 * valid MountRequest, so it fails decoding instead). */
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(message_at_limit_is_accepted)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	/* source = 4 MiB - 5 bytes of 'x': field tag + 4-byte length varint. */
+	size_t slen = RPC_MAX_MESSAGE_SIZE - 5;
+	char *src = malloc(slen + 1);
+	memset(src, 'x', slen);
+	src[slen] = 0;
+	req.source = src;
+	size_t mlen = vm_tools__mount_request__get_packed_size(&req);
+	CHECK_EQ(mlen, RPC_MAX_MESSAGE_SIZE);
+	uint8_t *body = malloc(mlen + 5);
+	rpc_prefix_encode(body, false, (uint32_t)mlen);
+	vm_tools__mount_request__pack(&req, body + 5);
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, mlen + 5, NULL);
+	CHECK_EQ(r->grpc_status, 0);
+	free(body);
+	free(src);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(undecodable_protobuf_is_invalid_argument)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	size_t n = h2_grpc_frame(body, (const uint8_t *)"\xff\xff\xff", 3, false);
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INVALID_ARGUMENT);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(missing_truncated_and_extra_messages)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[600];
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", NULL, 0, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
+	CHECK_STR(r->grpc_message, "missing request message");
+	rpc_prefix_encode(body, false, 10);
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, 8, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
+	CHECK_STR(r->grpc_message, "truncated request message");
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, 3, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
+	size_t n = mount_body(body, "a");
+	n += mount_body(body + n, "b");
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(error_message_is_percent_encoded)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "fail");
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_FAILED_PRECONDITION);
+	CHECK_STR(r->grpc_message, "bad\n100% \xc3\xbc");
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(deferred_reply_and_notify)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	CHECK_EQ(n_deferred, 1);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
+	CHECK(!h2_peer_result(p, id)->closed);
+	CHECK_EQ(n_notified, 0);
+	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
+	resp.status = VM_TOOLS__PROCESS_STATUS__EXITED;
+	resp.code = 3;
+	rpc_call_reply(deferred[0], &resp.base);
+	CHECK_EQ(n_notified, 1);
+	h2_pump(p, s);
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, 0);
+	CHECK_EQ(r->data_len, 9);
+	CHECK(memcmp(r->data + 5, "\x08\x01\x10\x06", 4) == 0);
+	CHECK_EQ(n_cancelled, 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(deadline_exceeded_cancels_handler)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	uint64_t before = now_usec();
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, "20m", true);
+	int32_t id2 = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, "1H", true);
+	h2_pump(p, s);
+	uint64_t d = rpc_server_session_next_deadline(s);
+	CHECK(d >= before + 20000 && d <= now_usec() + 20000);
+	rpc_server_session_expire(s, d - 1);
+	CHECK_EQ(n_cancelled, 0);
+	rpc_server_session_expire(s, d);
+	CHECK_EQ(n_cancelled, 1);
+	h2_pump(p, s);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_DEADLINE_EXCEEDED);
+	CHECK(!h2_peer_result(p, id2)->closed);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
+	CHECK(rpc_server_session_next_deadline(s) > d + 3000000000ull);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+	/* Freeing the session cancels what is left. */
+	CHECK_EQ(n_cancelled, 2);
+}
+
+TEST(malformed_timeout_is_ignored)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "ab");
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, "soon");
+	CHECK_EQ(r->grpc_status, 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(stream_reset_mid_call_cancels)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
+	h2_peer_reset(p, id);
+	h2_pump(p, s);
+	CHECK_EQ(n_cancelled, 1);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+	CHECK(deferred[0] == NULL);
+	/* The connection goes on. */
+	uint8_t mb[300];
+	n = mount_body(mb, "x");
+	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", mb, n, NULL)->grpc_status, 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(hundred_concurrent_calls)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	int32_t ids[100];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	for (int i = 0; i < 100; i++)
+		ids[i] = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	CHECK_EQ(n_deferred, 100);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 100);
+	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
+	for (int i = 99; i >= 0; i--) {
+		resp.code = i;
+		rpc_call_reply(deferred[i], &resp.base);
+	}
+	h2_pump(p, s);
+	for (int i = 0; i < 100; i++) {
+		struct h2_result *r = h2_peer_result(p, ids[i]);
+		CHECK_EQ(r->grpc_status, 0);
+		VmTools__LaunchProcessResponse *got = vm_tools__launch_process_response__unpack(NULL, r->data_len - 5, r->data + 5);
+		CHECK(got);
+		CHECK_EQ(got->code, i);
+		vm_tools__launch_process_response__free_unpacked(got, NULL);
+	}
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(streams_over_limit_are_refused)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	int32_t ids[140];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	/* Let the client learn the server's SETTINGS first. */
+	h2_pump(p, s);
+	for (int i = 0; i < 140; i++)
+		ids[i] = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	/* nghttp2 as a client queues requests beyond the peer's limit; what
+	 * reached the server is capped at 128. */
+	CHECK_EQ(n_deferred, 128);
+	(void)ids;
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+	CHECK_EQ(n_cancelled, 128);
+}
+
+TEST(huge_header_list_resets_stream_only)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	static char path[20000];
+	uint8_t body[300];
+	size_t n = mount_body(body, "a");
+	path[0] = '/';
+	memset(path + 1, 'p', sizeof(path) - 2);
+	int32_t id = h2_peer_request(p, path, "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK(r->closed);
+	CHECK(r->grpc_status != 0);
+	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->grpc_status, 0);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(bad_preface_is_protocol_error)
+{
+	struct rpc_server_session *s = new_session();
+	const char *junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)junk, strlen(junk)), -EPROTO);
+	rpc_server_session_free(s);
+}
+
+TEST(oversized_frame_is_connection_error)
+{
+	struct rpc_server_session *s = new_session();
+	const char *preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+	/* An empty SETTINGS, then a DATA frame header claiming 16 MiB - 1. */
+	const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	const uint8_t big[] = { 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1 };
+	const uint8_t *out;
+	ssize_t n;
+	bool goaway = false;
+
+	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)preface, strlen(preface)), 0);
+	CHECK_EQ(rpc_server_session_feed(s, settings, sizeof(settings)), 0);
+	(void)rpc_server_session_feed(s, big, sizeof(big));
+	/* The server answers with GOAWAY(FRAME_SIZE_ERROR) and is done. */
+	while ((n = rpc_server_session_pull(s, &out)) > 0)
+		for (ssize_t i = 0; i + 9 <= n;) {
+			uint32_t len = (uint32_t)out[i] << 16 | (uint32_t)out[i + 1] << 8 | out[i + 2];
+			if (out[i + 3] == 7 && len >= 8 && out[i + 9 + 7] == NGHTTP2_FRAME_SIZE_ERROR)
+				goaway = true;
+			i += 9 + (ssize_t)len;
+		}
+	CHECK(goaway);
+	CHECK(!rpc_server_session_alive(s));
+	rpc_server_session_free(s);
+}
+
+TEST(shutdown_finishes_calls_in_flight)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[16];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	rpc_server_session_shutdown(s);
+	h2_pump(p, s);
+	uint32_t err = 99;
+	CHECK(h2_peer_goaway(p, &err));
+	CHECK_EQ(err, NGHTTP2_NO_ERROR);
+	CHECK(rpc_server_session_alive(s));
+	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
+	rpc_call_reply(deferred[0], &resp.base);
+	h2_pump(p, s);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
+	CHECK(!rpc_server_session_alive(s));
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+/* --- the client core against the server core ----------------------------- */
+
+static int reply_code = -1;
+static char reply_msg[256];
+static uint8_t reply_data[64];
+static size_t reply_len;
+
+static void on_reply(int code, const char *message, const uint8_t *data, size_t len, void *ud)
+{
+	(void)ud;
+	reply_code = code;
+	snprintf(reply_msg, sizeof(reply_msg), "%s", message);
+	reply_len = len < sizeof(reply_data) ? len : sizeof(reply_data);
+	if (data)
+		memcpy(reply_data, data, reply_len);
+}
+
+static void pump_client(struct rpc_client_session *c, struct rpc_server_session *s)
+{
+	for (int i = 0; i < 100; i++) {
+		const uint8_t *d;
+		ssize_t n;
+		bool moved = false;
+		while ((n = rpc_client_session_pull(c, &d)) > 0) {
+			moved = true;
+			rpc_server_session_feed(s, d, (size_t)n);
+		}
+		while ((n = rpc_server_session_pull(s, &d)) > 0) {
+			moved = true;
+			rpc_client_session_feed(c, d, (size_t)n);
+		}
+		if (!moved)
+			break;
+	}
+}
+
+TEST(client_core_ok_error_and_deadline)
+{
+	struct rpc_server_session *s = new_session();
+	struct rpc_client_session *c;
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	CHECK_EQ(rpc_client_session_new(&c), 0);
+
+	req.source = "hello";
+	CHECK_EQ(rpc_client_session_call(c, "/t.S/Mount", &req.base, 0, on_reply, NULL), 0);
+	pump_client(c, s);
+	CHECK_EQ(reply_code, 0);
+	CHECK_EQ(reply_len, 2);
+	CHECK(memcmp(reply_data, "\x08\x0a", 2) == 0);
+
+	req.source = "fail";
+	CHECK_EQ(rpc_client_session_call(c, "/t.S/Mount", &req.base, 0, on_reply, NULL), 0);
+	pump_client(c, s);
+	CHECK_EQ(reply_code, RPC_FAILED_PRECONDITION);
+	CHECK_STR(reply_msg, "bad\n100% \xc3\xbc");
+
+	CHECK_EQ(rpc_client_session_call(c, "/t.S/Nope", &req.base, 0, on_reply, NULL), 0);
+	pump_client(c, s);
+	CHECK_EQ(reply_code, RPC_UNIMPLEMENTED);
+
+	reply_code = -1;
+	CHECK_EQ(rpc_client_session_call(c, "/t.S/Defer", &req.base, 5000000, on_reply, NULL), 0);
+	pump_client(c, s);
+	CHECK_EQ(reply_code, -1);
+	CHECK_EQ(rpc_client_session_pending_calls(c), 1);
+	rpc_client_session_expire(c, rpc_client_session_next_deadline(c));
+	CHECK_EQ(reply_code, RPC_DEADLINE_EXCEEDED);
+	pump_client(c, s);
+	/* The client's RST_STREAM reached the server, which dropped the call. */
+	CHECK_EQ(n_cancelled, 1);
+	rpc_client_session_free(c);
+	rpc_server_session_free(s);
+}
