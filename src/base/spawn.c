@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -87,14 +88,23 @@ static int child_setup_stdio(const struct spawn_params *p)
 	return 0;
 }
 
+/* The kernel's struct sigaction: glibc's sigaction() refuses the signals
+ * it keeps for itself (32, 33), yet an ignored one would survive exec. */
+struct kernel_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
 static void child_reset_signals(void)
 {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
+	struct kernel_sigaction sa = { .handler = SIG_DFL };
 	sigset_t all;
 
 	for (int sig = 1; sig < _NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &sa, NULL);
+			(void)syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof(sa.mask));
 	sigemptyset(&all);
 	(void)sigprocmask(SIG_SETMASK, &all, NULL);
 }

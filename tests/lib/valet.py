@@ -34,6 +34,11 @@ def binary(name):
     return os.path.join(BUILD, "src", name)
 
 
+def sanitized():
+    """True for the ASan+UBSan build, where RSS says nothing about leaks."""
+    return "asan" in os.path.basename(BUILD or "")
+
+
 def sanitizer_env(extra=None):
     env = dict(os.environ)
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:exitcode=86"
@@ -94,6 +99,16 @@ class Maitred:
 
     def fd_count(self):
         return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def socket_count(self):
+        """Sockets maitred holds: its listener plus one per connection."""
+        n = 0
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{self.pid}/fd/{fd}").startswith("socket:")
+            except FileNotFoundError:
+                pass
+        return n
 
     def rss_kib(self):
         with open(f"/proc/{self.pid}/status") as f:

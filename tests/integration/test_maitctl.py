@@ -1,0 +1,58 @@
+"""maitctl's own command line: help, usage errors quoting the bad input,
+connection failures, exit codes."""
+import subprocess
+
+from valet import Maitred, binary, sanitizer_env
+
+
+def run(*args):
+    return subprocess.run([binary("maitctl")] + list(args), capture_output=True, text=True, timeout=30,
+                          env=sanitizer_env())
+
+
+def test_help_for_every_command():
+    r = run("--help")
+    assert r.returncode == 0 and "Commands:" in r.stdout
+    for cmd in ("network", "launch", "mount", "shutdown"):
+        assert cmd in r.stdout
+        r2 = run(cmd, "--help")
+        assert r2.returncode == 0 and r2.stdout.startswith(f"Usage: maitctl {cmd}"), (cmd, r2)
+
+
+def test_usage_errors():
+    cases = [
+        ([], "Usage"),
+        (["launch", "--", "true"], "no guest given"),
+        (["--addr", "vsock:x", "shutdown"], "invalid --addr 'vsock:x'"),
+        (["--cid", "-3", "shutdown"], "invalid --cid '-3'"),
+        (["--addr", "unix:/x", "--timeout", "soon", "shutdown"], "invalid --timeout 'soon'"),
+        (["--addr", "unix:/x", "frobnicate"], "unknown command 'frobnicate'"),
+        (["--addr", "unix:/x", "network", "--address", "10.0.0.300/24", "--gateway", "10.0.0.1"],
+         "invalid --address '10.0.0.300'"),
+        (["--addr", "unix:/x", "network", "--address", "10.0.0.3/33", "--gateway", "10.0.0.1"],
+         "invalid prefix in '10.0.0.3/33'"),
+        (["--addr", "unix:/x", "network", "--address", "10.0.0.3"], "are required"),
+        (["--addr", "unix:/x", "launch", "--env", "NOEQUALS", "--", "true"], "invalid --env 'NOEQUALS'"),
+        (["--addr", "unix:/x", "shutdown", "now"], "unexpected argument 'now'"),
+    ]
+    for args, text in cases:
+        r = run(*args)
+        assert r.returncode == 2 and text in r.stderr, (args, r)
+
+
+def test_connection_refused_is_unavailable():
+    r = run("--addr", "unix:/nonexistent/maitred.sock", "launch", "--", "true")
+    assert r.returncode == 1
+    assert "UNAVAILABLE: cannot connect to unix:/nonexistent/maitred.sock" in r.stderr, r
+    r = run("--json", "--addr", "unix:/nonexistent/maitred.sock", "shutdown")
+    assert r.returncode == 1 and '"code":"UNAVAILABLE"' in r.stdout
+
+
+def test_launch_passes_argv_verbatim():
+    m = Maitred()
+    out = m.dir + "/argv"
+    r = run("--addr", m.addr, "launch", "--wait", "--", "sh", "-c", 'printf "%s|" "$@" > ' + out, "sh",
+            "--help", "a b", "", "-x")
+    assert r.returncode == 0, r
+    assert open(out).read() == "--help|a b||-x|"
+    assert m.stop() == 0

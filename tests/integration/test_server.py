@@ -1,0 +1,301 @@
+"""The server under load and under attack: concurrency, hostile peers,
+deadlines, graceful stop, peer checks. maitred must keep serving, leak
+nothing and still reap every process."""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+from valet import Maitred, binary, grpc_error, grpc_stubs, maitctl, sanitized, track, wait_until
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def launch_req(*argv, wait=True):
+    import guest_pb2
+    return guest_pb2.LaunchProcessRequest(argv=list(argv), wait_for_exit=wait)
+
+
+def still_serving(m):
+    r = maitctl(m.addr, "launch", "--wait", "--", "true")
+    assert r.returncode == 0, r
+
+
+def raw_conn(m):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(m.sock)
+    return s
+
+
+def read_until_eof(s):
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def frames(data):
+    out = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        out.append((data[3], data[4], int.from_bytes(data[5:9], "big") & 0x7fffffff, data[9:9 + length]))
+        data = data[9 + length:]
+    return out
+
+
+def test_hundred_concurrent_calls_on_one_connection():
+    import guest_pb2
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    futs = [g.LaunchProcess.future(launch_req("sh", "-c", f"sleep 0.5; exit {i % 7}"), timeout=30)
+            for i in range(100)]
+    # All 100 are in flight together: 100 children at once.
+    wait_until(lambda: len(m.children()) == 100, 20, what="100 concurrent processes")
+    assert m.socket_count() == 2  # the listener and one connection
+    for i, f in enumerate(futs):
+        r = f.result()
+        assert r.status == guest_pb2.EXITED and r.code == i % 7, (i, r)
+    assert m.stop() == 0
+
+
+def test_fifty_connections_at_once():
+    import guest_pb2
+    m = Maitred()
+    base = m.fd_count()
+    chans = [grpc_stubs(m.addr, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(50)]
+    futs = [c.LaunchProcess.future(launch_req("sleep", "1"), timeout=30) for c in chans]
+    wait_until(lambda: m.fd_count() >= base + 50, 20, what="50 connections")
+    for f in futs:
+        assert f.result().status == guest_pb2.EXITED
+    for c in chans:
+        c.channel.close()
+    wait_until(lambda: m.fd_count() == base, 10, what="connections closed")
+    assert m.stop() == 0
+
+
+def test_waiting_call_does_not_delay_others():
+    import guest_pb2
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    slow = g.LaunchProcess.future(launch_req("sleep", "2"), timeout=30)
+    wait_until(lambda: "sleep (pid" in m.log(), what="sleep started")
+    for _ in range(10):
+        assert g.LaunchProcess(launch_req("true"), timeout=5).status == guest_pb2.EXITED
+        assert g.Mount(guest_pb2.MountRequest(target="/nonexistent"), timeout=5).error == 2
+        r = maitctl(m.addr, "launch", "--wait", "--", "sh", "-c", "exit 4")
+        assert r.returncode == 4
+    # Everything above finished while sleep 2 was still running.
+    assert not slow.done()
+    assert slow.result().status == guest_pb2.EXITED
+    assert m.stop() == 0
+
+
+def test_bad_preface_loses_only_its_connection():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    slow = g.LaunchProcess.future(launch_req("sleep", "1"), timeout=30)
+    s = raw_conn(m)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    read_until_eof(s)  # the server hangs up
+    s.close()
+    s = raw_conn(m)
+    s.sendall(os.urandom(4096))
+    read_until_eof(s)
+    s.close()
+    m.wait_log("HTTP/2 protocol error")
+    still_serving(m)
+    assert slow.result().status == guest_pb2.EXITED
+    assert m.stop() == 0
+
+
+def test_oversized_frame_gets_goaway():
+    m = Maitred()
+    s = raw_conn(m)
+    s.sendall(PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # empty SETTINGS
+    s.sendall(b"\xff\xff\xff\x00\x00\x00\x00\x00\x01" + b"x" * 1000)
+    got = frames(read_until_eof(s))
+    goaways = [f for f in got if f[0] == 7]
+    assert goaways, got
+    assert struct.unpack(">I", goaways[0][3][4:8])[0] == 6  # FRAME_SIZE_ERROR
+    s.close()
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_half_sent_frames_and_idle_garbage():
+    m = Maitred()
+    s = raw_conn(m)
+    s.sendall(PREFACE + b"\x00\x00\x06\x04\x00")  # a SETTINGS header cut short, then nothing
+    still_serving(m)  # others are not held up by it
+    s.close()
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_stream_reset_mid_call_process_still_reaped():
+    import grpc
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    f = g.LaunchProcess.future(launch_req("sleep", "1"), timeout=30)
+    pid = wait_until(lambda: m.children(), what="the process")[0]
+    f.cancel()
+    m.wait_log("caller went away")
+    assert f.cancelled() or f.exception().code() == grpc.StatusCode.CANCELLED
+    assert os.path.exists(f"/proc/{pid}")  # it keeps running...
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 10, what="the process reaped")
+    assert m.zombies() == []
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_client_vanishes_while_process_runs():
+    m = Maitred()
+    base = m.fd_count()
+    p = track(subprocess.Popen([binary("maitctl"), "--addr", m.addr, "launch", "--wait", "--", "sleep", "1"]))
+    pid = wait_until(lambda: m.children(), what="the process")[0]
+    p.kill()
+    p.wait()
+    m.wait_log("caller went away")
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 10, what="the process reaped")
+    wait_until(lambda: m.fd_count() == base, 5, what="fds back to the baseline")
+    assert m.zombies() == []
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_deadline_exceeded_and_process_reaped():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    start = time.monotonic()
+    assert grpc_error(g.LaunchProcess, launch_req("sleep", "1"), timeout=0.3)[0] == "DEADLINE_EXCEEDED"
+    assert time.monotonic() - start < 0.9
+    r = maitctl(m.addr, "--timeout", "0.2", "launch", "--wait", "--", "sleep", "1")
+    assert r.returncode == 1 and "DEADLINE_EXCEEDED" in r.stderr, r
+    wait_until(lambda: m.children() == [], 10, what="processes reaped")
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_bad_messages_via_grpc():
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    assert grpc_error(g.raw("/vm_tools.Maitred/Nope"), b"", timeout=5)[0] == "UNIMPLEMENTED"
+    assert grpc_error(g.raw("/other.Service/Mount"), b"", timeout=5)[0] == "UNIMPLEMENTED"
+    assert grpc_error(g.raw("/vm_tools.Maitred/LaunchProcess"), b"\xff\xff\xff", timeout=5)[0] == \
+        "INVALID_ARGUMENT"
+    code, msg = grpc_error(g.raw("/vm_tools.Maitred/Mount"), b"\x0a" + b"\xff" * 3 + b"\x7f" + b"x" * (5 << 20),
+                           timeout=20)
+    assert code == "RESOURCE_EXHAUSTED", (code, msg)
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_no_fd_or_memory_growth():
+    import guest_pb2
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    base_fds = m.fd_count()
+
+    def round_of(n):
+        for i in range(n):
+            g.LaunchProcess(launch_req("true"), timeout=5)
+            g.LaunchProcess(launch_req("/nonexistent"), timeout=5)
+            g.Mount(guest_pb2.MountRequest(target="/nonexistent"), timeout=5)
+            grpc_error(g.LaunchProcess, guest_pb2.LaunchProcessRequest(), timeout=5)
+    round_of(100)
+    rss1 = m.rss_kib()
+    round_of(300)
+    rss2 = m.rss_kib()
+    assert m.fd_count() == base_fds + 1  # the one connection
+    g.channel.close()
+    wait_until(lambda: m.fd_count() == base_fds, 5, what="fds back to the baseline")
+    # 1200 more calls after warm-up may not grow memory (allocator noise
+    # aside). Under ASan the quarantine grows by design; LeakSanitizer
+    # checks there instead, at exit.
+    if not sanitized():
+        assert rss2 - rss1 < 256, (rss1, rss2)
+    assert m.stop() == 0  # under ASan, LeakSanitizer checks at this exit
+
+
+def test_shutdown_lets_calls_in_flight_finish():
+    import guest_pb2
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    slow = g.LaunchProcess.future(launch_req("sh", "-c", "sleep 1; exit 3"), timeout=30)
+    wait_until(lambda: m.children(), what="the process")
+    r = maitctl(m.addr, "shutdown")
+    assert r.returncode == 0 and r.stdout.strip() == "OK", r
+    # No new connections once Shutdown has been answered.
+    wait_until(lambda: not os.path.exists(m.sock), 5, what="the socket removed")
+    r = maitctl(m.addr, "launch", "--", "true")
+    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr
+    res = slow.result()
+    assert res.status == guest_pb2.EXITED and res.code == 3
+    assert m.proc.wait(10) == 0
+    m.check_clean()
+
+
+def test_shutdown_via_grpc_and_sigterm():
+    import common_pb2
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    assert g.Shutdown(common_pb2.EmptyMessage(), timeout=5) == common_pb2.EmptyMessage()
+    assert m.proc.wait(10) == 0
+    m.check_clean()
+    m2 = Maitred()
+    m2.proc.send_signal(signal.SIGTERM)
+    assert m2.proc.wait(10) == 0
+    assert "stopping" in m2.log()
+
+
+def test_unix_peer_of_other_uid_is_refused():
+    m = Maitred()
+    os.chmod(m.sock, 0o666)  # let the kernel through, so SO_PEERCRED decides
+    os.chmod(m.dir, 0o755)
+    ctl = binary("maitctl")
+    os.chmod(os.path.dirname(ctl), 0o755)
+    r = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ctl, "--addr",
+                        m.addr, "launch", "--", "true"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr, r
+    m.wait_log("refused connection from unix pid")
+    assert "uid 65534: not allowed" in m.log()
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_connection_limit():
+    import guest_pb2
+    m = Maitred(args=["--max-connections", "2"])
+    chans = [grpc_stubs(m.addr, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(2)]
+    futs = [c.LaunchProcess.future(launch_req("sleep", "1"), timeout=30) for c in chans]
+    wait_until(lambda: len(m.children()) == 2, what="two calls in flight")
+    r = maitctl(m.addr, "launch", "--", "true")
+    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr, r
+    assert "too many connections" in m.log()
+    for f in futs:
+        assert f.result().status == guest_pb2.EXITED
+    for c in chans:
+        c.channel.close()
+    wait_until(lambda: "too many" in m.log() and maitctl(m.addr, "launch", "--", "true").returncode == 0, 10,
+               what="a free slot")
+    assert m.stop() == 0
+
+
+def test_bad_command_lines():
+    for args, text in [(["--listen", "bogus"], "invalid --listen address 'bogus'"),
+                       (["--allow-cid", "x"], "invalid --allow-cid 'x'"),
+                       (["--max-connections", "0"], "invalid --max-connections '0'"),
+                       (["extra"], "unexpected argument 'extra'")]:
+        r = subprocess.run([binary("maitred")] + args, capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and text in r.stderr, (args, r)
+    r = subprocess.run([binary("maitred"), "--listen", "unix:/nonexistent/dir/s"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 1 and "could not listen on unix:/nonexistent/dir/s" in r.stderr, r
+    r = subprocess.run([binary("maitred"), "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and "--listen ADDR" in r.stdout
