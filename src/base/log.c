@@ -43,7 +43,10 @@ static void log_write_stderr(int level, const char *msg)
 		[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
 		[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 	};
-	dprintf(STDERR_FILENO, "%s: %s: %s\n", log_ident, names[level & 7], msg);
+	char line[1200];
+	int n = snprintf(line, sizeof(line), "%s: %s: %s\n", log_ident, names[level & 7], msg);
+	/* One write per line: lines from several processes do not mix. */
+	(void)!write(STDERR_FILENO, line, (size_t)MIN(n, (int)sizeof(line) - 1));
 }
 
 static int log_write_kmsg(int level, const char *msg)

@@ -1,12 +1,15 @@
 #include "spawn.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -40,10 +43,21 @@ const char *spawn_stage_name(enum spawn_stage stage)
 	}
 }
 
-_noreturn_ static void child_fail(int report_fd, enum spawn_stage stage, int err)
+/* The child shares our memory (CLONE_VM) while we wait for it to exec:
+ * it writes its failure here and uses a stack of its own. */
+struct child_ctx {
+	const struct spawn_params *p;
+	const char *path; /* argv[0] resolved against the child's PATH */
+	struct spawn_error error;
+};
+
+/* Big enough for the child's few calls, sanitizers included. Only one
+ * child uses it at a time: we are suspended until it execs or exits. */
+static uint8_t child_stack[256 * 1024] __attribute__((aligned(16)));
+
+static int child_fail(struct child_ctx *ctx, enum spawn_stage stage, int err)
 {
-	struct spawn_error e = { .stage = stage, .error = err };
-	(void)!write(report_fd, &e, sizeof(e));
+	ctx->error = (struct spawn_error){ .stage = stage, .error = err };
 	_exit(stage == SPAWN_STAGE_EXEC ? (err == ENOENT ? 127 : 126) : 125);
 }
 
@@ -100,17 +114,18 @@ struct kernel_sigaction {
 static void child_reset_signals(void)
 {
 	struct kernel_sigaction sa = { .handler = SIG_DFL };
-	sigset_t all;
+	uint64_t none = 0;
 
 	for (int sig = 1; sig < _NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			(void)syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof(sa.mask));
-	sigemptyset(&all);
-	(void)sigprocmask(SIG_SETMASK, &all, NULL);
+	(void)syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
-_noreturn_ static void child_run(const struct spawn_params *p, int report_fd)
+static int child_run(void *arg)
 {
+	struct child_ctx *ctx = arg;
+	const struct spawn_params *p = ctx->p;
 	int r;
 
 	child_reset_signals();
@@ -118,71 +133,112 @@ _noreturn_ static void child_run(const struct spawn_params *p, int report_fd)
 	(void)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 
 	if (p->new_session && setsid() < 0)
-		child_fail(report_fd, SPAWN_STAGE_SETSID, errno);
+		return child_fail(ctx, SPAWN_STAGE_SETSID, errno);
 	r = child_setup_stdio(p);
 	if (r < 0)
-		child_fail(report_fd, SPAWN_STAGE_STDIO, -r);
+		return child_fail(ctx, SPAWN_STAGE_STDIO, -r);
 	if (p->controlling_tty && ioctl(STDIN_FILENO, TIOCSCTTY, 0) < 0)
-		child_fail(report_fd, SPAWN_STAGE_CTTY, errno);
+		return child_fail(ctx, SPAWN_STAGE_CTTY, errno);
 	if (p->switch_user) {
-		if (initgroups(p->user_name, p->gid) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
+		if (setgroups(p->n_groups, p->groups) < 0 || setresgid(p->gid, p->gid, p->gid) < 0 ||
 		    setresuid(p->uid, p->uid, p->uid) < 0)
-			child_fail(report_fd, SPAWN_STAGE_CREDENTIALS, errno);
+			return child_fail(ctx, SPAWN_STAGE_CREDENTIALS, errno);
 	}
 	if (p->cwd && chdir(p->cwd) < 0 && !p->cwd_optional)
-		child_fail(report_fd, SPAWN_STAGE_CWD, errno);
+		return child_fail(ctx, SPAWN_STAGE_CWD, errno);
 	umask(p->umask);
-	if (p->envp)
-		environ = (char **)p->envp;
-	execvp(p->argv[0], p->argv);
-	child_fail(report_fd, SPAWN_STAGE_EXEC, errno);
+	execve(ctx->path, p->argv, p->envp ? p->envp : environ);
+	return child_fail(ctx, SPAWN_STAGE_EXEC, errno);
+}
+
+static const char *env_lookup(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* execvp's search, done here because the child may not touch our memory:
+ * the first executable regular file along the child's PATH. */
+static int resolve_path(const char *file, char *const *envp, char *buf, size_t size, const char **ret)
+{
+	const char *path, *dir, *end;
+	int err = ENOENT;
+
+	if (strchr(file, '/')) {
+		*ret = file;
+		return 0;
+	}
+	path = env_lookup(envp ? envp : environ, "PATH");
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (dir = path;; dir = end + 1) {
+		end = strchrnul(dir, ':');
+		size_t dlen = (size_t)(end - dir);
+		if (dlen == 0) {
+			dir = ".";
+			dlen = 1;
+		}
+		if (dlen + 1 + strlen(file) < size) {
+			struct stat st;
+			memcpy(buf, dir, dlen);
+			buf[dlen] = '/';
+			strcpy(buf + dlen + 1, file);
+			if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (access(buf, X_OK) == 0) {
+					*ret = buf;
+					return 0;
+				}
+				err = EACCES;
+			}
+		}
+		if (!*end)
+			break;
+	}
+	return -err;
 }
 
 int spawn_process(const struct spawn_params *p, pid_t *ret_pid, struct spawn_error *ret_error)
 {
-	_cleanup_close_ int rd = -1, wr = -1;
-	int pipefd[2];
+	struct child_ctx ctx = { .p = p };
+	char path[PATH_MAX];
 	sigset_t all, saved;
 	pid_t pid;
+	int r, saved_errno;
 
 	if (!p->argv || !p->argv[0])
 		return -EINVAL;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	rd = pipefd[0];
-	wr = pipefd[1];
+	r = resolve_path(p->argv[0], p->envp, path, sizeof(path), &ctx.path);
+	if (r < 0) {
+		if (ret_error)
+			*ret_error = (struct spawn_error){ .stage = SPAWN_STAGE_EXEC, .error = -r };
+		return SPAWN_FAILED;
+	}
 
-	/* No signal may run a parent's handler in the child between fork and
-	 * the reset. */
+	/* No signal may run a parent's handler in the child before the reset.
+	 * CLONE_VFORK: we resume once the child has exec'd or exited, so its
+	 * report is in ctx by then. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &saved);
-	pid = fork();
-	if (pid == 0) {
-		rd = safe_close(rd);
-		child_run(p, wr);
-	}
+	saved_errno = errno;
+	pid = clone(child_run, child_stack + sizeof(child_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+	r = pid < 0 ? -errno : 0;
+	errno = saved_errno; /* the child shared our errno */
 	sigprocmask(SIG_SETMASK, &saved, NULL);
-	if (pid < 0)
-		return -errno;
-	wr = safe_close(wr);
+	if (r < 0)
+		return r;
 
-	struct spawn_error e;
-	ssize_t n;
-	do
-		n = read(rd, &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-
-	if (n == 0) {
+	if (ctx.error.stage == SPAWN_STAGE_NONE) {
 		*ret_pid = pid;
 		return 0;
 	}
-	/* The child is ours and already exiting: reap it here so a failed
-	 * spawn leaves nothing behind. */
+	/* The child is ours and has exited: reap it so a failed spawn leaves
+	 * nothing behind. */
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (n != (ssize_t)sizeof(e))
-		e = (struct spawn_error){ .stage = SPAWN_STAGE_NONE, .error = EIO };
 	if (ret_error)
-		*ret_error = e;
+		*ret_error = ctx.error;
 	return SPAWN_FAILED;
 }

@@ -1,9 +1,13 @@
-/* The one way any program here starts a child process.
+/* The one way any program here starts a child process: clone() with
+ * CLONE_VM|CLONE_VFORK, as posix_spawn does, so starting costs no page-table
+ * copy however big the caller is.
  *
  * The child gets a clean slate: default signal dispositions, an empty signal
  * mask, no inherited descriptors beyond 0-2, the environment it is given.
- * Errors before exec travel back through a close-on-exec pipe, so the caller
- * learns synchronously whether exec succeeded. The child only calls _exit(). */
+ * The caller learns synchronously whether exec succeeded, and at which
+ * step it failed. The child only calls _exit(). argv[0] is looked up along
+ * the child's PATH (default /bin:/usr/bin) like execvp, without execvp's
+ * fallback of running a file with no #! line through /bin/sh. */
 #pragma once
 
 #include <stdbool.h>
@@ -36,11 +40,14 @@ struct spawn_params {
 	const char *cwd;
 	bool cwd_optional;
 	mode_t umask;
-	/* Switch to this user first when switch_user is set. */
+	/* Switch to this user first when switch_user is set; groups are the
+	 * supplementary groups (from getgrouplist(), resolved by the caller:
+	 * the child may not allocate). */
 	bool switch_user;
-	const char *user_name;
 	uid_t uid;
 	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
 };
 
 struct spawn_error {

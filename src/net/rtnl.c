@@ -47,16 +47,12 @@ static void nl_add_attr(struct nl_req *req, uint16_t type, const void *data, uin
 	req->nh.nlmsg_len = NLMSG_ALIGN(req->nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/* Sends one request and waits for its acknowledgement. */
-static int nl_transact(int fd, struct nl_req *req)
+/* Reads the answers to request seq until its ACK/error or the end of a
+ * dump, handing every other message to on_msg (may be NULL). */
+static int nl_receive(int fd, uint32_t seq, void (*on_msg)(struct nlmsghdr *h, void *ud), void *ud)
 {
-	static uint32_t seq;
-	uint8_t buf[8192];
+	uint8_t buf[16384];
 
-	req->nh.nlmsg_seq = ++seq;
-	req->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	if (send(fd, req, req->nh.nlmsg_len, 0) < 0)
-		return -errno;
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0) {
@@ -65,12 +61,28 @@ static int nl_transact(int fd, struct nl_req *req)
 			return -errno;
 		}
 		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != req->nh.nlmsg_seq)
+			if (h->nlmsg_seq != seq)
 				continue;
 			if (h->nlmsg_type == NLMSG_ERROR)
 				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (on_msg)
+				on_msg(h, ud);
 		}
 	}
+}
+
+static uint32_t nl_seq;
+
+/* Sends one request and waits for its acknowledgement. */
+static int nl_transact(int fd, struct nl_req *req)
+{
+	req->nh.nlmsg_seq = ++nl_seq;
+	req->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	if (send(fd, req, req->nh.nlmsg_len, 0) < 0)
+		return -errno;
+	return nl_receive(fd, req->nh.nlmsg_seq, NULL, NULL);
 }
 
 int rtnl_link_set_up(int fd, int ifindex)
@@ -104,52 +116,48 @@ struct addr_entry {
 	uint8_t prefixlen;
 };
 
+struct addr_list {
+	int ifindex;
+	struct addr_entry *entries;
+	size_t n, max;
+};
+
+static void addr_list_add(struct nlmsghdr *h, void *ud)
+{
+	struct addr_list *l = ud;
+	struct ifaddrmsg *ifa = NLMSG_DATA(h);
+	int alen = (int)IFA_PAYLOAD(h);
+
+	if (h->nlmsg_type != RTM_NEWADDR || (int)ifa->ifa_index != l->ifindex || l->n == l->max)
+		return;
+	for (struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
+		if (rta->rta_type == IFA_LOCAL) {
+			memcpy(&l->entries[l->n].address_be, RTA_DATA(rta), 4);
+			l->entries[l->n].prefixlen = ifa->ifa_prefixlen;
+			l->n++;
+			return;
+		}
+	}
+}
+
 /* Lists the IPv4 addresses of one interface (at most max). */
 static int addr_list(int fd, int ifindex, struct addr_entry *out, size_t max, size_t *ret_n)
 {
-	static uint32_t seq = 0x10000;
 	struct nl_req req = {
 		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)), .nlmsg_type = RTM_GETADDR,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++seq },
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++nl_seq },
 		.ifa = { .ifa_family = AF_INET },
 	};
-	uint8_t buf[16384];
-	size_t n_out = 0;
+	struct addr_list l = { .ifindex = ifindex, .entries = out, .max = max };
+	int r;
 
 	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
 		return -errno;
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != req.nh.nlmsg_seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE) {
-				*ret_n = n_out;
-				return 0;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			if (h->nlmsg_type != RTM_NEWADDR)
-				continue;
-			struct ifaddrmsg *ifa = NLMSG_DATA(h);
-			if ((int)ifa->ifa_index != ifindex || n_out == max)
-				continue;
-			int alen = (int)IFA_PAYLOAD(h);
-			for (struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
-				if (rta->rta_type == IFA_LOCAL) {
-					memcpy(&out[n_out].address_be, RTA_DATA(rta), 4);
-					out[n_out].prefixlen = ifa->ifa_prefixlen;
-					n_out++;
-					break;
-				}
-			}
-		}
-	}
+	r = nl_receive(fd, req.nh.nlmsg_seq, addr_list_add, &l);
+	if (r < 0)
+		return r;
+	*ret_n = l.n;
+	return 0;
 }
 
 int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t prefixlen)
