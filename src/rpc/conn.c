@@ -18,6 +18,9 @@ struct rpc_conn {
 	int fd;
 	struct loop_io *io;
 	struct loop_timer *timer;
+	/* Fires in the same loop round: output queued from outside the loop's
+	 * I/O (a process exit) goes out without another epoll_wait. */
+	struct loop_timer *kick;
 	bool connecting;
 	bool closing;
 	const struct rpc_session_ops *ops;
@@ -44,6 +47,12 @@ const struct rpc_session_ops rpc_client_session_ops = {
 };
 
 static void conn_on_timer(struct loop_timer *t, void *userdata);
+static void conn_settle(struct rpc_conn *c);
+
+static void conn_on_kick(struct loop_timer *t _unused_, void *userdata)
+{
+	conn_settle(userdata);
+}
 
 static void conn_close(struct rpc_conn *c, int reason)
 {
@@ -175,6 +184,7 @@ void rpc_conn_free(struct rpc_conn *c)
 		return;
 	loop_io_free(c->io);
 	loop_timer_free(c->timer);
+	loop_timer_free(c->kick);
 	safe_close(c->fd);
 	rpc_buf_clear(&c->out);
 	free(c);
@@ -183,6 +193,11 @@ void rpc_conn_free(struct rpc_conn *c)
 void rpc_conn_kick(void *conn)
 {
 	struct rpc_conn *c = conn;
-	if (!c->connecting)
+
+	if (c->connecting)
+		return;
+	if (c->kick)
+		loop_timer_set(c->kick, 0);
+	else if (loop_add_timer(c->loop, 0, conn_on_kick, c, &c->kick) < 0)
 		(void)loop_io_set_events(c->io, EPOLLIN | EPOLLOUT);
 }
