@@ -160,3 +160,23 @@ def test_respawn_restarts_a_killed_service():
     # Stopping maitred stops the respawning; the service itself is ours to end.
     assert m.stop() == 0
     os.kill(second, 9)
+
+
+def test_use_console_puts_stdio_on_dev_console():
+    """/dev/console is a file bind-mounted in maitred's own mount namespace."""
+    import tempfile
+    console = tempfile.NamedTemporaryFile(prefix="valet-console-", delete=False).name
+    try:
+        m = Maitred(wrap=["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          f'mount --bind {console} /dev/console && exec "$0" "$@"'])
+        r = maitctl(m.addr, "launch", "--wait", "--console", "--", "sh", "-c",
+                    "echo to-stdout; echo to-stderr >&2; readlink /proc/self/fd/0")
+        assert r.returncode == 0, r
+        text = open(console).read()
+        assert "to-stdout\nto-stderr\n/dev/console" in text, text
+        # Without --console nothing reaches it.
+        maitctl(m.addr, "launch", "--wait", "--", "sh", "-c", "echo quiet")
+        assert "quiet" not in open(console).read()
+        assert m.stop() == 0
+    finally:
+        os.unlink(console)
