@@ -1,0 +1,37 @@
+#include "frame.h"
+
+#include <errno.h>
+
+int vsh_frame_encode(const ProtobufCMessage *m, uint8_t *out, size_t size)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+
+	if (len > VSH_MAX_MESSAGE)
+		return -EMSGSIZE;
+	if (size < 4 + len)
+		return -ENOBUFS;
+	out[0] = (uint8_t)len;
+	out[1] = (uint8_t)(len >> 8);
+	out[2] = (uint8_t)(len >> 16);
+	out[3] = (uint8_t)(len >> 24);
+	protobuf_c_message_pack(m, out + 4);
+	return (int)(4 + len);
+}
+
+int vsh_frame_next(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len,
+		   size_t *ret_frame_len)
+{
+	uint32_t n;
+
+	if (len < 4)
+		return 0;
+	n = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+	if (n > VSH_MAX_MESSAGE)
+		return -EMSGSIZE;
+	if (len < 4 + (size_t)n)
+		return 0;
+	*ret_msg = data + 4;
+	*ret_msg_len = n;
+	*ret_frame_len = 4 + (size_t)n;
+	return 1;
+}

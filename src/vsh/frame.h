@@ -1,0 +1,22 @@
+/* vsh framing, without I/O: a 4-byte little-endian length, then a protobuf
+ * message of at most 4096 bytes. Larger frames are refused both ways. */
+#pragma once
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VSH_MAX_MESSAGE 4096
+/* Largest data chunk put in one DataMessage (what the original reads). */
+#define VSH_MAX_DATA 4000
+#define VSH_FRAME_MAX (4 + VSH_MAX_MESSAGE)
+
+/* Writes one frame into out (VSH_FRAME_MAX bytes is always enough).
+ * Returns its length, or -EMSGSIZE when the message is over 4096 bytes. */
+int vsh_frame_encode(const ProtobufCMessage *m, uint8_t *out, size_t size);
+
+/* Looks for one whole frame at the start of data. Returns 1 with the
+ * message and the frame's total length, 0 when more bytes are needed,
+ * -EMSGSIZE when the length prefix is over 4096 (the stream is unusable). */
+int vsh_frame_next(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len,
+		   size_t *ret_frame_len);
