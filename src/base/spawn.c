@@ -210,7 +210,7 @@ int spawn_process(const struct spawn_params *p, pid_t *ret_pid, struct spawn_err
 
 	if (!p->argv || !p->argv[0])
 		return -EINVAL;
-	r = resolve_path(p->argv[0], p->envp, path, sizeof(path), &ctx.path);
+	r = resolve_path(p->file ? p->file : p->argv[0], p->envp, path, sizeof(path), &ctx.path);
 	if (r < 0) {
 		if (ret_error)
 			*ret_error = (struct spawn_error){ .stage = SPAWN_STAGE_EXEC, .error = -r };

@@ -25,6 +25,8 @@ enum spawn_stage {
 
 struct spawn_params {
 	char *const *argv;
+	/* What to execute, when it is not argv[0] (a login shell's "-bash"). */
+	const char *file;
 	/* Full environment of the child; NULL keeps the caller's. PATH lookup
 	 * of argv[0] uses this environment's PATH. */
 	char *const *envp;

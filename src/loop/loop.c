@@ -18,6 +18,7 @@ struct loop_io {
 	void *userdata;
 	bool dead;
 	struct loop_io *next_dead;
+	struct loop_io *prev, *next; /* live sources, so loop_free can free them */
 };
 
 struct loop_timer {
@@ -52,6 +53,7 @@ struct loop {
 	sigset_t saved_mask;
 	struct loop_signal handlers[_NSIG];
 
+	struct loop_io *ios;
 	struct loop_timer *timers; /* sorted by deadline */
 	struct loop_child *children;
 	unsigned n_children;
@@ -118,7 +120,8 @@ void loop_free(struct loop *l)
 {
 	if (!l)
 		return;
-	loop_io_free(l->signal_io);
+	while (l->ios)
+		loop_io_free(l->ios);
 	while (l->timers)
 		loop_timer_free(l->timers);
 	while (l->children)
@@ -128,6 +131,16 @@ void loop_free(struct loop *l)
 	safe_close(l->epoll_fd);
 	sigprocmask(SIG_SETMASK, &l->saved_mask, NULL);
 	free(l);
+}
+
+void loop_free_after_fork(struct loop *l)
+{
+	if (!l)
+		return;
+	safe_close(l->epoll_fd);
+	l->epoll_fd = -1;
+	/* With the epoll fd gone, the EPOLL_CTL_DELs in loop_free are no-ops. */
+	loop_free(l);
 }
 
 void loop_exit(struct loop *l, int code)
@@ -151,6 +164,10 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *us
 		free(io);
 		return r;
 	}
+	io->next = l->ios;
+	if (l->ios)
+		l->ios->prev = io;
+	l->ios = io;
 	*ret = io;
 	return 0;
 }
@@ -170,7 +187,14 @@ void loop_io_free(struct loop_io *io)
 {
 	if (!io || io->dead)
 		return;
-	(void)epoll_ctl(io->loop->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
+	struct loop *l = io->loop;
+	(void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
+	if (io->prev)
+		io->prev->next = io->next;
+	else
+		l->ios = io->next;
+	if (io->next)
+		io->next->prev = io->prev;
 	io->dead = true;
 	io->next_dead = io->loop->dead_ios;
 	io->loop->dead_ios = io;

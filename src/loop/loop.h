@@ -26,7 +26,11 @@ typedef void (*loop_child_fn)(pid_t pid, int status, void *userdata);
 typedef void (*loop_orphan_fn)(struct loop *l, pid_t pid, int status, void *userdata);
 
 int loop_new(struct loop **ret);
+/* Frees the loop with every source still registered (closing no fd). */
 void loop_free(struct loop *l);
+/* In a forked child: drops the loop inherited from the parent without
+ * touching the epoll set the two processes share. */
+void loop_free_after_fork(struct loop *l);
 DEFINE_FREEP(struct loop, loop_free)
 
 /* Runs until loop_exit(); returns the code given there. */

@@ -71,20 +71,23 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 
 class Maitred:
     """maitred on a unix socket in a temporary directory."""
+    program = "maitred"
 
     def __init__(self, args=(), wrap=(), env=None):
         self.dir = tmpdir()
-        self.sock = os.path.join(self.dir, "maitred.sock")
+        os.chmod(self.dir, 0o755)
+        self.sock = os.path.join(self.dir, self.program + ".sock")
         self.addr = "unix:" + self.sock
-        self.log_path = os.path.join(self.dir, "maitred.log")
+        self.log_path = os.path.join(self.dir, self.program + ".log")
         self.log_file = open(self.log_path, "w")
-        cmd = list(wrap) + [binary("maitred"), "--listen", self.addr] + list(args)
+        cmd = list(wrap) + [binary(self.program), "--listen", self.addr] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
                                      env=sanitizer_env(env), cwd=self.dir)
         _procs.append(self.proc)
-        wait_until(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 10, what="maitred socket")
+        wait_until(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 10,
+                   what=self.program + " socket")
         if self.proc.poll() is not None:
-            raise AssertionError(f"maitred exited at start ({self.proc.returncode}): {self.log()}")
+            raise AssertionError(f"{self.program} exited at start ({self.proc.returncode}): {self.log()}")
 
     @property
     def pid(self):
@@ -148,6 +151,21 @@ class Maitred:
         for mark in SANITIZER_MARKS:
             if mark in log:
                 raise AssertionError(f"sanitizer report in maitred's output:\n{log[-4000:]}")
+
+
+class Vshd(Maitred):
+    """vshd on a unix socket in a temporary directory."""
+    program = "vshd"
+
+
+def vsh(addr, *args, input=None, timeout=60, env=None, **kw):
+    """Runs vsh in pipe mode; returns the CompletedProcess (bytes)."""
+    cmd = [binary("vsh"), "--addr", addr] + list(args)
+    res = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout, env=sanitizer_env(env), **kw)
+    for mark in SANITIZER_MARKS:
+        if mark.encode() in res.stderr:
+            raise AssertionError(f"sanitizer report in vsh:\n{res.stderr.decode(errors='replace')}")
+    return res
 
 
 def maitctl(addr, *args, timeout=30, json=False):

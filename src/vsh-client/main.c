@@ -1,0 +1,479 @@
+/* vsh: a shell or a command in a VM, through vshd. Interactive (raw local
+ * terminal, PTY remotely) when stdin and stdout are terminals, pipes
+ * otherwise. Exits with the remote code, 123 when the connection dies
+ * first, 1 when the session cannot be set up. */
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "base/parse.h"
+#include "base/terminal.h"
+#include "loop/loop.h"
+#include "net/sock.h"
+#include "rpc/wire.h"
+#include "vsh.pb-c.h"
+#include "vsh/frame.h"
+
+#define EXIT_SETUP 1
+#define EXIT_LOST 123
+#define MAX_ENV 256
+
+struct client {
+	struct loop *loop;
+	int sock;
+	struct loop_io *sock_io, *stdin_io;
+	struct rpc_buf in, out;
+	bool stdin_open;
+	bool out_open[3];
+	int code;
+	bool exited;
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: vsh [--cid=N | --addr=ADDR] [--port=N] [--user=NAME] [--cwd=PATH|PID] [-t|-T]\n"
+	      "           [--target_container=NAME] [-- [VAR=value]... [COMMAND [ARGS...]]]\n"
+	      "\n"
+	      "Opens a login shell in the VM, or runs COMMAND there.\n"
+	      "  --cid=N        the VM's vsock CID (port 9001 unless --port)\n"
+	      "  --addr=ADDR    vsock:CID:PORT, unix:PATH or tcp:HOST:PORT instead\n"
+	      "  --user=NAME    run as NAME (default: vshd's default user)\n"
+	      "  --cwd=DIR|PID  start in DIR, or in the working directory of process PID\n"
+	      "  -t / -T        force / refuse a remote terminal (default: one if stdin and\n"
+	      "                 stdout are terminals)\n"
+	      "Exit status: the command's (128+N if killed by signal N); 123 if the\n"
+	      "connection is lost; 1 if the session cannot be set up.\n",
+	      f);
+}
+
+static int queue_guest(struct client *c, VmTools__Vsh__GuestMessage *g)
+{
+	uint8_t frame[VSH_FRAME_MAX];
+	int n = vsh_frame_encode(&g->base, frame, sizeof(frame));
+	return n < 0 ? n : rpc_buf_append(&c->out, frame, (size_t)n, SIZE_MAX);
+}
+
+static void send_signal(struct client *c, int sig)
+{
+	VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
+	g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_SIGNAL;
+	g.signal = sig;
+	(void)queue_guest(c, &g);
+}
+
+static void window_size(int *rows, int *cols)
+{
+	struct winsize ws = { 0 };
+	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) < 0)
+		ws = (struct winsize){ 0 };
+	*rows = ws.ws_row;
+	*cols = ws.ws_col;
+}
+
+static void update(struct client *c);
+
+static void on_signal(struct loop *l _unused_, int signo, void *userdata)
+{
+	struct client *c = userdata;
+	if (signo == SIGWINCH) {
+		VmTools__Vsh__WindowResizeMessage r = VM_TOOLS__VSH__WINDOW_RESIZE_MESSAGE__INIT;
+		VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
+		window_size(&r.rows, &r.cols);
+		g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_RESIZE_MESSAGE;
+		g.resize_message = &r;
+		(void)queue_guest(c, &g);
+	} else
+		send_signal(c, signo);
+	update(c);
+}
+
+static void write_fully(int fd, const uint8_t *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd p = { .fd = fd, .events = POLLOUT };
+				(void)poll(&p, 1, -1);
+				continue;
+			}
+			return; /* the reader went away: drop */
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Writes out runs of consecutive data for the same stream in one call. */
+static void handle_frames(struct client *c)
+{
+	static uint8_t batch[256 * 1024];
+	size_t blen = 0;
+	int bfd = -1;
+
+	for (;;) {
+		const uint8_t *msg;
+		size_t mlen, flen;
+		int r = vsh_frame_next(c->in.data, c->in.len, &msg, &mlen, &flen);
+		if (r < 0) {
+			loop_exit(c->loop, 0);
+			break;
+		}
+		if (r == 0)
+			break;
+		VmTools__Vsh__HostMessage *h = vm_tools__vsh__host_message__unpack(NULL, mlen, msg);
+		rpc_buf_consume(&c->in, flen);
+		if (!h) {
+			loop_exit(c->loop, 0);
+			break;
+		}
+		if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE) {
+			VmTools__Vsh__DataMessage *d = h->data_message;
+			int fd = d->stream == VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM ? 2 : 1;
+			if (fd != bfd || blen + d->data.len > sizeof(batch)) {
+				if (blen)
+					write_fully(bfd, batch, blen);
+				blen = 0;
+				bfd = fd;
+			}
+			if (d->data.len == 0) {
+				/* Remote EOF: close ours, so readers see it too. */
+				if (blen)
+					write_fully(bfd, batch, blen);
+				blen = 0;
+				if (c->out_open[fd]) {
+					c->out_open[fd] = false;
+					(void)close(fd);
+				}
+			} else if (c->out_open[fd]) {
+				memcpy(batch + blen, d->data.data, d->data.len);
+				blen += d->data.len;
+			}
+		} else if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE) {
+			VmTools__Vsh__ConnectionStatusMessage *st = h->status_message;
+			if (st->status == VM_TOOLS__VSH__CONNECTION_STATUS__EXITED) {
+				c->exited = true;
+				c->code = st->code;
+				if (st->code >= 126 && st->description && strncmp(st->description, "cannot execute", 14) == 0)
+					fprintf(stderr, "vsh: %s\n", st->description);
+				loop_exit(c->loop, 0);
+			} else if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
+				fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
+				loop_exit(c->loop, 0);
+			}
+		}
+		vm_tools__vsh__host_message__free_unpacked(h, NULL);
+		if (c->exited)
+			break;
+	}
+	if (blen)
+		write_fully(bfd, batch, blen);
+}
+
+static void flush_sock(struct client *c)
+{
+	while (c->out.len) {
+		ssize_t n = send(c->sock, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				c->out.len = 0; /* the receive side will see the end */
+			return;
+		}
+		rpc_buf_consume(&c->out, (size_t)n);
+	}
+}
+
+static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
+{
+	struct client *c = userdata;
+	uint8_t buf[256 * 1024];
+
+	if (events & EPOLLOUT)
+		flush_sock(c);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			loop_exit(c->loop, 0);
+			return;
+		}
+		if (n > 0 && rpc_buf_append(&c->in, buf, (size_t)n, SIZE_MAX) == 0)
+			handle_frames(c);
+	}
+	update(c);
+}
+
+static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+{
+	struct client *c = userdata;
+	uint8_t buf[VSH_MAX_DATA];
+	VmTools__Vsh__DataMessage d = VM_TOOLS__VSH__DATA_MESSAGE__INIT;
+	VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
+
+	d.stream = VM_TOOLS__VSH__STDIO_STREAM__STDIN_STREAM;
+	g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_DATA_MESSAGE;
+	g.data_message = &d;
+	/* A few chunks per wake-up: several frames go out in one send. */
+	for (int i = 0; i < 16 && c->stdin_open; i++) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n <= 0) {
+			/* EOF (or an error, treated alike): tell the other side. */
+			d.data.len = 0;
+			(void)queue_guest(c, &g);
+			c->stdin_open = false;
+			loop_io_free(TAKE_PTR(c->stdin_io));
+			break;
+		}
+		d.data.data = buf;
+		d.data.len = (size_t)n;
+		(void)queue_guest(c, &g);
+	}
+	flush_sock(c);
+	update(c);
+}
+
+static void update(struct client *c)
+{
+	(void)loop_io_set_events(c->sock_io, EPOLLIN | (c->out.len ? EPOLLOUT : 0));
+	if (c->stdin_io)
+		(void)loop_io_set_events(c->stdin_io, c->out.len > 1024 * 1024 ? 0 : EPOLLIN);
+}
+
+/* Reads the SetupConnectionResponse (blocking, bounded). */
+static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, struct rpc_buf *rest)
+{
+	uint8_t buf[VSH_FRAME_MAX * 2];
+	size_t len = 0;
+
+	for (;;) {
+		const uint8_t *msg;
+		size_t mlen, flen;
+		int r = vsh_frame_next(buf, len, &msg, &mlen, &flen);
+		if (r < 0)
+			return r;
+		if (r > 0) {
+			*ret = vm_tools__vsh__setup_connection_response__unpack(NULL, mlen, msg);
+			if (!*ret)
+				return -EBADMSG;
+			return rpc_buf_append(rest, buf + flen, len - flen, SIZE_MAX);
+		}
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 30000) <= 0)
+			return -ETIMEDOUT;
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - len, 0);
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : -errno;
+		len += (size_t)n;
+	}
+}
+
+static int connect_blocking(const struct addr *a, int *ret)
+{
+	int fd, r = sock_connect(a, &fd);
+	if (r == -EINPROGRESS) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		if (poll(&p, 1, 30000) <= 0) {
+			safe_close(fd);
+			return -ETIMEDOUT;
+		}
+		r = sock_connect_finish(fd);
+		if (r < 0)
+			safe_close(fd);
+	}
+	if (r < 0)
+		return r;
+	*ret = fd;
+	return 0;
+}
+
+/* "K=V" with both parts non-empty, as the original splits them. */
+static bool is_env_word(const char *s)
+{
+	const char *eq = strchr(s, '=');
+	return eq && eq != s && eq[1] && !strchr(eq + 1, '=');
+}
+
+static int run(int argc, char **argv)
+{
+	enum { OPT_CID = 0x100, OPT_ADDR, OPT_PORT, OPT_USER, OPT_CWD, OPT_CONTAINER };
+	static const struct option longopts[] = {
+		{ "cid", required_argument, NULL, OPT_CID },
+		{ "addr", required_argument, NULL, OPT_ADDR },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "cwd", required_argument, NULL, OPT_CWD },
+		{ "target_container", required_argument, NULL, OPT_CONTAINER },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
+	VmTools__Vsh__SetupConnectionRequest__EnvEntry entries[MAX_ENV], *envp[MAX_ENV];
+	const char *addr_str = NULL, *cid = NULL;
+	uint32_t port = 9001, v;
+	int force_tty = -1, c;
+	struct addr addr;
+	char buf[64];
+
+	req.target = "/vm_shell";
+	while ((c = getopt_long(argc, argv, "+tTh", longopts, NULL)) >= 0) {
+		switch (c) {
+		case OPT_CID:
+			if (parse_u32(optarg, &v) < 0) {
+				fprintf(stderr, "vsh: invalid --cid '%s': expected a number\n", optarg);
+				return EXIT_SETUP;
+			}
+			cid = optarg;
+			break;
+		case OPT_ADDR: addr_str = optarg; break;
+		case OPT_PORT:
+			if (parse_u32(optarg, &port) < 0) {
+				fprintf(stderr, "vsh: invalid --port '%s': expected a number\n", optarg);
+				return EXIT_SETUP;
+			}
+			break;
+		case OPT_USER: req.user = optarg; break;
+		case OPT_CWD:
+			if (parse_u32(optarg, &v) == 0 && v > 0 && v <= INT32_MAX)
+				req.cwd_pid = (int32_t)v;
+			else
+				req.cwd = optarg;
+			break;
+		case OPT_CONTAINER: req.target = optarg; break;
+		case 't': force_tty = 1; break;
+		case 'T': force_tty = 0; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_SETUP;
+		}
+	}
+	if (!!cid + !!addr_str != 1) {
+		fprintf(stderr, "vsh: exactly one of --cid or --addr is required\n");
+		return EXIT_SETUP;
+	}
+	if (cid) {
+		snprintf(buf, sizeof(buf), "vsock:%s:%u", cid, port);
+		addr_str = buf;
+	}
+	if (addr_parse(addr_str, &addr) < 0) {
+		fprintf(stderr, "vsh: invalid address '%s': expected %s\n", addr_str, ADDR_SYNTAX);
+		return EXIT_SETUP;
+	}
+
+	/* TERM first, so that a TERM= word overrides it. */
+	const char *term = getenv("TERM");
+	if (term) {
+		vm_tools__vsh__setup_connection_request__env_entry__init(&entries[0]);
+		entries[0].key = "TERM";
+		entries[0].value = (char *)term;
+		envp[0] = &entries[0];
+		req.n_env = 1;
+	}
+	while (optind < argc && is_env_word(argv[optind]) && req.n_env < MAX_ENV) {
+		char *eq = strchr(argv[optind], '=');
+		*eq = 0;
+		size_t k;
+		for (k = 0; k < req.n_env; k++)
+			if (strcmp(entries[k].key, argv[optind]) == 0)
+				break;
+		if (k == req.n_env) {
+			vm_tools__vsh__setup_connection_request__env_entry__init(&entries[k]);
+			envp[k] = &entries[k];
+			req.n_env++;
+		}
+		entries[k].key = argv[optind];
+		entries[k].value = eq + 1;
+		optind++;
+	}
+	req.env = envp;
+	req.n_argv = (size_t)(argc - optind);
+	req.argv = argv + optind;
+
+	bool interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	bool want_pty = force_tty >= 0 ? force_tty : interactive;
+	req.nopty = !want_pty;
+	if (want_pty)
+		window_size(&req.window_rows, &req.window_cols);
+
+	struct client cl = { .sock = -1, .code = EXIT_LOST, .stdin_open = true, .out_open = { true, true, true } };
+	int r = connect_blocking(&addr, &cl.sock);
+	if (r < 0) {
+		fprintf(stderr, "vsh: cannot connect to %s: %s\n", addr_str, strerror(-r));
+		return EXIT_SETUP;
+	}
+	uint8_t frame[VSH_FRAME_MAX];
+	int n = vsh_frame_encode(&req.base, frame, sizeof(frame));
+	if (n < 0) {
+		fprintf(stderr, "vsh: the request is larger than %d bytes (too many arguments?)\n", VSH_MAX_MESSAGE);
+		safe_close(cl.sock);
+		return EXIT_SETUP;
+	}
+	if (send(cl.sock, frame, (size_t)n, MSG_NOSIGNAL) != n) {
+		fprintf(stderr, "vsh: cannot send the request: %s\n", strerror(errno));
+		safe_close(cl.sock);
+		return EXIT_SETUP;
+	}
+	VmTools__Vsh__SetupConnectionResponse *resp = NULL;
+	r = read_response(cl.sock, &resp, &cl.in);
+	if (r < 0 || resp->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
+		if (r < 0)
+			fprintf(stderr, "vsh: no answer from %s: %s\n", addr_str, strerror(-r));
+		else
+			fprintf(stderr, "vsh: the server could not set up the session: %s\n",
+				resp->description ? resp->description : "?");
+		if (resp)
+			vm_tools__vsh__setup_connection_response__free_unpacked(resp, NULL);
+		rpc_buf_clear(&cl.in);
+		safe_close(cl.sock);
+		return EXIT_SETUP;
+	}
+	vm_tools__vsh__setup_connection_response__free_unpacked(resp, NULL);
+
+	struct terminal_state term_state = { 0 };
+	if (interactive && want_pty && terminal_make_raw(STDIN_FILENO, &term_state) < 0) {
+		fprintf(stderr, "vsh: cannot put the terminal in raw mode: %s\n", strerror(errno));
+		safe_close(cl.sock);
+		return EXIT_SETUP;
+	}
+	r = loop_new(&cl.loop);
+	if (r == 0) {
+		static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
+		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+			(void)loop_add_signal(cl.loop, forwarded[i], on_signal, &cl);
+		(void)loop_add_io(cl.loop, cl.sock, EPOLLIN, on_sock, &cl, &cl.sock_io);
+		/* Any kind of stdin: epoll refuses regular files and such, which
+		 * are read to the end at once instead. */
+		if (loop_add_io(cl.loop, STDIN_FILENO, EPOLLIN, on_stdin, &cl, &cl.stdin_io) < 0) {
+			cl.stdin_io = NULL;
+			while (cl.stdin_open)
+				on_stdin(NULL, STDIN_FILENO, EPOLLIN, &cl);
+		}
+		handle_frames(&cl); /* anything that came with the response */
+		if (!cl.exited) {
+			update(&cl);
+			(void)loop_run(cl.loop);
+		}
+		loop_free(cl.loop);
+	}
+	terminal_restore(&term_state);
+	rpc_buf_clear(&cl.in);
+	rpc_buf_clear(&cl.out);
+	safe_close(cl.sock);
+	if (!cl.exited)
+		fprintf(stderr, "vsh: connection lost before the command ended\n");
+	return cl.exited ? cl.code & 0xff : EXIT_LOST;
+}
+
+int main(int argc, char **argv)
+{
+	return run(argc, argv);
+}

@@ -1,0 +1,205 @@
+#include "target.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+#define DEFAULT_PATH_ROOT "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define DEFAULT_PATH_USER "/usr/local/bin:/usr/bin:/bin"
+
+static void strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
+
+void vsh_target_clear(struct vsh_target *t)
+{
+	free(t->user);
+	free(t->groups);
+	free(t->home);
+	free(t->shell);
+	free(t->file);
+	strv_free(t->argv);
+	strv_free(t->envp);
+	free(t->cwd);
+	*t = (struct vsh_target){ 0 };
+}
+
+/* Sets NAME=value, replacing an earlier NAME. */
+static int env_set(char ***envp, size_t *n, const char *name, const char *value)
+{
+	size_t len = strlen(name);
+	char *entry;
+
+	if (asprintf(&entry, "%s=%s", name, value) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++)
+		if (strncmp((*envp)[i], name, len) == 0 && (*envp)[i][len] == '=') {
+			free((*envp)[i]);
+			(*envp)[i] = entry;
+			return 0;
+		}
+	char **grown = realloc(*envp, (*n + 2) * sizeof(char *));
+	if (!grown) {
+		free(entry);
+		return -ENOMEM;
+	}
+	*envp = grown;
+	(*envp)[(*n)++] = entry;
+	(*envp)[*n] = NULL;
+	return 0;
+}
+
+static bool env_has(char **envp, const char *name)
+{
+	size_t len = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			return true;
+	return false;
+}
+
+static int build_env(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh_target *t)
+{
+	size_t n = 0;
+	int r = 0;
+
+	t->envp = calloc(1, sizeof(char *));
+	if (!t->envp)
+		return -ENOMEM;
+	for (size_t i = 0; i < req->n_env && r == 0; i++) {
+		const char *k = req->env[i]->key;
+		if (!k || !*k || strchr(k, '='))
+			continue;
+		r = env_set(&t->envp, &n, k, req->env[i]->value ? req->env[i]->value : "");
+	}
+	if (r == 0 && !env_has(t->envp, "TERM"))
+		r = env_set(&t->envp, &n, "TERM", "linux");
+	if (r == 0 && !env_has(t->envp, "PATH"))
+		r = env_set(&t->envp, &n, "PATH", t->uid == 0 ? DEFAULT_PATH_ROOT : DEFAULT_PATH_USER);
+	if (r == 0)
+		r = env_set(&t->envp, &n, "HOME", t->home);
+	if (r == 0)
+		r = env_set(&t->envp, &n, "SHELL", t->shell);
+	if (r == 0)
+		r = env_set(&t->envp, &n, "USER", t->user);
+	if (r == 0)
+		r = env_set(&t->envp, &n, "LOGNAME", t->user);
+	return r;
+}
+
+static int build_argv(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh_target *t)
+{
+	if (req->n_argv == 0) {
+		/* A login shell: argv[0] is "-" and the shell's basename. */
+		const char *base = strrchr(t->shell, '/');
+		t->argv = calloc(2, sizeof(char *));
+		if (!t->argv || asprintf(&t->argv[0], "-%s", base ? base + 1 : t->shell) < 0)
+			return -ENOMEM;
+		t->file = strdup(t->shell);
+		return t->file ? 0 : -ENOMEM;
+	}
+	t->argv = calloc(req->n_argv + 1, sizeof(char *));
+	if (!t->argv)
+		return -ENOMEM;
+	for (size_t i = 0; i < req->n_argv; i++)
+		if (!(t->argv[i] = strdup(req->argv[i])))
+			return -ENOMEM;
+	t->file = strdup(req->argv[0]);
+	return t->file ? 0 : -ENOMEM;
+}
+
+/* Home, then cwd if it is a directory, then /proc/PID/cwd if readable. */
+static int choose_cwd(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh_target *t)
+{
+	char link[64], buf[PATH_MAX];
+	struct stat st;
+	const char *dir = t->home;
+
+	if (req->cwd && *req->cwd && stat(req->cwd, &st) == 0 && S_ISDIR(st.st_mode))
+		dir = req->cwd;
+	if (req->cwd_pid > 0) {
+		snprintf(link, sizeof(link), "/proc/%d/cwd", req->cwd_pid);
+		ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = 0;
+			dir = buf;
+		}
+	}
+	t->cwd = strdup(dir);
+	return t->cwd ? 0 : -ENOMEM;
+}
+
+int vsh_target_prepare(const VmTools__Vsh__SetupConnectionRequest *req, const struct vsh_policy *policy,
+		       struct vsh_target *t, char *err, size_t err_size)
+{
+	const char *name = req->user && *req->user ? req->user : policy->default_user;
+	struct passwd *pw;
+	int r;
+
+	*t = (struct vsh_target){ 0 };
+	errno = 0;
+	pw = name ? getpwnam(name) : getpwuid(geteuid());
+	if (!pw) {
+		if (name)
+			snprintf(err, err_size, "could not find user: %s", name);
+		else
+			snprintf(err, err_size, "could not find uid: %u", (unsigned)geteuid());
+		return -ENOENT;
+	}
+	if (pw->pw_uid != geteuid()) {
+		if (geteuid() != 0 || !policy->allow_user_switch) {
+			snprintf(err, err_size, "cannot change to user: %s", pw->pw_name);
+			return -EPERM;
+		}
+		t->switch_user = true;
+	}
+	t->uid = pw->pw_uid;
+	t->gid = pw->pw_gid;
+	t->user = strdup(pw->pw_name);
+	t->home = strdup(pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/");
+	t->shell = strdup(pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
+	if (!t->user || !t->home || !t->shell)
+		goto oom;
+	if (t->switch_user) {
+		int n = 32;
+		for (;;) {
+			t->groups = realloc(t->groups, (size_t)n * sizeof(gid_t));
+			if (!t->groups)
+				goto oom;
+			int want = n;
+			if (getgrouplist(t->user, t->gid, t->groups, &want) >= 0) {
+				t->n_groups = want;
+				break;
+			}
+			if (want <= n || want > 65536) {
+				snprintf(err, err_size, "could not set supplementary groups");
+				vsh_target_clear(t);
+				return -EINVAL;
+			}
+			n = want;
+		}
+	}
+	r = build_argv(req, t);
+	if (r == 0)
+		r = build_env(req, t);
+	if (r == 0)
+		r = choose_cwd(req, t);
+	if (r < 0)
+		goto oom;
+	return 0;
+oom:
+	snprintf(err, err_size, "out of memory");
+	vsh_target_clear(t);
+	return -ENOMEM;
+}

