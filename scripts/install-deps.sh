@@ -7,7 +7,7 @@ packages=(
 	gcc make meson ninja-build pkg-config
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 	protobuf-compiler python3-grpcio python3-protobuf
-	iproute2 util-linux procps
+	iproute2 util-linux procps tmux
 )
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent) ;;

@@ -215,28 +215,28 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
 {
 	struct client *c = userdata;
-	uint8_t buf[VSH_MAX_DATA];
+	static uint8_t buf[16 * VSH_MAX_DATA];
 	VmTools__Vsh__DataMessage d = VM_TOOLS__VSH__DATA_MESSAGE__INIT;
 	VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
 
 	d.stream = VM_TOOLS__VSH__STDIO_STREAM__STDIN_STREAM;
 	g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_DATA_MESSAGE;
 	g.data_message = &d;
-	/* A few chunks per wake-up: several frames go out in one send. */
-	for (int i = 0; i < 16 && c->stdin_open; i++) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (n <= 0) {
-			/* EOF (or an error, treated alike): tell the other side. */
-			d.data.len = 0;
-			(void)queue_guest(c, &g);
-			c->stdin_open = false;
-			loop_io_free(TAKE_PTR(c->stdin_io));
-			break;
-		}
-		d.data.data = buf;
-		d.data.len = (size_t)n;
+	/* One read per wake-up (stdin may be a blocking terminal shared with
+	 * our parent), as large as 16 frames: they go out in one send. */
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* EOF (or an error, treated alike): tell the other side. */
+		d.data.len = 0;
+		(void)queue_guest(c, &g);
+		c->stdin_open = false;
+		loop_io_free(TAKE_PTR(c->stdin_io));
+	}
+	for (ssize_t off = 0; off < n; off += VSH_MAX_DATA) {
+		d.data.data = buf + off;
+		d.data.len = (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off);
 		(void)queue_guest(c, &g);
 	}
 	flush_sock(c);
