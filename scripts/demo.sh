@@ -17,10 +17,11 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@" || printf '(exit status %d)\n' "$?"; }
 
 sock=$work/maitred.sock
+vsock=$work/vshd.sock
 # Inside: a fresh network namespace gets lo and a veth pair whose guest end
 # is eth0; then maitred runs as an ordinary service (not PID 1: a shell is).
 unshare --pid --fork --mount --net --mount-proc --propagation private \
-	sh -c "ip link add eth0 type veth peer name host0 && $bin/maitred --listen unix:$sock" \
+	sh -c "ip link add eth0 type veth peer name host0 && { $bin/vshd --listen unix:$vsock & $bin/maitred --listen unix:$sock; }" \
 	>"$work/maitred.log" 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
@@ -58,6 +59,20 @@ run ctl mount tmpfs /tmp/demo-mnt tmpfs --flags nosuid,nodev --options size=4m,m
 run in_sandbox findmnt -n /tmp/demo-mnt
 say "Mount on a missing directory: OK with error ENOENT, maitctl exits 1"
 run ctl --json mount tmpfs /no/such/dir tmpfs
+
+say "vsh: a command in the sandbox through vshd (pipes; exit status comes back)"
+vsh() { "$bin/vsh" --addr "unix:$vsock" "$@"; }
+run vsh -- sh -c 'echo "in the sandbox: pid $$, $(ip -brief addr show eth0)"; echo to-stderr >&2; exit 3'
+run vsh -- sh -c 'kill -TERM $$'
+printf 'binary data, byte for byte: '
+head -c 4M /dev/urandom > "$work/blob"
+vsh -- cat < "$work/blob" | cmp - "$work/blob" && echo "4 MiB identical"
+if [ -t 0 ] && [ -t 1 ]; then
+	say "vsh: an interactive login shell in the sandbox (type 'exit' to leave)"
+	vsh || true
+else
+	say "vsh: not on a terminal, so no interactive shell (run 'make demo' in a terminal for one)"
+fi
 
 say "Shutdown: maitred answers, finishes calls in flight, exits 0"
 run ctl shutdown

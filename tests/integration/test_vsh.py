@@ -197,3 +197,83 @@ def test_wire_compatible_handshake():
     assert sorted(eofs) == [vsh_pb2.STDOUT_STREAM, vsh_pb2.STDERR_STREAM]
     s.close()
     assert d.stop() == 0
+
+
+def test_signals_forwarded_and_connection_loss():
+    import signal
+    d = Vshd()
+    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sh", "-c", "sleep 100; exit 5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
+    wait_until(lambda: "ended" not in d.log() and len(_descendants(d.pid)) >= 3, 10, what="remote sleep")
+    p.send_signal(signal.SIGINT)  # forwarded, not fatal to vsh
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 130, (p.returncode, err)
+    # The connection dies before EXITED: 123.
+    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sleep", "100"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
+    session = wait_until(lambda: _session_pids(d), 10, what="the session process")[0]
+    os.kill(session, 9)  # the session process of our vshd
+    p.wait(10)
+    assert p.returncode == 123, p.returncode
+    assert b"connection lost" in p.stderr.read()
+    assert vsh(d.addr, "--", "true").returncode == 0
+    assert d.stop() == 0
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def _session_pids(d):
+    return _children(d.pid)
+
+
+def _descendants(pid):
+    out = []
+    for c in _children(pid):
+        out += [c] + _descendants(c)
+    return out
+
+
+def _user_ns_files(dirpath):
+    passwd = os.path.join(dirpath, "passwd")
+    group = os.path.join(dirpath, "group")
+    with open("/etc/passwd") as f:
+        base = f.read()
+    with open(passwd, "w") as f:
+        f.write(base + "valettest:x:4242:4343:Valet Test:/tmp:/bin/sh\n")
+    with open("/etc/group") as f:
+        gbase = f.read()
+    with open(group, "w") as f:
+        f.write(gbase + "valetgrp:x:4343:\nvaletextra:x:4444:valettest\n")
+    return passwd, group
+
+
+def test_user_switching_in_private_mount_namespace():
+    """A user that exists only in this namespace's /etc/passwd and /etc/group."""
+    from valet import tmpdir
+    scratch = tmpdir()
+    passwd, group = _user_ns_files(scratch)
+    wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'mount --bind {passwd} /etc/passwd && mount --bind {group} /etc/group && exec "$0" "$@"']
+    d = Vshd(wrap=wrap)
+    r = vsh(d.addr, "--user=valettest", "--", "sh", "-c", 'id -u; id -g; id -G; echo "$HOME $USER $SHELL"; pwd')
+    assert r.returncode == 0, r
+    lines = r.stdout.decode().split("\n")
+    assert lines[0] == "4242" and lines[1] == "4343", lines
+    assert set(lines[2].split()) == {"4343", "4444"}, lines
+    assert lines[3] == "/tmp valettest /bin/sh" and lines[4] == "/tmp", lines
+    # The real machine knows no such user.
+    assert b"valettest" not in open("/etc/passwd", "rb").read()
+    assert d.stop() == 0
+    d2 = Vshd(args=["--no-allow-user-switch"], wrap=wrap)
+    r = vsh(d2.addr, "--user=valettest", "--", "id")
+    assert r.returncode == 1 and b"cannot change to user: valettest" in r.stderr, r
+    d3 = Vshd(args=["--default-user", "valettest"], wrap=wrap)
+    r = vsh(d3.addr, "--", "id", "-u")
+    assert r.stdout == b"4242\n", r
+    assert d2.stop() == 0 and d3.stop() == 0
