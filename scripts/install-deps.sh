@@ -10,7 +10,7 @@ packages=(
 	iproute2 util-linux procps tmux
 )
 case "${1:-}" in
-	--bench) packages+=(qemu-guest-agent) ;;
+	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;
 esac
 
 missing=()

@@ -116,13 +116,14 @@ static void write_fully(int fd, const uint8_t *data, size_t len)
 static void handle_frames(struct client *c)
 {
 	static uint8_t batch[256 * 1024];
-	size_t blen = 0;
+	size_t blen = 0, off = 0;
 	int bfd = -1;
 
+	/* Frames are consumed by offset and the buffer compacted once. */
 	for (;;) {
 		const uint8_t *msg;
 		size_t mlen, flen;
-		int r = vsh_frame_next(c->in.data, c->in.len, &msg, &mlen, &flen);
+		int r = vsh_frame_next(c->in.data + off, c->in.len - off, &msg, &mlen, &flen);
 		if (r < 0) {
 			loop_exit(c->loop, 0);
 			break;
@@ -130,7 +131,7 @@ static void handle_frames(struct client *c)
 		if (r == 0)
 			break;
 		VmTools__Vsh__HostMessage *h = vm_tools__vsh__host_message__unpack(NULL, mlen, msg);
-		rpc_buf_consume(&c->in, flen);
+		off += flen;
 		if (!h) {
 			loop_exit(c->loop, 0);
 			break;
@@ -176,6 +177,7 @@ static void handle_frames(struct client *c)
 	}
 	if (blen)
 		write_fully(bfd, batch, blen);
+	rpc_buf_consume(&c->in, off);
 }
 
 static void flush_sock(struct client *c)

@@ -111,11 +111,14 @@ static void close_output(struct session *s, int k, bool send_eof)
 
 /* Reads what is there; returns false at EOF (or EIO: the pty's last
  * holder is gone). */
-static bool read_output(struct session *s, int k, unsigned max_chunks)
+static bool read_output(struct session *s, int k, unsigned max_reads)
 {
-	uint8_t buf[VSH_MAX_DATA];
+	/* Large reads, cut into frames of VSH_MAX_DATA: few system calls. */
+	static uint8_t buf[16 * VSH_MAX_DATA];
+	int stream = k == OUT_STDERR ? VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM
+				     : VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM;
 
-	for (unsigned i = 0; i < max_chunks; i++) {
+	for (unsigned i = 0; i < max_reads; i++) {
 		ssize_t n = read(s->out_fd[k], buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
@@ -126,9 +129,8 @@ static bool read_output(struct session *s, int k, unsigned max_chunks)
 		}
 		if (n == 0)
 			return false;
-		(void)queue_data(s, k == OUT_STDERR ? VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM
-						    : VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM,
-				 buf, (size_t)n);
+		for (ssize_t off = 0; off < n; off += VSH_MAX_DATA)
+			(void)queue_data(s, stream, buf + off, (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off));
 		if (s->out.len >= OUT_HIGH)
 			return true;
 	}
@@ -145,7 +147,7 @@ static void on_output(struct loop_io *io _unused_, int fd, uint32_t events, void
 	/* In pty mode the master carries the target's input as well. */
 	if (events & EPOLLOUT)
 		write_stdin(s);
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !read_output(s, k, 16))
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !read_output(s, k, 4))
 		close_output(s, k, true);
 	flush_out(s);
 	session_update(s);
@@ -254,16 +256,17 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 		else if (n > 0 && rpc_buf_append(&s->in, buf, (size_t)n, SIZE_MAX) < 0)
 			s->client_gone = true;
 	}
+	size_t off = 0;
 	for (;;) {
 		const uint8_t *msg;
 		size_t mlen, flen;
-		int r = vsh_frame_next(s->in.data, s->in.len, &msg, &mlen, &flen);
+		int r = vsh_frame_next(s->in.data + off, s->in.len - off, &msg, &mlen, &flen);
 		if (r < 0)
 			s->client_gone = true; /* oversized: the stream is lost */
 		if (r <= 0)
 			break;
 		VmTools__Vsh__GuestMessage *g = vm_tools__vsh__guest_message__unpack(NULL, mlen, msg);
-		rpc_buf_consume(&s->in, flen);
+		off += flen;
 		if (!g) {
 			s->client_gone = true;
 			break;
@@ -271,6 +274,7 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 		handle_guest(s, g);
 		vm_tools__vsh__guest_message__free_unpacked(g, NULL);
 	}
+	rpc_buf_consume(&s->in, off);
 	session_update(s);
 }
 
