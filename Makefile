@@ -40,6 +40,7 @@ bench: deps
 	[ -f build-static/build.ninja ] || meson setup build-static -Dstatic=true >/dev/null
 	ninja -C build-static
 	$(PY) bench/launch_bench.py --build build-static
+	$(PY) bench/vsh_bench.py --build build-static
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

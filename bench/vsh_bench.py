@@ -199,8 +199,7 @@ def main():
     print(f"| through vsh (PTY, remote cat) | local PTY (cat) |\n|---:|---:|\n"
           f"| {echo_vsh * 1e6:.0f} µs | {echo_local * 1e6:.0f} µs |")
     print(f"\n### Memory\n\nPSS per idle session process with {len(sessions)} sessions open: {pss:.0f} KiB\n")
-    print(f"Summary: throughput {tp['floor'] / tp['vsh']:.2f}× the floor's time... i.e. vsh reaches "
-          f"{tp['floor'] / tp['vsh']:.2f} of the floor (target ≥ 0.7) and {tp['ssh'] / tp['vsh']:.1f}× ssh "
+    print(f"Summary: vsh moves data at {tp['floor'] / tp['vsh']:.2f}× the floor's rate (target ≥ 0.7) and {tp['ssh'] / tp['vsh']:.1f}× ssh "
           f"(target ≥ 2); `vsh -- true` {lat['ssh'] / lat['vsh']:.0f}× faster than ssh (target ≥ 50); "
           f"{pss:.0f} KiB PSS per session (target ≤ 200).")
 
