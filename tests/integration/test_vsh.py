@@ -277,3 +277,52 @@ def test_user_switching_in_private_mount_namespace():
     r = vsh(d3.addr, "--", "id", "-u")
     assert r.stdout == b"4242\n", r
     assert d2.stop() == 0 and d3.stop() == 0
+
+
+def test_every_exit_code():
+    d = Vshd()
+    for code in range(256):
+        r = vsh(d.addr, "--", "sh", "-c", f"exit {code}")
+        assert r.returncode == code, (code, r)
+    assert d.stop() == 0
+
+
+def test_stdin_kinds_and_remote_close():
+    d = Vshd()
+    a, b = socket.socketpair()
+    a.sendall(b"via a socket\n")
+    a.shutdown(socket.SHUT_WR)
+    r = vsh(d.addr, "--", "cat", stdin=b)
+    assert r.returncode == 0 and r.stdout == b"via a socket\n", r
+    a.close()
+    b.close()
+    # The remote side closes its stdout early: ours closes too, long
+    # before the command ends.
+    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sh", "-c",
+                                "echo first; exec 1>&-; sleep 2; echo late >&2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
+    assert p.stdout.read() == b"first\n"  # EOF here...
+    assert p.poll() is None                 # ...while the command still runs
+    assert p.wait(10) == 0
+    assert p.stderr.read() == b"late\n"
+    # Setup failures exit 1 with the reason.
+    r = vsh("unix:" + os.path.join(d.dir, "nothing.sock"), "--", "true")
+    assert r.returncode == 1 and b"cannot connect" in r.stderr, r
+    assert d.stop() == 0
+
+
+def test_wrong_first_message_is_refused():
+    import vsh_pb2
+    d = Vshd()
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.sock)
+    # A GuestMessage where the SetupConnectionRequest should be.
+    g = vsh_pb2.GuestMessage(data_message=vsh_pb2.DataMessage(stream=vsh_pb2.STDIN_STREAM, data=b"ls\n"))
+    s.sendall(_frame(g.SerializeToString()))
+    data = _read_all(s)
+    n = struct.unpack("<I", data[:4])[0]
+    resp = vsh_pb2.SetupConnectionResponse.FromString(data[4:4 + n])
+    assert resp.status == vsh_pb2.FAILED, resp
+    s.close()
+    assert vsh(d.addr, "--", "true").returncode == 0
+    assert d.stop() == 0
