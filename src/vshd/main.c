@@ -40,6 +40,7 @@ static void usage(FILE *f)
 	      "  --default-user NAME      user for requests that name none (default: vshd's own)\n"
 	      "  --no-allow-user-switch   refuse requests for other users\n"
 	      "  --max-sessions N         concurrent sessions (default 64)\n"
+	      "  --log-kmsg               log to /dev/kmsg instead of stderr (when started by init)\n"
 	      "  -h, --help               show this help\n",
 	      f);
 }
@@ -129,19 +130,21 @@ static void on_orphan(struct loop *l _unused_, pid_t pid _unused_, int status _u
 
 int main(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_DEFAULT_USER, OPT_NO_SWITCH, OPT_MAX };
+	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_DEFAULT_USER, OPT_NO_SWITCH, OPT_MAX, OPT_KMSG };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
 		{ "default-user", required_argument, NULL, OPT_DEFAULT_USER },
 		{ "no-allow-user-switch", no_argument, NULL, OPT_NO_SWITCH },
 		{ "max-sessions", required_argument, NULL, OPT_MAX },
+		{ "log-kmsg", no_argument, NULL, OPT_KMSG },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct vshd d = { .max_sessions = 64, .policy = { .allow_user_switch = true } };
 	const char *listen[VSHD_MAX_LISTEN];
 	unsigned n_listen = 0;
+	bool kmsg = false;
 	uint32_t v;
 	int c, r;
 
@@ -176,6 +179,9 @@ int main(int argc, char **argv)
 			}
 			d.max_sessions = v;
 			break;
+		case OPT_KMSG:
+			kmsg = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -192,8 +198,8 @@ int main(int argc, char **argv)
 		listen[n_listen++] = "vsock:-1:9001";
 
 	log_setup("vshd", LOG_SINK_STDERR);
-	if (getpid() == 1 || getppid() == 1)
-		(void)log_open_kmsg();
+	if (kmsg && log_open_kmsg() < 0)
+		log_warning_errno(errno, "cannot open /dev/kmsg, logging to stderr");
 	/* Writing to a vanished client must fail with EPIPE, not kill the
 	 * session; targets still start with SIGPIPE at its default. */
 	signal(SIGPIPE, SIG_IGN);
