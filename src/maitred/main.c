@@ -64,6 +64,25 @@ static void on_stop_signal(struct loop *l _unused_, int signo, void *userdata)
 	maitred_begin_stop(m);
 }
 
+/* After the boot jobs: serve. */
+static void start_serving(struct maitred *m)
+{
+	if (m->shutting_down)
+		return;
+	for (unsigned i = 0; i < m->opts.n_listen; i++) {
+		struct addr a;
+		(void)addr_parse(m->opts.listen[i], &a);
+		int r = rpc_server_listen(m->server, &a);
+		if (r < 0) {
+			log_error_errno(r, "could not listen on %s", m->opts.listen[i]);
+			m->listen_failed = true;
+			loop_exit(m->loop, 1);
+			return;
+		}
+		log_info("Server listening on %s", m->opts.listen[i]);
+	}
+}
+
 static int run(int argc, char **argv)
 {
 	struct maitred m = { 0 };
@@ -112,18 +131,18 @@ static int run(int argc, char **argv)
 		return log_error_errno(r, "could not create the server"), 1;
 	m.server = server;
 
-	for (unsigned i = 0; i < m.opts.n_listen; i++) {
-		struct addr a;
-		(void)addr_parse(m.opts.listen[i], &a);
-		r = rpc_server_listen(server, &a);
-		if (r < 0)
-			return log_error_errno(r, "could not listen on %s", m.opts.listen[i]), 1;
-		log_info("Server listening on %s", m.opts.listen[i]);
-	}
+	if (m.opts.no_startup_processes)
+		start_serving(&m);
+	else
+		(void)maitred_run_boot_jobs(&m, m.opts.jobs_dir, start_serving);
+	if (m.listen_failed)
+		return 1;
 
 	r = loop_run(loop);
 	if (r < 0)
 		return log_error_errno(r, "event loop failed"), 1;
+	if (m.listen_failed)
+		return 1;
 	if (m.pid1) {
 		/* The full PID 1 power-off sequence lives with the init duties. */
 		sync();

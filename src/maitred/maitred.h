@@ -15,6 +15,8 @@ struct maitred_options {
 	struct peer_policy policy;
 	const char *interface;
 	unsigned max_connections;
+	const char *jobs_dir;
+	bool no_startup_processes;
 };
 
 struct maitred {
@@ -24,6 +26,7 @@ struct maitred {
 	struct maitred_options opts;
 	bool pid1;
 	bool shutting_down;
+	bool listen_failed;
 };
 
 /* Parses argv into opts; prints help or an error quoting the bad input.
@@ -36,6 +39,10 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+/* Runs the boot jobs in dir, then calls done (maybe at once, maybe from
+ * the loop once the last wait_for_exit job has ended). */
+int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m));
+
 /* Starts the orderly stop (Shutdown RPC, SIGTERM): stop accepting, finish
  * the calls in flight, then leave the loop. */
 void maitred_begin_stop(struct maitred *m);

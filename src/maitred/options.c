@@ -16,18 +16,22 @@ static void usage(FILE *f)
 	      "  --allow-cid CID        also accept vsock peers with this CID (default: only 2, the host)\n"
 	      "  --interface NAME       interface ConfigureNetwork sets up (default eth0)\n"
 	      "  --max-connections N    concurrent connections (default 128)\n"
+	      "  --jobs-dir DIR         boot jobs to run before serving (default /etc/maitred)\n"
+	      "  --no-startup-processes skip the boot jobs\n"
 	      "  -h, --help             show this help\n",
 	      f);
 }
 
 int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 {
-	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_INTERFACE, OPT_MAX_CONN };
+	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_INTERFACE, OPT_MAX_CONN, OPT_JOBS_DIR, OPT_NO_JOBS };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
 		{ "interface", required_argument, NULL, OPT_INTERFACE },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+		{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
+		{ "no-startup-processes", no_argument, NULL, OPT_NO_JOBS },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -35,7 +39,7 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 	uint32_t v;
 	int c;
 
-	*opts = (struct maitred_options){ .interface = "eth0", .max_connections = 128 };
+	*opts = (struct maitred_options){ .interface = "eth0", .max_connections = 128, .jobs_dir = "/etc/maitred" };
 	peer_policy_init(&opts->policy);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
@@ -70,6 +74,12 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 				return -EINVAL;
 			}
 			opts->max_connections = v;
+			break;
+		case OPT_JOBS_DIR:
+			opts->jobs_dir = optarg;
+			break;
+		case OPT_NO_JOBS:
+			opts->no_startup_processes = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -1,0 +1,92 @@
+#include "jobs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/macro.h"
+
+#define JOBS_MAX 4096
+#define JOBS_MAX_DEPTH 8
+
+struct list {
+	char **v;
+	size_t n, cap;
+};
+
+static int add(struct list *l, const char *path)
+{
+	if (l->n == JOBS_MAX)
+		return -E2BIG;
+	if (l->n + 2 > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		char **v = realloc(l->v, cap * sizeof(char *));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n] = strdup(path)))
+		return -ENOMEM;
+	l->v[++l->n] = NULL;
+	return 0;
+}
+
+static int walk(const char *dir, struct list *l, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return errno == ENOENT && depth == 0 ? 0 : -errno;
+	while (r == 0 && (de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		if (stat(path, &st) < 0)
+			continue; /* a dangling link: nothing to run */
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < JOBS_MAX_DEPTH)
+				r = walk(path, l, depth + 1);
+		} else if (S_ISREG(st.st_mode))
+			r = add(l, path);
+	}
+	closedir(d);
+	return r;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void jobs_list_free(char **list)
+{
+	for (char **p = list; p && *p; p++)
+		free(*p);
+	free(list);
+}
+
+int jobs_list(const char *dir, char ***ret, size_t *ret_n)
+{
+	struct list l = { 0 };
+	int r = walk(dir, &l, 0);
+
+	if (r < 0) {
+		jobs_list_free(l.v);
+		return r;
+	}
+	if (!l.v && !(l.v = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	qsort(l.v, l.n, sizeof(char *), cmp);
+	*ret = l.v;
+	*ret_n = l.n;
+	return 0;
+}

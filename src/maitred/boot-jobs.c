@@ -1,0 +1,161 @@
+/* Runs the boot jobs in order before the server starts: a wait_for_exit job
+ * holds back the jobs after it and the server, as in the original; bad
+ * files are logged with file:line and skipped. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "base/log.h"
+#include "init/jobs.h"
+#include "init/textproto.h"
+#include "maitred.h"
+
+#define JOB_FILE_MAX (1024 * 1024)
+
+struct boot_jobs {
+	struct maitred *m;
+	char **paths;
+	size_t n, next;
+	void (*done)(struct maitred *m);
+};
+
+static void boot_jobs_next(struct boot_jobs *b);
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+static void job_exited(pid_t pid _unused_, int status, void *userdata)
+{
+	struct boot_jobs *b = userdata;
+	const char *name = base_name(b->paths[b->next - 1]);
+
+	if (WIFSIGNALED(status))
+		log_info("Job %s killed by signal %d", name, WTERMSIG(status));
+	else
+		log_info("Job %s exited with status %d", name, WEXITSTATUS(status));
+	boot_jobs_next(b);
+}
+
+static int read_file(const char *path, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char *buf = malloc(JOB_FILE_MAX + 1);
+	size_t len = 0;
+
+	if (fd < 0 || !buf) {
+		free(buf);
+		return fd < 0 ? -errno : -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, JOB_FILE_MAX + 1 - len);
+		if (n < 0) {
+			free(buf);
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > JOB_FILE_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+/* Starts one job; returns true when the caller must wait for it. */
+static bool boot_jobs_start(struct boot_jobs *b, const char *path)
+{
+	VmTools__LaunchProcessRequest *req = NULL;
+	struct spawn_error se;
+	char err[300], *text = NULL;
+	size_t len = 0;
+	pid_t pid;
+	int r;
+
+	r = read_file(path, &text, &len);
+	if (r < 0) {
+		log_error_errno(r, "Unable to read file %s", path);
+		return false;
+	}
+	r = textproto_parse_launch(text, len, &req, err, sizeof(err));
+	free(text);
+	if (r < 0) {
+		/* err is "line N: what": make it path:N: what. */
+		unsigned line = 0;
+		const char *what = err;
+		if (sscanf(err, "line %u: ", &line) == 1 && strchr(err, ':'))
+			what = strchr(err, ':') + 2;
+		log_error("%s:%u: %s; job skipped", path, line, what);
+		return false;
+	}
+	bool wait = false;
+	if (req->n_argv == 0)
+		log_error("No argv in proto file %s; job skipped", path);
+	else if (req->respawn && req->wait_for_exit)
+		log_error("%s: respawn and wait_for_exit cannot both be true; job skipped", path);
+	else {
+		char **argv = calloc(req->n_argv + 1, sizeof(char *));
+		char **env = calloc(req->n_env + 1, sizeof(char *));
+		for (size_t i = 0; argv && env && i < req->n_env; i++)
+			if (asprintf(&env[i], "%s=%s", req->env[i]->key, req->env[i]->value) < 0)
+				env[i] = NULL;
+		if (argv && env) {
+			memcpy(argv, req->argv, req->n_argv * sizeof(char *));
+			struct job_spec spec = { .argv = argv, .env = env, .respawn = req->respawn,
+						 .use_console = req->use_console };
+			r = supervisor_launch(b->m->supervisor, &spec, req->wait_for_exit ? job_exited : NULL, b, &pid,
+					      &se);
+			if (r == 0) {
+				log_info("Successfully launched job: %s (pid %d)", base_name(path), (int)pid);
+				wait = req->wait_for_exit;
+			} else if (r == SPAWN_FAILED)
+				log_error("Failed to launch job: %s: %s: %s", base_name(path), spawn_stage_name(se.stage),
+					  strerror(se.error));
+			else
+				log_error_errno(r, "Failed to launch job: %s", base_name(path));
+		}
+		for (size_t i = 0; env && i < req->n_env; i++)
+			free(env[i]);
+		free(env);
+		free(argv);
+	}
+	vm_tools__launch_process_request__free_unpacked(req, NULL);
+	return wait;
+}
+
+static void boot_jobs_next(struct boot_jobs *b)
+{
+	while (b->next < b->n)
+		if (boot_jobs_start(b, b->paths[b->next++]))
+			return; /* resumed by job_exited */
+	void (*done)(struct maitred *) = b->done;
+	struct maitred *m = b->m;
+	jobs_list_free(b->paths);
+	free(b);
+	done(m);
+}
+
+int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m))
+{
+	struct boot_jobs *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	*b = (struct boot_jobs){ .m = m, .done = done };
+	r = jobs_list(dir, &b->paths, &b->n);
+	if (r < 0) {
+		log_error_errno(r, "cannot list boot jobs in %s", dir);
+		b->paths = NULL;
+		b->n = 0;
+	}
+	boot_jobs_next(b);
+	return 0;
+}

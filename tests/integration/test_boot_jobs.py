@@ -1,0 +1,68 @@
+"""Boot jobs from a directory: sorted order, wait_for_exit holding back the
+jobs after it and the server, bad files logged with file:line and skipped."""
+import os
+import subprocess
+import time
+
+from valet import Maitred, binary, maitctl, sanitizer_env, tmpdir, wait_until
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def test_jobs_run_in_order_before_the_server():
+    jobs = tmpdir()
+    out = os.path.join(jobs, "..", os.path.basename(jobs) + ".out")
+    write(f"{jobs}/10-first.textproto",
+          f'# waits: nothing after it starts before it ends\n'
+          f'argv: "sh" argv: "-c" argv: "sleep 0.5; echo one >> {out}"\nwait_for_exit: true\n')
+    write(f"{jobs}/20-bad", 'argv: "true"\n\nrespawn: sometimes\n')
+    write(f"{jobs}/30-both", 'argv: "true" respawn: true wait_for_exit: true\n')
+    write(f"{jobs}/40-second", f'argv: "sh" argv: "-c" argv: "echo two-$GREETING >> {out}"\n'
+                               f'env {{ key: "GREETING" value: "hi" }}\n')
+    write(f"{jobs}/sub/50-third", f'argv: "sh"\nargv: "-c"\nargv: "sleep 0.3; echo three >> {out}"\n'
+                                  f'wait_for_exit: true\n')
+    write(f"{jobs}/60-empty", "# no argv\n")
+    start = time.monotonic()
+    m = Maitred(args=["--jobs-dir", jobs])
+    # The socket exists only once every waited job has ended.
+    assert open(out).read() == "one\ntwo-hi\nthree\n", open(out).read()
+    assert time.monotonic() - start >= 0.8
+    log = m.log()
+    assert f"{jobs}/20-bad:3: expected true or false, got 'sometimes'; job skipped" in log, log
+    assert f"{jobs}/30-both: respawn and wait_for_exit cannot both be true; job skipped" in log
+    assert f"No argv in proto file {jobs}/60-empty" in log
+    assert "Job 10-first.textproto exited with status 0" in log
+    assert log.index("Job 50-third exited") < log.index("Server listening")
+    assert maitctl(m.addr, "launch", "--wait", "--", "true").returncode == 0
+    assert m.stop() == 0
+    os.unlink(out)
+
+
+def test_no_startup_processes_and_missing_dir():
+    jobs = tmpdir()
+    marker = os.path.join(jobs, "ran")
+    write(f"{jobs}/job", f'argv: "touch" argv: "{marker}" wait_for_exit: true\n')
+    m = Maitred(args=["--jobs-dir", jobs, "--no-startup-processes"])
+    time.sleep(0.2)
+    assert not os.path.exists(marker)
+    assert m.stop() == 0
+    m = Maitred(args=["--jobs-dir", os.path.join(jobs, "nonexistent")])
+    assert maitctl(m.addr, "launch", "--wait", "--", "true").returncode == 0
+    assert m.stop() == 0
+
+
+def test_stop_while_a_job_is_waited_for():
+    jobs = tmpdir()
+    write(f"{jobs}/job", 'argv: "sleep" argv: "1" wait_for_exit: true\n')
+    d = tmpdir()
+    sock = os.path.join(d, "m.sock")
+    p = subprocess.Popen([binary("maitred"), "--listen", "unix:" + sock, "--jobs-dir", jobs],
+                         stderr=subprocess.PIPE, env=sanitizer_env())
+    time.sleep(0.3)
+    p.terminate()
+    assert p.wait(10) == 0
+    assert not os.path.exists(sock)  # it never started serving
