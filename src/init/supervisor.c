@@ -27,6 +27,7 @@ struct supervisor {
 	void *userdata;
 	struct service *services;
 	unsigned n_services;
+	struct waiter *waiters; /* launches that are not respawned, still running */
 	bool respawn_stopped;
 };
 
@@ -35,6 +36,8 @@ struct waiter {
 	supervisor_exit_fn fn;
 	void *userdata;
 	char name[64];
+	struct loop_child *watch;
+	struct waiter *prev, *next;
 };
 
 static void strv_free(char **v)
@@ -118,6 +121,8 @@ int supervisor_new(struct loop *l, supervisor_event_fn on_event, void *userdata,
 	return 0;
 }
 
+static void waiter_unlink(struct waiter *w);
+
 static void service_free(struct service *svc)
 {
 	struct supervisor *s = svc->sup;
@@ -138,9 +143,15 @@ void supervisor_free(struct supervisor *s)
 {
 	if (!s)
 		return;
-	/* Running services are left running; only the bookkeeping goes. */
+	/* Running processes are left running; only the bookkeeping goes. */
 	while (s->services)
 		service_free(s->services);
+	while (s->waiters) {
+		struct waiter *w = s->waiters;
+		waiter_unlink(w);
+		loop_child_free(w->watch);
+		free(w);
+	}
 	free(s);
 }
 
@@ -224,12 +235,23 @@ static void service_on_exit(pid_t pid, int status, void *userdata)
 		loop_timer_set(svc->restart, now + delay);
 }
 
+static void waiter_unlink(struct waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		w->sup->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+}
+
 static void waiter_on_exit(pid_t pid, int status, void *userdata)
 {
 	struct waiter *w = userdata;
 	supervisor_exit_fn fn = w->fn;
 	void *ud = w->userdata;
 
+	waiter_unlink(w);
 	/* A waited-for process is reported by its waiter. */
 	if (!fn)
 		w->sup->on_event(SUPERVISOR_EXITED, w->name, pid, status, NULL, w->sup->userdata);
@@ -261,8 +283,14 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 			return 0; /* the orphan handler reaps it */
 		*w = (struct waiter){ .sup = s, .fn = on_exit, .userdata = userdata };
 		snprintf(w->name, sizeof(w->name), "%s", spec->argv[0]);
-		if (loop_watch_child(s->loop, pid, waiter_on_exit, w, NULL) < 0)
+		if (loop_watch_child(s->loop, pid, waiter_on_exit, w, &w->watch) < 0) {
 			free(w);
+			return 0;
+		}
+		w->next = s->waiters;
+		if (s->waiters)
+			s->waiters->prev = w;
+		s->waiters = w;
 		return 0;
 	}
 

@@ -137,9 +137,17 @@ static void boot_jobs_next(struct boot_jobs *b)
 			return; /* resumed by job_exited */
 	void (*done)(struct maitred *) = b->done;
 	struct maitred *m = b->m;
-	jobs_list_free(b->paths);
-	free(b);
+	maitred_boot_jobs_free(m);
 	done(m);
+}
+
+void maitred_boot_jobs_free(struct maitred *m)
+{
+	struct boot_jobs *b = TAKE_PTR(m->boot_jobs);
+	if (b) {
+		jobs_list_free(b->paths);
+		free(b);
+	}
 }
 
 int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m))
@@ -150,6 +158,7 @@ int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struc
 	if (!b)
 		return -ENOMEM;
 	*b = (struct boot_jobs){ .m = m, .done = done };
+	m->boot_jobs = b;
 	r = jobs_list(dir, &b->paths, &b->n);
 	if (r < 0) {
 		log_error_errno(r, "cannot list boot jobs in %s", dir);

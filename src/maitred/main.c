@@ -139,6 +139,7 @@ static int run(int argc, char **argv)
 		return 1;
 
 	r = loop_run(loop);
+	maitred_boot_jobs_free(&m);
 	if (r < 0)
 		return log_error_errno(r, "event loop failed"), 1;
 	if (m.listen_failed)

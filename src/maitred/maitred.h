@@ -27,6 +27,7 @@ struct maitred {
 	bool pid1;
 	bool shutting_down;
 	bool listen_failed;
+	struct boot_jobs *boot_jobs; /* while jobs are still being run */
 };
 
 /* Parses argv into opts; prints help or an error quoting the bad input.
@@ -42,6 +43,8 @@ void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, vo
 /* Runs the boot jobs in dir, then calls done (maybe at once, maybe from
  * the loop once the last wait_for_exit job has ended). */
 int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m));
+/* Drops the jobs not started yet (maitred stopped first). */
+void maitred_boot_jobs_free(struct maitred *m);
 
 /* Starts the orderly stop (Shutdown RPC, SIGTERM): stop accepting, finish
  * the calls in flight, then leave the loop. */
