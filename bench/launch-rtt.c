@@ -139,8 +139,8 @@ static void qga_call(void)
 	}
 	int pid = atoi(p + 6);
 	for (;;) {
-		int n = snprintf(req, sizeof(req),
-				 "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":%d}}\n", pid);
+		int n = snprintf(req, sizeof(req), "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":%d}}\n",
+				 pid);
 		write_all(q_fd, req, (size_t)n);
 		q_line(line, sizeof(line));
 		if (strstr(line, "\"exited\": true")) {

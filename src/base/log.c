@@ -28,7 +28,10 @@ int log_open_kmsg(void)
 	return 0;
 }
 
-void log_set_max_level(int level) { log_max_level = level; }
+void log_set_max_level(int level)
+{
+	log_max_level = level;
+}
 
 void log_close(void)
 {
@@ -39,9 +42,8 @@ void log_close(void)
 static void log_write_stderr(int level, const char *msg)
 {
 	static const char *const names[] = {
-		[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
-		[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-		[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
+		[LOG_EMERG] = "emerg",	   [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+		[LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 	};
 	char line[1200];
 	int n = snprintf(line, sizeof(line), "%s: %s: %s\n", log_ident, names[level & 7], msg);

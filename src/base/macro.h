@@ -13,7 +13,10 @@
 #define _unused_ __attribute__((unused))
 #define _noreturn_ __attribute__((noreturn))
 
-static inline void freep(void *p) { free(*(void **)p); }
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
 #define _cleanup_free_ _cleanup_(freep)
 
 /* Closing never retries on EINTR: on Linux the fd is gone either way. */
@@ -26,33 +29,39 @@ static inline int safe_close(int fd)
 	}
 	return -1;
 }
-static inline void closep(int *fd) { safe_close(*fd); }
+static inline void closep(int *fd)
+{
+	safe_close(*fd);
+}
 #define _cleanup_close_ _cleanup_(closep)
 
 /* Hand over ownership: returns the value and leaves the variable empty. */
-#define TAKE_PTR(p)                         \
-	({                                  \
-		__typeof__(p) _tp = (p);    \
-		(p) = NULL;                 \
-		_tp;                        \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _tp = (p); \
+		(p) = NULL;              \
+		_tp;                     \
 	})
-#define TAKE_FD(fd)                 \
-	({                          \
-		int _tf = (fd);     \
-		(fd) = -1;          \
-		_tf;                \
+#define TAKE_FD(fd)             \
+	({                      \
+		int _tf = (fd); \
+		(fd) = -1;      \
+		_tf;            \
 	})
 
 /* Declare foo_freep() for a destructor foo_free(struct foo *). */
-#define DEFINE_FREEP(type, func)                       \
-	static inline void func##p(type **p)           \
-	{                                              \
-		if (*p)                                \
-			func(*p);                      \
+#define DEFINE_FREEP(type, func)             \
+	static inline void func##p(type **p) \
+	{                                    \
+		if (*p)                      \
+			func(*p);            \
 	}
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /* Returns -errno for the last failed libc call, never 0. */
-static inline int negative_errno(void) { return errno > 0 ? -errno : -EIO; }
+static inline int negative_errno(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}

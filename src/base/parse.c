@@ -21,7 +21,10 @@ static int parse_checked(const char *s, int base, uint64_t max, uint64_t *ret)
 	return 0;
 }
 
-int parse_u64(const char *s, uint64_t max, uint64_t *ret) { return parse_checked(s, 10, max, ret); }
+int parse_u64(const char *s, uint64_t max, uint64_t *ret)
+{
+	return parse_checked(s, 10, max, ret);
+}
 
 int parse_u32(const char *s, uint32_t *ret)
 {
@@ -33,4 +36,7 @@ int parse_u32(const char *s, uint32_t *ret)
 	return 0;
 }
 
-int parse_u64_any_base(const char *s, uint64_t *ret) { return parse_checked(s, 0, UINT64_MAX, ret); }
+int parse_u64_any_base(const char *s, uint64_t *ret)
+{
+	return parse_checked(s, 0, UINT64_MAX, ret);
+}

@@ -72,8 +72,7 @@ static int child_setup_stdio(const struct spawn_params *p)
 		if (fds[i] >= 0)
 			continue;
 		if (opened < 0) {
-			opened = open(p->stdio_path ? p->stdio_path : "/dev/null",
-				      O_RDWR | O_NOCTTY | O_CLOEXEC);
+			opened = open(p->stdio_path ? p->stdio_path : "/dev/null", O_RDWR | O_NOCTTY | O_CLOEXEC);
 			if (opened < 0)
 				return -errno;
 		}

@@ -260,8 +260,8 @@ static void waiter_on_exit(pid_t pid, int status, void *userdata)
 		fn(pid, status, ud);
 }
 
-int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervisor_exit_fn on_exit,
-		      void *userdata, pid_t *ret_pid, struct spawn_error *ret_error)
+int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervisor_exit_fn on_exit, void *userdata,
+		      pid_t *ret_pid, struct spawn_error *ret_error)
 {
 	char **envp = env_build(spec->env);
 	pid_t pid;
@@ -328,4 +328,7 @@ void supervisor_stop_respawning(struct supervisor *s)
 	}
 }
 
-unsigned supervisor_services(const struct supervisor *s) { return s->n_services; }
+unsigned supervisor_services(const struct supervisor *s)
+{
+	return s->n_services;
+}

@@ -32,9 +32,9 @@ struct job_spec {
 };
 
 enum supervisor_event {
-	SUPERVISOR_EXITED,	/* a job nobody waits for ended (status valid) */
-	SUPERVISOR_RESTARTED,	/* it was started again (pid valid) */
-	SUPERVISOR_THROTTLED,	/* too many starts: stopped for good */
+	SUPERVISOR_EXITED,	   /* a job nobody waits for ended (status valid) */
+	SUPERVISOR_RESTARTED,	   /* it was started again (pid valid) */
+	SUPERVISOR_THROTTLED,	   /* too many starts: stopped for good */
 	SUPERVISOR_RESTART_FAILED, /* the restart could not exec (error valid) */
 };
 
@@ -50,8 +50,8 @@ DEFINE_FREEP(struct supervisor, supervisor_free)
 /* Starts a job. Returns 0 with *ret_pid when exec succeeded, SPAWN_FAILED
  * with *ret_error when it did not, -errno on other failures. on_exit, if
  * given, runs when that process ends (not with respawn). */
-int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervisor_exit_fn on_exit,
-		      void *userdata, pid_t *ret_pid, struct spawn_error *ret_error);
+int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervisor_exit_fn on_exit, void *userdata,
+		      pid_t *ret_pid, struct spawn_error *ret_error);
 /* Stops every respawning job from being restarted (for shutdown). */
 void supervisor_stop_respawning(struct supervisor *s);
 unsigned supervisor_services(const struct supervisor *s);

@@ -127,7 +127,10 @@ static int string(struct lexer *lx, char **ret)
 				case 'b': c = '\b'; break;
 				case 'f': c = '\f'; break;
 				case 'v': c = '\v'; break;
-				case '\\': case '"': case '\'': case '?': c = e; break;
+				case '\\':
+				case '"':
+				case '\'':
+				case '?': c = e; break;
 				case 'x': {
 					int v = 0, digits = 0, h;
 					while (digits < 2 && lx->p < lx->end && (h = hexdigit(*lx->p)) >= 0) {
@@ -145,7 +148,8 @@ static int string(struct lexer *lx, char **ret)
 				default:
 					if (e >= '0' && e <= '7') {
 						int v = e - '0', digits = 1;
-						while (digits < 3 && lx->p < lx->end && *lx->p >= '0' && *lx->p <= '7') {
+						while (digits < 3 && lx->p < lx->end && *lx->p >= '0' &&
+						       *lx->p <= '7') {
 							v = v * 8 + (*lx->p++ - '0');
 							digits++;
 						}

@@ -149,10 +149,12 @@ void loop_exit(struct loop *l, int code)
 	l->exit_code = code;
 }
 
-bool loop_is_running(const struct loop *l) { return l->running; }
+bool loop_is_running(const struct loop *l)
+{
+	return l->running;
+}
 
-int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata,
-		struct loop_io **ret)
+int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata, struct loop_io **ret)
 {
 	struct loop_io *io = calloc(1, sizeof(*io));
 	if (!io)
@@ -233,8 +235,7 @@ void loop_timer_set(struct loop_timer *t, uint64_t deadline)
 	t->armed = true;
 }
 
-int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata,
-		   struct loop_timer **ret)
+int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata, struct loop_timer **ret)
 {
 	struct loop_timer *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -271,10 +272,12 @@ void loop_set_orphan_handler(struct loop *l, loop_orphan_fn fn, void *userdata)
 	l->orphan_userdata = userdata;
 }
 
-unsigned loop_children_count(const struct loop *l) { return l->n_children; }
+unsigned loop_children_count(const struct loop *l)
+{
+	return l->n_children;
+}
 
-int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata,
-		     struct loop_child **ret)
+int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret)
 {
 	struct loop_child *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -317,8 +320,7 @@ void loop_child_free(struct loop_child *c)
 static void loop_remember_unclaimed(struct loop *l, pid_t pid, int status)
 {
 	if (l->n_unclaimed == LOOP_UNCLAIMED_MAX) {
-		memmove(&l->unclaimed[0], &l->unclaimed[1],
-			sizeof(l->unclaimed[0]) * (LOOP_UNCLAIMED_MAX - 1));
+		memmove(&l->unclaimed[0], &l->unclaimed[1], sizeof(l->unclaimed[0]) * (LOOP_UNCLAIMED_MAX - 1));
 		l->n_unclaimed--;
 	}
 	l->unclaimed[l->n_unclaimed].pid = pid;
@@ -374,8 +376,7 @@ static void loop_reap(struct loop *l)
 	}
 }
 
-static void loop_on_signalfd(struct loop_io *io _unused_, int fd, uint32_t events _unused_,
-			     void *userdata)
+static void loop_on_signalfd(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
 {
 	struct loop *l = userdata;
 	struct signalfd_siginfo si;

@@ -38,15 +38,13 @@ int loop_run(struct loop *l);
 void loop_exit(struct loop *l, int code);
 bool loop_is_running(const struct loop *l);
 
-int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata,
-		struct loop_io **ret);
+int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata, struct loop_io **ret);
 int loop_io_set_events(struct loop_io *io, uint32_t events);
 /* Does not close the descriptor. Accepts NULL. */
 void loop_io_free(struct loop_io *io);
 
 /* deadline is absolute, on the now_usec() clock. One-shot. */
-int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata,
-		   struct loop_timer **ret);
+int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata, struct loop_timer **ret);
 void loop_timer_set(struct loop_timer *t, uint64_t deadline);
 void loop_timer_free(struct loop_timer *t);
 
@@ -56,8 +54,7 @@ int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata
 
 /* Calls fn once when pid is reaped. A pid reaped before anybody watched it
  * is remembered, and the watcher is then called from the next round. */
-int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata,
-		     struct loop_child **ret);
+int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret);
 void loop_child_free(struct loop_child *c);
 /* Called for every reaped pid nobody watches (orphans, for PID 1). */
 void loop_set_orphan_handler(struct loop *l, loop_orphan_fn fn, void *userdata);

@@ -34,12 +34,9 @@ static const char *status_name(VmTools__ProcessStatus s)
 static int run(struct maitctl *ctl, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "env", required_argument, NULL, 'e' },
-		{ "respawn", no_argument, NULL, 'r' },
-		{ "console", no_argument, NULL, 'c' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+		{ "env", required_argument, NULL, 'e' }, { "respawn", no_argument, NULL, 'r' },
+		{ "console", no_argument, NULL, 'c' },	 { "wait", no_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },	 {},
 	};
 	VmTools__LaunchProcessRequest req = VM_TOOLS__LAUNCH_PROCESS_REQUEST__INIT;
 	VmTools__LaunchProcessRequest__EnvEntry entries[MAX_ENV];
@@ -70,12 +67,8 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		case 'r': req.respawn = true; break;
 		case 'c': req.use_console = true; break;
 		case 'w': req.wait_for_exit = true; break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return MAITCTL_EXIT_USAGE;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
 	/* An empty argv goes to the guest, which answers INVALID_ARGUMENT:
@@ -84,8 +77,8 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	req.n_argv = (size_t)(argc - optind);
 	req.argv = argv + optind;
 
-	if (maitctl_call(ctl, "/vm_tools.Maitred/LaunchProcess", &req.base, &vm_tools__launch_process_response__descriptor,
-			 (ProtobufCMessage **)&resp) != RPC_OK)
+	if (maitctl_call(ctl, "/vm_tools.Maitred/LaunchProcess", &req.base,
+			 &vm_tools__launch_process_response__descriptor, (ProtobufCMessage **)&resp) != RPC_OK)
 		return MAITCTL_EXIT_RPC_ERROR;
 
 	switch (resp->status) {

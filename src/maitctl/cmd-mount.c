@@ -12,13 +12,27 @@ static const struct {
 	const char *name;
 	unsigned long flag;
 } mount_flags[] = {
-	{ "ro", MS_RDONLY },	     { "nosuid", MS_NOSUID },	  { "nodev", MS_NODEV },
-	{ "noexec", MS_NOEXEC },     { "sync", MS_SYNCHRONOUS },  { "remount", MS_REMOUNT },
-	{ "mandlock", MS_MANDLOCK }, { "dirsync", MS_DIRSYNC },	  { "noatime", MS_NOATIME },
-	{ "nodiratime", MS_NODIRATIME }, { "bind", MS_BIND },	  { "move", MS_MOVE },
-	{ "rec", MS_REC },	     { "silent", MS_SILENT },	  { "relatime", MS_RELATIME },
-	{ "strictatime", MS_STRICTATIME }, { "lazytime", MS_LAZYTIME }, { "private", MS_PRIVATE },
-	{ "slave", MS_SLAVE },	     { "shared", MS_SHARED },	  { "unbindable", MS_UNBINDABLE },
+	{ "ro", MS_RDONLY },
+	{ "nosuid", MS_NOSUID },
+	{ "nodev", MS_NODEV },
+	{ "noexec", MS_NOEXEC },
+	{ "sync", MS_SYNCHRONOUS },
+	{ "remount", MS_REMOUNT },
+	{ "mandlock", MS_MANDLOCK },
+	{ "dirsync", MS_DIRSYNC },
+	{ "noatime", MS_NOATIME },
+	{ "nodiratime", MS_NODIRATIME },
+	{ "bind", MS_BIND },
+	{ "move", MS_MOVE },
+	{ "rec", MS_REC },
+	{ "silent", MS_SILENT },
+	{ "relatime", MS_RELATIME },
+	{ "strictatime", MS_STRICTATIME },
+	{ "lazytime", MS_LAZYTIME },
+	{ "private", MS_PRIVATE },
+	{ "slave", MS_SLAVE },
+	{ "shared", MS_SHARED },
+	{ "unbindable", MS_UNBINDABLE },
 };
 
 static void usage(FILE *f)
@@ -76,15 +90,9 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 			if (parse_flags(optarg, &req.mountflags) < 0)
 				return MAITCTL_EXIT_USAGE;
 			break;
-		case 'o':
-			req.options = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return MAITCTL_EXIT_USAGE;
+		case 'o': req.options = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 3) {

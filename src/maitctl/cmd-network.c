@@ -57,7 +57,8 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 				uint64_t prefix;
 				*slash = 0;
 				if (parse_u64(slash + 1, 32, &prefix) < 0 || prefix == 0) {
-					fprintf(stderr, "maitctl network: invalid prefix in '%s': expected 1-32\n", optarg);
+					fprintf(stderr, "maitctl network: invalid prefix in '%s': expected 1-32\n",
+						optarg);
 					return MAITCTL_EXIT_USAGE;
 				}
 				cfg.netmask = htonl((uint32_t)(~0ull << (32 - prefix)));
@@ -78,12 +79,8 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 				return MAITCTL_EXIT_USAGE;
 			have_gw = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return MAITCTL_EXIT_USAGE;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -91,7 +88,8 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		return MAITCTL_EXIT_USAGE;
 	}
 	if (!have_addr || !have_mask || !have_gw) {
-		fprintf(stderr, "maitctl network: --address, a netmask (--netmask or /PREFIX) and --gateway are required\n");
+		fprintf(stderr,
+			"maitctl network: --address, a netmask (--netmask or /PREFIX) and --gateway are required\n");
 		return MAITCTL_EXIT_USAGE;
 	}
 	req.ipv4_config = &cfg;

@@ -14,7 +14,8 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
 		if (c == 'h') {
-			puts("Usage: maitctl shutdown\n\nAsks the guest to shut down (maitred exits when it is not PID 1).");
+			puts("Usage: maitctl shutdown\n\nAsks the guest to shut down (maitred exits when it is not PID "
+			     "1).");
 			return 0;
 		}
 		return MAITCTL_EXIT_USAGE;

@@ -78,15 +78,9 @@ int main(int argc, char **argv)
 			ctl.timeout_usec = (uint64_t)(s * 1e6);
 			break;
 		}
-		case OPT_JSON:
-			ctl.json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return MAITCTL_EXIT_USAGE;
+		case OPT_JSON: ctl.json = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -97,8 +91,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		if (strcmp(commands[i]->name, name) != 0)
 			continue;
-		bool help = argc - optind > 1 && (strcmp(argv[optind + 1], "--help") == 0 ||
-						  strcmp(argv[optind + 1], "-h") == 0);
+		bool help = argc - optind > 1 &&
+			    (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0);
 		if (!ctl.have_addr && !help) {
 			fprintf(stderr, "maitctl: no guest given: use --addr ADDR or --cid N\n");
 			return MAITCTL_EXIT_USAGE;

@@ -108,16 +108,17 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 				env[i] = NULL;
 		if (argv && env) {
 			memcpy(argv, req->argv, req->n_argv * sizeof(char *));
-			struct job_spec spec = { .argv = argv, .env = env, .respawn = req->respawn,
-						 .use_console = req->use_console };
+			struct job_spec spec = {
+				.argv = argv, .env = env, .respawn = req->respawn, .use_console = req->use_console
+			};
 			r = supervisor_launch(b->m->supervisor, &spec, req->wait_for_exit ? job_exited : NULL, b, &pid,
 					      &se);
 			if (r == 0) {
 				log_info("Successfully launched job: %s (pid %d)", base_name(path), (int)pid);
 				wait = req->wait_for_exit;
 			} else if (r == SPAWN_FAILED)
-				log_error("Failed to launch job: %s: %s: %s", base_name(path), spawn_stage_name(se.stage),
-					  strerror(se.error));
+				log_error("Failed to launch job: %s: %s: %s", base_name(path),
+					  spawn_stage_name(se.stage), strerror(se.error));
 			else
 				log_error_errno(r, "Failed to launch job: %s", base_name(path));
 		}

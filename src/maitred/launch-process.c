@@ -99,8 +99,8 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 	for (size_t i = 0; i < req->n_env; i++)
 		if (!env_key_valid(req->env[i]->key)) {
 			log_info("LaunchProcess from %s: INVALID_ARGUMENT: bad environment name", peer);
-			return rpc_call_fail(call, RPC_INVALID_ARGUMENT,
-					     "invalid environment variable name '%s'", req->env[i]->key);
+			return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "invalid environment variable name '%s'",
+					     req->env[i]->key);
 		}
 	if (m->shutting_down) {
 		log_info("LaunchProcess from %s: UNAVAILABLE: shutting down", peer);
@@ -141,8 +141,8 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 	if (r == SPAWN_FAILED) {
 		free(w);
 		resp.status = VM_TOOLS__PROCESS_STATUS__FAILED;
-		log_info("LaunchProcess from %s: %s: FAILED at %s: %s", peer, req->argv[0],
-			 spawn_stage_name(err.stage), strerror(err.error));
+		log_info("LaunchProcess from %s: %s: FAILED at %s: %s", peer, req->argv[0], spawn_stage_name(err.stage),
+			 strerror(err.error));
 		return rpc_call_reply(call, &resp.base);
 	}
 	if (w) {

@@ -17,15 +17,11 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 	case RPC_SERVER_PEER_REFUSED:
 		log_warning("refused connection from %s: not allowed by the peer policy", peer);
 		break;
-	case RPC_SERVER_PEER_OVER_LIMIT:
-		log_warning("refused connection from %s: too many connections", peer);
-		break;
+	case RPC_SERVER_PEER_OVER_LIMIT: log_warning("refused connection from %s: too many connections", peer); break;
 	case RPC_SERVER_PEER_PROTOCOL_ERROR:
 		log_warning("dropped connection from %s: HTTP/2 protocol error", peer);
 		break;
-	case RPC_SERVER_ACCEPT_FAILED:
-		log_warning_errno(error, "accept failed");
-		break;
+	case RPC_SERVER_ACCEPT_FAILED: log_warning_errno(error, "accept failed"); break;
 	}
 }
 
@@ -39,12 +35,8 @@ static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_
 		else
 			log_info("%s (%d) exited with status %d", name, (int)pid, WEXITSTATUS(status));
 		break;
-	case SUPERVISOR_RESTARTED:
-		log_info("Restarting %s (now pid %d)", name, (int)pid);
-		break;
-	case SUPERVISOR_THROTTLED:
-		log_warning("%s respawning too frequently; stopped", name);
-		break;
+	case SUPERVISOR_RESTARTED: log_info("Restarting %s (now pid %d)", name, (int)pid); break;
+	case SUPERVISOR_THROTTLED: log_warning("%s respawning too frequently; stopped", name); break;
 	case SUPERVISOR_RESTART_FAILED:
 		log_warning("%s could not be restarted (%s): %s; stopped", name, spawn_stage_name(err->stage),
 			    strerror(err->error));

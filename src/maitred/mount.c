@@ -12,8 +12,7 @@ void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void 
 	const VmTools__MountRequest *req = (const VmTools__MountRequest *)request;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
 
-	if (mount(req->source, req->target, req->fstype, (unsigned long)req->mountflags,
-		  req->options) < 0) {
+	if (mount(req->source, req->target, req->fstype, (unsigned long)req->mountflags, req->options) < 0) {
 		resp.error = errno;
 		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): failed: %s", rpc_call_peer(call),
 			 req->source, req->target, req->fstype, (unsigned long long)req->mountflags,

@@ -75,18 +75,10 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 			}
 			opts->max_connections = v;
 			break;
-		case OPT_JOBS_DIR:
-			opts->jobs_dir = optarg;
-			break;
-		case OPT_NO_JOBS:
-			opts->no_startup_processes = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		default:
-			usage(stderr);
-			return -EINVAL;
+		case OPT_JOBS_DIR: opts->jobs_dir = optarg; break;
+		case OPT_NO_JOBS: opts->no_startup_processes = true; break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -EINVAL;
 		}
 	}
 	if (optind < argc) {

@@ -8,8 +8,7 @@ static const struct rpc_method methods[] = {
 	{ "/vm_tools.Maitred/ConfigureNetwork", &vm_tools__network_config_request__descriptor,
 	  maitred_configure_network },
 	{ "/vm_tools.Maitred/Shutdown", &vm_tools__empty_message__descriptor, maitred_shutdown },
-	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor,
-	  maitred_launch_process },
+	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor, maitred_launch_process },
 	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, maitred_mount },
 };
 

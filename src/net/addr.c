@@ -129,9 +129,7 @@ const char *addr_format(const struct addr *a, char *buf, size_t size)
 			snprintf(buf, size, "vsock:%u:%u", svm->svm_cid, svm->svm_port);
 		break;
 	}
-	case ADDR_UNIX:
-		snprintf(buf, size, "unix:%s", addr_unix_path(a));
-		break;
+	case ADDR_UNIX: snprintf(buf, size, "unix:%s", addr_unix_path(a)); break;
 	case ADDR_TCP:
 		if (a->sa.ss_family == AF_INET6) {
 			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;

@@ -98,7 +98,9 @@ static int addr_request(int fd, uint16_t type, uint16_t flags, int ifindex, uint
 {
 	struct nl_req req = {
 		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)), .nlmsg_type = type, .nlmsg_flags = flags },
-		.ifa = { .ifa_family = AF_INET, .ifa_prefixlen = prefixlen, .ifa_index = (uint32_t)ifindex,
+		.ifa = { .ifa_family = AF_INET,
+			 .ifa_prefixlen = prefixlen,
+			 .ifa_index = (uint32_t)ifindex,
 			 .ifa_scope = RT_SCOPE_UNIVERSE },
 	};
 	nl_add_attr(&req, IFA_LOCAL, &address_be, 4);
@@ -144,8 +146,10 @@ static void addr_list_add(struct nlmsghdr *h, void *ud)
 static int addr_list(int fd, int ifindex, struct addr_entry *out, size_t max, size_t *ret_n)
 {
 	struct nl_req req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)), .nlmsg_type = RTM_GETADDR,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++nl_seq },
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
+			.nlmsg_type = RTM_GETADDR,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+			.nlmsg_seq = ++nl_seq },
 		.ifa = { .ifa_family = AF_INET },
 	};
 	struct addr_list l = { .ifindex = ifindex, .entries = out, .max = max };
@@ -182,10 +186,15 @@ int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t pre
 int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be)
 {
 	struct nl_req req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)), .nlmsg_type = RTM_NEWROUTE,
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg)),
+			.nlmsg_type = RTM_NEWROUTE,
 			.nlmsg_flags = NLM_F_CREATE | NLM_F_REPLACE },
-		.rtm = { .rtm_family = AF_INET, .rtm_dst_len = 0, .rtm_table = RT_TABLE_MAIN,
-			 .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_UNIVERSE, .rtm_type = RTN_UNICAST },
+		.rtm = { .rtm_family = AF_INET,
+			 .rtm_dst_len = 0,
+			 .rtm_table = RT_TABLE_MAIN,
+			 .rtm_protocol = RTPROT_BOOT,
+			 .rtm_scope = RT_SCOPE_UNIVERSE,
+			 .rtm_type = RTN_UNICAST },
 	};
 	uint32_t oif = (uint32_t)ifindex;
 

@@ -35,10 +35,8 @@ bool peer_policy_check(const struct peer_policy *p, const struct peer *peer)
 			if (p->cids[i] == peer->cid)
 				return true;
 		return false;
-	case ADDR_UNIX:
-		return peer->uid == 0 || peer->uid == p->self_uid;
-	case ADDR_TCP:
-		return true;
+	case ADDR_UNIX: return peer->uid == 0 || peer->uid == p->self_uid;
+	case ADDR_TCP: return true;
 	}
 	return false;
 }
@@ -94,9 +92,7 @@ static void peer_describe(struct peer *p, const struct sockaddr_storage *ss)
 		snprintf(p->desc, sizeof(p->desc), "vsock cid %u port %u", p->cid,
 			 ((const struct sockaddr_vm *)ss)->svm_port);
 		break;
-	case ADDR_UNIX:
-		snprintf(p->desc, sizeof(p->desc), "unix pid %d uid %u", (int)p->pid, (unsigned)p->uid);
-		break;
+	case ADDR_UNIX: snprintf(p->desc, sizeof(p->desc), "unix pid %d uid %u", (int)p->pid, (unsigned)p->uid); break;
 	case ADDR_TCP:
 		if (ss->ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof(host));
@@ -133,9 +129,7 @@ int sock_accept(int listen_fd, int *ret_fd, struct peer *ret_peer)
 		peer.gid = cred.gid;
 		break;
 	}
-	default:
-		peer.family = ADDR_TCP;
-		break;
+	default: peer.family = ADDR_TCP; break;
 	}
 	peer_describe(&peer, &ss);
 	*ret_peer = peer;

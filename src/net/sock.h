@@ -10,11 +10,11 @@
 
 struct peer {
 	enum addr_family family;
-	uint32_t cid;		/* vsock */
-	pid_t pid;		/* unix, from SO_PEERCRED */
+	uint32_t cid; /* vsock */
+	pid_t pid;    /* unix, from SO_PEERCRED */
 	uid_t uid;
 	gid_t gid;
-	char desc[80];		/* "vsock cid 2 port 1025", "unix pid 12 uid 0" */
+	char desc[80]; /* "vsock cid 2 port 1025", "unix pid 12 uid 0" */
 };
 
 #define PEER_POLICY_MAX_CIDS 16

@@ -50,8 +50,7 @@ static void call_free(struct rpc_client_call *c)
 
 /* Answers the call once; the memory goes with the stream (or now, when the
  * call never got one). */
-static void call_finish(struct rpc_client_call *c, int code, const char *message, const uint8_t *data,
-			size_t len)
+static void call_finish(struct rpc_client_call *c, int code, const char *message, const uint8_t *data, size_t len)
 {
 	if (c->done)
 		return;
@@ -67,7 +66,10 @@ static int http_to_grpc(int http)
 	case 401: return RPC_UNAUTHENTICATED;
 	case 403: return RPC_PERMISSION_DENIED;
 	case 404: return RPC_UNIMPLEMENTED;
-	case 429: case 502: case 503: case 504: return RPC_UNAVAILABLE;
+	case 429:
+	case 502:
+	case 503:
+	case 504: return RPC_UNAVAILABLE;
 	default: return RPC_UNKNOWN;
 	}
 }
@@ -235,7 +237,10 @@ static ssize_t request_read(nghttp2_session *h2 _unused_, int32_t stream_id _unu
 	return (ssize_t)n;
 }
 
-#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
+#define NV(n, v)                                                                               \
+	{                                                                                      \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
+	}
 
 int rpc_client_session_call(struct rpc_client_session *s, const char *path, const ProtobufCMessage *request,
 			    uint64_t timeout_usec, rpc_reply_fn fn, void *userdata)
@@ -309,7 +314,10 @@ bool rpc_client_session_alive(struct rpc_client_session *s)
 	return nghttp2_session_want_read(s->h2) || nghttp2_session_want_write(s->h2);
 }
 
-unsigned rpc_client_session_pending_calls(const struct rpc_client_session *s) { return s->pending; }
+unsigned rpc_client_session_pending_calls(const struct rpc_client_session *s)
+{
+	return s->pending;
+}
 
 uint64_t rpc_client_session_next_deadline(struct rpc_client_session *s)
 {

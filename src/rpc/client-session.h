@@ -15,8 +15,7 @@ struct rpc_client_session;
 
 /* code is a gRPC status; on RPC_OK, data/len is the response message
  * (without prefix). message is the decoded grpc-message, maybe empty. */
-typedef void (*rpc_reply_fn)(int code, const char *message, const uint8_t *data, size_t len,
-			     void *userdata);
+typedef void (*rpc_reply_fn)(int code, const char *message, const uint8_t *data, size_t len, void *userdata);
 
 int rpc_client_session_new(struct rpc_client_session **ret);
 /* Pending calls are answered UNAVAILABLE "connection closed". */

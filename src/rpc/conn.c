@@ -166,8 +166,13 @@ int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_sessi
 		safe_close(fd);
 		return -ENOMEM;
 	}
-	*c = (struct rpc_conn){ .loop = l, .fd = fd, .connecting = connecting, .ops = ops, .session = session,
-				.on_close = on_close, .userdata = userdata };
+	*c = (struct rpc_conn){ .loop = l,
+				.fd = fd,
+				.connecting = connecting,
+				.ops = ops,
+				.session = session,
+				.on_close = on_close,
+				.userdata = userdata };
 	r = loop_add_io(l, fd, EPOLLIN | EPOLLOUT, conn_on_io, c, &c->io);
 	if (r < 0) {
 		safe_close(fd);

@@ -77,10 +77,13 @@ static void session_notify(struct rpc_server_session *s)
 
 /* --- responses --------------------------------------------------------- */
 
-#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
+#define NV(n, v)                                                                               \
+	{                                                                                      \
+		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
+	}
 
-static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream *st,
-				const char *http_status, int code, const char *message)
+static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream *st, const char *http_status, int code,
+				const char *message)
 {
 	char code_str[12];
 	_cleanup_free_ char *encoded = NULL;
@@ -105,8 +108,8 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	return r == 0 ? 0 : -EIO;
 }
 
-static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length,
-			     uint32_t *data_flags, nghttp2_data_source *source, void *user_data _unused_)
+static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
+			     nghttp2_data_source *source, void *user_data _unused_)
 {
 	struct rpc_stream *st = source->ptr;
 	size_t n = MIN(length, st->resp_len - st->resp_off);
@@ -195,9 +198,18 @@ void rpc_call_set_cancel(struct rpc_call *c, rpc_cancel_fn fn, void *userdata)
 	c->cancel_userdata = userdata;
 }
 
-const char *rpc_call_method(const struct rpc_call *c) { return c->method->path; }
-const char *rpc_call_peer(const struct rpc_call *c) { return c->session->peer; }
-void *rpc_call_service_userdata(const struct rpc_call *c) { return c->session->service->userdata; }
+const char *rpc_call_method(const struct rpc_call *c)
+{
+	return c->method->path;
+}
+const char *rpc_call_peer(const struct rpc_call *c)
+{
+	return c->session->peer;
+}
+void *rpc_call_service_userdata(const struct rpc_call *c)
+{
+	return c->session->service->userdata;
+}
 
 /* --- request handling ---------------------------------------------------- */
 
@@ -307,9 +319,8 @@ static bool header_is(const uint8_t *name, size_t namelen, const char *want)
 	return namelen == strlen(want) && memcmp(name, want, namelen) == 0;
 }
 
-static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, const uint8_t *name,
-		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags _unused_,
-		     void *user_data)
+static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+		     const uint8_t *value, size_t valuelen, uint8_t flags _unused_, void *user_data)
 {
 	struct rpc_server_session *s = user_data;
 	struct rpc_stream *st = stream_get(s, frame->hd.stream_id);
@@ -336,8 +347,9 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 		size_t n = MIN(valuelen, sizeof(st->content_type) - 1);
 		memcpy(st->content_type, value, n);
 		st->content_type[n] = 0;
-		st->content_type_ok = (valuelen == 16 && strncasecmp((const char *)value, "application/grpc", 16) == 0) ||
-				      (valuelen == 22 && strncasecmp((const char *)value, "application/grpc+proto", 22) == 0);
+		st->content_type_ok =
+			(valuelen == 16 && strncasecmp((const char *)value, "application/grpc", 16) == 0) ||
+			(valuelen == 22 && strncasecmp((const char *)value, "application/grpc+proto", 22) == 0);
 	} else if (header_is(name, namelen, "grpc-timeout")) {
 		if (rpc_timeout_parse((const char *)value, valuelen, &usec) == 0)
 			st->deadline = now_usec() + usec;
@@ -345,8 +357,8 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 	return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, int32_t stream_id,
-			 const uint8_t *data, size_t len, void *user_data)
+static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, int32_t stream_id, const uint8_t *data,
+			 size_t len, void *user_data)
 {
 	struct rpc_server_session *s = user_data;
 	struct rpc_stream *st = stream_get(s, stream_id);
@@ -375,8 +387,8 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 		rpc_prefix_decode(st->body.data, &compressed, &msglen);
 		if (msglen > RPC_MAX_MESSAGE_SIZE) {
 			char msg[96];
-			snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u",
-				 msglen, RPC_MAX_MESSAGE_SIZE);
+			snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
+				 RPC_MAX_MESSAGE_SIZE);
 			s->buffered -= st->body.len;
 			rpc_buf_clear(&st->body);
 			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
@@ -442,8 +454,8 @@ static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint
 
 /* --- session ------------------------------------------------------------- */
 
-int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limits *limits,
-			   rpc_notify_fn notify, void *notify_userdata, struct rpc_server_session **ret)
+int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limits *limits, rpc_notify_fn notify,
+			   void *notify_userdata, struct rpc_server_session **ret)
 {
 	nghttp2_session_callbacks *cbs;
 	nghttp2_option *opt;
@@ -589,4 +601,7 @@ void rpc_server_session_shutdown(struct rpc_server_session *s)
 	session_notify(s);
 }
 
-unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s) { return s->pending_calls; }
+unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s)
+{
+	return s->pending_calls;
+}

@@ -45,8 +45,8 @@ struct rpc_limits {
 
 void rpc_limits_init(struct rpc_limits *l);
 
-int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limits *limits,
-			   rpc_notify_fn notify, void *notify_userdata, struct rpc_server_session **ret);
+int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limits *limits, rpc_notify_fn notify,
+			   void *notify_userdata, struct rpc_server_session **ret);
 /* Cancels every call still pending. Accepts NULL. */
 void rpc_server_session_free(struct rpc_server_session *s);
 DEFINE_FREEP(struct rpc_server_session, rpc_server_session_free)

@@ -212,4 +212,7 @@ void rpc_server_free(struct rpc_server *srv)
 	free(srv);
 }
 
-unsigned rpc_server_connections(const struct rpc_server *srv) { return srv->n_conns; }
+unsigned rpc_server_connections(const struct rpc_server *srv)
+{
+	return srv->n_conns;
+}

@@ -11,7 +11,7 @@ struct rpc_server;
 enum rpc_server_event {
 	RPC_SERVER_PEER_REFUSED,	/* policy said no */
 	RPC_SERVER_PEER_OVER_LIMIT,	/* too many connections */
-	RPC_SERVER_PEER_PROTOCOL_ERROR,	/* dropped for breaking HTTP/2 */
+	RPC_SERVER_PEER_PROTOCOL_ERROR, /* dropped for breaking HTTP/2 */
 	RPC_SERVER_ACCEPT_FAILED,
 };
 

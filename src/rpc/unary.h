@@ -10,8 +10,7 @@
 
 /* response is decoded with the descriptor given (NULL unless code is OK);
  * it is freed after the callback returns. */
-typedef void (*rpc_unary_done_fn)(int code, const char *message, const ProtobufCMessage *response,
-				  void *userdata);
+typedef void (*rpc_unary_done_fn)(int code, const char *message, const ProtobufCMessage *response, void *userdata);
 
 /* done runs exactly once, from the loop, unless this returns < 0. */
 int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const ProtobufCMessage *request,

@@ -56,8 +56,7 @@ char *rpc_percent_decode(const char *s, size_t len)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
 			*p++ = (char)(hi << 4 | lo);
 			i += 2;
 		} else
@@ -85,7 +84,10 @@ int rpc_timeout_parse(const char *s, size_t len, uint64_t *ret_usec)
 	case 'S': mul_num = 1000000; break;
 	case 'm': mul_num = 1000; break;
 	case 'u': mul_num = 1; break;
-	case 'n': mul_num = 1; mul_den = 1000; break;
+	case 'n':
+		mul_num = 1;
+		mul_den = 1000;
+		break;
 	default: return -EINVAL;
 	}
 	*ret_usec = v * mul_num / mul_den;

@@ -163,7 +163,8 @@ static void handle_frames(struct client *c)
 			if (st->status == VM_TOOLS__VSH__CONNECTION_STATUS__EXITED) {
 				c->exited = true;
 				c->code = st->code;
-				if (st->code >= 126 && st->description && strncmp(st->description, "cannot execute", 14) == 0)
+				if (st->code >= 126 && st->description &&
+				    strncmp(st->description, "cannot execute", 14) == 0)
 					fprintf(stderr, "vsh: %s\n", st->description);
 				loop_exit(c->loop, 0);
 			} else if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {

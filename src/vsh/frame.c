@@ -18,8 +18,7 @@ int vsh_frame_encode(const ProtobufCMessage *m, uint8_t *out, size_t size)
 	return (int)(4 + len);
 }
 
-int vsh_frame_next(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len,
-		   size_t *ret_frame_len)
+int vsh_frame_next(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len, size_t *ret_frame_len)
 {
 	uint32_t n;
 

@@ -20,7 +20,7 @@
 #include "rpc/wire.h"
 #include "vsh/frame.h"
 
-#define OUT_HIGH (256 * 1024)	/* stop reading the target while this much is unsent */
+#define OUT_HIGH (256 * 1024)	 /* stop reading the target while this much is unsent */
 #define STDIN_HIGH (1024 * 1024) /* stop reading the client while this much is unwritten */
 
 enum { OUT_STDOUT, OUT_STDERR, N_OUT };
@@ -104,8 +104,9 @@ static void close_output(struct session *s, int k, bool send_eof)
 		rpc_buf_clear(&s->stdin_pending);
 	}
 	if (send_eof && !s->pty)
-		(void)queue_data(s, k == OUT_STDOUT ? VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM
-						    : VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM,
+		(void)queue_data(s,
+				 k == OUT_STDOUT ? VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM
+						 : VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM,
 				 NULL, 0);
 }
 
@@ -230,15 +231,12 @@ static void handle_guest(struct session *s, const VmTools__Vsh__GuestMessage *g)
 		}
 		break;
 	}
-	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_SIGNAL:
-		deliver_signal(s, (int)g->signal);
-		break;
+	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_SIGNAL: deliver_signal(s, (int)g->signal); break;
 	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_STATUS_MESSAGE:
 		if (g->status_message->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY)
 			s->client_gone = true;
 		break;
-	default:
-		break;
+	default: break;
 	}
 }
 
@@ -321,7 +319,7 @@ static void session_update(struct session *s)
 	for (int k = 0; k < N_OUT; k++)
 		if (s->out_io[k])
 			(void)loop_io_set_events(s->out_io[k], (pause ? 0 : EPOLLIN) |
-						 (s->pty && s->stdin_pending.len ? EPOLLOUT : 0));
+								       (s->pty && s->stdin_pending.len ? EPOLLOUT : 0));
 	uint32_t ev = s->stdin_pending.len >= STDIN_HIGH ? 0 : EPOLLIN;
 	if (s->out.len)
 		ev |= EPOLLOUT;
@@ -543,7 +541,8 @@ int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size
 		VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
 		char desc[300];
 		snprintf(desc, sizeof(desc), "cannot execute '%.200s': %s%s%s", t.file, strerror(se.error),
-			 se.stage == SPAWN_STAGE_EXEC ? "" : " at ", se.stage == SPAWN_STAGE_EXEC ? "" : spawn_stage_name(se.stage));
+			 se.stage == SPAWN_STAGE_EXEC ? "" : " at ",
+			 se.stage == SPAWN_STAGE_EXEC ? "" : spawn_stage_name(se.stage));
 		st.status = VM_TOOLS__VSH__CONNECTION_STATUS__EXITED;
 		st.description = desc;
 		st.code = se.stage == SPAWN_STAGE_EXEC && se.error == ENOENT ? 127 : 126;

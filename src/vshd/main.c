@@ -124,9 +124,7 @@ static void on_stop(struct loop *l, int signo, void *userdata _unused_)
 	loop_exit(l, 0);
 }
 
-static void on_orphan(struct loop *l _unused_, pid_t pid _unused_, int status _unused_, void *userdata _unused_)
-{
-}
+static void on_orphan(struct loop *l _unused_, pid_t pid _unused_, int status _unused_, void *userdata _unused_) {}
 
 int main(int argc, char **argv)
 {
@@ -154,7 +152,8 @@ int main(int argc, char **argv)
 		case OPT_LISTEN: {
 			struct addr a;
 			if (addr_parse(optarg, &a) < 0 || n_listen == VSHD_MAX_LISTEN) {
-				fprintf(stderr, "vshd: invalid --listen address '%s': expected %s\n", optarg, ADDR_SYNTAX);
+				fprintf(stderr, "vshd: invalid --listen address '%s': expected %s\n", optarg,
+					ADDR_SYNTAX);
 				return 2;
 			}
 			listen[n_listen++] = optarg;
@@ -166,12 +165,8 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case OPT_DEFAULT_USER:
-			d.policy.default_user = optarg;
-			break;
-		case OPT_NO_SWITCH:
-			d.policy.allow_user_switch = false;
-			break;
+		case OPT_DEFAULT_USER: d.policy.default_user = optarg; break;
+		case OPT_NO_SWITCH: d.policy.allow_user_switch = false; break;
 		case OPT_MAX:
 			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 65536) {
 				fprintf(stderr, "vshd: invalid --max-sessions '%s': expected 1-65536\n", optarg);
@@ -179,15 +174,9 @@ int main(int argc, char **argv)
 			}
 			d.max_sessions = v;
 			break;
-		case OPT_KMSG:
-			kmsg = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case OPT_KMSG: kmsg = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind < argc) {

@@ -25,14 +25,18 @@ static struct h2_result *result_for(struct h2_peer *p, int32_t id)
 	return id > 0 && (id - 1) / 2 < MAX_STREAMS ? &p->results[(id - 1) / 2] : NULL;
 }
 
-struct h2_result *h2_peer_result(struct h2_peer *p, int32_t id) { return result_for(p, id); }
+struct h2_result *h2_peer_result(struct h2_peer *p, int32_t id)
+{
+	return result_for(p, id);
+}
 
 static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
 		     const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
 	struct h2_result *r = result_for(ud, f->hd.stream_id);
 	char v[600];
-	(void)h2; (void)flags;
+	(void)h2;
+	(void)flags;
 	if (!r)
 		return 0;
 	snprintf(v, sizeof(v), "%.*s", (int)valuelen, value);
@@ -51,7 +55,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *ud)
 {
 	struct h2_result *r = result_for(ud, id);
-	(void)h2; (void)flags;
+	(void)h2;
+	(void)flags;
 	if (r && r->data_len + len <= sizeof(r->data)) {
 		memcpy(r->data + r->data_len, data, len);
 		r->data_len += len;
@@ -112,7 +117,8 @@ static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 	struct h2_peer *p = ud;
 	int v = (int)(intptr_t)src->ptr, idx = v & 0xfff;
 	size_t n = p->bodies[idx].len - p->bodies[idx].off;
-	(void)h2; (void)id;
+	(void)h2;
+	(void)id;
 	if (n > length)
 		n = length;
 	if (n)
@@ -134,15 +140,18 @@ size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compress
 	return len + 5;
 }
 
-#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE }
+#define NV(n, v)                                                                           \
+	{                                                                                  \
+		(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE \
+	}
 
-int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body,
-			size_t len, const char *timeout, bool end_stream)
+int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,
+			const char *timeout, bool end_stream)
 {
 	static int next_body;
 	nghttp2_nv nva[8] = {
-		NV(":method", "POST"), NV(":scheme", "http"), NV(":path", path), NV(":authority", "test"),
-		NV("te", "trailers"),
+		NV(":method", "POST"),	  NV(":scheme", "http"), NV(":path", path),
+		NV(":authority", "test"), NV("te", "trailers"),
 	};
 	size_t n = 5;
 	if (content_type)

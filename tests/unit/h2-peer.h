@@ -24,8 +24,8 @@ struct h2_peer *h2_peer_new(void);
 void h2_peer_free(struct h2_peer *p);
 /* Starts a request; body may be NULL. With end_stream false the stream stays
  * open after the body. Returns the stream id. */
-int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body,
-			size_t len, const char *timeout, bool end_stream);
+int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,
+			const char *timeout, bool end_stream);
 /* Body: 5-byte gRPC prefix + message. */
 size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compressed);
 void h2_peer_reset(struct h2_peer *p, int32_t stream_id);

@@ -29,9 +29,23 @@ TEST(parse_valid)
 
 TEST(parse_invalid)
 {
-	const char *bad[] = { "", "vsock", "vsock:", "vsock:2", "vsock:2:", "vsock:x:1", "vsock:2:-5",
-			      "vsock:2:99999999999", "vsock:-2:1", "unix:", "tcp:1.2.3.4", "tcp:1.2.3.4:70000",
-			      "tcp:host:80", "tcp::80", "http://x", "vsock: 2:1", "vsock:+2:1" };
+	const char *bad[] = { "",
+			      "vsock",
+			      "vsock:",
+			      "vsock:2",
+			      "vsock:2:",
+			      "vsock:x:1",
+			      "vsock:2:-5",
+			      "vsock:2:99999999999",
+			      "vsock:-2:1",
+			      "unix:",
+			      "tcp:1.2.3.4",
+			      "tcp:1.2.3.4:70000",
+			      "tcp:host:80",
+			      "tcp::80",
+			      "http://x",
+			      "vsock: 2:1",
+			      "vsock:+2:1" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct addr a;
 		if (addr_parse(bad[i], &a) != -EINVAL) {

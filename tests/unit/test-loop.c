@@ -69,7 +69,10 @@ static int orphans;
 
 static void on_orphan(struct loop *l, pid_t pid, int status, void *ud)
 {
-	(void)l; (void)pid; (void)status; (void)ud;
+	(void)l;
+	(void)pid;
+	(void)status;
+	(void)ud;
 	orphans++;
 }
 
@@ -127,7 +130,8 @@ static struct loop_io *io_a, *io_b;
 
 static void io_fn(struct loop_io *io, int fd, uint32_t ev, void *ud)
 {
-	(void)fd; (void)ev;
+	(void)fd;
+	(void)ev;
 	io_calls++;
 	/* Free both sources from the first callback: the second must not run. */
 	loop_io_free(io_a);
@@ -151,5 +155,8 @@ TEST(io_freed_during_dispatch_is_not_called)
 	CHECK_EQ(loop_run(l), 0);
 	CHECK_EQ(io_calls, 1);
 	loop_free(l);
-	close(p1[0]); close(p1[1]); close(p2[0]); close(p2[1]);
+	close(p1[0]);
+	close(p1[1]);
+	close(p2[0]);
+	close(p2[1]);
 }

@@ -40,7 +40,8 @@ static void on_cancel(struct rpc_call *call, void *ud)
 
 static void h_defer(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
 {
-	(void)request; (void)ud;
+	(void)request;
+	(void)ud;
 	rpc_call_set_cancel(call, on_cancel, NULL);
 	deferred[n_deferred++] = call;
 }
@@ -111,8 +112,8 @@ TEST(content_type_grpc_proto_accepted)
 	rpc_server_session_free(s);
 }
 
-static struct h2_result *one_call(struct rpc_server_session *s, struct h2_peer *p, const char *path,
-				  const char *ctype, const uint8_t *body, size_t n, const char *timeout)
+static struct h2_result *one_call(struct rpc_server_session *s, struct h2_peer *p, const char *path, const char *ctype,
+				  const uint8_t *body, size_t n, const char *timeout)
 {
 	int32_t id = h2_peer_request(p, path, ctype, body, n, timeout, true);
 	h2_pump(p, s);
@@ -367,7 +368,8 @@ TEST(hundred_concurrent_calls)
 	for (int i = 0; i < 100; i++) {
 		struct h2_result *r = h2_peer_result(p, ids[i]);
 		CHECK_EQ(r->grpc_status, 0);
-		VmTools__LaunchProcessResponse *got = vm_tools__launch_process_response__unpack(NULL, r->data_len - 5, r->data + 5);
+		VmTools__LaunchProcessResponse *got =
+			vm_tools__launch_process_response__unpack(NULL, r->data_len - 5, r->data + 5);
 		CHECK(got);
 		CHECK_EQ(got->code, i);
 		vm_tools__launch_process_response__free_unpacked(got, NULL);

@@ -63,7 +63,8 @@ TEST(child_gets_clean_state)
 	snprintf(out, sizeof(out), "%s/out", dir);
 	snprintf(cmd, sizeof(cmd),
 		 "{ echo \"$VALET_X $(umask)\"; grep -E '^Sig(Blk|Ign)' /proc/self/status; "
-		 "ls /proc/self/fd | tr '\\n' ,; echo; cut -d' ' -f6 /proc/self/stat; echo $$; } > %s", out);
+		 "ls /proc/self/fd | tr '\\n' ,; echo; cut -d' ' -f6 /proc/self/stat; echo $$; } > %s",
+		 out);
 	char *argv[] = { "sh", "-c", cmd, NULL };
 	char *envp[] = { "VALET_X=hello", "PATH=/usr/bin:/bin", NULL };
 
@@ -74,7 +75,12 @@ TEST(child_gets_clean_state)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGHUP, SIG_IGN);
 	/* glibc's own signal 33, ignored behind glibc's back. */
-	struct { void (*h)(int); unsigned long f; void (*r)(void); uint64_t m; } ign = { SIG_IGN, 0, 0, 0 }, dfl = { SIG_DFL, 0, 0, 0 };
+	struct {
+		void (*h)(int);
+		unsigned long f;
+		void (*r)(void);
+		uint64_t m;
+	} ign = { SIG_IGN, 0, 0, 0 }, dfl = { SIG_DFL, 0, 0, 0 };
 	syscall(SYS_rt_sigaction, 33, &ign, NULL, 8);
 	int leak = open("/dev/null", O_RDONLY); /* no O_CLOEXEC on purpose */
 

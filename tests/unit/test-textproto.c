@@ -16,15 +16,15 @@ TEST(agetty_sample)
 {
 	char err[256];
 	VmTools__LaunchProcessRequest *r = parse("# Serial console login.\n"
-						  "argv: \"/sbin/agetty\"\n"
-						  "argv: \"115200\" argv: 'ttyS0'\n"
-						  "argv: \"linux\"\n"
-						  "env { key: \"TERM\" value: \"vt100\" }\n"
-						  "env: < key: 'LANG', value: \"C.UTF-8\" >\n"
-						  "respawn: true\n"
-						  "use_console: True;\n"
-						  "wait_for_exit: false  # trailing comment\n",
-						  err);
+						 "argv: \"/sbin/agetty\"\n"
+						 "argv: \"115200\" argv: 'ttyS0'\n"
+						 "argv: \"linux\"\n"
+						 "env { key: \"TERM\" value: \"vt100\" }\n"
+						 "env: < key: 'LANG', value: \"C.UTF-8\" >\n"
+						 "respawn: true\n"
+						 "use_console: True;\n"
+						 "wait_for_exit: false  # trailing comment\n",
+						 err);
 	CHECK(r);
 	CHECK_EQ(r->n_argv, 4);
 	CHECK_STR(r->argv[0], "/sbin/agetty");

@@ -60,14 +60,17 @@ TEST(host_exited_and_ready)
 	h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE;
 	h.status_message = &st;
 	int n = vsh_frame_encode(&h.base, out, sizeof(out));
-	CHECK(hexcmp(out, n, "21000000121f080212197461726765742070726f636573732068617320657869746564"
-			     "1806") == 0);
+	CHECK(hexcmp(out, n,
+		     "21000000121f080212197461726765742070726f636573732068617320657869746564"
+		     "1806") == 0);
 	VmTools__Vsh__SetupConnectionResponse resp = VM_TOOLS__VSH__SETUP_CONNECTION_RESPONSE__INIT;
 	resp.status = VM_TOOLS__VSH__CONNECTION_STATUS__READY;
 	resp.description = "vsh ready";
 	resp.pid = 1234;
 	n = vsh_frame_encode(&resp.base, out, sizeof(out));
-	CHECK(hexcmp(out, n, "1000000008011209767368207265616479" "18d209") == 0);
+	CHECK(hexcmp(out, n,
+		     "1000000008011209767368207265616479"
+		     "18d209") == 0);
 }
 
 TEST(oversized_message_refused_on_send)
@@ -100,8 +103,8 @@ TEST(reader_whole_partial_and_oversized)
 	/* A zero-length frame is legal: the empty message. */
 	CHECK_EQ(vsh_frame_next(two + 6, 4, &msg, &mlen, &flen), 1);
 	CHECK_EQ(mlen, 0);
-	const uint8_t at_limit[4] = { 0x00, 0x10, 0, 0 };   /* 4096 */
-	const uint8_t over[4] = { 0x01, 0x10, 0, 0 };       /* 4097 */
+	const uint8_t at_limit[4] = { 0x00, 0x10, 0, 0 }; /* 4096 */
+	const uint8_t over[4] = { 0x01, 0x10, 0, 0 };	  /* 4097 */
 	const uint8_t huge[4] = { 0xff, 0xff, 0xff, 0xff };
 	CHECK_EQ(vsh_frame_next(at_limit, 4, &msg, &mlen, &flen), 0);
 	CHECK_EQ(vsh_frame_next(over, 4, &msg, &mlen, &flen), -EMSGSIZE);

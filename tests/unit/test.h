@@ -31,37 +31,36 @@ extern char test_failure[2048];
 	}                                                                     \
 	static void test_##name(void)
 
-#define CHECK(expr)                                                                           \
-	do {                                                                                  \
-		if (!(expr)) {                                                                \
-			if (!test_failed_flag)                                                \
-				snprintf(test_failure, sizeof(test_failure), "%s:%d: %s", __FILE__, \
-					 __LINE__, #expr);                                    \
-			test_failed_flag = true;                                              \
-			return;                                                               \
-		}                                                                             \
+#define CHECK(expr)                                                                                                   \
+	do {                                                                                                          \
+		if (!(expr)) {                                                                                        \
+			if (!test_failed_flag)                                                                        \
+				snprintf(test_failure, sizeof(test_failure), "%s:%d: %s", __FILE__, __LINE__, #expr); \
+			test_failed_flag = true;                                                                      \
+			return;                                                                                       \
+		}                                                                                                     \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                              \
-	do {                                                                                        \
-		long long _a = (long long)(a), _b = (long long)(b);                                 \
-		if (_a != _b) {                                                                     \
-			if (!test_failed_flag)                                                      \
+#define CHECK_EQ(a, b)                                                                                         \
+	do {                                                                                                   \
+		long long _a = (long long)(a), _b = (long long)(b);                                            \
+		if (_a != _b) {                                                                                \
+			if (!test_failed_flag)                                                                 \
 				snprintf(test_failure, sizeof(test_failure), "%s:%d: %s == %s (%lld != %lld)", \
-					 __FILE__, __LINE__, #a, #b, _a, _b);                       \
-			test_failed_flag = true;                                                    \
-			return;                                                                     \
-		}                                                                                   \
+					 __FILE__, __LINE__, #a, #b, _a, _b);                                  \
+			test_failed_flag = true;                                                               \
+			return;                                                                                \
+		}                                                                                              \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                            \
-	do {                                                                                       \
-		const char *_a = (a), *_b = (b);                                                   \
-		if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
-			if (!test_failed_flag)                                                     \
+#define CHECK_STR(a, b)                                                                                        \
+	do {                                                                                                   \
+		const char *_a = (a), *_b = (b);                                                               \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                                       \
+			if (!test_failed_flag)                                                                 \
 				snprintf(test_failure, sizeof(test_failure), "%s:%d: %s == %s ('%s' != '%s')", \
-					 __FILE__, __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)"); \
-			test_failed_flag = true;                                                   \
-			return;                                                                    \
-		}                                                                                  \
+					 __FILE__, __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");  \
+			test_failed_flag = true;                                                               \
+			return;                                                                                \
+		}                                                                                              \
 	} while (0)
