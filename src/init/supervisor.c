@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/time-util.h"
 
 extern char **environ;
@@ -126,12 +127,7 @@ static void waiter_unlink(struct waiter *w);
 static void service_free(struct service *svc)
 {
 	struct supervisor *s = svc->sup;
-	if (svc->prev)
-		svc->prev->next = svc->next;
-	else
-		s->services = svc->next;
-	if (svc->next)
-		svc->next->prev = svc->prev;
+	LIST_REMOVE(s->services, svc);
 	s->n_services--;
 	loop_timer_free(svc->restart);
 	strv_free(svc->argv);
@@ -237,12 +233,7 @@ static void service_on_exit(pid_t pid, int status, void *userdata)
 
 static void waiter_unlink(struct waiter *w)
 {
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		w->sup->waiters = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
+	LIST_REMOVE(w->sup->waiters, w);
 }
 
 static void waiter_on_exit(pid_t pid, int status, void *userdata)
@@ -287,10 +278,7 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 			free(w);
 			return 0;
 		}
-		w->next = s->waiters;
-		if (s->waiters)
-			s->waiters->prev = w;
-		s->waiters = w;
+		LIST_PREPEND(s->waiters, w);
 		return 0;
 	}
 
@@ -305,10 +293,7 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 	svc->use_console = spec->use_console;
 	svc->pid = pid;
 	service_note_start(svc, now_usec());
-	svc->next = s->services;
-	if (s->services)
-		s->services->prev = svc;
-	s->services = svc;
+	LIST_PREPEND(s->services, svc);
 	s->n_services++;
 	if (loop_watch_child(s->loop, pid, service_on_exit, svc, NULL) < 0)
 		service_free(svc);

@@ -5,6 +5,7 @@
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
+#include "base/list.h"
 #include "base/time-util.h"
 
 /* Reaped pids nobody watched yet; bounded, oldest dropped first. */
@@ -166,10 +167,7 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *us
 		free(io);
 		return r;
 	}
-	io->next = l->ios;
-	if (l->ios)
-		l->ios->prev = io;
-	l->ios = io;
+	LIST_PREPEND(l->ios, io);
 	*ret = io;
 	return 0;
 }
@@ -191,12 +189,7 @@ void loop_io_free(struct loop_io *io)
 		return;
 	struct loop *l = io->loop;
 	(void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
-	if (io->prev)
-		io->prev->next = io->next;
-	else
-		l->ios = io->next;
-	if (io->next)
-		io->next->prev = io->prev;
+	LIST_REMOVE(l->ios, io);
 	io->dead = true;
 	io->next_dead = io->loop->dead_ios;
 	io->loop->dead_ios = io;
@@ -206,13 +199,7 @@ static void timer_unlink(struct loop_timer *t)
 {
 	if (!t->armed)
 		return;
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		t->loop->timers = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	t->prev = t->next = NULL;
+	LIST_REMOVE(t->loop->timers, t);
 	t->armed = false;
 }
 
@@ -292,10 +279,7 @@ int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata
 		l->dispatch_pending_children = true;
 		break;
 	}
-	c->next = l->children;
-	if (l->children)
-		l->children->prev = c;
-	l->children = c;
+	LIST_PREPEND(l->children, c);
 	l->n_children++;
 	if (ret)
 		*ret = c;
@@ -307,12 +291,7 @@ void loop_child_free(struct loop_child *c)
 	if (!c)
 		return;
 	struct loop *l = c->loop;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		l->children = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(l->children, c);
 	l->n_children--;
 	free(c);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/time-util.h"
 #include "rpc/wire.h"
 
@@ -32,12 +33,7 @@ struct rpc_client_session {
 static void call_unlink(struct rpc_client_call *c)
 {
 	struct rpc_client_session *s = c->session;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->calls = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(s->calls, c);
 }
 
 static void call_free(struct rpc_client_call *c)
@@ -290,10 +286,7 @@ int rpc_client_session_call(struct rpc_client_session *s, const char *path, cons
 		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -EIO;
 	}
 	c->id = id;
-	c->next = s->calls;
-	if (s->calls)
-		s->calls->prev = c;
-	s->calls = c;
+	LIST_PREPEND(s->calls, c);
 	s->pending++;
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/list.h"
 #include "base/time-util.h"
 #include "rpc/wire.h"
 
@@ -306,10 +307,7 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 	st->session = s;
 	st->id = frame->hd.stream_id;
 	st->deadline = USEC_INFINITY;
-	st->next = s->streams;
-	if (s->streams)
-		s->streams->prev = st;
-	s->streams = st;
+	LIST_PREPEND(s->streams, st);
 	nghttp2_session_set_stream_user_data(h2, st->id, st);
 	return 0;
 }
@@ -439,12 +437,7 @@ static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint
 		return 0;
 	if (st->call)
 		call_cancel(st->call);
-	if (st->prev)
-		st->prev->next = st->next;
-	else
-		s->streams = st->next;
-	if (st->next)
-		st->next->prev = st->prev;
+	LIST_REMOVE(s->streams, st);
 	s->buffered -= st->body.len;
 	rpc_buf_clear(&st->body);
 	free(st->resp);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "base/list.h"
 #include "rpc/conn.h"
 
 #define SERVER_MAX_LISTENERS 8
@@ -58,12 +59,7 @@ static void server_maybe_stopped(struct rpc_server *srv)
 static void server_conn_free(struct server_conn *sc)
 {
 	struct rpc_server *srv = sc->server;
-	if (sc->prev)
-		sc->prev->next = sc->next;
-	else
-		srv->conns = sc->next;
-	if (sc->next)
-		sc->next->prev = sc->prev;
+	LIST_REMOVE(srv->conns, sc);
 	srv->n_conns--;
 	rpc_server_session_free(sc->session);
 	free(sc);
@@ -117,10 +113,7 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 	}
 	/* Replies that come later (a process exit) must wake the writer. */
 	rpc_server_session_set_notify(sc->session, rpc_conn_kick, sc->conn);
-	sc->next = srv->conns;
-	if (srv->conns)
-		srv->conns->prev = sc;
-	srv->conns = sc;
+	LIST_PREPEND(srv->conns, sc);
 	srv->n_conns++;
 }
 
