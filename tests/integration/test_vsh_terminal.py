@@ -46,8 +46,10 @@ sleep 30
     os.chmod(script, 0o755)
     t = Tmux(f"valet-{os.getpid()}", script)
     try:
-        # The login shell's prompt (root's bash: "root@host:~#").
-        t.wait_for("root@")
+        # The login shell's prompt, whatever it looks like: typing earlier
+        # would be flushed by vsh switching the terminal to raw mode.
+        wait_until(lambda: t.screen().strip(), 15, what="the prompt")
+        time.sleep(0.3)
         # A login shell: its argv[0] starts with '-'.
         t.send("echo shell=$0", "Enter")
         t.wait_for("shell=-")
