@@ -37,7 +37,7 @@ demo: build
 # Benchmarks measure the static build: what a VM image ships.
 bench: deps
 	@scripts/install-deps.sh --bench
-	[ -f build-static/build.ninja ] || meson setup build-static -Dstatic=true >/dev/null
+	[ -f build-static/build.ninja ] || meson setup build-static -Dstatic=true -Dbuildtype=minsize >/dev/null
 	ninja -C build-static
 	$(PY) bench/launch_bench.py --build build-static
 	$(PY) bench/vsh_bench.py --build build-static
