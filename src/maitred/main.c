@@ -22,6 +22,9 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 		log_warning("dropped connection from %s: HTTP/2 protocol error", peer);
 		break;
 	case RPC_SERVER_ACCEPT_FAILED: log_warning_errno(error, "accept failed"); break;
+	case RPC_SERVER_PEER_SILENT:
+		log_warning("dropped connection from %s: no HTTP/2 preface in time", peer);
+		break;
 	}
 }
 
@@ -113,6 +116,7 @@ static int run(int argc, char **argv)
 	rpc_server_config_init(&cfg, &maitred_service);
 	cfg.policy = m.opts.policy;
 	cfg.max_connections = m.opts.max_connections;
+	cfg.handshake_timeout_usec = m.opts.handshake_timeout_usec;
 	cfg.on_event = on_server_event;
 	cfg.userdata = &m;
 	struct rpc_service svc = maitred_service;

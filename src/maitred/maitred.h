@@ -15,6 +15,7 @@ struct maitred_options {
 	struct peer_policy policy;
 	const char *interface;
 	unsigned max_connections;
+	uint64_t handshake_timeout_usec;
 	const char *jobs_dir;
 	bool no_startup_processes;
 };

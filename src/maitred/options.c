@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/parse.h"
@@ -16,6 +17,7 @@ static void usage(FILE *f)
 	      "  --allow-cid CID        also accept vsock peers with this CID (default: only 2, the host)\n"
 	      "  --interface NAME       interface ConfigureNetwork sets up (default eth0)\n"
 	      "  --max-connections N    concurrent connections (default 128)\n"
+	      "  --handshake-timeout S  drop peers that send no HTTP/2 preface within S seconds (default 10)\n"
 	      "  --jobs-dir DIR         boot jobs to run before serving (default /etc/maitred)\n"
 	      "  --no-startup-processes skip the boot jobs\n"
 	      "  -h, --help             show this help\n",
@@ -24,13 +26,14 @@ static void usage(FILE *f)
 
 int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 {
-	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_INTERFACE, OPT_MAX_CONN, OPT_JOBS_DIR, OPT_NO_JOBS };
+	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_INTERFACE, OPT_MAX_CONN, OPT_JOBS_DIR, OPT_NO_JOBS, OPT_HANDSHAKE };
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
 		{ "interface", required_argument, NULL, OPT_INTERFACE },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
 		{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
+		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 		{ "no-startup-processes", no_argument, NULL, OPT_NO_JOBS },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -39,7 +42,8 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 	uint32_t v;
 	int c;
 
-	*opts = (struct maitred_options){ .interface = "eth0", .max_connections = 128, .jobs_dir = "/etc/maitred" };
+	*opts = (struct maitred_options){ .interface = "eth0", .max_connections = 128, .jobs_dir = "/etc/maitred",
+					    .handshake_timeout_usec = 10000000 };
 	peer_policy_init(&opts->policy);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
@@ -75,6 +79,17 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 			}
 			opts->max_connections = v;
 			break;
+		case OPT_HANDSHAKE: {
+			char *end;
+			double sec = strtod(optarg, &end);
+			if (end == optarg || *end || !(sec > 0) || sec > 3600) {
+				fprintf(stderr, "maitred: invalid --handshake-timeout '%s': expected seconds (0-3600]\n",
+					optarg);
+				return -EINVAL;
+			}
+			opts->handshake_timeout_usec = (uint64_t)(sec * 1e6);
+			break;
+		}
 		case OPT_JOBS_DIR: opts->jobs_dir = optarg; break;
 		case OPT_NO_JOBS: opts->no_startup_processes = true; break;
 		case 'h': usage(stdout); return 1;

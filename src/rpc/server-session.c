@@ -58,6 +58,7 @@ struct rpc_server_session {
 	/* Inside nghttp2 processing: no notify, the caller writes after. */
 	unsigned busy;
 	bool shutting_down;
+	bool greeted;
 	char peer[80];
 };
 
@@ -400,6 +401,7 @@ static int on_frame_recv(nghttp2_session *h2 _unused_, const nghttp2_frame *fram
 	struct rpc_server_session *s = user_data;
 	struct rpc_stream *st;
 
+	s->greeted = true;
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
@@ -597,4 +599,9 @@ void rpc_server_session_shutdown(struct rpc_server_session *s)
 unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s)
 {
 	return s->pending_calls;
+}
+
+bool rpc_server_session_greeted(const struct rpc_server_session *s)
+{
+	return s->greeted;
 }

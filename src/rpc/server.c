@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "base/list.h"
+#include "base/time-util.h"
 #include "rpc/conn.h"
 
 #define SERVER_MAX_LISTENERS 8
@@ -12,6 +13,7 @@ struct server_conn {
 	struct rpc_server *server;
 	struct rpc_conn *conn;
 	struct rpc_server_session *session;
+	struct loop_timer *handshake;
 	char peer[80];
 	struct server_conn *prev, *next;
 };
@@ -36,7 +38,8 @@ struct rpc_server {
 
 void rpc_server_config_init(struct rpc_server_config *cfg, const struct rpc_service *svc)
 {
-	*cfg = (struct rpc_server_config){ .service = svc, .max_connections = 128 };
+	*cfg = (struct rpc_server_config){ .service = svc, .max_connections = 128,
+					   .handshake_timeout_usec = 10 * USEC_PER_SEC };
 	rpc_limits_init(&cfg->limits);
 	peer_policy_init(&cfg->policy);
 }
@@ -61,6 +64,7 @@ static void server_conn_free(struct server_conn *sc)
 	struct rpc_server *srv = sc->server;
 	LIST_REMOVE(srv->conns, sc);
 	srv->n_conns--;
+	loop_timer_free(sc->handshake);
 	rpc_server_session_free(sc->session);
 	free(sc);
 }
@@ -72,6 +76,20 @@ static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdat
 
 	if (reason == -EPROTO)
 		server_event(srv, RPC_SERVER_PEER_PROTOCOL_ERROR, sc->peer, reason);
+	server_conn_free(sc);
+	server_maybe_stopped(srv);
+}
+
+static void on_handshake_deadline(struct loop_timer *t _unused_, void *userdata)
+{
+	struct server_conn *sc = userdata;
+	struct rpc_server *srv = sc->server;
+
+	loop_timer_free(TAKE_PTR(sc->handshake));
+	if (rpc_server_session_greeted(sc->session))
+		return;
+	server_event(srv, RPC_SERVER_PEER_SILENT, sc->peer, -ETIMEDOUT);
+	rpc_conn_free(sc->conn);
 	server_conn_free(sc);
 	server_maybe_stopped(srv);
 }
@@ -115,6 +133,9 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 	rpc_server_session_set_notify(sc->session, rpc_conn_kick, sc->conn);
 	LIST_PREPEND(srv->conns, sc);
 	srv->n_conns++;
+	if (srv->cfg.handshake_timeout_usec)
+		(void)loop_add_timer(srv->loop, now_usec() + srv->cfg.handshake_timeout_usec, on_handshake_deadline, sc,
+				     &sc->handshake);
 }
 
 static void on_listener(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)

@@ -13,6 +13,7 @@ enum rpc_server_event {
 	RPC_SERVER_PEER_OVER_LIMIT,	/* too many connections */
 	RPC_SERVER_PEER_PROTOCOL_ERROR, /* dropped for breaking HTTP/2 */
 	RPC_SERVER_ACCEPT_FAILED,
+	RPC_SERVER_PEER_SILENT,		/* no HTTP/2 preface in time */
 };
 
 typedef void (*rpc_server_event_fn)(enum rpc_server_event ev, const char *peer, int error, void *userdata);
@@ -23,6 +24,8 @@ struct rpc_server_config {
 	struct rpc_limits limits;
 	struct peer_policy policy;
 	unsigned max_connections;
+	/* A peer must have sent its preface by then (0: no limit). */
+	uint64_t handshake_timeout_usec;
 	rpc_server_event_fn on_event;
 	void *userdata;
 };

@@ -299,3 +299,25 @@ def test_bad_command_lines():
     assert r.returncode == 1 and "could not listen on unix:/nonexistent/dir/s" in r.stderr, r
     r = subprocess.run([binary("maitred"), "--help"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "--listen ADDR" in r.stdout
+
+
+def test_silent_peer_is_dropped_after_the_handshake_timeout():
+    m = Maitred(args=["--handshake-timeout", "0.5"])
+    base = m.socket_count()
+    silent = raw_conn(m)  # connects and says nothing
+    wait_until(lambda: m.socket_count() == base + 1, 5, what="the connection accepted")
+    start = time.monotonic()
+    read_until_eof(silent)  # the server's SETTINGS, then its close
+    assert time.monotonic() - start < 5
+    silent.close()
+    m.wait_log("no HTTP/2 preface in time")
+    # A real client is not affected, even when idle longer than the timeout.
+    g = grpc_stubs(m.addr)
+    import guest_pb2
+    assert g.LaunchProcess(launch_req("true"), timeout=5).status == guest_pb2.EXITED
+    time.sleep(1.0)
+    assert g.LaunchProcess(launch_req("true"), timeout=5).status == guest_pb2.EXITED
+    assert m.log().count("no HTTP/2 preface") == 1
+    r = subprocess.run([binary("maitred"), "--handshake-timeout", "0"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "invalid --handshake-timeout '0'" in r.stderr
+    assert m.stop() == 0
