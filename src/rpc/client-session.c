@@ -19,7 +19,7 @@ struct rpc_client_call {
 	int http_status;
 	int grpc_status; /* -1 until seen */
 	char *grpc_message;
-	struct rpc_buf body;
+	struct buf body;
 	bool done;
 	struct rpc_client_call *prev, *next;
 };
@@ -40,7 +40,7 @@ static void call_free(struct rpc_client_call *c)
 {
 	free(c->req);
 	free(c->grpc_message);
-	rpc_buf_clear(&c->body);
+	buf_clear(&c->body);
 	free(c);
 }
 
@@ -133,7 +133,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags _unused_, int32_t st
 
 	if (!c || c->done)
 		return 0;
-	if (rpc_buf_append(&c->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE) < 0) {
+	if (buf_append(&c->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE) < 0) {
 		call_finish(c, RPC_RESOURCE_EXHAUSTED, "response message too large", NULL, 0);
 		(void)nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
 	}

@@ -25,7 +25,7 @@ struct rpc_conn {
 	bool closing;
 	const struct rpc_session_ops *ops;
 	void *session;
-	struct rpc_buf out;
+	struct buf out;
 	rpc_conn_close_fn on_close;
 	void *userdata;
 };
@@ -75,18 +75,14 @@ static int conn_flush(struct rpc_conn *c)
 				return (int)n;
 			if (n == 0)
 				break;
-			if (rpc_buf_append(&c->out, data, (size_t)n, SIZE_MAX) < 0)
+			if (buf_append(&c->out, data, (size_t)n, SIZE_MAX) < 0)
 				return -ENOMEM;
 		}
 		if (c->out.len == 0)
 			return 0;
-		ssize_t w = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return 0;
-			return -errno;
-		}
-		rpc_buf_consume(&c->out, (size_t)w);
+		int r = buf_send(c->fd, &c->out);
+		if (r < 0)
+			return r;
 		if (c->out.len > 0)
 			return 0; /* the socket is full; wait for EPOLLOUT */
 	}
@@ -191,7 +187,7 @@ void rpc_conn_free(struct rpc_conn *c)
 	loop_timer_free(c->timer);
 	loop_timer_free(c->kick);
 	safe_close(c->fd);
-	rpc_buf_clear(&c->out);
+	buf_clear(&c->out);
 	free(c);
 }
 

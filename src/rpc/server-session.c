@@ -23,7 +23,7 @@ struct rpc_stream {
 	char content_type[64];
 	uint64_t deadline;
 	size_t header_bytes;
-	struct rpc_buf body;
+	struct buf body;
 	/* The response has been submitted; further request bytes are dropped. */
 	bool answered;
 	/* The client ended its side (END_STREAM seen). */
@@ -280,7 +280,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 		return;
 	}
 	s->buffered -= st->body.len;
-	rpc_buf_clear(&st->body);
+	buf_clear(&st->body);
 
 	struct rpc_call *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -371,7 +371,7 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
 		return 0;
 	}
-	r = rpc_buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
+	r = buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
 	if (r == -E2BIG) {
 		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
 		return 0;
@@ -389,7 +389,7 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 			snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
 				 RPC_MAX_MESSAGE_SIZE);
 			s->buffered -= st->body.len;
-			rpc_buf_clear(&st->body);
+			buf_clear(&st->body);
 			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
 		}
 	}
@@ -441,7 +441,7 @@ static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint
 		call_cancel(st->call);
 	LIST_REMOVE(s->streams, st);
 	s->buffered -= st->body.len;
-	rpc_buf_clear(&st->body);
+	buf_clear(&st->body);
 	free(st->resp);
 	free(st);
 	return 0;
@@ -519,7 +519,7 @@ void rpc_server_session_free(struct rpc_server_session *s)
 		s->streams = st->next;
 		if (st->call)
 			call_cancel(st->call);
-		rpc_buf_clear(&st->body);
+		buf_clear(&st->body);
 		free(st->resp);
 		free(st);
 	}

@@ -106,39 +106,3 @@ void rpc_timeout_format(uint64_t usec, char out[16])
 	else
 		snprintf(out, 16, "%lluH", (unsigned long long)(usec / 3600000000ull));
 }
-
-int rpc_buf_append(struct rpc_buf *b, const uint8_t *data, size_t len, size_t limit)
-{
-	if (len > limit || b->len > limit - len)
-		return -E2BIG;
-	if (b->len + len > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + len)
-			cap *= 2;
-		uint8_t *n = realloc(b->data, cap);
-		if (!n)
-			return -ENOMEM;
-		b->data = n;
-		b->cap = cap;
-	}
-	if (len)
-		memcpy(b->data + b->len, data, len);
-	b->len += len;
-	return 0;
-}
-
-void rpc_buf_consume(struct rpc_buf *b, size_t n)
-{
-	if (n >= b->len) {
-		b->len = 0;
-		return;
-	}
-	memmove(b->data, b->data + n, b->len - n);
-	b->len -= n;
-}
-
-void rpc_buf_clear(struct rpc_buf *b)
-{
-	free(b->data);
-	*b = (struct rpc_buf){ 0 };
-}

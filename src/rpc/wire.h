@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+
 #define RPC_PREFIX_SIZE 5
 /* Largest message either side accepts (gRPC's default). */
 #define RPC_MAX_MESSAGE_SIZE (4u * 1024 * 1024)
@@ -24,14 +26,3 @@ char *rpc_percent_decode(const char *s, size_t len);
 int rpc_timeout_parse(const char *s, size_t len, uint64_t *ret_usec);
 /* Formats microseconds as a grpc-timeout value (at most 8 digits). */
 void rpc_timeout_format(uint64_t usec, char out[16]);
-
-/* Growable byte buffer with a hard cap. */
-struct rpc_buf {
-	uint8_t *data;
-	size_t len;
-	size_t cap;
-};
-/* -ENOMEM on allocation failure, -E2BIG if len would pass limit. */
-int rpc_buf_append(struct rpc_buf *b, const uint8_t *data, size_t len, size_t limit);
-void rpc_buf_consume(struct rpc_buf *b, size_t n);
-void rpc_buf_clear(struct rpc_buf *b);

@@ -28,7 +28,7 @@ struct client {
 	struct loop *loop;
 	int sock;
 	struct loop_io *sock_io, *stdin_io;
-	struct rpc_buf in, out;
+	struct buf in, out;
 	bool stdin_open;
 	bool out_open[3];
 	int code;
@@ -56,7 +56,7 @@ static int queue_guest(struct client *c, VmTools__Vsh__GuestMessage *g)
 {
 	uint8_t frame[VSH_FRAME_MAX];
 	int n = vsh_frame_encode(&g->base, frame, sizeof(frame));
-	return n < 0 ? n : rpc_buf_append(&c->out, frame, (size_t)n, SIZE_MAX);
+	return n < 0 ? n : buf_append(&c->out, frame, (size_t)n, SIZE_MAX);
 }
 
 static void send_signal(struct client *c, int sig)
@@ -178,22 +178,14 @@ static void handle_frames(struct client *c)
 	}
 	if (blen)
 		write_fully(bfd, batch, blen);
-	rpc_buf_consume(&c->in, off);
+	buf_consume(&c->in, off);
 }
 
 static void flush_sock(struct client *c)
 {
-	while (c->out.len) {
-		ssize_t n = send(c->sock, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				c->out.len = 0; /* the receive side will see the end */
-			return;
-		}
-		rpc_buf_consume(&c->out, (size_t)n);
-	}
+	/* On failure the receive side sees the end: drop what is queued. */
+	if (buf_send(c->sock, &c->out) < 0)
+		c->out.len = 0;
 }
 
 static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
@@ -209,7 +201,7 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 			loop_exit(c->loop, 0);
 			return;
 		}
-		if (n > 0 && rpc_buf_append(&c->in, buf, (size_t)n, SIZE_MAX) == 0)
+		if (n > 0 && buf_append(&c->in, buf, (size_t)n, SIZE_MAX) == 0)
 			handle_frames(c);
 	}
 	update(c);
@@ -254,7 +246,7 @@ static void update(struct client *c)
 }
 
 /* Reads the SetupConnectionResponse (blocking, bounded). */
-static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, struct rpc_buf *rest)
+static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, struct buf *rest)
 {
 	uint8_t buf[VSH_FRAME_MAX * 2];
 	size_t len = 0;
@@ -269,7 +261,7 @@ static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, st
 			*ret = vm_tools__vsh__setup_connection_response__unpack(NULL, mlen, msg);
 			if (!*ret)
 				return -EBADMSG;
-			return rpc_buf_append(rest, buf + flen, len - flen, SIZE_MAX);
+			return buf_append(rest, buf + flen, len - flen, SIZE_MAX);
 		}
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (poll(&p, 1, 30000) <= 0)
@@ -435,7 +427,7 @@ static int run(int argc, char **argv)
 				resp->description ? resp->description : "?");
 		if (resp)
 			vm_tools__vsh__setup_connection_response__free_unpacked(resp, NULL);
-		rpc_buf_clear(&cl.in);
+		buf_clear(&cl.in);
 		safe_close(cl.sock);
 		return EXIT_SETUP;
 	}
@@ -468,8 +460,8 @@ static int run(int argc, char **argv)
 		loop_free(cl.loop);
 	}
 	terminal_restore(&term_state);
-	rpc_buf_clear(&cl.in);
-	rpc_buf_clear(&cl.out);
+	buf_clear(&cl.in);
+	buf_clear(&cl.out);
 	safe_close(cl.sock);
 	if (!cl.exited)
 		fprintf(stderr, "vsh: connection lost before the command ended\n");

@@ -29,12 +29,12 @@ struct session {
 	struct loop *loop;
 	int sock;
 	struct loop_io *sock_io;
-	struct rpc_buf in, out;
+	struct buf in, out;
 	bool pty;
 	int master; /* pty mode: both directions */
 	int stdin_fd;
 	struct loop_io *stdin_io;
-	struct rpc_buf stdin_pending;
+	struct buf stdin_pending;
 	bool stdin_eof; /* client sent EOF: close stdin once drained */
 	int out_fd[N_OUT];
 	struct loop_io *out_io[N_OUT];
@@ -55,7 +55,7 @@ static int queue_host(struct session *s, VmTools__Vsh__HostMessage *h)
 	int n = vsh_frame_encode(&h->base, frame, sizeof(frame));
 	if (n < 0)
 		return n;
-	return rpc_buf_append(&s->out, frame, (size_t)n, SIZE_MAX);
+	return buf_append(&s->out, frame, (size_t)n, SIZE_MAX);
 }
 
 static int queue_data(struct session *s, int stream, const uint8_t *data, size_t len)
@@ -74,18 +74,9 @@ static void session_update(struct session *s);
 
 static void flush_out(struct session *s)
 {
-	while (s->out.len) {
-		ssize_t n = send(s->sock, s->out.data, s->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN) {
-				s->client_gone = true;
-				s->out.len = 0;
-			}
-			return;
-		}
-		rpc_buf_consume(&s->out, (size_t)n);
+	if (buf_send(s->sock, &s->out) < 0) {
+		s->client_gone = true;
+		s->out.len = 0;
 	}
 }
 
@@ -101,7 +92,7 @@ static void close_output(struct session *s, int k, bool send_eof)
 		/* The master was stdin too. */
 		s->stdin_fd = -1;
 		s->master = -1;
-		rpc_buf_clear(&s->stdin_pending);
+		buf_clear(&s->stdin_pending);
 	}
 	if (send_eof && !s->pty)
 		(void)queue_data(s,
@@ -163,7 +154,7 @@ static void close_stdin(struct session *s)
 		s->stdin_fd = safe_close(s->stdin_fd);
 	else
 		s->stdin_fd = -1;
-	rpc_buf_clear(&s->stdin_pending);
+	buf_clear(&s->stdin_pending);
 }
 
 static void write_stdin(struct session *s)
@@ -178,7 +169,7 @@ static void write_stdin(struct session *s)
 			close_stdin(s); /* EPIPE: nobody reads any more */
 			return;
 		}
-		rpc_buf_consume(&s->stdin_pending, (size_t)n);
+		buf_consume(&s->stdin_pending, (size_t)n);
 	}
 	if (s->stdin_eof && !s->pty && s->stdin_fd >= 0 && !s->stdin_pending.len)
 		close_stdin(s);
@@ -215,11 +206,11 @@ static void handle_guest(struct session *s, const VmTools__Vsh__GuestMessage *g)
 			return;
 		if (d->data.len == 0) {
 			if (s->pty) /* the line discipline's EOF */
-				(void)rpc_buf_append(&s->stdin_pending, (const uint8_t *)"\x04", 1, SIZE_MAX);
+				(void)buf_append(&s->stdin_pending, (const uint8_t *)"\x04", 1, SIZE_MAX);
 			else
 				s->stdin_eof = true;
 		} else
-			(void)rpc_buf_append(&s->stdin_pending, d->data.data, d->data.len, SIZE_MAX);
+			(void)buf_append(&s->stdin_pending, d->data.data, d->data.len, SIZE_MAX);
 		write_stdin(s);
 		break;
 	}
@@ -251,7 +242,7 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			s->client_gone = true;
-		else if (n > 0 && rpc_buf_append(&s->in, buf, (size_t)n, SIZE_MAX) < 0)
+		else if (n > 0 && buf_append(&s->in, buf, (size_t)n, SIZE_MAX) < 0)
 			s->client_gone = true;
 	}
 	size_t off = 0;
@@ -272,7 +263,7 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 		handle_guest(s, g);
 		vm_tools__vsh__guest_message__free_unpacked(g, NULL);
 	}
-	rpc_buf_consume(&s->in, off);
+	buf_consume(&s->in, off);
 	session_update(s);
 }
 
@@ -363,7 +354,7 @@ static int reply_setup(int fd, int status, const char *description, int pid)
 
 /* Bytes after the request (the client may send stdin right away) are
  * left in rest. */
-static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, struct rpc_buf *rest, char *err, size_t err_size)
+static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, struct buf *rest, char *err, size_t err_size)
 {
 	uint8_t buf[VSH_FRAME_MAX];
 	size_t len = 0;
@@ -382,7 +373,7 @@ static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, struct rpc_buf *
 				vm_tools__vsh__setup_connection_request__unpack(NULL, mlen, msg);
 			if (!req)
 				snprintf(err, err_size, "could not decode the setup request");
-			else if (rpc_buf_append(rest, buf + flen, len - flen, SIZE_MAX) < 0) {
+			else if (buf_append(rest, buf + flen, len - flen, SIZE_MAX) < 0) {
 				vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
 				snprintf(err, err_size, "out of memory");
 				return NULL;
@@ -608,9 +599,9 @@ out:
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 2; j++)
 			safe_close(pipes[i][j]);
-	rpc_buf_clear(&s.in);
-	rpc_buf_clear(&s.out);
-	rpc_buf_clear(&s.stdin_pending);
+	buf_clear(&s.in);
+	buf_clear(&s.out);
+	buf_clear(&s.stdin_pending);
 	loop_timer_free(s.drain);
 	loop_free(s.loop);
 	vsh_target_clear(&t);

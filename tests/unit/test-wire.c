@@ -74,13 +74,13 @@ TEST(timeout_format_roundtrip)
 
 TEST(buf_limit)
 {
-	struct rpc_buf b = { 0 };
-	CHECK_EQ(rpc_buf_append(&b, (const uint8_t *)"abcd", 4, 6), 0);
-	CHECK_EQ(rpc_buf_append(&b, (const uint8_t *)"efg", 3, 6), -E2BIG);
+	struct buf b = { 0 };
+	CHECK_EQ(buf_append(&b, (const uint8_t *)"abcd", 4, 6), 0);
+	CHECK_EQ(buf_append(&b, (const uint8_t *)"efg", 3, 6), -E2BIG);
 	CHECK_EQ(b.len, 4);
-	rpc_buf_consume(&b, 1);
+	buf_consume(&b, 1);
 	CHECK(memcmp(b.data, "bcd", 3) == 0);
-	rpc_buf_clear(&b);
+	buf_clear(&b);
 	CHECK(b.data == NULL);
 }
 

@@ -1,0 +1,19 @@
+/* A growable byte buffer with a hard cap, and sending it to a socket. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+/* -ENOMEM on allocation failure, -E2BIG if len would pass limit. */
+int buf_append(struct buf *b, const uint8_t *data, size_t len, size_t limit);
+void buf_consume(struct buf *b, size_t n);
+void buf_clear(struct buf *b);
+/* Sends as much as the socket takes without blocking; what was sent is
+ * consumed. 0 when all is sent or the socket is full, -errno on failure. */
+int buf_send(int fd, struct buf *b);
