@@ -54,9 +54,7 @@ static void usage(FILE *f)
 
 static int queue_guest(struct client *c, VmTools__Vsh__GuestMessage *g)
 {
-	uint8_t frame[VSH_FRAME_MAX];
-	int n = vsh_frame_encode(&g->base, frame, sizeof(frame));
-	return n < 0 ? n : buf_append(&c->out, frame, (size_t)n, SIZE_MAX);
+	return vsh_frame_append(&c->out, &g->base);
 }
 
 static void send_signal(struct client *c, int sig)

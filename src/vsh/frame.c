@@ -18,6 +18,13 @@ int vsh_frame_encode(const ProtobufCMessage *m, uint8_t *out, size_t size)
 	return (int)(4 + len);
 }
 
+int vsh_frame_append(struct buf *out, const ProtobufCMessage *m)
+{
+	uint8_t frame[VSH_FRAME_MAX];
+	int n = vsh_frame_encode(m, frame, sizeof(frame));
+	return n < 0 ? n : buf_append(out, frame, (size_t)n, SIZE_MAX);
+}
+
 int vsh_frame_next(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len, size_t *ret_frame_len)
 {
 	uint32_t n;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+
 #define VSH_MAX_MESSAGE 4096
 /* Largest data chunk put in one DataMessage (what the original reads). */
 #define VSH_MAX_DATA 4000
@@ -14,6 +16,9 @@
 /* Writes one frame into out (VSH_FRAME_MAX bytes is always enough).
  * Returns its length, or -EMSGSIZE when the message is over 4096 bytes. */
 int vsh_frame_encode(const ProtobufCMessage *m, uint8_t *out, size_t size);
+
+/* Appends one frame to out. -EMSGSIZE as above, -ENOMEM. */
+int vsh_frame_append(struct buf *out, const ProtobufCMessage *m);
 
 /* Looks for one whole frame at the start of data. Returns 1 with the
  * message and the frame's total length, 0 when more bytes are needed,

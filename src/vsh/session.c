@@ -51,11 +51,7 @@ struct session {
 
 static int queue_host(struct session *s, VmTools__Vsh__HostMessage *h)
 {
-	uint8_t frame[VSH_FRAME_MAX];
-	int n = vsh_frame_encode(&h->base, frame, sizeof(frame));
-	if (n < 0)
-		return n;
-	return buf_append(&s->out, frame, (size_t)n, SIZE_MAX);
+	return vsh_frame_append(&s->out, &h->base);
 }
 
 static int queue_data(struct session *s, int stream, const uint8_t *data, size_t len)
