@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "base/macro.h"
+#include "base/strv.h"
 
 #define JOBS_MAX 4096
 #define JOBS_MAX_DEPTH 8
@@ -69,9 +70,7 @@ static int cmp(const void *a, const void *b)
 
 void jobs_list_free(char **list)
 {
-	for (char **p = list; p && *p; p++)
-		free(*p);
-	free(list);
+	strv_free(list);
 }
 
 int jobs_list(const char *dir, char ***ret, size_t *ret_n)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/list.h"
+#include "base/strv.h"
 #include "base/time-util.h"
 
 extern char **environ;
@@ -40,31 +41,6 @@ struct waiter {
 	struct loop_child *watch;
 	struct waiter *prev, *next;
 };
-
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
-static char **strv_copy(char *const *v)
-{
-	size_t n = 0;
-	while (v && v[n])
-		n++;
-	char **c = calloc(n + 1, sizeof(char *));
-	if (!c)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!(c[i] = strdup(v[i]))) {
-			strv_free(c);
-			return NULL;
-		}
-	return c;
-}
 
 static bool env_overridden(const char *entry, char *const *over)
 {

@@ -101,31 +101,21 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 	else if (req->respawn && req->wait_for_exit)
 		log_error("%s: respawn and wait_for_exit cannot both be true; job skipped", path);
 	else {
-		char **argv = calloc(req->n_argv + 1, sizeof(char *));
-		char **env = calloc(req->n_env + 1, sizeof(char *));
-		for (size_t i = 0; argv && env && i < req->n_env; i++)
-			if (asprintf(&env[i], "%s=%s", req->env[i]->key, req->env[i]->value) < 0)
-				env[i] = NULL;
-		if (argv && env) {
-			memcpy(argv, req->argv, req->n_argv * sizeof(char *));
-			struct job_spec spec = {
-				.argv = argv, .env = env, .respawn = req->respawn, .use_console = req->use_console
-			};
-			r = supervisor_launch(b->m->supervisor, &spec, req->wait_for_exit ? job_exited : NULL, b, &pid,
-					      &se);
-			if (r == 0) {
-				log_info("Successfully launched job: %s (pid %d)", base_name(path), (int)pid);
-				wait = req->wait_for_exit;
-			} else if (r == SPAWN_FAILED)
-				log_error("Failed to launch job: %s: %s: %s", base_name(path),
-					  spawn_stage_name(se.stage), strerror(se.error));
-			else
-				log_error_errno(r, "Failed to launch job: %s", base_name(path));
+		struct launch_job job;
+		r = launch_job_from_request(req, &job);
+		if (r == 0) {
+			r = supervisor_launch(b->m->supervisor, &job.spec, req->wait_for_exit ? job_exited : NULL, b,
+					      &pid, &se);
+			launch_job_clear(&job);
 		}
-		for (size_t i = 0; env && i < req->n_env; i++)
-			free(env[i]);
-		free(env);
-		free(argv);
+		if (r == 0) {
+			log_info("Successfully launched job: %s (pid %d)", base_name(path), (int)pid);
+			wait = req->wait_for_exit;
+		} else if (r == SPAWN_FAILED)
+			log_error("Failed to launch job: %s: %s: %s", base_name(path), spawn_stage_name(se.stage),
+				  strerror(se.error));
+		else
+			log_error_errno(r, "Failed to launch job: %s", base_name(path));
 	}
 	vm_tools__launch_process_request__free_unpacked(req, NULL);
 	return wait;

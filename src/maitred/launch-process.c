@@ -46,31 +46,6 @@ static void launch_wait_exited(pid_t pid, int status, void *userdata)
 	free(w);
 }
 
-/* "K=V" strings from the request's map; NULL-terminated. */
-static char **env_entries(const VmTools__LaunchProcessRequest *req)
-{
-	char **env = calloc(req->n_env + 1, sizeof(char *));
-	if (!env)
-		return NULL;
-	for (size_t i = 0; i < req->n_env; i++) {
-		const char *k = req->env[i]->key, *v = req->env[i]->value;
-		if (asprintf(&env[i], "%s=%s", k ? k : "", v ? v : "") < 0) {
-			for (size_t j = 0; j < i; j++)
-				free(env[j]);
-			free(env);
-			return NULL;
-		}
-	}
-	return env;
-}
-
-static void env_entries_free(char **env)
-{
-	for (char **p = env; p && *p; p++)
-		free(*p);
-	free(env);
-}
-
 static bool env_key_valid(const char *k)
 {
 	return k && *k && !strchr(k, '=');
@@ -84,7 +59,7 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 	struct spawn_error err = { 0 };
 	const char *peer = rpc_call_peer(call);
 	struct launch_wait *w = NULL;
-	char **env = NULL;
+	struct launch_job job;
 	pid_t pid;
 	int r;
 
@@ -107,31 +82,20 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 		return rpc_call_fail(call, RPC_UNAVAILABLE, "shutting down");
 	}
 
-	/* argv from protobuf-c is a NULL-less array: add the terminator. */
-	char **argv = calloc(req->n_argv + 1, sizeof(char *));
-	env = env_entries(req);
-	if (!argv || !env) {
-		free(argv);
-		env_entries_free(env);
+	if (launch_job_from_request(req, &job) < 0)
 		return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
-	}
-	memcpy(argv, req->argv, req->n_argv * sizeof(char *));
-
 	if (req->wait_for_exit) {
 		w = calloc(1, sizeof(*w));
 		if (!w) {
-			free(argv);
-			env_entries_free(env);
+			launch_job_clear(&job);
 			return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
 		}
-		snprintf(w->name, sizeof(w->name), "%s", argv[0]);
+		snprintf(w->name, sizeof(w->name), "%s", req->argv[0]);
 		snprintf(w->peer, sizeof(w->peer), "%s", peer);
 	}
 
-	struct job_spec spec = { .argv = argv, .env = env, .respawn = req->respawn, .use_console = req->use_console };
-	r = supervisor_launch(m->supervisor, &spec, w ? launch_wait_exited : NULL, w, &pid, &err);
-	free(argv);
-	env_entries_free(env);
+	r = supervisor_launch(m->supervisor, &job.spec, w ? launch_wait_exited : NULL, w, &pid, &err);
+	launch_job_clear(&job);
 
 	if (r < 0) {
 		free(w);

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 
+#include "guest.pb-c.h"
 #include "init/supervisor.h"
 #include "loop/loop.h"
 #include "rpc/server.h"
@@ -41,6 +42,16 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+/* What the supervisor starts for a LaunchProcessRequest: spec.argv points
+ * into the request, spec.env is owned. */
+struct launch_job {
+	struct job_spec spec;
+	char **argv;
+	char **env;
+};
+int launch_job_from_request(const VmTools__LaunchProcessRequest *req, struct launch_job *ret);
+void launch_job_clear(struct launch_job *j);
+
 /* Runs the boot jobs in dir, then calls done (maybe at once, maybe from
  * the loop once the last wait_for_exit job has ended). */
 int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m));

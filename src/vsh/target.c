@@ -11,16 +11,10 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/strv.h"
 
 #define DEFAULT_PATH_ROOT "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_PATH_USER "/usr/local/bin:/usr/bin:/bin"
-
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
 
 void vsh_target_clear(struct vsh_target *t)
 {
