@@ -11,30 +11,15 @@ struct call_result {
 	int code;
 	char message[512];
 	ProtobufCMessage *response;
-	const ProtobufCMessageDescriptor *type;
 };
 
-static void on_done(int code, const char *message, const ProtobufCMessage *response, void *userdata)
+static void on_done(int code, const char *message, ProtobufCMessage *response, void *userdata)
 {
 	struct call_result *res = userdata;
-	uint8_t *buf;
 
 	res->code = code;
 	snprintf(res->message, sizeof(res->message), "%s", message ? message : "");
-	if (response) {
-		/* The response is freed after this returns: keep a copy. */
-		size_t len = protobuf_c_message_get_packed_size(response);
-		buf = malloc(len ? len : 1);
-		if (buf) {
-			protobuf_c_message_pack(response, buf);
-			res->response = protobuf_c_message_unpack(res->type, NULL, len, buf);
-			free(buf);
-		}
-		if (!res->response) {
-			res->code = RPC_INTERNAL;
-			snprintf(res->message, sizeof(res->message), "out of memory");
-		}
-	}
+	res->response = response;
 	/* Called once the connection is closed: nothing is left to drain. */
 	loop_exit(res->loop, 0);
 }
@@ -67,7 +52,7 @@ int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage
 		 const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response)
 {
 	_cleanup_(loop_freep) struct loop *loop = NULL;
-	struct call_result res = { .type = response_type, .code = -1 };
+	struct call_result res = { .code = -1 };
 	char addrbuf[128];
 	int r;
 

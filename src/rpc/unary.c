@@ -59,7 +59,8 @@ static void unary_on_close(struct rpc_conn *c _unused_, int reason, void *userda
 		snprintf(msg, sizeof(msg), "connection closed: %s", reason < 0 ? strerror(-reason) : "by the peer");
 		rpc_client_session_abort(u->session, RPC_UNAVAILABLE, msg);
 	}
-	u->done(u->code, u->message, u->code == RPC_OK ? u->response : NULL, u->userdata);
+	ProtobufCMessage *resp = u->code == RPC_OK ? TAKE_PTR(u->response) : NULL;
+	u->done(u->code, u->message, resp, u->userdata);
 	unary_free(u);
 }
 

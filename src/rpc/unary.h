@@ -9,8 +9,8 @@
 #include "net/addr.h"
 
 /* response is decoded with the descriptor given (NULL unless code is OK);
- * it is freed after the callback returns. */
-typedef void (*rpc_unary_done_fn)(int code, const char *message, const ProtobufCMessage *response, void *userdata);
+ * it is the callback's to free (protobuf_c_message_free_unpacked). */
+typedef void (*rpc_unary_done_fn)(int code, const char *message, ProtobufCMessage *response, void *userdata);
 
 /* done runs exactly once, from the loop, unless this returns < 0. */
 int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const ProtobufCMessage *request,
