@@ -1,10 +1,12 @@
 # Thin driver over Meson. `make` builds, `make check` runs every test suite
-# (a normal build and an ASan+UBSan build), `make demo` runs the main job.
-BUILD      ?= build
-BUILD_ASAN ?= build-asan
+# (a normal build, an ASan+UBSan build, and the VM test with the static
+# build), `make demo` boots the VM and opens a vsh shell in it.
+BUILD        ?= build
+BUILD_ASAN   ?= build-asan
+BUILD_STATIC ?= build-static
 PY         := /usr/bin/python3
 
-.PHONY: all deps build build-asan check check-fast demo bench format clean
+.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench format clean
 
 all: build
 
@@ -23,27 +25,38 @@ build: deps $(BUILD)/build.ninja
 build-asan: deps $(BUILD_ASAN)/build.ninja
 	ninja -C $(BUILD_ASAN)
 
-# Every suite, both builds; the last line is "N passed, N failed".
-check: build build-asan
-	$(PY) tests/runner.py --build $(BUILD) --build $(BUILD_ASAN)
+# Static programs: what the VM image and the benchmarks use.
+$(BUILD_STATIC)/build.ninja: | deps
+	meson setup $(BUILD_STATIC) -Dstatic=true -Dbuildtype=minsize >/dev/null
+
+build-static: deps $(BUILD_STATIC)/build.ninja
+	ninja -C $(BUILD_STATIC)
+
+# Every suite, both builds, then the VM; the last line is "N passed, N failed".
+check: build build-asan build-static
+	$(PY) tests/runner.py --build $(BUILD) --build $(BUILD_ASAN) --vm $(BUILD_STATIC)
 
 # The normal build only, for a quick round while editing.
 check-fast: build
 	$(PY) tests/runner.py --build $(BUILD)
 
-demo: build
+# Boots the VM (maitred as init) and ends in a vsh shell inside it.
+demo: build-static
+	$(PY) scripts/vm-demo.py $(BUILD_STATIC)
+
+# The same RPCs against maitred in namespaces on this machine, no VM.
+demo-sandbox: build
 	scripts/demo.sh $(BUILD)
 
 # Benchmarks measure the static build: what a VM image ships.
-bench: deps
+bench: build-static
 	@scripts/install-deps.sh --bench
-	[ -f build-static/build.ninja ] || meson setup build-static -Dstatic=true -Dbuildtype=minsize >/dev/null
-	ninja -C build-static
-	$(PY) bench/launch_bench.py --build build-static
-	$(PY) bench/vsh_bench.py --build build-static
+	$(PY) bench/launch_bench.py --build $(BUILD_STATIC)
+	$(PY) bench/vsh_bench.py --build $(BUILD_STATIC)
+	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC)

@@ -8,6 +8,7 @@ packages=(
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 	protobuf-compiler python3-grpcio python3-protobuf
 	iproute2 util-linux procps tmux
+	qemu-system-x86 busybox-static cpio e2fsprogs
 )
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;

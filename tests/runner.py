@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Runs every test suite against one or more build directories.
 
+The VM test (tests/vm/vm_suite.py) boots maitred as the init of a real
+kernel under QEMU, with the static programs of the build given by --vm.
+
 Unit tests are the C programs built under BUILD/tests/unit (each prints
 "ok NAME" or "not ok NAME: why" per case). Integration tests are the
 functions named test_* in tests/integration/test_*.py, run against the real
@@ -100,7 +103,8 @@ def run_integration(build, label, tally, pattern):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--build", action="append", required=True)
+    ap.add_argument("--build", action="append", default=[])
+    ap.add_argument("--vm", metavar="STATIC_BUILD", help="also run the VM test with this static build")
     ap.add_argument("-k", dest="pattern", default=None, help="run only tests whose name contains this")
     ap.add_argument("--unit-only", action="store_true")
     args = ap.parse_args()
@@ -116,6 +120,13 @@ def main():
         run_unit(build, label, tally, args.pattern)
         if not args.unit_only:
             run_integration(build, label, tally, args.pattern)
+    if args.vm and not args.unit_only:
+        sys.path.insert(0, os.path.join(HERE, "vm"))
+        import vm_suite
+        try:
+            vm_suite.run(os.path.abspath(args.vm), tally, args.pattern)
+        except Exception:
+            tally.fail("vm", "the VM test could not run\n" + traceback.format_exc())
     if tally.failed:
         print("\nfailed:\n  " + "\n  ".join(tally.failed))
     print(f"{tally.passed} passed, {len(tally.failed)} failed")

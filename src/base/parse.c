@@ -40,3 +40,16 @@ int parse_u64_any_base(const char *s, uint64_t *ret)
 {
 	return parse_checked(s, 0, UINT64_MAX, ret);
 }
+
+int parse_seconds(const char *s, uint64_t *ret_usec)
+{
+	char *end;
+	errno = 0;
+	double sec = strtod(s, &end);
+	if (end == s || *end || errno || !(sec > 0))
+		return -EINVAL;
+	if (sec > 3600)
+		return -ERANGE;
+	*ret_usec = (uint64_t)(sec * 1e6);
+	return 0;
+}

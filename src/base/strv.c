@@ -1,5 +1,6 @@
 #include "strv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,4 +25,20 @@ char **strv_copy(char *const *v)
 			return NULL;
 		}
 	return c;
+}
+
+int strv_builder_add(struct strv_builder *b, const char *s)
+{
+	if (b->n + 2 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		char **v = realloc(b->v, cap * sizeof(char *));
+		if (!v)
+			return -ENOMEM;
+		b->v = v;
+		b->cap = cap;
+	}
+	if (!(b->v[b->n] = strdup(s)))
+		return -ENOMEM;
+	b->v[++b->n] = NULL;
+	return 0;
 }

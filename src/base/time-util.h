@@ -8,3 +8,5 @@
 #define USEC_INFINITY UINT64_MAX
 
 uint64_t now_usec(void);
+/* CPU time this process has used, in microseconds. */
+uint64_t cpu_usec(void);

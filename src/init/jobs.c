@@ -13,30 +13,12 @@
 #define JOBS_MAX 4096
 #define JOBS_MAX_DEPTH 8
 
-struct list {
-	char **v;
-	size_t n, cap;
-};
-
-static int add(struct list *l, const char *path)
+static int add(struct strv_builder *l, const char *path)
 {
-	if (l->n == JOBS_MAX)
-		return -E2BIG;
-	if (l->n + 2 > l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **v = realloc(l->v, cap * sizeof(char *));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	if (!(l->v[l->n] = strdup(path)))
-		return -ENOMEM;
-	l->v[++l->n] = NULL;
-	return 0;
+	return l->n == JOBS_MAX ? -E2BIG : strv_builder_add(l, path);
 }
 
-static int walk(const char *dir, struct list *l, int depth)
+static int walk(const char *dir, struct strv_builder *l, int depth)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -75,7 +57,7 @@ void jobs_list_free(char **list)
 
 int jobs_list(const char *dir, char ***ret, size_t *ret_n)
 {
-	struct list l = { 0 };
+	struct strv_builder l = { 0 };
 	int r = walk(dir, &l, 0);
 
 	if (r < 0) {

@@ -1,6 +1,13 @@
 /* maitred: the guest agent. Serves vm_tools.Maitred until Shutdown or
- * SIGTERM. When it is not PID 1 it makes itself a child subreaper so that
- * everything it launches is reaped by it. */
+ * SIGTERM.
+ *
+ * As PID 1 (the VM's init) it sets the system up first (init/sysinit.c),
+ * logs to /dev/kmsg, and never returns: every way out of run(), an orderly
+ * power-off or an unrecoverable error, ends in sync + reboot(RB_POWER_OFF),
+ * because PID 1 exiting would panic the kernel. When it is not PID 1 it
+ * makes itself a child subreaper so that everything it launches is reaped
+ * by it, and exits at the end. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +16,9 @@
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/time-util.h"
+#include "init/cmdline.h"
+#include "init/sysinit.h"
 #include "maitred.h"
 
 static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *userdata _unused_)
@@ -22,9 +32,7 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 		log_warning("dropped connection from %s: HTTP/2 protocol error", peer);
 		break;
 	case RPC_SERVER_ACCEPT_FAILED: log_warning_errno(error, "accept failed"); break;
-	case RPC_SERVER_PEER_SILENT:
-		log_warning("dropped connection from %s: no HTTP/2 preface in time", peer);
-		break;
+	case RPC_SERVER_PEER_SILENT: log_warning("dropped connection from %s: no HTTP/2 preface in time", peer); break;
 	}
 }
 
@@ -55,8 +63,51 @@ static void on_orphan(struct loop *l _unused_, pid_t pid, int status, void *user
 static void on_stop_signal(struct loop *l _unused_, int signo, void *userdata)
 {
 	struct maitred *m = userdata;
+
+	if (m->pid1) {
+		log_info("received SIG%s, powering off", sigabbrev_np(signo));
+		maitred_begin_power_off(m, NULL);
+		return;
+	}
 	log_info("received %s, stopping", strsignal(signo));
 	maitred_begin_stop(m);
+}
+
+static void on_ignored_signal(struct loop *l _unused_, int signo, void *userdata _unused_)
+{
+	log_info("received SIG%s; ignored", sigabbrev_np(signo));
+}
+
+static void report_sysinit(const char *step, int error, void *userdata _unused_)
+{
+	log_error_errno(error, "init: could not %s", step);
+}
+
+/* PID 1 only: the system setup, then what the kernel command line says. */
+static void setup_as_init(struct maitred *m)
+{
+	struct kernel_cmdline kc;
+
+	log_info("maitred running as PID 1");
+	sysinit_rest(report_sysinit, m);
+	/* Ctrl-Alt-Del then sends us SIGINT instead of rebooting at once. */
+	if (reboot(RB_DISABLE_CAD) < 0)
+		log_warning_errno(errno, "init: could not disable Ctrl-Alt-Del");
+
+	if (kernel_cmdline_read("/proc/cmdline", &kc) < 0)
+		return (void)log_warning_errno(errno, "init: could not read /proc/cmdline");
+	if (kc.no_startup_processes) {
+		log_info("maitred.no_startup_processes: skipping the boot jobs");
+		m->opts.no_startup_processes = true;
+	}
+	if (kc.shutdown_grace_usec)
+		m->opts.shutdown_grace_usec = kc.shutdown_grace_usec;
+	if (!m->opts.vm_ready_given) {
+		int port = kc.vm_ready_port ? kc.vm_ready_port : 7777;
+		snprintf(m->vm_ready_default, sizeof(m->vm_ready_default), "vsock:2:%d", port);
+		m->opts.vm_ready = m->vm_ready_default;
+		log_info("Using startup listener port: %d", port);
+	}
 }
 
 /* After the boot jobs: serve. */
@@ -76,6 +127,9 @@ static void start_serving(struct maitred *m)
 		}
 		log_info("Server listening on %s", m->opts.listen[i]);
 	}
+	log_info("Serving %.1f ms after start (%.1f ms of CPU)", (double)(now_usec() - m->started_usec) / 1000,
+		 (double)(cpu_usec() - m->started_cpu_usec) / 1000);
+	maitred_notify_ready(m);
 }
 
 static int run(int argc, char **argv)
@@ -87,14 +141,22 @@ static int run(int argc, char **argv)
 	struct rpc_server_config cfg;
 	int r;
 
+	m.started_usec = now_usec();
+	m.started_cpu_usec = cpu_usec();
+	m.pid1 = getpid() == 1;
+	log_setup("maitred", LOG_SINK_STDERR);
+	if (m.pid1) {
+		/* /dev and the standard descriptors first: logging needs them. */
+		sysinit_early(report_sysinit, &m);
+		(void)log_open_kmsg();
+	}
+
 	r = maitred_parse_options(argc, argv, &m.opts);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 
-	m.pid1 = getpid() == 1;
-	log_setup("maitred", LOG_SINK_STDERR);
 	if (m.pid1)
-		(void)log_open_kmsg();
+		setup_as_init(&m);
 	else if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warning_errno(errno, "could not become a child subreaper; orphans are reaped by init");
 	/* A write to a vanished peer must fail with EPIPE, not kill us. */
@@ -107,6 +169,12 @@ static int run(int argc, char **argv)
 	loop_set_orphan_handler(loop, on_orphan, &m);
 	(void)loop_add_signal(loop, SIGTERM, on_stop_signal, &m);
 	(void)loop_add_signal(loop, SIGINT, on_stop_signal, &m);
+	if (m.pid1) {
+		static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+		(void)loop_add_signal(loop, SIGPWR, on_stop_signal, &m);
+		for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
+			(void)loop_add_signal(loop, ignored[i], on_ignored_signal, &m);
+	}
 
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
@@ -136,19 +204,31 @@ static int run(int argc, char **argv)
 
 	r = loop_run(loop);
 	maitred_boot_jobs_free(&m);
+	maitred_power_off_free(&m);
 	if (r < 0)
 		return log_error_errno(r, "event loop failed"), 1;
 	if (m.listen_failed)
 		return 1;
-	if (m.pid1) {
-		/* The full PID 1 power-off sequence lives with the init duties. */
-		sync();
-		(void)reboot(RB_POWER_OFF);
-	}
 	return 0;
+}
+
+/* The only way PID 1 ends: never by returning into a kernel panic. */
+_noreturn_ static void power_off_now(int code)
+{
+	if (code != 0)
+		log_error("unrecoverable error (code %d); powering off", code);
+	log_info("Shutting down system NOW");
+	sync();
+	(void)reboot(RB_POWER_OFF);
+	log_error_errno(errno, "reboot(RB_POWER_OFF) failed; halting");
+	for (;;)
+		pause();
 }
 
 int main(int argc, char **argv)
 {
-	return run(argc, argv);
+	int r = run(argc, argv);
+	if (getpid() == 1)
+		power_off_now(r);
+	return r;
 }

@@ -19,6 +19,10 @@ struct maitred_options {
 	uint64_t handshake_timeout_usec;
 	const char *jobs_dir;
 	bool no_startup_processes;
+	/* Where to send VmReady; NULL: nowhere ("none", or not PID 1). */
+	const char *vm_ready;
+	bool vm_ready_given;
+	uint64_t shutdown_grace_usec;
 };
 
 struct maitred {
@@ -30,6 +34,9 @@ struct maitred {
 	bool shutting_down;
 	bool listen_failed;
 	struct boot_jobs *boot_jobs; /* while jobs are still being run */
+	struct power_off *power_off; /* PID 1's power-off, once begun */
+	char vm_ready_default[32];
+	uint64_t started_usec, started_cpu_usec; /* for the "Serving after" log line */
 };
 
 /* Parses argv into opts; prints help or an error quoting the bad input.
@@ -58,6 +65,16 @@ int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struc
 /* Drops the jobs not started yet (maitred stopped first). */
 void maitred_boot_jobs_free(struct maitred *m);
 
-/* Starts the orderly stop (Shutdown RPC, SIGTERM): stop accepting, finish
- * the calls in flight, then leave the loop. */
+/* Starts the orderly stop when not PID 1 (Shutdown RPC, SIGTERM): stop
+ * accepting, finish the calls in flight, then leave the loop. */
 void maitred_begin_stop(struct maitred *m);
+
+/* PID 1's power-off (Shutdown RPC, SIGTERM, SIGINT, SIGPWR): stop
+ * respawning and serving, SIGTERM everyone, wait up to the grace period,
+ * SIGKILL the rest, unmount, answer call (if any), then leave the loop so
+ * that main powers off. */
+void maitred_begin_power_off(struct maitred *m, struct rpc_call *call);
+void maitred_power_off_free(struct maitred *m);
+
+/* Tells the host the VM is ready (VmReady), if a target is set. */
+void maitred_notify_ready(struct maitred *m);

@@ -20,13 +20,27 @@ static void usage(FILE *f)
 	      "  --handshake-timeout S  drop peers that send no HTTP/2 preface within S seconds (default 10)\n"
 	      "  --jobs-dir DIR         boot jobs to run before serving (default /etc/maitred)\n"
 	      "  --no-startup-processes skip the boot jobs\n"
+	      "  --vm-ready ADDR|none   where to send VmReady once serving (default as PID 1:\n"
+	      "                         vsock:2:7777, the port from maitred.listen_port=N)\n"
+	      "  --shutdown-grace S     as PID 1, seconds between SIGTERM and SIGKILL at power-off\n"
+	      "                         (default 10; maitred.shutdown_grace=S on the kernel command line wins)\n"
 	      "  -h, --help             show this help\n",
 	      f);
 }
 
 int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 {
-	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_INTERFACE, OPT_MAX_CONN, OPT_JOBS_DIR, OPT_NO_JOBS, OPT_HANDSHAKE };
+	enum {
+		OPT_LISTEN = 0x100,
+		OPT_ALLOW_CID,
+		OPT_INTERFACE,
+		OPT_MAX_CONN,
+		OPT_JOBS_DIR,
+		OPT_NO_JOBS,
+		OPT_HANDSHAKE,
+		OPT_VM_READY,
+		OPT_GRACE
+	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
@@ -35,6 +49,8 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 		{ "no-startup-processes", no_argument, NULL, OPT_NO_JOBS },
+		{ "vm-ready", required_argument, NULL, OPT_VM_READY },
+		{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -42,8 +58,11 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 	uint32_t v;
 	int c;
 
-	*opts = (struct maitred_options){ .interface = "eth0", .max_connections = 128, .jobs_dir = "/etc/maitred",
-					    .handshake_timeout_usec = 10000000 };
+	*opts = (struct maitred_options){ .interface = "eth0",
+					  .max_connections = 128,
+					  .jobs_dir = "/etc/maitred",
+					  .handshake_timeout_usec = 10000000,
+					  .shutdown_grace_usec = 10000000 };
 	peer_policy_init(&opts->policy);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
@@ -79,17 +98,30 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 			}
 			opts->max_connections = v;
 			break;
-		case OPT_HANDSHAKE: {
-			char *end;
-			double sec = strtod(optarg, &end);
-			if (end == optarg || *end || !(sec > 0) || sec > 3600) {
-				fprintf(stderr, "maitred: invalid --handshake-timeout '%s': expected seconds (0-3600]\n",
+		case OPT_HANDSHAKE:
+			if (parse_seconds(optarg, &opts->handshake_timeout_usec) < 0) {
+				fprintf(stderr,
+					"maitred: invalid --handshake-timeout '%s': expected seconds (0-3600]\n",
 					optarg);
 				return -EINVAL;
 			}
-			opts->handshake_timeout_usec = (uint64_t)(sec * 1e6);
 			break;
-		}
+		case OPT_GRACE:
+			if (parse_seconds(optarg, &opts->shutdown_grace_usec) < 0) {
+				fprintf(stderr, "maitred: invalid --shutdown-grace '%s': expected seconds (0-3600]\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_VM_READY:
+			if (strcmp(optarg, "none") != 0 && addr_parse(optarg, &a) < 0) {
+				fprintf(stderr, "maitred: invalid --vm-ready address '%s': expected %s or none\n",
+					optarg, ADDR_SYNTAX);
+				return -EINVAL;
+			}
+			opts->vm_ready = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			opts->vm_ready_given = true;
+			break;
 		case OPT_JOBS_DIR: opts->jobs_dir = optarg; break;
 		case OPT_NO_JOBS: opts->no_startup_processes = true; break;
 		case 'h': usage(stdout); return 1;

@@ -38,6 +38,12 @@ void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request _un
 	struct maitred *m = userdata;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 
+	if (m->pid1) {
+		/* Answered at the end, once processes are gone and file systems
+		 * unmounted: the host may then cut the VM's power. */
+		log_info("Shutdown from %s: powering off", rpc_call_peer(call));
+		return maitred_begin_power_off(m, call);
+	}
 	log_info("Shutdown from %s: OK, finishing calls in flight", rpc_call_peer(call));
 	/* Answer first: the reply is queued before GOAWAY, and the stop waits
 	 * for it to be written like for any other call in flight. */

@@ -38,7 +38,8 @@ struct rpc_server {
 
 void rpc_server_config_init(struct rpc_server_config *cfg, const struct rpc_service *svc)
 {
-	*cfg = (struct rpc_server_config){ .service = svc, .max_connections = 128,
+	*cfg = (struct rpc_server_config){ .service = svc,
+					   .max_connections = 128,
 					   .handshake_timeout_usec = 10 * USEC_PER_SEC };
 	rpc_limits_init(&cfg->limits);
 	peer_policy_init(&cfg->policy);

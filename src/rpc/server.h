@@ -13,7 +13,7 @@ enum rpc_server_event {
 	RPC_SERVER_PEER_OVER_LIMIT,	/* too many connections */
 	RPC_SERVER_PEER_PROTOCOL_ERROR, /* dropped for breaking HTTP/2 */
 	RPC_SERVER_ACCEPT_FAILED,
-	RPC_SERVER_PEER_SILENT,		/* no HTTP/2 preface in time */
+	RPC_SERVER_PEER_SILENT, /* no HTTP/2 preface in time */
 };
 
 typedef void (*rpc_server_event_fn)(enum rpc_server_event ev, const char *peer, int error, void *userdata);

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Boots the VM image N times (kernel command line `quiet`, as a real VM
+would) and measures, per boot:
+
+  QEMU start -> kernel hands over to /init -> maitred serving -> VmReady
+  maitred's own part: exec -> serving (kernel log timestamps) and its CPU
+  maitred's RSS as PID 1
+  Shutdown -> QEMU exit
+
+Host-side times come from the host clock; guest-side ones from the kernel
+log's timestamps, placed on the host clock through the VmReady call (its
+arrival on the host and maitred's "Told the host" line are a round trip
+apart). Prints medians and writes them to BUILD/vm-boot-bench.json.
+
+Usage: bench/vm_boot_bench.py --build STATIC_BUILD [--boots N]"""
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+
+import valet  # noqa: E402
+import vm  # noqa: E402
+
+
+def kts(dmesg, pattern):
+    m = re.search(r"\[\s*(\d+\.\d+)\]\s+" + pattern, dmesg)
+    if not m:
+        raise AssertionError(f"{pattern!r} not in the kernel log")
+    return float(m.group(1)), m
+
+
+def one_boot(build, kdir, initrd, work):
+    v = vm.VM(build, work, kdir, initrd, cmdline="quiet")
+    try:
+        if not v.listener.event.wait(vm.BOOT_TIMEOUT):
+            v.check_alive()
+            raise AssertionError("no VmReady")
+        ready_host = v.listener.calls[0][0] - v.started
+        res = valet.vsh(v.vshd_addr(), "--", "/bin/sh", "-c", "dmesg; grep VmRSS /proc/1/status")
+        out = res.stdout.decode()
+        handover, _ = kts(out, "first-stage: loading modules")
+        execd, _ = kts(out, "first-stage: exec maitred")
+        serving, m = kts(out, r"maitred: Serving ([\d.]+) ms after start \(([\d.]+) ms of CPU\)")
+        told, _ = kts(out, "maitred: Told the host")
+        rss = int(re.search(r"VmRSS:\s+(\d+)", out).group(1))
+        offset = ready_host - told  # kernel clock -> seconds since QEMU start
+        start = time.monotonic()
+        valet.maitctl(v.maitred_addr(), "shutdown")
+        code = v.wait_exit(30)
+        down = time.monotonic() - start
+        assert code == 0, code
+        return {
+            "qemu_to_handover_s": handover + offset,
+            "qemu_to_serving_s": serving + offset,
+            "qemu_to_vm_ready_s": ready_host,
+            "maitred_exec_to_serving_ms": (serving - execd) * 1000,
+            "maitred_main_to_serving_ms": float(m.group(1)),
+            "maitred_cpu_to_serving_ms": float(m.group(2)),
+            "maitred_wall_share_pct": (serving - execd) / ready_host * 100,
+            "maitred_cpu_share_pct": float(m.group(2)) / 1000 / ready_host * 100,
+            "maitred_pid1_rss_kib": rss,
+            "shutdown_to_qemu_exit_s": down,
+        }
+    finally:
+        v.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--boots", type=int, default=5)
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    valet.configure(build)
+    work = valet.tmpdir()
+    try:
+        kdir = vm.kernel_dir()
+        initrd = os.path.join(work, "initrd.gz")
+        vm.build_initramfs(build, kdir, initrd)
+        runs = []
+        for i in range(args.boots):
+            sub = os.path.join(work, f"boot{i}")
+            os.makedirs(sub)
+            runs.append(one_boot(build, kdir, initrd, sub))
+            print(f"boot {i + 1}: " + ", ".join(f"{k}={v:.3g}" for k, v in runs[-1].items()), flush=True)
+    finally:
+        valet.cleanup()
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print("\nmedian of %d boots (TCG, q35, 1 vCPU, kernel %s):" % (len(runs), open(os.path.join(kdir, "version")).read().strip()))
+    for k, v in med.items():
+        print(f"  {k:32s} {v:10.3f}")
+    with open(os.path.join(build, "vm-boot-bench.json"), "w") as f:
+        json.dump({"boots": runs, "median": med}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

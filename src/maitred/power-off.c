@@ -1,0 +1,165 @@
+/* PID 1's power-off sequence, as a state machine on the event loop so that
+ * reaping, the answers to waiting LaunchProcess calls and the Shutdown
+ * reply all keep flowing while it runs:
+ *
+ *   SIGTERM+SIGCONT to everyone -> wait until nobody is left or the grace
+ *   period ends -> SIGKILL the rest -> wait (bounded) -> sync, unmount,
+ *   sync -> answer Shutdown -> leave the loop once every connection has
+ *   flushed (or after FLUSH_MAX) -> main calls reboot(RB_POWER_OFF). */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/time-util.h"
+#include "common.pb-c.h"
+#include "init/poweroff.h"
+#include "maitred.h"
+
+#define POLL_USEC (10 * 1000ull)
+#define KILL_WAIT_USEC (3 * 1000000ull)
+#define FLUSH_MAX_USEC (2 * 1000000ull)
+
+enum stage {
+	STAGE_TERM,
+	STAGE_KILL,
+	STAGE_FLUSH,
+};
+
+struct power_off {
+	struct maitred *m;
+	struct rpc_call *call; /* the Shutdown call to answer, if any */
+	struct loop_timer *timer;
+	enum stage stage;
+	uint64_t started, deadline;
+	bool server_stopped;
+};
+
+static void power_off_tick(struct loop_timer *t, void *userdata);
+
+static void call_gone(struct rpc_call *call _unused_, void *userdata)
+{
+	struct power_off *p = userdata;
+	log_info("Shutdown: caller went away; powering off anyway");
+	p->call = NULL;
+}
+
+static void server_stopped(void *userdata)
+{
+	struct power_off *p = userdata;
+	p->server_stopped = true;
+	if (p->stage == STAGE_FLUSH)
+		loop_exit(p->m->loop, 0);
+}
+
+static void report_unmount(const char *mount_point, int error, bool remounted, void *userdata _unused_)
+{
+	log_warning_errno(error, "could not unmount %s%s", mount_point,
+			  remounted ? "; remounted read-only" : " nor remount it read-only");
+}
+
+static void finish(struct power_off *p)
+{
+	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
+
+	sync();
+	poweroff_unmount_all(report_unmount, p);
+	sync();
+	log_info("Power-off: processes gone, file systems unmounted after %.0f ms",
+		 (double)(now_usec() - p->started) / 1000);
+	if (p->call) {
+		rpc_call_set_cancel(p->call, NULL, NULL);
+		rpc_call_reply(p->call, &resp.base);
+		p->call = NULL;
+	}
+	p->stage = STAGE_FLUSH;
+	if (p->server_stopped) {
+		loop_exit(p->m->loop, 0);
+		return;
+	}
+	/* A client that keeps an idle connection open cannot hold power-off. */
+	loop_timer_set(p->timer, now_usec() + FLUSH_MAX_USEC);
+}
+
+static void start_kill(struct power_off *p)
+{
+	if (poweroff_children_left()) {
+		log_warning("Power-off: processes left after the grace period; sending SIGKILL");
+		(void)poweroff_signal_all(SIGKILL);
+	}
+	p->stage = STAGE_KILL;
+	p->deadline = now_usec() + KILL_WAIT_USEC;
+}
+
+static void power_off_tick(struct loop_timer *t, void *userdata)
+{
+	struct power_off *p = userdata;
+	uint64_t now = now_usec();
+
+	switch (p->stage) {
+	case STAGE_TERM:
+		if (poweroff_children_left() && now < p->deadline)
+			break;
+		start_kill(p);
+		/* fall through */
+	case STAGE_KILL:
+		if (poweroff_children_left() && now < p->deadline)
+			break;
+		if (poweroff_children_left())
+			log_warning("Power-off: processes still there after SIGKILL; going on");
+		finish(p);
+		return;
+	case STAGE_FLUSH:
+		log_info("Power-off: connections still open; not waiting for them");
+		loop_exit(p->m->loop, 0);
+		return;
+	}
+	loop_timer_set(t, now + POLL_USEC);
+}
+
+void maitred_begin_power_off(struct maitred *m, struct rpc_call *call)
+{
+	struct power_off *p;
+
+	if (m->power_off) {
+		if (call)
+			rpc_call_fail(call, RPC_UNAVAILABLE, "already shutting down");
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p || loop_add_timer(m->loop, now_usec() + POLL_USEC, power_off_tick, p, &p->timer) < 0) {
+		/* No memory for an orderly power-off: do the short one. */
+		free(p);
+		log_error("Power-off: out of memory; powering off without waiting");
+		if (call)
+			rpc_call_fail(call, RPC_INTERNAL, "out of memory");
+		loop_exit(m->loop, 0);
+		return;
+	}
+	m->power_off = p;
+	p->m = m;
+	p->started = now_usec();
+	p->deadline = p->started + m->opts.shutdown_grace_usec;
+	p->stage = STAGE_TERM;
+	if (call) {
+		p->call = call;
+		rpc_call_set_cancel(call, call_gone, p);
+	}
+
+	m->shutting_down = true;
+	supervisor_stop_respawning(m->supervisor);
+	rpc_server_stop(m->server, server_stopped, p);
+	log_info("Power-off: sending SIGTERM to all processes (grace %.1f s)",
+		 (double)m->opts.shutdown_grace_usec / 1e6);
+	if (poweroff_signal_all(SIGTERM) == 0)
+		(void)poweroff_signal_all(SIGCONT);
+}
+
+void maitred_power_off_free(struct maitred *m)
+{
+	if (!m->power_off)
+		return;
+	loop_timer_free(m->power_off->timer);
+	free(m->power_off);
+	m->power_off = NULL;
+}

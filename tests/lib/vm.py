@@ -1,0 +1,199 @@
+"""Boots the VM test's image under QEMU (software emulation only: KVM on
+these hosts hangs) and gives the host its ways in: the ports QEMU forwards
+to maitred and vshd, the console log, the monitor, a VmReady listener.
+
+Every boot has a hard timeout; pvpanic turns a guest panic into QEMU exit
+status 1, and the console is watched for "Kernel panic" too."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import valet
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VM_DIR = os.path.join(os.path.dirname(HERE), "vm")
+GUEST_IP = "10.0.2.15"
+VM_READY_GUEST = "10.0.2.100:7777"
+BOOT_TIMEOUT = 60
+
+
+class VmDied(AssertionError):
+    pass
+
+
+def kernel_dir():
+    out = subprocess.run([os.path.join(VM_DIR, "fetch-kernel.sh")], check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def build_initramfs(build, kdir, out):
+    subprocess.run([os.path.join(VM_DIR, "make-initramfs.sh"), build, kdir, out], check=True)
+
+
+class VmReadyListener:
+    """The host side of vm_tools.StartupListener, served by grpcio."""
+
+    def __init__(self):
+        import grpc
+        from concurrent import futures
+        import common_pb2
+
+        self.calls = []
+        self.event = threading.Event()
+
+        def vm_ready(request, context):
+            self.calls.append((time.monotonic(), context.peer()))
+            self.event.set()
+            return common_pb2.EmptyMessage()
+
+        handler = grpc.method_handlers_generic_handler("vm_tools.StartupListener", {
+            "VmReady": grpc.unary_unary_rpc_method_handler(
+                vm_ready, request_deserializer=common_pb2.EmptyMessage.FromString,
+                response_serializer=common_pb2.EmptyMessage.SerializeToString)})
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self.server.add_generic_rpc_handlers((handler,))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def stop(self):
+        self.server.stop(0)
+
+
+class VM:
+    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120):
+        self.workdir = workdir
+        self.console = os.path.join(workdir, "console.log")
+        self.monitor_path = os.path.join(workdir, "monitor.sock")
+        self.listener = VmReadyListener()
+        append = f"console=ttyS0 panic=-1 {cmdline}".strip()
+        cmd = ["timeout", "-k", "5", str(timeout),
+               "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-nodefaults", "-no-reboot",
+               "-display", "none", "-m", "256", "-smp", "1",
+               "-kernel", os.path.join(kdir, "vmlinuz"), "-initrd", initrd, "-append", append,
+               "-serial", f"file:{self.console}",
+               "-monitor", f"unix:{self.monitor_path},server=on,wait=off",
+               "-device", "pvpanic-pci", "-action", "panic=exit-failure",
+               "-netdev", "user,id=n0,restrict=on,"
+               f"hostfwd=tcp:127.0.0.1:0-{GUEST_IP}:8888,hostfwd=tcp:127.0.0.1:0-{GUEST_IP}:9001,"
+               f"guestfwd=tcp:{VM_READY_GUEST}-tcp:127.0.0.1:{self.listener.port}",
+               "-device", "virtio-net-pci,netdev=n0"]
+        if disk:
+            cmd += ["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-pci,drive=d0"]
+        self.started = time.monotonic()
+        self.proc = valet.track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.STDOUT))
+        self.ports = {}
+        self.lines = []  # (seconds since QEMU start, console line), as first seen
+        self._stop = threading.Event()
+        self._tail = threading.Thread(target=self._follow_console, daemon=True)
+        self._tail.start()
+
+    def _follow_console(self):
+        pos, partial = 0, b""
+        while not self._stop.is_set():
+            try:
+                with open(self.console, "rb") as f:
+                    f.seek(pos)
+                    data = f.read()
+            except FileNotFoundError:
+                data = b""
+            if data:
+                pos += len(data)
+                now = time.monotonic() - self.started
+                partial += data
+                *done, partial = partial.split(b"\n")
+                self.lines.extend((now, ln.decode(errors="replace")) for ln in done)
+            elif self.proc.poll() is not None:
+                return
+            time.sleep(0.005)
+
+    def seen_at(self, pattern):
+        """Seconds from QEMU start until a console line matching pattern appeared."""
+        rx = re.compile(pattern)
+        for t, line in list(self.lines):
+            if rx.search(line):
+                return t
+        raise AssertionError(f"console never showed {pattern!r}")
+
+    # -- console -----------------------------------------------------------
+    def console_text(self):
+        try:
+            with open(self.console, "rb") as f:
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def check_alive(self):
+        text = self.console_text()
+        if "Kernel panic" in text:
+            raise VmDied("guest kernel panic:\n" + text[-3000:])
+        if self.proc.poll() is not None:
+            out = self.proc.stdout.read().decode(errors="replace")
+            raise VmDied(f"qemu exited with {self.proc.returncode}: {out}\n" + text[-3000:])
+
+    def wait_console(self, pattern, timeout=BOOT_TIMEOUT):
+        """Waits for a line matching pattern; records when it was first seen."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.console_text())
+            if m:
+                return m
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"console never showed {pattern!r}:\n" + self.console_text()[-3000:])
+            time.sleep(0.005)
+
+    # -- monitor -----------------------------------------------------------
+    def monitor(self, command):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.monitor_path)
+        buf = b""
+        while b"(qemu)" not in buf:
+            buf += s.recv(4096)
+        s.sendall(command.encode() + b"\n")
+        # The echo of the command comes first, then the answer, then a prompt.
+        buf = b""
+        while not (b"\r\n" in buf and buf.rstrip().endswith(b"(qemu)")):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        return buf.decode(errors="replace").split("\r\n", 1)[-1]
+
+    def forwarded_ports(self):
+        """guest port -> host port, from the monitor's `info usernet`."""
+        if not self.ports:
+            valet.wait_until(lambda: os.path.exists(self.monitor_path), 10, what="the QEMU monitor")
+            out = self.monitor("info usernet")
+            for m in re.finditer(r"HOST_FORWARD\]\s+\d+\s+127\.0\.0\.1\s+(\d+)\s+\S+\s+(\d+)", out):
+                self.ports[int(m.group(2))] = int(m.group(1))
+        return self.ports
+
+    def maitred_addr(self):
+        return f"tcp:127.0.0.1:{self.forwarded_ports()[8888]}"
+
+    def vshd_addr(self):
+        return f"tcp:127.0.0.1:{self.forwarded_ports()[9001]}"
+
+    # -- end -----------------------------------------------------------------
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"qemu still running after {timeout} s:\n" + self.console_text()[-3000:])
+
+    def close(self):
+        self._stop.set()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.listener.stop()
+        if getattr(self, "keep_console", None) and os.path.exists(self.console):
+            shutil.copyfile(self.console, self.keep_console)

@@ -1,0 +1,416 @@
+"""The VM test: maitred as the init of a real Linux kernel booted under QEMU.
+
+Boot A runs the whole scenario on one VM, in order, each step reported as
+its own case; the last step is Shutdown, after which the host reads the
+ext4 disk image. Boots B-D check the other ways to power off (Ctrl-Alt-Del,
+SIGTERM, SIGPWR) and the kernel command-line switches.
+
+Timings seen on the way are written to BUILD/vm-timings.json (docs/benchmarks.md)."""
+import hashlib
+import json
+import os
+import pty
+import re
+import secrets
+import select
+import subprocess
+import threading
+import time
+import traceback
+
+import valet
+import vm
+
+GRACE = 2.0  # maitred.shutdown_grace on the kernel command line of boot A
+
+
+class Scenario:
+    def __init__(self, build, tally, pattern):
+        self.build = build
+        self.tally = tally
+        self.pattern = pattern
+        self.timings = {}
+        self.kdir = vm.kernel_dir()
+        self.work = valet.tmpdir()
+        self.initrd = os.path.join(self.work, "initrd.gz")
+        vm.build_initramfs(build, self.kdir, self.initrd)
+
+    def step(self, name, fn, *args):
+        full = f"vm/{name}"
+        if self.pattern and self.pattern not in full:
+            return None
+        start = time.monotonic()
+        try:
+            res = fn(*args)
+        except Exception as e:
+            self.tally.fail(full, f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6))
+            return False
+        self.tally.ok(full, time.monotonic() - start)
+        return res if res is not None else True
+
+    def boot(self, name, cmdline, disk=None):
+        sub = os.path.join(self.work, name)
+        os.makedirs(sub)
+        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk)
+        # Kept after the run for whoever reads a failure.
+        v.keep_console = os.path.join(self.build, f"vm-console-{name}.log")
+        return v
+
+
+# -- helpers ------------------------------------------------------------------
+
+def gsh(v, script, input=None, timeout=60):
+    """Runs a shell script in the guest through vsh (pipes); returns stdout."""
+    res = valet.vsh(v.vshd_addr(), "--", "/bin/sh", "-c", script, input=input, timeout=timeout)
+    if res.returncode != 0:
+        raise AssertionError(f"guest script failed ({res.returncode}): {script}\n"
+                             f"{res.stdout.decode(errors='replace')}{res.stderr.decode(errors='replace')}")
+    return res.stdout.decode()
+
+
+def ctl(v, *args, timeout=30):
+    return valet.maitctl(v.maitred_addr(), *args, timeout=timeout)
+
+
+def expect(res, code, text=None):
+    out = res.stdout + res.stderr
+    assert res.returncode == code, f"exit {res.returncode}, expected {code}: {out}"
+    if text is not None:
+        assert text in out, f"{text!r} not in {out!r}"
+
+
+def kmsg_time(console, pattern):
+    """The kernel timestamp of the first console line matching pattern."""
+    m = re.search(r"\[\s*(\d+\.\d+)\]\s+" + pattern, console)
+    assert m, f"no console line matches {pattern!r}"
+    return float(m.group(1))
+
+
+# -- boot A ---------------------------------------------------------------------
+
+def a_boot(s, v):
+    assert v.listener.event.wait(vm.BOOT_TIMEOUT) or v.check_alive(), "VmReady never arrived"
+    ready_at = v.listener.calls[0][0] - v.started
+    assert len(v.listener.calls) == 1, v.listener.calls
+    v.wait_console(r"first-stage: loading modules")
+    v.wait_console(r"maitred: Server listening on tcp")
+    v.wait_console(r"maitred: Told the host .* that the VM is ready")
+    c = v.console_text()
+    assert "maitred: maitred running as PID 1" in c
+    assert "init: could not" not in c, "a setup step failed:\n" + c[-3000:]
+    handover = kmsg_time(c, "first-stage: loading modules")
+    execd = kmsg_time(c, "first-stage: exec maitred")
+    serving = kmsg_time(c, "maitred: Server listening on tcp")
+    s.timings.update({
+        "qemu_to_handover_s": v.seen_at(r"first-stage: loading modules"),
+        "qemu_to_serving_s": v.seen_at(r"maitred: Server listening on tcp"),
+        "qemu_to_vm_ready_s": ready_at,
+        "kernel_to_handover_s": handover,
+        "maitred_exec_to_serving_ms": (serving - execd) * 1000,
+        "maitred_share_of_boot_to_ready_pct": (serving - execd) / ready_at * 100,
+    })
+
+
+def a_pid1_setup(v):
+    mounts = gsh(v, "cat /proc/mounts")
+    want = {
+        "/dev": ("devtmpfs", ["nosuid", "mode=755"]),
+        "/proc": ("proc", ["nosuid", "nodev", "noexec"]),
+        "/sys": ("sysfs", ["nosuid", "nodev", "noexec"]),
+        "/dev/pts": ("devpts", ["nosuid", "noexec", "gid=5", "mode=620", "ptmxmode=666"]),
+        "/dev/shm": ("tmpfs", ["nosuid", "nodev", "noexec"]),
+        "/run": ("tmpfs", ["nosuid", "nodev", "noexec", "mode=755"]),
+        "/tmp": ("tmpfs", ["nosuid", "nodev", "noexec"]),
+        "/sys/fs/cgroup": ("cgroup2", ["nosuid", "nodev", "noexec"]),
+    }
+    seen = {}
+    for line in mounts.splitlines():
+        src, target, fstype, opts = line.split()[:4]
+        seen[target] = (fstype, opts.split(","))
+    for target, (fstype, opts) in want.items():
+        assert target in seen, f"{target} not mounted:\n{mounts}"
+        assert seen[target][0] == fstype, (target, seen[target])
+        for o in opts:
+            assert o in seen[target][1], f"{target} lacks {o}: {seen[target]}"
+    out = gsh(v, "stat -c %a /run/lock; hostname; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags;"
+                 "grep 'Max open files' /proc/1/limits; cat /proc/1/stat")
+    lines = out.splitlines()
+    assert lines[0] == "1777", lines
+    assert lines[1] == "valet-vm", lines
+    assert int(lines[3], 16) & 1, f"lo not up: {lines[2:4]}"
+    assert lines[4].split()[3:5] == ["1048576", "1048576"], lines[4]
+    stat = lines[5].rsplit(")", 1)[1].split()
+    # state ppid pgrp session tty_nr: PID 1 leads session 1 and has the
+    # console (console=ttyS0: major 4, minor 64) as controlling terminal.
+    assert stat[3] == "1" and int(stat[4]) == (4 << 8) | 64, stat[:5]
+    # maitred's environment, as its children receive it (/proc/1/environ
+    # shows what the kernel passed, not what maitred cleaned up).
+    expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c", "cp /proc/$$/environ /run/env"), 0)
+    env = gsh(v, "cat /run/env").split("\0")
+    assert [e for e in env if e] == ["PATH=/usr/bin:/usr/sbin:/bin:/sbin"], env
+
+
+def a_pid1_survives_signals(v):
+    # From inside the guest: the kernel protects init, and maitred ignores
+    # what it does not handle. Then it must still answer.
+    gsh(v, "kill -KILL 1; kill -SEGV 1; kill -HUP 1; kill -USR1 1; kill -QUIT 1; true")
+    expect(ctl(v, "launch", "--wait", "--", "/bin/true"), 0)
+    c = v.console_text()
+    assert "received SIGHUP; ignored" in c, c[-2000:]
+
+
+def a_configure_network(v):
+    before = gsh(v, "ip -4 route")
+    assert "default" not in before, before
+    expect(ctl(v, "network", "--address", "10.0.2.15/24", "--gateway", "10.0.2.2"), 0)
+    out = gsh(v, "ip -4 addr show eth0; ip -4 route")
+    assert "inet 10.0.2.15/24" in out and "default via 10.0.2.2 dev eth0" in out, out
+    assert out.count("inet ") == 1, out
+    # Bad input is an error, and the agent keeps serving on the same NIC.
+    expect(ctl(v, "network", "--address", "10.0.2.15", "--netmask", "255.0.255.0", "--gateway", "10.0.2.2"), 1,
+           "INVALID_ARGUMENT")
+    expect(ctl(v, "launch", "--wait", "--", "/bin/true"), 0)
+
+
+def a_mount(v):
+    expect(ctl(v, "mount", "tmpfs", "/mnt/tmp", "tmpfs", "--flags", "nosuid,nodev", "--options", "size=1m,mode=700"), 0)
+    expect(ctl(v, "mount", "/dev/vda", "/mnt/disk", "ext4"), 0)
+    mounts = gsh(v, "cat /proc/mounts")
+    assert re.search(r"^\S+ /mnt/tmp tmpfs rw,nosuid,nodev,relatime,size=1024k,mode=700", mounts, re.M), mounts
+    assert re.search(r"^/dev/vda /mnt/disk ext4 rw", mounts, re.M), mounts
+    expect(ctl(v, "mount", "/dev/nonexistent", "/mnt/tmp", "ext4"), 1)
+    expect(ctl(v, "mount", "none", "/mnt/tmp", "nosuchfs"), 1)
+    expect(ctl(v, "launch", "--wait", "--", "/bin/true"), 0)
+
+
+def a_launch(v):
+    expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c", "exit 42"), 42, "EXITED 42")
+    expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c", "kill -9 $$"), 137, "SIGNALED 9")
+    expect(ctl(v, "launch", "--", "/bin/sh", "-c", "echo launched >/run/launched"), 0, "LAUNCHED")
+    valet.wait_until(lambda: "launched" in gsh(v, "cat /run/launched 2>/dev/null; true"), 10, what="/run/launched")
+    expect(ctl(v, "launch", "--wait", "--", "/nonexistent"), 127, "FAILED")
+    expect(ctl(v, "launch", "--respawn", "--wait", "--", "/bin/true"), 1, "INVALID_ARGUMENT")
+
+
+def a_respawn_start(v):
+    expect(ctl(v, "launch", "--respawn", "--", "/bin/sh", "-c", "echo run >>/run/respawns"), 0, "LAUNCHED")
+
+
+def a_respawn_throttled(v):
+    v.wait_console(r"maitred: /bin/sh respawning too frequently; stopped", timeout=30)
+    time.sleep(1.5)  # longer than the largest backoff: no 11th run sneaks in
+    runs = gsh(v, "wc -l </run/respawns").strip()
+    assert runs == "10", f"{runs} runs"
+
+
+def guest_processes(v):
+    """(pid, comm, state, ppid) of every process in the guest."""
+    out = gsh(v, "cat /proc/[0-9]*/stat 2>/dev/null; true")
+    procs = []
+    for line in out.splitlines():
+        m = re.match(r"(\d+) \((.*)\) (\S) (\d+)", line)
+        if m:
+            procs.append((int(m.group(1)), m.group(2), m.group(3), int(m.group(4))))
+    return procs
+
+
+def a_orphans(v):
+    # 200 background sleeps whose parent exits at once: all re-parented to PID 1.
+    expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c",
+               "for i in $(seq 200); do sleep 4 & done; exit 0"), 0, "EXITED 0")
+    orphans = [p for p in guest_processes(v) if p[1] == "sleep" and p[3] == 1]
+    assert len(orphans) == 200, f"{len(orphans)} orphaned sleeps seen"
+
+    def settled():
+        procs = guest_processes(v)
+        return not [p for p in procs if p[1] == "sleep" or p[2] == "Z"]
+    valet.wait_until(settled, 20, interval=0.5, what="the orphans to be reaped")
+
+
+def a_vsh_pty(v):
+    fd, tty = pty.openpty()
+    proc = valet.track(subprocess.Popen([valet.binary("vsh"), "--addr", v.vshd_addr(), "-t"], stdin=tty,
+                                        stdout=tty, stderr=tty, start_new_session=True))
+    os.close(tty)
+    buf = b""
+
+    def read_until(token, timeout=20):
+        nonlocal buf
+        deadline = time.monotonic() + timeout
+        while token not in buf:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{token!r} never came: {buf[-500:]!r}")
+    try:
+        read_until(b"# ")  # the prompt: typed-ahead input may be flushed
+        os.write(fd, b"tty; stty size; echo sum=$((40+2))\n")
+        read_until(b"sum=42")
+        assert re.search(rb"/dev/pts/\d+", buf), buf
+        os.write(fd, b"exit 3\n")
+        assert proc.wait(20) == 3, proc.returncode
+    finally:
+        os.close(fd)
+
+
+def a_vsh_pipes(v):
+    data = secrets.token_bytes(1 << 20)
+    res = valet.vsh(v.vshd_addr(), "--", "/bin/sh", "-c", "cat; echo err >&2; exit 7", input=data, timeout=60)
+    assert res.returncode == 7, res.returncode
+    assert hashlib.sha256(res.stdout).digest() == hashlib.sha256(data).digest(), len(res.stdout)
+    assert res.stderr == b"err\n", res.stderr
+
+
+def a_vsock_loopback(v):
+    # The guest's own vsock loopback (CID 1): refused by default...
+    out = valet.vsh(v.vshd_addr(), "--", "/bin/maitctl", "--addr", "vsock:1:8888", "--timeout", "5",
+                    "launch", "--wait", "--", "/bin/true")
+    assert out.returncode == 1 and b"UNAVAILABLE" in out.stderr, out
+    v.wait_console(r"maitred: refused connection from vsock cid 1 port \d+: not allowed by the peer policy", timeout=10)
+    out = valet.vsh(v.vshd_addr(), "--", "/bin/vsh", "--cid", "1", "--", "true")
+    assert out.returncode != 0, out
+    v.wait_console(r"vshd: refused connection from vsock cid 1 port \d+: not allowed by the peer policy", timeout=10)
+    # ...and accepted by instances started with --allow-cid 1.
+    expect(ctl(v, "launch", "--", "/sbin/maitred", "--listen", "vsock:-1:8890", "--allow-cid", "1",
+               "--no-startup-processes", "--vm-ready", "none"), 0, "LAUNCHED")
+    expect(ctl(v, "launch", "--", "/sbin/vshd", "--listen", "vsock:-1:9002", "--allow-cid", "1"), 0, "LAUNCHED")
+    out = gsh(v, "i=0; until /bin/maitctl --addr vsock:1:8890 --timeout 5 launch --wait -- /bin/sh -c 'exit 5';"
+                 " do [ $? = 5 ] && break; i=$((i+1)); [ $i -gt 50 ] && exit 9; usleep 100000; done; echo rc=$?")
+    assert "EXITED 5" in out, out
+    out = gsh(v, "i=0; until /bin/vsh --addr vsock:1:9002 -- echo via-vsock; do i=$((i+1));"
+                 " [ $i -gt 50 ] && exit 9; usleep 100000; done")
+    assert out.strip() == "via-vsock", out
+
+
+def a_bad_peer(v):
+    import socket
+    host, port = "127.0.0.1", v.forwarded_ports()[8888]
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(secrets.token_bytes(4096))
+        s.settimeout(10)
+        try:
+            while s.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+    expect(ctl(v, "launch", "--wait", "--", "/bin/true"), 0)
+
+
+def a_measure_rss(s, v):
+    rss = gsh(v, "grep VmRSS /proc/1/status").split()[1]
+    s.timings["maitred_pid1_rss_kib"] = int(rss)
+
+
+def a_shutdown(s, v, disk):
+    nonce = secrets.token_hex(8)
+    expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c", f"echo valet-proof-{nonce} >/mnt/disk/proof"), 0)
+    # A process that ignores SIGTERM (and passes that on to its sleep).
+    expect(ctl(v, "launch", "--", "/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"), 0, "LAUNCHED")
+    # A waiting call still pending: answered (SIGTERM) before power-off.
+    waiting = {}
+
+    def wait_call():
+        waiting["res"] = ctl(v, "launch", "--wait", "--", "/bin/sleep", "1000", timeout=60)
+    t = threading.Thread(target=wait_call)
+    t.start()
+    v.wait_console(r"maitred: LaunchProcess from .*: /bin/sleep \(pid \d+\) started, waiting", timeout=10)
+
+    start = time.monotonic()
+    res = ctl(v, "shutdown", timeout=30)
+    replied = time.monotonic() - start
+    expect(res, 0)
+    code = v.wait_exit(GRACE + 3 + 5)
+    exited = time.monotonic() - start
+    t.join(30)
+    assert code == 0, f"qemu exit status {code}"
+    assert exited <= GRACE + 3, f"QEMU took {exited:.2f} s after Shutdown (grace {GRACE} s)"
+    assert replied >= GRACE - 0.2, f"replied after {replied:.2f} s: before the grace period ended?"
+    expect(waiting["res"], 128 + 15, "SIGNALED 15")
+    s.timings["shutdown_to_qemu_exit_s"] = exited
+    c = v.console_text()
+    for line in ("maitred: Power-off: sending SIGTERM to all processes",
+                 "maitred: Power-off: processes left after the grace period; sending SIGKILL",
+                 "maitred: Shutting down system NOW", "reboot: Power down"):
+        assert line in c, f"{line!r} not on the console:\n" + c[-3000:]
+    assert "could not unmount /mnt/disk" not in c, c[-3000:]
+    proof = subprocess.run(["debugfs", "-R", "cat /proof", disk], capture_output=True, text=True, check=True)
+    assert proof.stdout.strip() == f"valet-proof-{nonce}", (proof.stdout, proof.stderr)
+
+
+def boot_a(s):
+    disk = os.path.join(s.work, "disk.ext4")
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "valet", disk, "16M"], check=True)
+    v = s.boot("a", f"maitred.shutdown_grace={GRACE}", disk=disk)
+    try:
+        if not s.step("boot_vm_ready", a_boot, s, v):
+            return
+        s.step("pid1_setup", a_pid1_setup, v)
+        respawning = s.step("respawn_start", a_respawn_start, v)
+        s.step("pid1_survives_signals", a_pid1_survives_signals, v)
+        s.step("configure_network", a_configure_network, v)
+        s.step("mount_tmpfs_and_ext4", a_mount, v)
+        s.step("launch_process", a_launch, v)
+        s.step("orphans_reaped", a_orphans, v)
+        s.step("vsh_pty_session", a_vsh_pty, v)
+        s.step("vsh_pipe_session", a_vsh_pipes, v)
+        s.step("vsock_loopback", a_vsock_loopback, v)
+        s.step("bad_peer_on_tcp", a_bad_peer, v)
+        if respawning:
+            s.step("respawn_throttled", a_respawn_throttled, v)
+        s.step("pid1_rss", a_measure_rss, s, v)
+        s.step("shutdown_power_off", a_shutdown, s, v, disk)
+    finally:
+        v.close()
+
+
+# -- boots B-D: the other ways to power off -------------------------------------
+
+def power_off_by(s, how):
+    v = s.boot(how, "maitred.no_startup_processes maitred.shutdown_grace=1")
+    try:
+        assert v.listener.event.wait(vm.BOOT_TIMEOUT) or v.check_alive(), "VmReady never arrived"
+        v.wait_console(r"maitred: Server listening on tcp")
+        c = v.console_text()
+        assert "maitred.no_startup_processes: skipping the boot jobs" in c and "10-vshd" not in c, c[-2000:]
+        # Something to stop, which gets its answer before power-off.
+        waiting = {}
+        t = threading.Thread(target=lambda: waiting.update(
+            res=ctl(v, "launch", "--wait", "--", "/bin/sleep", "1000", timeout=60)))
+        t.start()
+        v.wait_console(r"/bin/sleep \(pid \d+\) started, waiting", timeout=10)
+        start = time.monotonic()
+        if how == "ctrl-alt-del":
+            v.monitor("sendkey ctrl-alt-delete")
+            sig = "SIGINT"
+        else:
+            expect(ctl(v, "launch", "--", "/bin/kill", f"-{how}", "1"), 0, "LAUNCHED")
+            sig = f"SIG{how}"
+        code = v.wait_exit(1 + 3 + 5)
+        took = time.monotonic() - start
+        t.join(30)
+        assert code == 0, f"qemu exit status {code}"
+        assert took <= 1 + 3, f"{took:.2f} s"
+        c = v.console_text()
+        assert f"maitred: received {sig}, powering off" in c, c[-2000:]
+        expect(waiting["res"], 128 + 15, "SIGNALED 15")
+    finally:
+        v.close()
+
+
+def run(build, tally, pattern):
+    valet.configure(build)
+    s = Scenario(build, tally, pattern)
+    try:
+        boot_a(s)
+        for how in ("ctrl-alt-del", "TERM", "PWR"):
+            s.step(f"power_off_on_{how.lower()}", power_off_by, s, how)
+    finally:
+        valet.cleanup()
+        if s.timings:
+            with open(os.path.join(build, "vm-timings.json"), "w") as f:
+                json.dump(s.timings, f, indent=1)
+            print("vm timings: " + ", ".join(f"{k}={v:.3g}" for k, v in s.timings.items()), flush=True)
