@@ -47,7 +47,7 @@ def main():
               f"{os.path.getsize(initrd) // 1024} KiB (maitred as PID 1, vshd as a boot job)")
 
         say("Booting under QEMU (TCG, q35); waiting for VmReady")
-        v = vm.VM(build, work, kdir, initrd, cmdline="quiet maitred.shutdown_grace=3", disk=disk)
+        v = vm.VM(build, work, kdir, initrd, cmdline="maitred.shutdown_grace=3", disk=disk)
         if not v.listener.event.wait(vm.BOOT_TIMEOUT):
             v.check_alive()
             raise SystemExit("no VmReady")
@@ -80,7 +80,7 @@ def main():
         print(f"QEMU exited with status {code}, {time.monotonic() - start:.2f} s after Shutdown")
         out = subprocess.run(["debugfs", "-R", "cat /hello", disk], capture_output=True, text=True)
         print(f"the disk image, read on the host with debugfs: {out.stdout.strip()!r}")
-        say("maitred's lines from the console")
+        say("maitred's lines on the VM console")
         for line in v.console_text().splitlines():
             if "maitred:" in line:
                 print(line)

@@ -291,6 +291,9 @@ def test_bad_command_lines():
     for args, text in [(["--listen", "bogus"], "invalid --listen address 'bogus'"),
                        (["--allow-cid", "x"], "invalid --allow-cid 'x'"),
                        (["--max-connections", "0"], "invalid --max-connections '0'"),
+                       (["--vm-ready", "vsock:two:7777"], "invalid --vm-ready address 'vsock:two:7777'"),
+                       (["--shutdown-grace", "0"], "invalid --shutdown-grace '0'"),
+                       (["--shutdown-grace", "ten"], "invalid --shutdown-grace 'ten'"),
                        (["extra"], "unexpected argument 'extra'")]:
         r = subprocess.run([binary("maitred")] + args, capture_output=True, text=True, timeout=10)
         assert r.returncode == 2 and text in r.stderr, (args, r)

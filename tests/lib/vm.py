@@ -4,9 +4,11 @@ to maitred and vshd, the console log, the monitor, a VmReady listener.
 
 Every boot has a hard timeout; pvpanic turns a guest panic into QEMU exit
 status 1, and the console is watched for "Kernel panic" too."""
+import atexit
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -25,13 +27,23 @@ class VmDied(AssertionError):
     pass
 
 
+_running = set()
+
+
+@atexit.register
+def _close_all():
+    for v in list(_running):
+        v.close()
+
+
 def kernel_dir():
     out = subprocess.run([os.path.join(VM_DIR, "fetch-kernel.sh")], check=True, capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1]
 
 
-def build_initramfs(build, kdir, out):
-    subprocess.run([os.path.join(VM_DIR, "make-initramfs.sh"), build, kdir, out], check=True)
+def build_initramfs(build, kdir, out, test_jobs=False):
+    cmd = [os.path.join(VM_DIR, "make-initramfs.sh")] + (["--test-jobs"] if test_jobs else [])
+    subprocess.run(cmd + [build, kdir, out], check=True)
 
 
 class VmReadyListener:
@@ -84,8 +96,11 @@ class VM:
         if disk:
             cmd += ["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-pci,drive=d0"]
         self.started = time.monotonic()
-        self.proc = valet.track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                 stderr=subprocess.STDOUT))
+        # timeout(1) leads a process group of its own with QEMU in it: close()
+        # kills that group, so QEMU never outlives the harness.
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        _running.add(self)
         self.ports = {}
         self.lines = []  # (seconds since QEMU start, console line), as first seen
         self._stop = threading.Event()
@@ -191,8 +206,13 @@ class VM:
 
     def close(self):
         self._stop.set()
+        _running.discard(self)
+        # Only while timeout(1) is unreaped is its pid surely still our group.
         if self.proc.poll() is None:
-            self.proc.kill()
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.proc.wait()
         self.listener.stop()
         if getattr(self, "keep_console", None) and os.path.exists(self.console):

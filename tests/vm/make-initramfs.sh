@@ -4,8 +4,13 @@
 # modules from KERNEL_DIR (tests/vm/fetch-kernel.sh), a first stage as
 # /init, and vshd as a boot job. Writes a gzip'd newc cpio to OUT.
 #
-# Usage: tests/vm/make-initramfs.sh BUILD KERNEL_DIR OUT
+# Usage: tests/vm/make-initramfs.sh [--test-jobs] BUILD KERNEL_DIR OUT
 set -euo pipefail
+test_jobs=0
+if [ "${1:-}" = --test-jobs ]; then
+	test_jobs=1
+	shift
+fi
 build=$1 kernel=$2 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -46,14 +51,12 @@ tty:x:5:
 nogroup:x:65534:
 EOT
 echo "valet-vm" >"$root/etc/hostname"
-cat >"$root/etc/maitred/10-vshd.textproto" <<'EOT'
-# The vsock shell, and the same over TCP for QEMU's user-mode forwarding.
-argv: "/sbin/vshd"
-argv: "--listen" argv: "vsock:-1:9001"
-argv: "--listen" argv: "tcp:10.0.2.15:9001"
-argv: "--log-kmsg"
-respawn: true
-EOT
+# vshd is a boot job. With --test-jobs, so are the VM test's: one waited
+# for, one that does not parse, one asking for respawn and wait_for_exit.
+install -m 0644 "$here/jobs/10-vshd.textproto" "$root/etc/maitred/"
+if [ "$test_jobs" = 1 ]; then
+	install -m 0644 "$here"/jobs/[0-9]*.textproto "$root/etc/maitred/"
+fi
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 >"$out.tmp"
 mv "$out.tmp" "$out"
