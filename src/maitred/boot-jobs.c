@@ -123,6 +123,11 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 
 static void boot_jobs_next(struct boot_jobs *b)
 {
+	/* Stopping (or powering off) while a job was waited for: start no more. */
+	if (b->m->shutting_down && b->next < b->n) {
+		log_info("stopping: %zu boot jobs not started", b->n - b->next);
+		b->next = b->n;
+	}
 	while (b->next < b->n)
 		if (boot_jobs_start(b, b->paths[b->next++]))
 			return; /* resumed by job_exited */

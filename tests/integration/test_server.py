@@ -68,7 +68,7 @@ def test_fifty_connections_at_once():
     m = Maitred()
     base = m.fd_count()
     chans = [grpc_stubs(m.addr, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(50)]
-    futs = [c.LaunchProcess.future(launch_req("sleep", "1"), timeout=30) for c in chans]
+    futs = [c.LaunchProcess.future(launch_req("sleep", "3"), timeout=30) for c in chans]
     wait_until(lambda: m.fd_count() >= base + 50, 20, what="50 connections")
     for f in futs:
         assert f.result().status == guest_pb2.EXITED
@@ -142,7 +142,7 @@ def test_stream_reset_mid_call_process_still_reaped():
     import grpc
     m = Maitred()
     g = grpc_stubs(m.addr)
-    f = g.LaunchProcess.future(launch_req("sleep", "1"), timeout=30)
+    f = g.LaunchProcess.future(launch_req("sleep", "3"), timeout=30)
     pid = wait_until(lambda: m.children(), what="the process")[0]
     f.cancel()
     m.wait_log("caller went away")
@@ -157,7 +157,7 @@ def test_stream_reset_mid_call_process_still_reaped():
 def test_client_vanishes_while_process_runs():
     m = Maitred()
     base = m.fd_count()
-    p = track(subprocess.Popen([binary("maitctl"), "--addr", m.addr, "launch", "--wait", "--", "sleep", "1"]))
+    p = track(subprocess.Popen([binary("maitctl"), "--addr", m.addr, "launch", "--wait", "--", "sleep", "3"]))
     pid = wait_until(lambda: m.children(), what="the process")[0]
     p.kill()
     p.wait()
@@ -227,8 +227,9 @@ def test_shutdown_lets_calls_in_flight_finish():
     import guest_pb2
     m = Maitred()
     g = grpc_stubs(m.addr)
-    slow = g.LaunchProcess.future(launch_req("sh", "-c", "sleep 1; exit 3"), timeout=30)
-    wait_until(lambda: m.children(), what="the process")
+    slow = g.LaunchProcess.future(launch_req("sh", "-c", "sleep 2; exit 3"), timeout=30)
+    wait_until(lambda: slow.done() or "started, waiting for it" in m.log(), 20, what="the call to start")
+    assert not slow.done(), f"the call ended early: {slow.exception()}"
     r = maitctl(m.addr, "shutdown")
     assert r.returncode == 0 and r.stdout.strip() == "OK", r
     # No new connections once Shutdown has been answered.
@@ -273,7 +274,7 @@ def test_connection_limit():
     import guest_pb2
     m = Maitred(args=["--max-connections", "2"])
     chans = [grpc_stubs(m.addr, options=[("grpc.use_local_subchannel_pool", 1)]) for _ in range(2)]
-    futs = [c.LaunchProcess.future(launch_req("sleep", "1"), timeout=30) for c in chans]
+    futs = [c.LaunchProcess.future(launch_req("sleep", "3"), timeout=30) for c in chans]
     wait_until(lambda: len(m.children()) == 2, what="two calls in flight")
     r = maitctl(m.addr, "launch", "--", "true")
     assert r.returncode == 1 and "UNAVAILABLE" in r.stderr, r

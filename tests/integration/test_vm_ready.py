@@ -3,50 +3,25 @@ library as the host's StartupListener; a missing or silent host is logged
 and harmless. (As PID 1 it is covered by the VM test.)"""
 import os
 import socket
-import threading
 import time
 
-from valet import Maitred, maitctl, tmpdir, wait_until
-
-
-def startup_listener(path):
-    import grpc
-    from concurrent import futures
-    import common_pb2
-
-    calls = []
-    got = threading.Event()
-
-    def vm_ready(request, context):
-        calls.append(request)
-        got.set()
-        return common_pb2.EmptyMessage()
-
-    handler = grpc.method_handlers_generic_handler("vm_tools.StartupListener", {
-        "VmReady": grpc.unary_unary_rpc_method_handler(
-            vm_ready, request_deserializer=common_pb2.EmptyMessage.FromString,
-            response_serializer=common_pb2.EmptyMessage.SerializeToString)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port("unix:" + path)
-    server.start()
-    return server, calls, got
+from valet import Maitred, StartupListener, maitctl, tmpdir
 
 
 def test_vm_ready_reaches_the_host_once_serving():
     path = os.path.join(tmpdir(), "startup.sock")
-    server, calls, got = startup_listener(path)
+    host = StartupListener("unix:" + path)
     try:
         m = Maitred(args=["--vm-ready", "unix:" + path, "--no-startup-processes"])
-        assert got.wait(10), m.log()
+        assert host.event.wait(10), m.log()
         m.wait_log("Told the host (unix:" + path + ") that the VM is ready")
-        assert len(calls) == 1
+        assert len(host.calls) == 1
         log = m.log()
         assert log.index("Server listening on") < log.index("Told the host"), log
         assert "Serving " in log and " ms after start (" in log, log
         assert m.stop() == 0
     finally:
-        server.stop(0)
+        host.stop()
 
 
 def test_vm_ready_to_nobody_is_logged_and_harmless():

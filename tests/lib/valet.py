@@ -204,6 +204,39 @@ def grpc_stubs(addr, options=()):
     return Stubs
 
 
+class StartupListener:
+    """The host's vm_tools.StartupListener, served by the official gRPC
+    library on address ("127.0.0.1:0", "unix:PATH"); records VmReady calls
+    as (monotonic time, peer)."""
+
+    def __init__(self, address):
+        import threading
+        from concurrent import futures
+
+        import grpc
+        import common_pb2
+
+        self.calls = []
+        self.event = threading.Event()
+
+        def vm_ready(request, context):
+            self.calls.append((time.monotonic(), context.peer()))
+            self.event.set()
+            return common_pb2.EmptyMessage()
+
+        handler = grpc.method_handlers_generic_handler("vm_tools.StartupListener", {
+            "VmReady": grpc.unary_unary_rpc_method_handler(
+                vm_ready, request_deserializer=common_pb2.EmptyMessage.FromString,
+                response_serializer=common_pb2.EmptyMessage.SerializeToString)})
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        self.server.add_generic_rpc_handlers((handler,))
+        self.port = self.server.add_insecure_port(address)
+        self.server.start()
+
+    def stop(self):
+        self.server.stop(0)
+
+
 def grpc_error(fn, *args, **kw):
     """Calls fn and returns (code name, details) of the RpcError it must raise."""
     import grpc

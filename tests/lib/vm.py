@@ -46,41 +46,12 @@ def build_initramfs(build, kdir, out, test_jobs=False):
     subprocess.run(cmd + [build, kdir, out], check=True)
 
 
-class VmReadyListener:
-    """The host side of vm_tools.StartupListener, served by grpcio."""
-
-    def __init__(self):
-        import grpc
-        from concurrent import futures
-        import common_pb2
-
-        self.calls = []
-        self.event = threading.Event()
-
-        def vm_ready(request, context):
-            self.calls.append((time.monotonic(), context.peer()))
-            self.event.set()
-            return common_pb2.EmptyMessage()
-
-        handler = grpc.method_handlers_generic_handler("vm_tools.StartupListener", {
-            "VmReady": grpc.unary_unary_rpc_method_handler(
-                vm_ready, request_deserializer=common_pb2.EmptyMessage.FromString,
-                response_serializer=common_pb2.EmptyMessage.SerializeToString)})
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        self.server.add_generic_rpc_handlers((handler,))
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
-        self.server.start()
-
-    def stop(self):
-        self.server.stop(0)
-
-
 class VM:
     def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120):
         self.workdir = workdir
         self.console = os.path.join(workdir, "console.log")
         self.monitor_path = os.path.join(workdir, "monitor.sock")
-        self.listener = VmReadyListener()
+        self.listener = valet.StartupListener("127.0.0.1:0")
         append = f"console=ttyS0 panic=-1 {cmdline}".strip()
         cmd = ["timeout", "-k", "5", str(timeout),
                "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-nodefaults", "-no-reboot",

@@ -18,5 +18,9 @@ until ip link show eth0 >/dev/null 2>&1; do
 done
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
+# For the VM test: the kernel hands unknown key=value words of its command
+# line to init as environment; valet_jobs=DIR picks another boot-job
+# directory, valet_listen=ADDR adds a listener.
 msg "exec maitred"
-exec /sbin/maitred --listen vsock:-1:8888 --listen tcp:10.0.2.15:8888 --vm-ready tcp:10.0.2.100:7777
+exec /sbin/maitred --listen vsock:-1:8888 --listen tcp:10.0.2.15:8888 --vm-ready tcp:10.0.2.100:7777 \
+	--jobs-dir "${valet_jobs:-/etc/maitred}" ${valet_listen:+--listen "$valet_listen"}

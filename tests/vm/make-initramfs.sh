@@ -56,6 +56,8 @@ echo "valet-vm" >"$root/etc/hostname"
 install -m 0644 "$here/jobs/10-vshd.textproto" "$root/etc/maitred/"
 if [ "$test_jobs" = 1 ]; then
 	install -m 0644 "$here"/jobs/[0-9]*.textproto "$root/etc/maitred/"
+	mkdir -p "$root/etc/maitred-poweroff-during-jobs"
+	install -m 0644 "$here"/jobs/poweroff-during-jobs/*.textproto "$root/etc/maitred-poweroff-during-jobs/"
 fi
 
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -1 >"$out.tmp"

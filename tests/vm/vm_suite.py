@@ -285,6 +285,12 @@ def a_vsock_loopback(v):
     out = valet.vsh(v.vshd_addr(), "--", "/bin/vsh", "--cid", "1", "--", "true")
     assert out.returncode != 0, out
     v.wait_console(r"vshd: refused connection from vsock cid 1 port \d+: not allowed by the peer policy", timeout=10)
+    # Kernel-log records carry syslog priorities: info 6, warning 4.
+    raw = gsh(v, "dmesg -r")
+    info = re.search(r"^<(\d+)>\[[ .\d]+\] maitred: maitred running as PID 1$", raw, re.M)
+    warn = re.search(r"^<(\d+)>\[[ .\d]+\] maitred: refused connection from vsock cid 1", raw, re.M)
+    assert info and int(info.group(1)) % 8 == 6, raw[-1500:]
+    assert warn and int(warn.group(1)) % 8 == 4, raw[-1500:]
     # ...and accepted by instances started with --allow-cid 1.
     expect(ctl(v, "launch", "--", "/sbin/maitred", "--listen", "vsock:-1:8890", "--allow-cid", "1",
                "--no-startup-processes", "--vm-ready", "none"), 0, "LAUNCHED")
@@ -415,7 +421,41 @@ def power_off_by(s, how):
 STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure_network mount_tmpfs_and_ext4 "
          "launch_process orphans_reaped vsh_pty_session vsh_pipe_session vsock_loopback bad_peer_on_tcp "
          "respawn_throttled pid1_rss shutdown_power_off power_off_on_ctrl-alt-del power_off_on_term "
-         "power_off_on_pwr").split()
+         "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split()
+
+
+def power_off_during_boot_jobs(s):
+    # SIGTERM while a wait_for_exit job runs: no later job starts, the
+    # server never starts, the power-off completes.
+    v = s.boot("jobs", "valet_jobs=/etc/maitred-poweroff-during-jobs maitred.shutdown_grace=1")
+    try:
+        v.wait_console(r"maitred: received SIGTERM, powering off")
+        code = v.wait_exit(vm.BOOT_TIMEOUT)
+        assert code == 0, f"qemu exit status {code}"
+        c = v.console_text()
+        assert "maitred: stopping: 1 boot jobs not started" in c, c[-2000:]
+        assert "job-20-ran" not in c and "20-never" not in c, c[-2000:]
+        assert "Server listening" not in c and not v.listener.calls, c[-2000:]
+        assert "maitred: Shutting down system NOW" in c
+    finally:
+        v.close()
+
+
+def unrecoverable_error_powers_off(s):
+    # A listener that cannot be opened (an address the guest does not
+    # have): logged, then sync and power-off; never a kernel panic.
+    v = s.boot("badlisten", "valet_listen=tcp:10.9.9.9:8888")
+    try:
+        code = v.wait_exit(vm.BOOT_TIMEOUT)
+        c = v.console_text()
+        assert code == 0, f"qemu exit status {code} (1 = guest panic):\n" + c[-2000:]
+        assert "Kernel panic" not in c and "Attempted to kill init" not in c, c[-2000:]
+        assert re.search(r"maitred: could not listen on tcp:10.9.9.9:8888: Cannot assign requested address", c), \
+            c[-2000:]
+        assert "maitred: unrecoverable error (code 1); powering off" in c, c[-2000:]
+        assert "reboot: Power down" in c
+    finally:
+        v.close()
 
 
 def run(build, tally, pattern):
@@ -424,10 +464,13 @@ def run(build, tally, pattern):
     valet.configure(build)
     s = Scenario(build, tally, pattern)
     try:
-        if not pattern or any(pattern in f"vm/{n}" for n in STEPS if not n.startswith("power_off_on")):
+        later = ("power_off_", "unrecoverable_")
+        if not pattern or any(pattern in f"vm/{n}" for n in STEPS if not n.startswith(later)):
             boot_a(s)
         for how in ("ctrl-alt-del", "TERM", "PWR"):
             s.step(f"power_off_on_{how.lower()}", power_off_by, s, how)
+        s.step("power_off_during_boot_jobs", power_off_during_boot_jobs, s)
+        s.step("unrecoverable_error_powers_off", unrecoverable_error_powers_off, s)
     finally:
         valet.cleanup()
         if s.timings:
