@@ -47,7 +47,8 @@ def one_boot(build, kdir, initrd, work):
         out = res.stdout.decode()
         handover, _ = kts(out, "first-stage: loading modules")
         execd, _ = kts(out, "first-stage: exec maitred")
-        serving, m = kts(out, r"maitred: Serving ([\d.]+) ms after start \(([\d.]+) ms of CPU\)")
+        serving, m = kts(out, r"maitred: Serving ([\d.]+) ms after start "
+                              r"\(([\d.]+) ms of CPU: ([\d.]+) in maitred, ([\d.]+) in the kernel\)")
         told, _ = kts(out, "maitred: Told the host")
         rss = int(re.search(r"VmRSS:\s+(\d+)", out).group(1))
         offset = ready_host - told  # kernel clock -> seconds since QEMU start
@@ -70,8 +71,10 @@ def one_boot(build, kdir, initrd, work):
             "qemu_to_vm_ready_s": ready_host,
             "maitred_exec_to_serving_ms": (serving - execd) * 1000,
             "maitred_cpu_to_serving_ms": float(m.group(2)),
+            "maitred_user_cpu_to_serving_ms": float(m.group(3)),
             "maitred_wall_share_pct": (serving - execd) / ready_host * 100,
             "maitred_cpu_share_pct": float(m.group(2)) / 1000 / ready_host * 100,
+            "maitred_user_cpu_share_pct": float(m.group(3)) / 1000 / ready_host * 100,
             "maitred_pid1_rss_kib": rss,
             "restart_in_vm_cold_ms": restarts[0],
             "restart_in_vm_warm_ms": restarts[2],

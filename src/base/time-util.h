@@ -8,5 +8,6 @@
 #define USEC_INFINITY UINT64_MAX
 
 uint64_t now_usec(void);
-/* CPU time this process has used, in microseconds. */
-uint64_t cpu_usec(void);
+/* CPU time this process has used, in microseconds, in its own code and in
+ * the kernel on its behalf. */
+void cpu_usec(uint64_t *ret_user, uint64_t *ret_system);

@@ -36,7 +36,7 @@ struct maitred {
 	struct boot_jobs *boot_jobs; /* while jobs are still being run */
 	struct power_off *power_off; /* PID 1's power-off, once begun */
 	char vm_ready_default[32];
-	uint64_t started_usec, started_cpu_usec; /* for the "Serving after" log line */
+	uint64_t started_usec, started_user_usec, started_sys_usec; /* for the "Serving after" log line */
 };
 
 /* Parses argv into opts; prints help or an error quoting the bad input.

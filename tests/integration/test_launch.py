@@ -103,14 +103,19 @@ def test_child_environment():
     bindir = os.path.join(m.dir, "bin")
     os.mkdir(bindir)
     with open(os.path.join(bindir, "valet-probe"), "w") as f:
+        # The signal state is read first, with builtins only: once the shell
+        # forks, /proc/$$/status may show its mask from inside fork().
         f.write(f"""#!/bin/sh
+sig=
+while read -r k v; do case $k in SigBlk:|SigIgn:) sig="$sig$k	$v
+";; esac; done </proc/$$/status
 o=$(readlink /proc/$$/fd/1)
 {{
 echo "sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$"
 echo "stdin=$(readlink /proc/$$/fd/0) stdout=$o"
 echo "umask=$(umask)"
 echo "inherited=$VALET_FROM_MAITRED override=$VALET_OVERRIDE new=$VALET_NEW"
-grep -E '^(SigBlk|SigIgn)' /proc/$$/status
+printf "$sig"
 echo "fds=$(ls /proc/self/fd | sort -n | tr '\\n' ',')"
 }} > {out}
 """)
