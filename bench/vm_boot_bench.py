@@ -36,7 +36,7 @@ def kts(dmesg, pattern):
 
 
 def one_boot(build, kdir, initrd, work):
-    v = vm.VM(build, work, kdir, initrd, cmdline="quiet")
+    v = vm.VM(build, work, kdir, initrd, cmdline=os.environ.get("VALET_VM_CMDLINE", "quiet"))
     v.keep_console = os.path.join(build, "vm-console-bench.log")
     try:
         if not v.listener.event.wait(vm.BOOT_TIMEOUT):

@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "base/macro.h"
@@ -99,4 +102,30 @@ void poweroff_unmount_all(poweroff_report_fn report, void *userdata)
 		report(p, err, ro, userdata);
 	}
 	(void)mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
+}
+
+int poweroff_links_down(void)
+{
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct if_nameindex *all = if_nameindex();
+	int failed = 0;
+
+	if (fd < 0 || !all) {
+		if (all)
+			if_freenameindex(all);
+		return -1;
+	}
+	for (struct if_nameindex *i = all; i->if_index; i++) {
+		struct ifreq ifr = { 0 };
+		if (strcmp(i->if_name, "lo") == 0)
+			continue;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", i->if_name);
+		if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 || !(ifr.ifr_flags & IFF_UP))
+			continue;
+		ifr.ifr_flags &= ~IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			failed++;
+	}
+	if_freenameindex(all);
+	return failed;
 }

@@ -19,3 +19,8 @@ typedef void (*poweroff_report_fn)(const char *mount_point, int error, bool remo
  * /proc, /sys and /dev (no data there, and logging needs /dev/kmsg). A
  * busy one is remounted read-only; / is remounted read-only last. */
 void poweroff_unmount_all(poweroff_report_fn report, void *userdata);
+
+/* Takes every network interface but lo down, so that no driver is still
+ * moving packets when the kernel shuts the devices down. Returns how many
+ * could not be taken down. */
+int poweroff_links_down(void);

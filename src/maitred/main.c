@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "init/cmdline.h"
+#include "init/poweroff.h"
 #include "init/sysinit.h"
 #include "maitred.h"
 
@@ -223,6 +224,10 @@ _noreturn_ static void power_off_now(int code)
 	if (code != 0)
 		log_error("unrecoverable error (code %d); powering off", code);
 	log_info("Shutting down system NOW");
+	/* The host has its answer by now. A NIC still busy while the kernel
+	 * shuts devices down has been seen to hang the guest in virtio_net. */
+	if (poweroff_links_down() != 0)
+		log_warning("could not take every network interface down");
 	sync();
 	(void)reboot(RB_POWER_OFF);
 	log_error_errno(errno, "reboot(RB_POWER_OFF) failed; halting");
