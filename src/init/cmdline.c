@@ -15,53 +15,33 @@
 
 #define CMDLINE_MAX 4096
 
-static bool word_is(const char *w, size_t len, const char *name)
-{
-	return strlen(name) == len && memcmp(w, name, len) == 0;
-}
-
-/* The leading integer of [s, s+len), like scanf's %d; false without digits. */
-static bool leading_int(const char *s, size_t len, long *ret)
-{
-	char tmp[32];
-	char *end;
-
-	if (len >= sizeof(tmp))
-		len = sizeof(tmp) - 1;
-	memcpy(tmp, s, len);
-	tmp[len] = 0;
-	errno = 0;
-	long v = strtol(tmp, &end, 10);
-	if (end == tmp || errno)
-		return false;
-	*ret = v;
-	return true;
-}
-
-static bool seconds_value(const char *s, size_t len, uint64_t *ret_usec)
-{
-	char tmp[32];
-
-	if (len >= sizeof(tmp))
-		return false;
-	memcpy(tmp, s, len);
-	tmp[len] = 0;
-	return parse_seconds(tmp, ret_usec) == 0;
-}
-
+/* One word: a bare name, or name=value (the value copied out, terminated,
+ * cut at VALUE_MAX: no valid value is that long). */
 static void parse_word(const char *w, size_t len, struct kernel_cmdline *c)
 {
-	static const char port[] = "maitred.listen_port=";
-	static const char grace[] = "maitred.shutdown_grace=";
-	long v;
+	enum { VALUE_MAX = 63 };
+	const char *eq = memchr(w, '=', len);
+	size_t name_len = eq ? (size_t)(eq - w) : len;
+	char value[VALUE_MAX + 1] = "";
+	char *end;
 
-	if (word_is(w, len, "maitred.no_startup_processes"))
+	if (eq) {
+		size_t n = MIN(len - name_len - 1, (size_t)VALUE_MAX);
+		memcpy(value, eq + 1, n);
+		value[n] = 0;
+	}
+#define NAME_IS(s) (name_len == sizeof(s) - 1 && memcmp(w, s, name_len) == 0)
+	if (!eq && NAME_IS("maitred.no_startup_processes"))
 		c->no_startup_processes = true;
-	else if (len > sizeof(port) - 1 && memcmp(w, port, sizeof(port) - 1) == 0) {
-		if (leading_int(w + sizeof(port) - 1, len - (sizeof(port) - 1), &v) && v > 0 && v < INT_MAX)
+	else if (eq && NAME_IS("maitred.listen_port")) {
+		/* Like scanf's %d: the leading integer; none means ignored. */
+		errno = 0;
+		long v = strtol(value, &end, 10);
+		if (end != value && !errno && v > 0 && v < INT_MAX)
 			c->vm_ready_port = (int)v;
-	} else if (len > sizeof(grace) - 1 && memcmp(w, grace, sizeof(grace) - 1) == 0)
-		(void)seconds_value(w + sizeof(grace) - 1, len - (sizeof(grace) - 1), &c->shutdown_grace_usec);
+	} else if (eq && NAME_IS("maitred.shutdown_grace"))
+		(void)parse_seconds(value, &c->shutdown_grace_usec);
+#undef NAME_IS
 }
 
 void kernel_cmdline_parse(const char *text, struct kernel_cmdline *ret)

@@ -95,8 +95,9 @@ static void setup_as_init(struct maitred *m)
 	if (reboot(RB_DISABLE_CAD) < 0)
 		log_warning_errno(errno, "init: could not disable Ctrl-Alt-Del");
 
-	if (kernel_cmdline_read("/proc/cmdline", &kc) < 0)
-		return (void)log_warning_errno(errno, "init: could not read /proc/cmdline");
+	int r = kernel_cmdline_read("/proc/cmdline", &kc);
+	if (r < 0)
+		log_warning_errno(r, "init: could not read /proc/cmdline");
 	if (kc.no_startup_processes) {
 		log_info("maitred.no_startup_processes: skipping the boot jobs");
 		m->opts.no_startup_processes = true;
