@@ -6,6 +6,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 
 from valet import Vshd, binary, sanitizer_env, track, vsh, wait_until
 
@@ -211,7 +212,9 @@ def test_signals_forwarded_and_connection_loss():
     # The connection dies before EXITED: 123.
     p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sleep", "100"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
-    session = wait_until(lambda: _session_pids(d), 10, what="the session process")[0]
+    # Set up means READY was sent: the target runs under the session.
+    session = wait_until(lambda: [s for s in _session_pids(d) if _children(s)], 10, what="the remote sleep")[0]
+    time.sleep(0.2)  # READY follows the spawn by a few instructions
     os.kill(session, 9)  # the session process of our vshd
     p.wait(10)
     assert p.returncode == 123, p.returncode

@@ -324,9 +324,14 @@ def a_measure_rss(s, v):
 
 def a_shutdown(s, v, disk):
     nonce = secrets.token_hex(8)
+    if " /mnt/disk " not in gsh(v, "cat /proc/mounts"):  # run on its own (-k)
+        expect(ctl(v, "mount", "/dev/vda", "/mnt/disk", "ext4"), 0)
     expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c", f"echo valet-proof-{nonce} >/mnt/disk/proof"), 0)
     # A process that ignores SIGTERM (and passes that on to its sleep).
-    expect(ctl(v, "launch", "--", "/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"), 0, "LAUNCHED")
+    expect(ctl(v, "launch", "--", "/bin/sh", "-c", "trap '' TERM; touch /run/ignoring; while :; do sleep 1; done"),
+           0, "LAUNCHED")
+    valet.wait_until(lambda: gsh(v, "test -e /run/ignoring && echo yes; true").strip() == "yes", 20,
+                     what="the trap to be set")
     # A waiting call still pending: answered (SIGTERM) before power-off.
     waiting = {}
 
