@@ -228,14 +228,14 @@ def guest_processes(v):
 def a_orphans(v):
     # 200 background sleeps whose parent exits at once: all re-parented to PID 1.
     expect(ctl(v, "launch", "--wait", "--", "/bin/sh", "-c",
-               "for i in $(seq 200); do sleep 4 & done; exit 0"), 0, "EXITED 0")
+               "for i in $(seq 200); do sleep 8 & done; exit 0"), 0, "EXITED 0")
     orphans = [p for p in guest_processes(v) if p[1] == "sleep" and p[3] == 1]
     assert len(orphans) == 200, f"{len(orphans)} orphaned sleeps seen"
 
     def settled():
         procs = guest_processes(v)
         return not [p for p in procs if p[1] == "sleep" or p[2] == "Z"]
-    valet.wait_until(settled, 20, interval=0.5, what="the orphans to be reaped")
+    valet.wait_until(settled, 30, interval=0.5, what="the orphans to be reaped")
 
 
 def a_vsh_pty(v):
