@@ -41,6 +41,8 @@ static void parse_word(const char *w, size_t len, struct kernel_cmdline *c)
 			c->vm_ready_port = (int)v;
 	} else if (eq && NAME_IS("maitred.shutdown_grace"))
 		(void)parse_seconds(value, &c->shutdown_grace_usec);
+	else if (eq && NAME_IS("printk.devkmsg"))
+		c->printk_devkmsg = true;
 #undef NAME_IS
 }
 

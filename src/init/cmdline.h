@@ -9,6 +9,7 @@ struct kernel_cmdline {
 	bool no_startup_processes;    /* maitred.no_startup_processes */
 	int vm_ready_port;	      /* maitred.listen_port=N, host port for VmReady; 0 if absent */
 	uint64_t shutdown_grace_usec; /* maitred.shutdown_grace=SECONDS; 0 if absent */
+	bool printk_devkmsg;	      /* the kernel's printk.devkmsg= is set */
 };
 
 /* text is the command line as read; the last occurrence of a word wins. */

@@ -181,32 +181,20 @@ static int hostname_from_file(void)
 
 /* The kernel rate-limits writes to /dev/kmsg by default (10 lines per 5 s
  * per writer), which silently drops an agent's log lines under load; the
- * kernel log is PID 1's only log, so let them all through unless the
- * command line chose (printk.devkmsg=, which also locks the setting). */
+ * kernel log is PID 1's only log, so let them all through. */
 static int kmsg_unlimited(void)
 {
-	_cleanup_close_ int fd = -1;
-	char cmdline[4096];
-	ssize_t n;
-
-	fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && (n = read(fd, cmdline, sizeof(cmdline) - 1)) >= 0) {
-		cmdline[n] = 0;
-		if (strstr(cmdline, "printk.devkmsg="))
-			return 0;
-	}
-	fd = safe_close(fd);
-	fd = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY | O_CLOEXEC);
+	_cleanup_close_ int fd = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	return write(fd, "on\n", 3) == 3 ? 0 : negative_errno();
 }
 
-void sysinit_rest(sysinit_report_fn report, void *userdata)
+void sysinit_rest(bool keep_kmsg_limit, sysinit_report_fn report, void *userdata)
 {
 	int r;
 
-	if ((r = kmsg_unlimited()) < 0)
+	if (!keep_kmsg_limit && (r = kmsg_unlimited()) < 0)
 		report_step(report, userdata, "lift the /dev/kmsg rate limit", NULL, r);
 	mount_range(EARLY_MOUNTS, sysinit_n_mounts, report, userdata);
 	if ((r = make_dir_mode("/run/lock", 01777)) < 0)

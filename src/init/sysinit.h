@@ -8,14 +8,17 @@
  * missing, say, /tmp can still serve the host and power off cleanly. */
 #pragma once
 
+#include <stdbool.h>
+
 /* step names what failed ("mount /dev/pts", "hostname"); error is -errno. */
 typedef void (*sysinit_report_fn)(const char *step, int error, void *userdata);
 
 /* Mounts /dev (devtmpfs) and /proc, then makes sure fds 0-2 are open
  * (console, else /dev/null): the minimum needed to log anything. */
 void sysinit_early(sysinit_report_fn report, void *userdata);
-/* The rest of the setup, in order. */
-void sysinit_rest(sysinit_report_fn report, void *userdata);
+/* The rest of the setup, in order. keep_kmsg_limit: the kernel command
+ * line chose the /dev/kmsg rate limit (printk.devkmsg=), leave it. */
+void sysinit_rest(bool keep_kmsg_limit, sysinit_report_fn report, void *userdata);
 
 /* The mounts sysinit makes, in order, for the power-off sequence and docs. */
 struct sysinit_mount {

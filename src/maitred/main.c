@@ -90,14 +90,14 @@ static void setup_as_init(struct maitred *m)
 	struct kernel_cmdline kc;
 
 	log_info("maitred running as PID 1");
-	sysinit_rest(report_sysinit, m);
+	int r = kernel_cmdline_read("/proc/cmdline", &kc);
+	if (r < 0)
+		log_warning_errno(r, "init: could not read /proc/cmdline");
+	sysinit_rest(kc.printk_devkmsg, report_sysinit, m);
 	/* Ctrl-Alt-Del then sends us SIGINT instead of rebooting at once. */
 	if (reboot(RB_DISABLE_CAD) < 0)
 		log_warning_errno(errno, "init: could not disable Ctrl-Alt-Del");
 
-	int r = kernel_cmdline_read("/proc/cmdline", &kc);
-	if (r < 0)
-		log_warning_errno(r, "init: could not read /proc/cmdline");
 	if (kc.no_startup_processes) {
 		log_info("maitred.no_startup_processes: skipping the boot jobs");
 		m->opts.no_startup_processes = true;

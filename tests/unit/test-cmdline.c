@@ -58,3 +58,12 @@ TEST(read_from_file)
 	CHECK(c.no_startup_processes);
 	CHECK_EQ(kernel_cmdline_read("/nonexistent/cmdline", &c), -ENOENT);
 }
+
+TEST(printk_devkmsg_noticed)
+{
+	struct kernel_cmdline c;
+	kernel_cmdline_parse("quiet printk.devkmsg=ratelimit", &c);
+	CHECK(c.printk_devkmsg);
+	kernel_cmdline_parse("quiet printk.devkmsgx=on printk.devkmsg", &c);
+	CHECK(!c.printk_devkmsg);
+}
