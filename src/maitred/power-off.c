@@ -96,6 +96,8 @@ static void power_off_tick(struct loop_timer *t, void *userdata)
 	struct power_off *p = userdata;
 	uint64_t now = now_usec();
 
+	bool left;
+
 	switch (p->stage) {
 	case STAGE_TERM:
 		if (poweroff_children_left() && now < p->deadline)
@@ -103,9 +105,10 @@ static void power_off_tick(struct loop_timer *t, void *userdata)
 		start_kill(p);
 		/* fall through */
 	case STAGE_KILL:
-		if (poweroff_children_left() && now < p->deadline)
+		left = poweroff_children_left();
+		if (left && now < p->deadline)
 			break;
-		if (poweroff_children_left())
+		if (left)
 			log_warning("Power-off: processes still there after SIGKILL; going on");
 		finish(p);
 		return;
