@@ -28,13 +28,6 @@ import valet  # noqa: E402
 import vm  # noqa: E402
 
 
-def kts(dmesg, pattern):
-    m = re.search(r"\[\s*(\d+\.\d+)\]\s+" + pattern, dmesg)
-    if not m:
-        raise AssertionError(f"{pattern!r} not in the kernel log")
-    return float(m.group(1)), m
-
-
 def one_boot(build, kdir, initrd, work):
     v = vm.VM(build, work, kdir, initrd, cmdline=os.environ.get("VALET_VM_CMDLINE", "quiet"))
     v.keep_console = os.path.join(build, "vm-console-bench.log")
@@ -45,11 +38,12 @@ def one_boot(build, kdir, initrd, work):
         ready_host = v.listener.calls[0][0] - v.started
         res = valet.vsh(v.vshd_addr(), "--", "/bin/sh", "-c", "dmesg; grep VmRSS /proc/1/status")
         out = res.stdout.decode()
-        handover, _ = kts(out, "first-stage: loading modules")
-        execd, _ = kts(out, "first-stage: exec maitred")
-        serving, m = kts(out, r"maitred: Serving ([\d.]+) ms after start "
-                              r"\(([\d.]+) ms of CPU: ([\d.]+) in maitred, ([\d.]+) in the kernel\)")
-        told, _ = kts(out, "maitred: Told the host")
+        handover, _ = vm.kernel_time(out, "first-stage: loading modules")
+        execd, _ = vm.kernel_time(out, "first-stage: exec maitred")
+        serving, m = vm.kernel_time(out, r"maitred: Serving (?P<wall>[\d.]+) ms after start \((?P<cpu>[\d.]+) ms "
+                                    r"of CPU: (?P<user>[\d.]+) in maitred, (?P<sys>[\d.]+) in the kernel\)")
+        main_ms, cpu_ms, user_ms = float(m["wall"]), float(m["cpu"]), float(m["user"])
+        told, _ = vm.kernel_time(out, "maitred: Told the host")
         rss = int(re.search(r"VmRSS:\s+(\d+)", out).group(1))
         offset = ready_host - told  # kernel clock -> seconds since QEMU start
         # The same binary started again inside the booted VM (not PID 1, no
@@ -70,11 +64,12 @@ def one_boot(build, kdir, initrd, work):
             "qemu_to_serving_s": serving + offset,
             "qemu_to_vm_ready_s": ready_host,
             "maitred_exec_to_serving_ms": (serving - execd) * 1000,
-            "maitred_cpu_to_serving_ms": float(m.group(2)),
-            "maitred_user_cpu_to_serving_ms": float(m.group(3)),
+            "maitred_main_to_serving_ms": main_ms,
+            "maitred_cpu_to_serving_ms": cpu_ms,
+            "maitred_user_cpu_to_serving_ms": user_ms,
             "maitred_wall_share_pct": (serving - execd) / ready_host * 100,
-            "maitred_cpu_share_pct": float(m.group(2)) / 1000 / ready_host * 100,
-            "maitred_user_cpu_share_pct": float(m.group(3)) / 1000 / ready_host * 100,
+            "maitred_cpu_share_pct": cpu_ms / 1000 / ready_host * 100,
+            "maitred_user_cpu_share_pct": user_ms / 1000 / ready_host * 100,
             "maitred_pid1_rss_kib": rss,
             "restart_in_vm_cold_ms": restarts[0],
             "restart_in_vm_warm_ms": restarts[2],

@@ -36,6 +36,16 @@ def _close_all():
         v.close()
 
 
+def kernel_time(text, pattern):
+    """(kernel timestamp in seconds, match) of the first kernel log line in
+    text (console or dmesg) whose message matches pattern; the match's group
+    1 is the timestamp, so name the pattern's own groups."""
+    m = re.search(r"\[\s*(\d+\.\d+)\]\s+" + pattern, text)
+    if not m:
+        raise AssertionError(f"no kernel log line matches {pattern!r}")
+    return float(m.group(1)), m
+
+
 def kernel_dir():
     out = subprocess.run([os.path.join(VM_DIR, "fetch-kernel.sh")], check=True, capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1]
@@ -97,13 +107,20 @@ class VM:
                 return
             time.sleep(0.005)
 
+    def _first(self, rx):
+        """(seconds since QEMU start, match) of the first line rx matches."""
+        for t, line in list(self.lines):
+            m = rx.search(line)
+            if m:
+                return t, m
+        return None, None
+
     def seen_at(self, pattern):
         """Seconds from QEMU start until a console line matching pattern appeared."""
-        rx = re.compile(pattern)
-        for t, line in list(self.lines):
-            if rx.search(line):
-                return t
-        raise AssertionError(f"console never showed {pattern!r}")
+        t, _ = self._first(re.compile(pattern))
+        if t is None:
+            raise AssertionError(f"console never showed {pattern!r}")
+        return t
 
     # -- console -----------------------------------------------------------
     def console_text(self):
@@ -114,19 +131,20 @@ class VM:
             return ""
 
     def check_alive(self):
-        text = self.console_text()
-        if "Kernel panic" in text:
-            raise VmDied("guest kernel panic:\n" + text[-3000:])
+        if self._first(re.compile("Kernel panic"))[1]:
+            raise VmDied("guest kernel panic:\n" + self.console_text()[-3000:])
         if self.proc.poll() is not None:
             out = self.proc.stdout.read().decode(errors="replace")
-            raise VmDied(f"qemu exited with {self.proc.returncode}: {out}\n" + text[-3000:])
+            raise VmDied(f"qemu exited with {self.proc.returncode}: {out}\n" + self.console_text()[-3000:])
 
     def wait_console(self, pattern, timeout=BOOT_TIMEOUT):
-        """Waits for a line matching pattern; records when it was first seen."""
+        """Waits for a console line matching pattern (as the follower saw it)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while True:
-            m = rx.search(self.console_text())
+            if self.proc.poll() is not None:
+                self._tail.join(2)  # QEMU is gone: let the follower read the rest
+            _, m = self._first(rx)
             if m:
                 return m
             self.check_alive()

@@ -79,13 +79,6 @@ def expect(res, code, text=None):
         assert text in out, f"{text!r} not in {out!r}"
 
 
-def kmsg_time(console, pattern):
-    """The kernel timestamp of the first console line matching pattern."""
-    m = re.search(r"\[\s*(\d+\.\d+)\]\s+" + pattern, console)
-    assert m, f"no console line matches {pattern!r}"
-    return float(m.group(1))
-
-
 # -- boot A ---------------------------------------------------------------------
 
 def a_boot(s, v):
@@ -108,9 +101,9 @@ def a_boot(s, v):
     assert all(where), [p for p, w in zip(order, where) if not w]
     assert [w.start() for w in where] == sorted(w.start() for w in where), "boot jobs out of order"
     assert "Successfully launched job: 10-vshd.textproto" in c
-    handover = kmsg_time(c, "first-stage: loading modules")
-    execd = kmsg_time(c, "first-stage: exec maitred")
-    serving = kmsg_time(c, "maitred: Server listening on tcp")
+    handover, _ = vm.kernel_time(c, "first-stage: loading modules")
+    execd, _ = vm.kernel_time(c, "first-stage: exec maitred")
+    serving, _ = vm.kernel_time(c, "maitred: Server listening on tcp")
     s.timings.update({
         "qemu_to_handover_s": v.seen_at(r"first-stage: loading modules"),
         "qemu_to_serving_s": v.seen_at(r"maitred: Server listening on tcp"),
