@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,11 +8,19 @@
 #include "maitctl.h"
 
 static const struct maitctl_command *const commands[] = {
-	&maitctl_cmd_network,
-	&maitctl_cmd_launch,
-	&maitctl_cmd_mount,
-	&maitctl_cmd_shutdown,
+	&maitctl_cmd_network, &maitctl_cmd_launch, &maitctl_cmd_mount, &maitctl_cmd_shutdown, &maitctl_cmd_wait_ready,
 };
+
+int maitctl_parse_seconds(const char *s, uint64_t *ret_usec)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0) || v > 86400 * 365)
+		return -EINVAL;
+	*ret_usec = (uint64_t)(v * 1e6);
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -26,7 +36,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+		fprintf(f, "  %-11s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\nRun 'maitctl COMMAND --help' for a command's options.\n"
 	      "Exit status: 0 on success, 1 on an RPC error, 2 on a usage error;\n"
 	      "'launch --wait' exits with the process's status (128+N if killed by signal N).\n",
@@ -68,16 +78,12 @@ int main(int argc, char **argv)
 			(void)addr_parse(buf, &ctl.addr);
 			ctl.have_addr = true;
 			break;
-		case OPT_TIMEOUT: {
-			char *end;
-			double s = strtod(optarg, &end);
-			if (end == optarg || *end || !(s >= 0) || s > 86400 * 365) {
+		case OPT_TIMEOUT:
+			if (maitctl_parse_seconds(optarg, &ctl.timeout_usec) < 0) {
 				fprintf(stderr, "maitctl: invalid --timeout '%s': expected seconds\n", optarg);
 				return MAITCTL_EXIT_USAGE;
 			}
-			ctl.timeout_usec = (uint64_t)(s * 1e6);
 			break;
-		}
 		case OPT_JSON: ctl.json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return MAITCTL_EXIT_USAGE;
@@ -93,7 +99,7 @@ int main(int argc, char **argv)
 			continue;
 		bool help = argc - optind > 1 &&
 			    (strcmp(argv[optind + 1], "--help") == 0 || strcmp(argv[optind + 1], "-h") == 0);
-		if (!ctl.have_addr && !help) {
+		if (!ctl.have_addr && !help && !commands[i]->local) {
 			fprintf(stderr, "maitctl: no guest given: use --addr ADDR or --cid N\n");
 			return MAITCTL_EXIT_USAGE;
 		}

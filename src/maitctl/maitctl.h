@@ -24,12 +24,17 @@ struct maitctl_command {
 	const char *name;
 	const char *summary;
 	int (*run)(struct maitctl *ctl, int argc, char **argv);
+	bool local; /* runs on the host alone: no guest address needed */
 };
 
 extern const struct maitctl_command maitctl_cmd_network;
 extern const struct maitctl_command maitctl_cmd_launch;
 extern const struct maitctl_command maitctl_cmd_mount;
 extern const struct maitctl_command maitctl_cmd_shutdown;
+extern const struct maitctl_command maitctl_cmd_wait_ready;
+
+/* Seconds as a user writes them ("2.5"), 0 to a year; -EINVAL otherwise. */
+int maitctl_parse_seconds(const char *s, uint64_t *ret_usec);
 
 /* Makes one call. On RPC_OK stores the decoded response (free it with
  * protobuf_c_message_free_unpacked); otherwise prints the status (text or

@@ -53,6 +53,31 @@ static int parse_unix(const char *path, struct addr *a)
 	return 0;
 }
 
+/* PATH:PORT, split at the last colon: a path may contain colons, a port
+ * may not. */
+static int parse_hvsock(const char *rest, struct addr *a)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	const char *colon = strrchr(rest, ':');
+	uint32_t port;
+	int r;
+
+	if (!colon || colon == rest)
+		return -EINVAL;
+	if ((size_t)(colon - rest) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (parse_u32(colon + 1, &port) < 0)
+		return -EINVAL;
+	memcpy(path, rest, (size_t)(colon - rest));
+	path[colon - rest] = 0;
+	r = parse_unix(path, a);
+	if (r < 0)
+		return r;
+	a->family = ADDR_HVSOCK;
+	a->hvsock_port = port;
+	return 0;
+}
+
 static int parse_tcp(const char *rest, struct addr *a)
 {
 	char host[INET6_ADDRSTRLEN + 2];
@@ -103,6 +128,8 @@ int addr_parse(const char *s, struct addr *ret)
 		r = parse_unix(s + 5, &a);
 	else if (strncmp(s, "tcp:", 4) == 0)
 		r = parse_tcp(s + 4, &a);
+	else if (strncmp(s, "hvsock:", 7) == 0)
+		r = parse_hvsock(s + 7, &a);
 	else
 		r = -EINVAL;
 	if (r < 0)
@@ -113,7 +140,8 @@ int addr_parse(const char *s, struct addr *ret)
 
 const char *addr_unix_path(const struct addr *a)
 {
-	return a->family == ADDR_UNIX ? ((const struct sockaddr_un *)&a->sa)->sun_path : NULL;
+	return a->family == ADDR_UNIX || a->family == ADDR_HVSOCK ? ((const struct sockaddr_un *)&a->sa)->sun_path
+								  : NULL;
 }
 
 const char *addr_format(const struct addr *a, char *buf, size_t size)
@@ -130,6 +158,7 @@ const char *addr_format(const struct addr *a, char *buf, size_t size)
 		break;
 	}
 	case ADDR_UNIX: snprintf(buf, size, "unix:%s", addr_unix_path(a)); break;
+	case ADDR_HVSOCK: snprintf(buf, size, "hvsock:%s:%u", addr_unix_path(a), a->hvsock_port); break;
 	case ADDR_TCP:
 		if (a->sa.ss_family == AF_INET6) {
 			const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;

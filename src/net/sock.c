@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 #include "base/macro.h"
+#include "base/time-util.h"
+#include "net/hvsock.h"
 
 void peer_policy_init(struct peer_policy *p)
 {
@@ -32,11 +35,12 @@ bool peer_policy_check(const struct peer_policy *p, const struct peer *peer)
 	switch (peer->family) {
 	case ADDR_VSOCK:
 		for (unsigned i = 0; i < p->n_cids; i++)
-			if (p->cids[i] == peer->cid)
+			if (p->cids[i] == peer->cid || p->cids[i] == VMADDR_CID_ANY)
 				return true;
 		return false;
 	case ADDR_UNIX: return peer->uid == 0 || peer->uid == p->self_uid;
 	case ADDR_TCP: return true;
+	case ADDR_HVSOCK: return false; /* never a peer's family */
 	}
 	return false;
 }
@@ -57,6 +61,8 @@ int sock_listen(const struct addr *a, int backlog, int *ret_fd)
 	_cleanup_close_ int fd = -1;
 	int r;
 
+	if (a->family == ADDR_HVSOCK)
+		return -EAFNOSUPPORT; /* the VMM listens there, not us */
 	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -100,6 +106,7 @@ static void peer_describe(struct peer *p, const struct sockaddr_storage *ss)
 			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof(host));
 		snprintf(p->desc, sizeof(p->desc), "tcp %s", host);
 		break;
+	case ADDR_HVSOCK: break;
 	}
 }
 
@@ -162,4 +169,60 @@ int sock_connect_finish(int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		return -errno;
 	return -err;
+}
+
+/* Waits for events on fd until the deadline: 0 when they came. */
+static int wait_for(int fd, short events, uint64_t deadline)
+{
+	for (;;) {
+		uint64_t now = now_usec();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = fd, .events = events };
+		uint64_t ms = (deadline - now + 999) / 1000;
+		int n = poll(&p, 1, ms > 60000 ? 60000 : (int)ms);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+int sock_connect_wait(const struct addr *a, uint64_t timeout_usec, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	uint64_t deadline = timeout_usec ? now_usec() + timeout_usec : USEC_INFINITY;
+	int r;
+
+	r = sock_connect(a, &fd);
+	if (r == -EINPROGRESS) {
+		r = wait_for(fd, POLLOUT, deadline);
+		if (r >= 0)
+			r = sock_connect_finish(fd);
+	}
+	if (r < 0)
+		return r;
+	if (a->family == ADDR_HVSOCK) {
+		struct hvsock_reply reply = { 0 };
+		uint32_t host_port;
+
+		r = hvsock_send_connect(fd, a->hvsock_port);
+		if (r < 0)
+			return r;
+		deadline = MIN(deadline, now_usec() + HVSOCK_HANDSHAKE_USEC);
+		while ((r = hvsock_read_reply(fd, &reply, &host_port)) == -EAGAIN) {
+			r = wait_for(fd, POLLIN, deadline);
+			if (r < 0)
+				return r;
+		}
+		if (r < 0)
+			return r;
+	}
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+const char *sock_connect_strerror(const struct addr *a, int r)
+{
+	return a->family == ADDR_HVSOCK ? hvsock_strerror(r) : strerror(-r);
 }

@@ -19,7 +19,8 @@ struct peer {
 
 #define PEER_POLICY_MAX_CIDS 16
 
-/* Who may connect: vsock peers by CID, unix peers root or the same uid,
+/* Who may connect: vsock peers by CID (VMADDR_CID_ANY: any), unix peers
+ * root or the same uid,
  * TCP peers always (TCP is an opt-in transport for VMs without vsock). */
 struct peer_policy {
 	uint32_t cids[PEER_POLICY_MAX_CIDS];
@@ -40,3 +41,8 @@ int sock_accept(int listen_fd, int *ret_fd, struct peer *ret_peer);
  * caller must wait for writability and then call sock_connect_finish(). */
 int sock_connect(const struct addr *a, int *ret_fd);
 int sock_connect_finish(int fd);
+/* Connects, blocking up to timeout_usec (0: no limit), including the VMM's
+ * handshake for hvsock addresses (which has its own bound too). */
+int sock_connect_wait(const struct addr *a, uint64_t timeout_usec, int *ret_fd);
+/* Words for a connect error: the VMM's answer for hvsock addresses. */
+const char *sock_connect_strerror(const struct addr *a, int r);

@@ -3,11 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/time-util.h"
+#include "net/connector.h"
 #include "net/sock.h"
 #include "rpc/client-session.h"
 #include "rpc/conn.h"
 
 struct unary {
+	struct loop *loop;
+	struct addr addr;
+	uint64_t deadline;
+	struct connector *connector;
 	struct rpc_client_session *session;
 	struct rpc_conn *conn;
 	const ProtobufCMessageDescriptor *response_type;
@@ -43,6 +49,7 @@ static void unary_on_reply(int code, const char *message, const uint8_t *data, s
 
 static void unary_free(struct unary *u)
 {
+	connector_free(u->connector);
 	rpc_client_session_free(TAKE_PTR(u->session));
 	if (u->response)
 		protobuf_c_message_free_unpacked(u->response, NULL);
@@ -64,35 +71,58 @@ static void unary_on_close(struct rpc_conn *c _unused_, int reason, void *userda
 	unary_free(u);
 }
 
+static void unary_on_connected(int fd, void *userdata)
+{
+	struct unary *u = userdata;
+	char addrbuf[128], msg[300];
+	int r = fd;
+
+	u->connector = NULL;
+	if (fd >= 0) {
+		r = rpc_conn_new(u->loop, fd, false, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
+		if (r >= 0)
+			return;
+		safe_close(fd);
+	}
+	addr_format(&u->addr, addrbuf, sizeof(addrbuf));
+	if (r == -ETIMEDOUT && now_usec() >= u->deadline) {
+		snprintf(msg, sizeof(msg), "deadline exceeded while connecting to %s", addrbuf);
+		unary_on_reply(RPC_DEADLINE_EXCEEDED, msg, NULL, 0, u);
+	} else {
+		snprintf(msg, sizeof(msg), "cannot connect to %s: %s", addrbuf, sock_connect_strerror(&u->addr, r));
+		unary_on_reply(RPC_UNAVAILABLE, msg, NULL, 0, u);
+	}
+	u->done(u->code, u->message, NULL, u->userdata);
+	unary_free(u);
+}
+
 int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const ProtobufCMessage *request,
 		   const ProtobufCMessageDescriptor *response_type, uint64_t timeout_usec, rpc_unary_done_fn done,
 		   void *userdata)
 {
 	struct unary *u = calloc(1, sizeof(*u));
-	int fd = -1, r;
-	bool connecting;
+	int r;
 
 	if (!u)
 		return -ENOMEM;
-	*u = (struct unary){ .response_type = response_type, .done = done, .userdata = userdata };
-	r = sock_connect(a, &fd);
-	if (r < 0 && r != -EINPROGRESS) {
-		free(u);
-		return r;
-	}
-	connecting = r == -EINPROGRESS;
+	*u = (struct unary){ .loop = l,
+			     .addr = *a,
+			     .deadline = timeout_usec ? now_usec() + timeout_usec : USEC_INFINITY,
+			     .response_type = response_type,
+			     .done = done,
+			     .userdata = userdata };
 	r = rpc_client_session_new(&u->session);
 	if (r < 0)
 		goto fail;
 	r = rpc_client_session_call(u->session, path, request, timeout_usec, unary_on_reply, u);
 	if (r < 0)
 		goto fail;
-	r = rpc_conn_new(l, TAKE_FD(fd), connecting, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
+	/* The call's deadline covers connecting too. */
+	r = connector_start(l, a, u->deadline, unary_on_connected, u, &u->connector);
 	if (r < 0)
 		goto fail;
 	return 0;
 fail:
-	safe_close(fd);
 	unary_free(u);
 	return r;
 }

@@ -14,6 +14,7 @@
 #include "base/macro.h"
 #include "base/parse.h"
 #include "base/terminal.h"
+#include "base/time-util.h"
 #include "loop/loop.h"
 #include "net/sock.h"
 #include "rpc/wire.h"
@@ -42,7 +43,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "Opens a login shell in the VM, or runs COMMAND there.\n"
 	      "  --cid=N        the VM's vsock CID (port 9001 unless --port)\n"
-	      "  --addr=ADDR    vsock:CID:PORT, unix:PATH or tcp:HOST:PORT instead\n"
+	      "  --addr=ADDR    vsock:CID:PORT, unix:PATH, tcp:HOST:PORT, or\n"
+	      "                 hvsock:PATH:PORT (Firecracker, Cloud Hypervisor) instead\n"
 	      "  --user=NAME    run as NAME (default: vshd's default user)\n"
 	      "  --cwd=DIR|PID  start in DIR, or in the working directory of process PID\n"
 	      "  -t / -T        force / refuse a remote terminal (default: one if stdin and\n"
@@ -271,25 +273,6 @@ static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, st
 	}
 }
 
-static int connect_blocking(const struct addr *a, int *ret)
-{
-	int fd, r = sock_connect(a, &fd);
-	if (r == -EINPROGRESS) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		if (poll(&p, 1, 30000) <= 0) {
-			safe_close(fd);
-			return -ETIMEDOUT;
-		}
-		r = sock_connect_finish(fd);
-		if (r < 0)
-			safe_close(fd);
-	}
-	if (r < 0)
-		return r;
-	*ret = fd;
-	return 0;
-}
-
 /* "K=V" with both parts non-empty, as the original splits them. */
 static bool is_env_word(const char *s)
 {
@@ -398,9 +381,9 @@ static int run(int argc, char **argv)
 		window_size(&req.window_rows, &req.window_cols);
 
 	struct client cl = { .sock = -1, .code = EXIT_LOST, .stdin_open = true, .out_open = { true, true, true } };
-	int r = connect_blocking(&addr, &cl.sock);
+	int r = sock_connect_wait(&addr, 30 * USEC_PER_SEC, &cl.sock);
 	if (r < 0) {
-		fprintf(stderr, "vsh: cannot connect to %s: %s\n", addr_str, strerror(-r));
+		fprintf(stderr, "vsh: cannot connect to %s: %s\n", addr_str, sock_connect_strerror(&addr, r));
 		return EXIT_SETUP;
 	}
 	uint8_t frame[VSH_FRAME_MAX];

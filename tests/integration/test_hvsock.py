@@ -1,0 +1,163 @@
+"""Hybrid vsock (Firecracker, Cloud Hypervisor): vsh and maitctl reach
+maitred and vshd through tests/lib/hvsock_relay.py, which plays the VMM's
+part of the protocol; a VMM that refuses, answers garbage, an error line or
+nothing; VmReady arriving through <path>_7777 at `maitctl wait-ready`."""
+import os
+import subprocess
+import sys
+import time
+
+from valet import Maitred, Vshd, binary, maitctl, netns, sanitizer_env, tmpdir, track, vsh, wait_until
+
+RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib", "hvsock_relay.py")
+
+
+def relay(ports=None, guest_ports=None, mode="ok", path=None):
+    """Starts the relay; returns the path of the VMM's socket."""
+    path = path or os.path.join(tmpdir(), "vm.vsock")
+    cmd = [sys.executable, RELAY, "--socket", path, "--mode", mode]
+    for p, s in (ports or {}).items():
+        cmd += ["--port", f"{p}={s}"]
+    for p, s in (guest_ports or {}).items():
+        cmd += ["--guest-port", f"{p}={s}"]
+    proc = track(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+    assert proc.stdout.readline().strip() == "ready"
+    return path
+
+
+def test_four_rpcs_through_the_vmm_socket():
+    ns = netns("hv")
+    subprocess.run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "vpeer"], check=True)
+    m = Maitred(wrap=["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private"])
+    path = relay({8888: m.sock})
+    addr = f"hvsock:{path}:8888"
+
+    r = maitctl(addr, "network", "--address", "10.77.0.5/24", "--gateway", "10.77.0.1")
+    assert r.returncode == 0, r
+    out = subprocess.run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"], capture_output=True,
+                         text=True).stdout
+    assert "10.77.0.5/24" in out, out
+
+    r = maitctl(addr, "launch", "--wait", "--", "sh", "-c", "exit 7")
+    assert r.returncode == 7, r
+
+    target = os.path.join(m.dir, "mnt")
+    os.mkdir(target)
+    r = maitctl(addr, "mount", "tmpfs", target, "tmpfs", "--options", "size=1m")
+    assert r.returncode == 0, r
+    # The mount is in maitred's private namespace: look there.
+    ns_mounts = open(f"/proc/{m.pid}/mounts").read()
+    assert f" {target} tmpfs " in ns_mounts, ns_mounts
+
+    r = maitctl(addr, "shutdown")
+    assert r.returncode == 0 and r.stdout.strip() == "OK", r
+    assert m.proc.wait(15) == 0
+    m.check_clean()
+
+
+def test_vsh_pipes_and_pty_through_the_vmm_socket():
+    d = Vshd()
+    path = relay({9001: d.sock})
+    addr = f"hvsock:{path}:9001"
+    r = vsh(addr, "--", "sh", "-c", "head -c 3000000 /dev/zero; echo err >&2; exit 3")
+    assert r.returncode == 3, r
+    assert r.stdout == b"\0" * 3000000 and r.stderr == b"err\n", (len(r.stdout), r.stderr)
+    # A PTY session: -t on a pipe stdin, the remote side sees a terminal.
+    r = vsh(addr, "-t", "--", "sh", "-c", "test -t 0 && test -t 1 && echo tty:$(tty)")
+    assert r.returncode == 0 and b"tty:/dev/pts/" in r.stdout, r
+
+
+def test_refused_port_and_bad_vmm_answers():
+    d = Vshd()
+    m = Maitred()
+    ok = relay({9001: d.sock, 8888: m.sock})
+    cases = [
+        (ok, 1234, "refused the port"),
+        (relay(mode="garbage"), 9001, 'something other than "OK <port>"'),
+        (relay(mode="err"), 9001, "refused the port"),
+    ]
+    for path, port, text in cases:
+        r = vsh(f"hvsock:{path}:{port}", "--", "true")
+        assert r.returncode == 1 and f"cannot connect to hvsock:{path}:{port}: " in r.stderr.decode() \
+            and text in r.stderr.decode(), (port, text, r)
+        r = maitctl(f"hvsock:{path}:{port}", "shutdown")
+        assert r.returncode == 1 and f"UNAVAILABLE: cannot connect to hvsock:{path}:{port}: " in r.stderr \
+            and text in r.stderr, (port, text, r)
+    # Both servers are unharmed and still serve through the good relay.
+    assert vsh(f"hvsock:{ok}:9001", "--", "true").returncode == 0
+    assert maitctl(f"hvsock:{ok}:8888", "launch", "--wait", "--", "true").returncode == 0
+    assert m.stop() == 0
+
+
+def test_stalled_vmm_is_bounded():
+    path = relay(mode="stall")
+    start = time.monotonic()
+    r = vsh(f"hvsock:{path}:9001", "--", "true", timeout=30)
+    took = time.monotonic() - start
+    assert r.returncode == 1 and b"did not answer in time" in r.stderr, r
+    assert 4 <= took < 15, took
+    # maitctl: the call's own deadline, when shorter, ends it first.
+    start = time.monotonic()
+    r = subprocess.run([binary("maitctl"), "--addr", f"hvsock:{path}:8888", "--timeout", "1", "shutdown"],
+                       capture_output=True, text=True, timeout=30, env=sanitizer_env())
+    took = time.monotonic() - start
+    assert r.returncode == 1 and "DEADLINE_EXCEEDED" in r.stderr, r
+    assert took < 5, took
+    r = maitctl(f"hvsock:{path}:8888", "shutdown")
+    assert r.returncode == 1 and "UNAVAILABLE" in r.stderr and "did not answer in time" in r.stderr, r
+
+
+def test_hvsock_is_not_a_listen_address():
+    d = tmpdir()
+    r = subprocess.run([binary("maitred"), "--listen", f"hvsock:{d}/x:8888", "--vm-ready", "none"],
+                       capture_output=True, text=True, timeout=30, env=sanitizer_env())
+    assert r.returncode != 0 and "hvsock" in r.stderr, r
+
+
+def wait_ready(*args, json=False):
+    cmd = [binary("maitctl")] + (["--json"] if json else []) + ["wait-ready"] + list(args)
+    return track(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=sanitizer_env()))
+
+
+def test_wait_ready_through_the_vmm_uds_port_socket():
+    d = tmpdir()
+    vm_sock = os.path.join(d, "vm.vsock")
+    guest_side = os.path.join(d, "guest-7777.sock")
+    # The host listens on <path>_7777, as Firecracker and Cloud Hypervisor
+    # expect; the guest's maitred connects "to CID 2 port 7777".
+    w = wait_ready("--timeout", "30", f"unix:{vm_sock}_7777")
+    wait_until(lambda: os.path.exists(f"{vm_sock}_7777"), what="wait-ready's socket")
+    relay(guest_ports={7777: guest_side}, path=vm_sock)
+    m = Maitred(args=["--vm-ready", f"unix:{guest_side}"])
+    out, err = w.communicate(timeout=30)
+    assert w.returncode == 0, (out, err)
+    assert out.startswith("VmReady from unix ") and " s\n" in out, out
+    m.wait_log("Told the host")
+    assert not os.path.exists(f"{vm_sock}_7777"), "wait-ready left its socket behind"
+    assert m.stop() == 0
+
+
+def test_wait_ready_over_tcp_and_timeout():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    w = wait_ready("--timeout", "30", f"tcp:127.0.0.1:{port}")
+    wait_until(lambda: subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                                      text=True).stdout.strip(), what="wait-ready listening")
+    m = Maitred(args=["--vm-ready", f"tcp:127.0.0.1:{port}"])
+    out, err = w.communicate(timeout=30)
+    assert w.returncode == 0 and out.startswith("VmReady from tcp 127.0.0.1 after "), (out, err)
+    assert m.stop() == 0
+
+    d = tmpdir()
+    start = time.monotonic()
+    w = wait_ready("--timeout", "0.5", f"unix:{d}/never_7777")
+    out, err = w.communicate(timeout=30)
+    took = time.monotonic() - start
+    assert w.returncode == 1 and "no VmReady on unix:" in err and "within 0.500 s" in err, (out, err)
+    assert 0.5 <= took < 10, took
+    w = wait_ready("--timeout", "0.2", f"unix:{d}/never_7777", json=True)
+    assert w.communicate(timeout=30)[0] == '{"ready":false}\n'
