@@ -51,9 +51,33 @@ def kernel_dir():
     return out.stdout.strip().splitlines()[-1]
 
 
+MKINITRAMFS = os.path.join(valet.ROOT, "src", "mkinitramfs", "valet-mkinitramfs.sh")
+
+
 def build_initramfs(build, kdir, out, test_jobs=False):
-    cmd = [os.path.join(VM_DIR, "make-initramfs.sh")] + (["--test-jobs"] if test_jobs else [])
-    subprocess.run(cmd + [build, kdir, out], check=True)
+    """The image every VM boot uses, made by the users' own tool: static
+    programs of build, the modules of kdir, eth0 at GUEST_IP for QEMU's
+    user network (forwarded ports, VmReady through guestfwd). With
+    test_jobs, the VM test's boot jobs too: one waited for, one that does
+    not parse, one asking for respawn and wait_for_exit, and a second job
+    directory picked with valet_jobs= on the kernel command line."""
+    programs = os.path.join(build, "src")
+    for p in ("maitred", "vshd", "maitctl", "vsh"):
+        elf = subprocess.run(["readelf", "-l", os.path.join(programs, p)], capture_output=True, text=True)
+        if elf.returncode != 0 or "program interpreter" in elf.stdout:
+            raise AssertionError(f"{programs}/{p} is missing or not static (build with -Dstatic=true)")
+    cmd = [MKINITRAMFS, "-o", out, "--programs", programs, "--modules", os.path.join(kdir, "modules"),
+           "--net", f"eth0={GUEST_IP}/24",
+           "--listen", "vsock:-1:8888", "--listen", f"tcp:{GUEST_IP}:8888",
+           "--vsh-listen", "vsock:-1:9001", "--vsh-listen", f"tcp:{GUEST_IP}:9001",
+           "--vm-ready", "tcp:" + VM_READY_GUEST, "--dir", "/mnt/disk", "--dir", "/mnt/tmp"]
+    if test_jobs:
+        jobs = os.path.join(VM_DIR, "jobs")
+        for j in sorted(os.listdir(jobs)):
+            if j.endswith(".textproto"):
+                cmd += ["--job", os.path.join(jobs, j)]
+        cmd += ["--file", os.path.join(jobs, "poweroff-during-jobs") + "=/etc/maitred-poweroff-during-jobs"]
+    subprocess.run(cmd, check=True)
 
 
 class VM:

@@ -2,7 +2,8 @@
 # Fetches Debian's cloud kernel (the versioned package behind
 # linux-image-cloud-amd64, resolved now, never hard-coded) and extracts
 # vmlinuz plus the few modules the VM test loads, into a cache outside git.
-# Prints the directory holding vmlinuz, modules/ and version.
+# Prints the directory holding vmlinuz, modules/ (with modules.order, the
+# load order, as valet-mkinitramfs --modules takes it) and version.
 #
 # Usage: tests/vm/fetch-kernel.sh [CACHE_DIR]   (default ~/.cache/valet-vm)
 set -euo pipefail
@@ -22,7 +23,7 @@ fi
 [ -n "$pkg" ] || { echo "fetch-kernel: cannot resolve linux-image-cloud-amd64" >&2; exit 1; }
 
 dir="$cache/$pkg"
-if [ -s "$dir/vmlinuz" ] && [ -s "$dir/version" ]; then
+if [ -s "$dir/vmlinuz" ] && [ -s "$dir/version" ] && [ -s "$dir/modules/modules.order" ]; then
 	echo "$dir"
 	exit 0
 fi
@@ -52,12 +53,12 @@ dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/x" --wildcards "${patterns[@]}"
 
 mkdir -p "$tmp/out/modules"
 cp "$tmp/x/boot/vmlinuz-$version" "$tmp/out/vmlinuz"
-: >"$tmp/out/modules.order"
+: >"$tmp/out/modules/modules.order"
 for m in "${modules[@]}"; do
 	f="$tmp/x/lib/modules/$version/kernel/$m.ko"
 	if [ -f "$f" ]; then
 		cp "$f" "$tmp/out/modules/"
-		echo "$(basename "$m").ko" >>"$tmp/out/modules.order"
+		echo "$(basename "$m").ko" >>"$tmp/out/modules/modules.order"
 	fi
 	# A module missing from the package is built into this kernel.
 done

@@ -296,6 +296,20 @@ def a_vsock_loopback(v):
     assert out.strip() == "via-vsock", out
 
 
+def a_wait_ready_vsock(v):
+    # maitctl wait-ready over real vsock (the guest's loopback, CID 1): a
+    # second maitred, not PID 1, sends its VmReady there. wait-ready is
+    # listening once it sleeps in epoll_wait (it listens first).
+    out = gsh(v, "/bin/maitctl wait-ready --timeout 30 vsock:-1:7790 >/tmp/wr.out 2>&1 & W=$!;"
+                 " i=0; until grep -q epoll /proc/$W/wchan 2>/dev/null; do i=$((i+1)); [ $i -gt 500 ] && exit 9;"
+                 " usleep 10000; done;"
+                 " /sbin/maitred --listen vsock:-1:8891 --no-startup-processes --vm-ready vsock:1:7790"
+                 " >/tmp/m2.log 2>&1 & M=$!;"
+                 " wait $W; echo rc=$?; cat /tmp/wr.out; kill $M; wait $M; cat /tmp/m2.log")
+    assert "rc=0" in out and re.search(r"VmReady from vsock cid 1 port \d+ after \d+\.\d+ s", out), out
+    assert "Told the host (vsock:1:7790) that the VM is ready" in out, out
+
+
 def a_bad_peer(v):
     import socket
     host, port = "127.0.0.1", v.forwarded_ports()[8888]
@@ -373,6 +387,7 @@ def boot_a(s):
         s.step("vsh_pty_session", a_vsh_pty, v)
         s.step("vsh_pipe_session", a_vsh_pipes, v)
         s.step("vsock_loopback", a_vsock_loopback, v)
+        s.step("wait_ready_over_vsock", a_wait_ready_vsock, v)
         s.step("bad_peer_on_tcp", a_bad_peer, v)
         if respawning:
             s.step("respawn_throttled", a_respawn_throttled, v)
@@ -417,7 +432,8 @@ def power_off_by(s, how):
 
 
 STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure_network mount_tmpfs_and_ext4 "
-         "launch_process orphans_reaped vsh_pty_session vsh_pipe_session vsock_loopback bad_peer_on_tcp "
+         "launch_process orphans_reaped vsh_pty_session vsh_pipe_session vsock_loopback wait_ready_over_vsock "
+         "bad_peer_on_tcp "
          "respawn_throttled pid1_rss shutdown_power_off power_off_on_ctrl-alt-del power_off_on_term "
          "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split()
 

@@ -1,0 +1,89 @@
+"""What `meson install` lays out for users, and the guest-image builder as a
+user runs it from there: options, errors quoting the bad input, an image
+made from dynamically linked programs (their libraries come along)."""
+import os
+import subprocess
+
+from valet import tmpdir
+import valet
+
+
+def install():
+    dest = tmpdir()
+    subprocess.run(["meson", "install", "-C", valet.BUILD, "--destdir", dest, "--no-rebuild", "--quiet"],
+                   check=True, capture_output=True)
+    prefix = subprocess.run(["meson", "introspect", valet.BUILD, "--buildoptions"], check=True,
+                            capture_output=True, text=True).stdout
+    import json
+    opts = {o["name"]: o["value"] for o in json.loads(prefix)}
+    return dest + opts["prefix"], opts
+
+
+def test_builder_and_its_manual_are_installed():
+    root, opts = install()
+    tool = os.path.join(root, opts["bindir"], "valet-mkinitramfs")
+    page = os.path.join(root, opts["mandir"], "man1", "valet-mkinitramfs.1")
+    assert os.access(tool, os.X_OK), tool
+    r = subprocess.run(["man", "-l", "-P", "cat", page], capture_output=True, text=True,
+                       env=dict(os.environ, MANWIDTH="80"))
+    assert r.returncode == 0 and "valet-mkinitramfs" in r.stdout and "--modules" in r.stdout, r
+    r = subprocess.run([tool, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("Usage: valet-mkinitramfs"), r
+
+
+def unpack(image):
+    d = tmpdir()
+    subprocess.run(f"zcat {image} | cpio -id --quiet", shell=True, cwd=d, check=True)
+    return d
+
+
+def test_builder_makes_an_image_from_installed_dynamic_programs():
+    root, opts = install()
+    tool = os.path.join(root, opts["bindir"], "valet-mkinitramfs")
+    out = os.path.join(tmpdir(), "img")
+    job = os.path.join(tmpdir(), "50-hello.textproto")
+    with open(job, "w") as f:
+        f.write('argv: "/bin/echo" argv: "hello"\n')
+    r = subprocess.run([tool, "--programs", os.path.join(root, opts["bindir"]), "-o", out,
+                        "--listen", "vsock:-1:8888", "--listen", "tcp:10.0.2.15:8888",
+                        "--vsh-listen", 'unix:/run/a "quoted" path', "--job", job,
+                        "--file", "/etc/os-release=/etc/os-release", "--dir", "/mnt/data",
+                        "--net", "eth0=10.0.2.15/24"], capture_output=True, text=True)
+    assert r.returncode == 0, r
+    d = unpack(out)
+    for p in ("init", "sbin/maitred", "sbin/vshd", "bin/maitctl", "bin/vsh", "bin/busybox", "bin/sh",
+              "etc/maitred/10-vshd.textproto", "etc/maitred/50-hello.textproto", "etc/os-release", "mnt/data",
+              "etc/passwd", "etc/hostname"):
+        assert os.path.lexists(os.path.join(d, p)), p
+    # The programs here are dynamically linked: their loader and libraries
+    # are in the image too.
+    ldd = subprocess.run(["ldd", os.path.join(root, opts["bindir"], "maitred")], capture_output=True,
+                         text=True).stdout
+    libs = [w for w in ldd.split() if w.startswith("/") and "nghttp2" in w]
+    assert libs and all(os.path.exists(d + lib) for lib in libs), (libs, ldd)
+    init = open(os.path.join(d, "init")).read()
+    assert "exec /sbin/maitred --listen vsock:-1:8888 --listen tcp:10.0.2.15:8888 --vm-ready vsock:2:7777" in init
+    assert "net eth0 10.0.2.15/24" in init
+    vshd_job = open(os.path.join(d, "etc/maitred/10-vshd.textproto")).read()
+    # Text-format quoting of an address with quotes and spaces in it.
+    assert 'argv: "unix:/run/a \\"quoted\\" path"' in vshd_job and "respawn: true" in vshd_job, vshd_job
+
+
+def test_builder_usage_errors():
+    root, opts = install()
+    tool = os.path.join(root, opts["bindir"], "valet-mkinitramfs")
+    cases = [
+        ([], "no output given"),
+        (["-o", "/tmp/x", "--net", "eth0"], "invalid --net 'eth0'"),
+        (["-o", "/tmp/x", "--job", "/nonexistent.textproto"], "--job '/nonexistent.textproto': no such file"),
+        (["-o", "/tmp/x", "--file", "a:b"], "invalid --file 'a:b'"),
+        (["-o", "/tmp/x", "--compress", "lz9"], "invalid --compress 'lz9'"),
+        (["-o", "/tmp/x", "--busybox", "/nonexistent"], "/nonexistent: not found"),
+        (["-o", "/tmp/x", "--frob"], "unknown argument '--frob'"),
+        (["-o", "/tmp/x", "--programs", "/nonexistent"], "/nonexistent/maitred: not found"),
+        (["-o", "/tmp/x", "--dir", "relative"], "invalid --dir 'relative'"),
+    ]
+    for args, text in cases:
+        r = subprocess.run([tool] + args, capture_output=True, text=True)
+        assert r.returncode == 1 and text in r.stderr, (args, r)
+    assert not os.path.exists("/tmp/x.tmp")
