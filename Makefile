@@ -53,6 +53,7 @@ bench: build-static
 	@scripts/install-deps.sh --bench
 	$(PY) bench/launch_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/vsh_bench.py --build $(BUILD_STATIC)
+	$(PY) bench/hvsock_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)
 
 format:

@@ -161,3 +161,23 @@ def test_wait_ready_over_tcp_and_timeout():
     assert 0.5 <= took < 10, took
     w = wait_ready("--timeout", "0.2", f"unix:{d}/never_7777", json=True)
     assert w.communicate(timeout=30)[0] == '{"ready":false}\n'
+
+
+def test_vm_ready_sent_through_the_vmm_socket():
+    # maitred on the host side of a test: its VmReady goes through a VMM's
+    # hybrid-vsock socket to whatever serves that guest port.
+    d = tmpdir()
+    wr_sock = os.path.join(d, "wait-ready.sock")
+    w = wait_ready("--timeout", "30", f"unix:{wr_sock}")
+    wait_until(lambda: os.path.exists(wr_sock), what="wait-ready's socket")
+    path = relay({7777: wr_sock})
+    m = Maitred(args=["--vm-ready", f"hvsock:{path}:7777"])
+    out, err = w.communicate(timeout=30)
+    assert w.returncode == 0 and out.startswith("VmReady from unix "), (out, err)
+    m.wait_log(f"Told the host (hvsock:{path}:7777) that the VM is ready")
+    # A VMM that refuses the port: the failure is logged with the reason.
+    bad = relay({})
+    m2 = Maitred(args=["--vm-ready", f"hvsock:{bad}:7777"])
+    m2.wait_log("Failed to notify host system that VM is ready: UNAVAILABLE: cannot connect to "
+                f"hvsock:{bad}:7777: the VMM refused the port")
+    assert m.stop() == 0 and m2.stop() == 0
