@@ -9,6 +9,7 @@ packages=(
 	protobuf-compiler python3-grpcio python3-protobuf
 	iproute2 util-linux procps tmux
 	qemu-system-x86 busybox-static cpio e2fsprogs
+	mandoc man-db
 )
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;

@@ -31,6 +31,14 @@ def test_builder_and_its_manual_are_installed():
     assert r.returncode == 0 and r.stdout.startswith("Usage: valet-mkinitramfs"), r
 
 
+def test_manual_pages_lint_clean():
+    pages = sorted(os.path.join(valet.ROOT, "man", p) for p in os.listdir(os.path.join(valet.ROOT, "man")))
+    assert pages
+    # Warnings and worse fail; style notes (pages not installed here) do not.
+    r = subprocess.run(["mandoc", "-T", "lint", "-W", "warning"] + pages, capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r
+
+
 def unpack(image):
     d = tmpdir()
     subprocess.run(f"zcat {image} | cpio -id --quiet", shell=True, cwd=d, check=True)
