@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "base/log.h"
@@ -84,6 +85,16 @@ static void report_sysinit(const char *step, int error, void *userdata _unused_)
 	log_error_errno(error, "init: could not %s", step);
 }
 
+/* Started by systemd as a service of the system it runs: systemd is PID 1
+ * (its runtime directory exists, as sd_booted(3) checks) and our parent.
+ * Only then is Shutdown turned into a power-off of the whole system; a
+ * maitred started by hand or by a test on a systemd machine just exits. */
+static bool running_as_systemd_service(void)
+{
+	struct stat st;
+	return getppid() == 1 && stat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* PID 1 only: the system setup, then what the kernel command line says. */
 static void setup_as_init(struct maitred *m)
 {
@@ -129,6 +140,9 @@ static void start_serving(struct maitred *m)
 		}
 		log_info("Server listening on %s", m->opts.listen[i]);
 	}
+	int r = notify_send(&m->notify, "READY=1\nSTATUS=Serving");
+	if (r < 0)
+		log_warning_errno(r, "could not tell the service manager that maitred is ready");
 	uint64_t user, sys;
 	cpu_usec(&user, &sys);
 	user -= m->started_user_usec;
@@ -161,6 +175,10 @@ static int run(int argc, char **argv)
 	r = maitred_parse_options(argc, argv, &m.opts);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
+	r = notify_init(&m.notify);
+	if (r < 0)
+		log_warning_errno(r, "ignoring an unusable $NOTIFY_SOCKET");
+	m.systemd_service = !m.pid1 && running_as_systemd_service();
 
 	if (m.pid1)
 		setup_as_init(&m);
@@ -210,6 +228,7 @@ static int run(int argc, char **argv)
 		return 1;
 
 	r = loop_run(loop);
+	maitred_vm_ready_free(&m);
 	maitred_boot_jobs_free(&m);
 	maitred_power_off_free(&m);
 	if (r < 0)

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 
+#include "base/notify.h"
 #include "guest.pb-c.h"
 #include "init/supervisor.h"
 #include "loop/loop.h"
@@ -22,6 +23,7 @@ struct maitred_options {
 	/* Where to send VmReady; NULL: nowhere ("none", or not PID 1). */
 	const char *vm_ready;
 	bool vm_ready_given;
+	uint64_t vm_ready_timeout_usec; /* retried with backoff for this long */
 	uint64_t shutdown_grace_usec;
 };
 
@@ -31,6 +33,11 @@ struct maitred {
 	struct supervisor *supervisor;
 	struct maitred_options opts;
 	bool pid1;
+	/* Not PID 1, but a systemd service: Shutdown powers the system off
+	 * through systemd. */
+	bool systemd_service;
+	struct notify notify;	   /* the service manager, if any */
+	struct vm_ready *vm_ready; /* while VmReady is being sent */
 	bool shutting_down;
 	bool listen_failed;
 	struct boot_jobs *boot_jobs; /* while jobs are still being run */
@@ -76,5 +83,7 @@ void maitred_begin_stop(struct maitred *m);
 void maitred_begin_power_off(struct maitred *m, struct rpc_call *call);
 void maitred_power_off_free(struct maitred *m);
 
-/* Tells the host the VM is ready (VmReady), if a target is set. */
+/* Tells the host the VM is ready (VmReady), if a target is set, retrying
+ * with backoff until it answers or --vm-ready-timeout has passed. */
 void maitred_notify_ready(struct maitred *m);
+void maitred_vm_ready_free(struct maitred *m);

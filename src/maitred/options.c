@@ -22,6 +22,7 @@ static void usage(FILE *f)
 	      "  --no-startup-processes skip the boot jobs\n"
 	      "  --vm-ready ADDR|none   where to send VmReady once serving (default as PID 1:\n"
 	      "                         vsock:2:7777, the port from maitred.listen_port=N)\n"
+	      "  --vm-ready-timeout S   keep retrying VmReady for S seconds (default 120)\n"
 	      "  --shutdown-grace S     as PID 1, seconds between SIGTERM and SIGKILL at power-off\n"
 	      "                         (default 10; maitred.shutdown_grace=S on the kernel command line wins)\n"
 	      "  -h, --help             show this help\n",
@@ -39,6 +40,7 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		OPT_NO_JOBS,
 		OPT_HANDSHAKE,
 		OPT_VM_READY,
+		OPT_VM_READY_TIMEOUT,
 		OPT_GRACE
 	};
 	static const struct option longopts[] = {
@@ -50,6 +52,7 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 		{ "no-startup-processes", no_argument, NULL, OPT_NO_JOBS },
 		{ "vm-ready", required_argument, NULL, OPT_VM_READY },
+		{ "vm-ready-timeout", required_argument, NULL, OPT_VM_READY_TIMEOUT },
 		{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -62,6 +65,7 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .max_connections = 128,
 					  .jobs_dir = "/etc/maitred",
 					  .handshake_timeout_usec = 10000000,
+					  .vm_ready_timeout_usec = 120000000,
 					  .shutdown_grace_usec = 10000000 };
 	peer_policy_init(&opts->policy);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
@@ -121,6 +125,13 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 			}
 			opts->vm_ready = strcmp(optarg, "none") == 0 ? NULL : optarg;
 			opts->vm_ready_given = true;
+			break;
+		case OPT_VM_READY_TIMEOUT:
+			if (parse_seconds(optarg, &opts->vm_ready_timeout_usec) < 0) {
+				fprintf(stderr, "maitred: invalid --vm-ready-timeout '%s': expected seconds (0-3600]\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case OPT_JOBS_DIR: opts->jobs_dir = optarg; break;
 		case OPT_NO_JOBS: opts->no_startup_processes = true; break;

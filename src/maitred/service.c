@@ -1,4 +1,7 @@
 /* The vm_tools.Maitred method table, and Shutdown. */
+#include <errno.h>
+#include <signal.h>
+
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
@@ -29,6 +32,8 @@ void maitred_begin_stop(struct maitred *m)
 	if (m->shutting_down)
 		return;
 	m->shutting_down = true;
+	(void)notify_send(&m->notify, "STOPPING=1");
+	maitred_vm_ready_free(m);
 	supervisor_stop_respawning(m->supervisor);
 	rpc_server_stop(m->server, on_server_stopped, m);
 }
@@ -43,6 +48,18 @@ void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request _un
 		 * unmounted: the host may then cut the VM's power. */
 		log_info("Shutdown from %s: powering off", rpc_call_peer(call));
 		return maitred_begin_power_off(m, call);
+	}
+	if (m->systemd_service) {
+		/* What the host means by Shutdown: the whole system goes down,
+		 * in systemd's order (SIGRTMIN+4 is systemd's "poweroff"); it
+		 * stops us like any service, after this answer is written. */
+		log_info("Shutdown from %s: asking systemd to power the system off", rpc_call_peer(call));
+		rpc_call_reply(call, &resp.base);
+		if (kill(1, SIGRTMIN + 4) < 0) {
+			log_error_errno(errno, "could not ask systemd to power off; stopping maitred");
+			maitred_begin_stop(m);
+		}
+		return;
 	}
 	log_info("Shutdown from %s: OK, finishing calls in flight", rpc_call_peer(call));
 	/* Answer first: the reply is queued before GOAWAY, and the stop waits
