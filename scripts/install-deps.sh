@@ -10,6 +10,7 @@ packages=(
 	iproute2 util-linux procps tmux
 	qemu-system-x86 busybox-static cpio e2fsprogs
 	mandoc man-db
+	debootstrap debhelper dpkg-dev lintian
 )
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;

@@ -123,10 +123,12 @@ def main():
     if args.vm and not args.unit_only:
         sys.path.insert(0, os.path.join(HERE, "vm"))
         import vm_suite
-        try:
-            vm_suite.run(os.path.abspath(args.vm), tally, args.pattern)
-        except Exception:
-            tally.fail("vm", "the VM test could not run\n" + traceback.format_exc())
+        import systemd_suite
+        for suite in (vm_suite, systemd_suite):
+            try:
+                suite.run(os.path.abspath(args.vm), tally, args.pattern)
+            except Exception:
+                tally.fail(f"vm/{suite.__name__}", "the VM test could not run\n" + traceback.format_exc())
     if tally.failed:
         print("\nfailed:\n  " + "\n  ".join(tally.failed))
     print(f"{tally.passed} passed, {len(tally.failed)} failed")

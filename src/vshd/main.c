@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/notify.h"
 #include "base/parse.h"
 #include "loop/loop.h"
 #include "net/sock.h"
@@ -192,6 +193,11 @@ int main(int argc, char **argv)
 	/* Writing to a vanished client must fail with EPIPE, not kill the
 	 * session; targets still start with SIGPIPE at its default. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The service manager's socket is ours alone: taken out of the
+	 * environment before any session starts. */
+	struct notify notify;
+	if (notify_init(&notify) < 0)
+		log_warning("ignoring an unusable $NOTIFY_SOCKET");
 
 	r = loop_new(&d.loop);
 	if (r < 0)
@@ -212,7 +218,9 @@ int main(int argc, char **argv)
 			return log_error_errno(r, "could not watch %s", listen[i]), 1;
 		log_info("listening on %s", listen[i]);
 	}
+	(void)notify_send(&notify, "READY=1");
 	r = loop_run(d.loop);
+	(void)notify_send(&notify, "STOPPING=1");
 	for (unsigned i = 0; i < d.n_listen; i++) {
 		struct addr a;
 		(void)addr_parse(listen[i], &a);

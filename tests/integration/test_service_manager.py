@@ -6,7 +6,7 @@ import os
 import signal
 import socket
 
-from valet import Maitred, maitctl, tmpdir
+from valet import Maitred, Vshd, maitctl, tmpdir, vsh
 
 
 def notify_socket():
@@ -46,3 +46,15 @@ def test_maitred_shutdown_outside_systemd_exits():
     assert "OK, finishing calls in flight" in m.log()
     m.check_clean()
 
+
+
+def test_vshd_reports_ready_and_stopping():
+    s, path = notify_socket()
+    d = Vshd(env={"NOTIFY_SOCKET": path})
+    assert s.recv(4096).decode().split("\n")[0] == "READY=1"
+    r = vsh(d.addr, "--", "sh", "-c", "echo ${NOTIFY_SOCKET:-unset}")
+    assert r.returncode == 0 and r.stdout == b"unset\n", r
+    d.proc.send_signal(signal.SIGTERM)
+    assert s.recv(4096).decode() == "STOPPING=1"
+    assert d.proc.wait(15) == 0, d.log()
+    d.check_clean()

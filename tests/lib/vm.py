@@ -81,7 +81,7 @@ def build_initramfs(build, kdir, out, test_jobs=False):
 
 
 class VM:
-    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120):
+    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120, mem=256):
         self.workdir = workdir
         self.console = os.path.join(workdir, "console.log")
         self.monitor_path = os.path.join(workdir, "monitor.sock")
@@ -89,7 +89,7 @@ class VM:
         append = f"console=ttyS0 panic=-1 {cmdline}".strip()
         cmd = ["timeout", "-k", "5", str(timeout),
                "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-nodefaults", "-no-reboot",
-               "-display", "none", "-m", "256", "-smp", "1",
+               "-display", "none", "-m", str(mem), "-smp", "1",
                "-kernel", os.path.join(kdir, "vmlinuz"), "-initrd", initrd, "-append", append,
                "-serial", f"file:{self.console}",
                "-monitor", f"unix:{self.monitor_path},server=on,wait=off",
