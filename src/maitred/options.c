@@ -13,7 +13,7 @@ static void usage(FILE *f)
 	      "Serves vm_tools.Maitred (gRPC over HTTP/2) for the host.\n"
 	      "\n"
 	      "  --listen ADDR          listen on ADDR (repeatable; default vsock:-1:8888)\n"
-	      "                         ADDR is " ADDR_SYNTAX "\n"
+	      "                         ADDR is " ADDR_LISTEN_SYNTAX "\n"
 	      "  --allow-cid CID        also accept vsock peers with this CID (default: only 2, the host)\n"
 	      "  --interface NAME       interface ConfigureNetwork sets up (default eth0)\n"
 	      "  --max-connections N    concurrent connections (default 128)\n"
@@ -71,9 +71,9 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_LISTEN:
-			if (addr_parse(optarg, &a) < 0) {
+			if (addr_parse(optarg, &a) < 0 || a.family == ADDR_HVSOCK) {
 				fprintf(stderr, "maitred: invalid --listen address '%s': expected %s\n", optarg,
-					ADDR_SYNTAX);
+					ADDR_LISTEN_SYNTAX);
 				return -EINVAL;
 			}
 			if (opts->n_listen == MAITRED_MAX_LISTEN) {

@@ -33,3 +33,5 @@ const char *addr_format(const struct addr *a, char *buf, size_t size);
 const char *addr_unix_path(const struct addr *a);
 
 #define ADDR_SYNTAX "vsock:CID:PORT, unix:PATH, tcp:HOST:PORT or hvsock:PATH:PORT"
+/* What can be listened on: hvsock is the VMM's socket, for connecting. */
+#define ADDR_LISTEN_SYNTAX "vsock:CID:PORT, unix:PATH or tcp:HOST:PORT"

@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	      "Serves vsh sessions: a shell or a command in this VM, for the host.\n"
 	      "\n"
 	      "  --listen ADDR            listen on ADDR (repeatable; default vsock:-1:9001)\n"
-	      "                           ADDR is " ADDR_SYNTAX "\n"
+	      "                           ADDR is " ADDR_LISTEN_SYNTAX "\n"
 	      "  --allow-cid CID          also accept vsock peers with this CID (default: only 2)\n"
 	      "  --default-user NAME      user for requests that name none (default: vshd's own)\n"
 	      "  --no-allow-user-switch   refuse requests for other users\n"
@@ -152,9 +152,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case OPT_LISTEN: {
 			struct addr a;
-			if (addr_parse(optarg, &a) < 0 || n_listen == VSHD_MAX_LISTEN) {
+			if (addr_parse(optarg, &a) < 0 || a.family == ADDR_HVSOCK || n_listen == VSHD_MAX_LISTEN) {
 				fprintf(stderr, "vshd: invalid --listen address '%s': expected %s\n", optarg,
-					ADDR_SYNTAX);
+					ADDR_LISTEN_SYNTAX);
 				return 2;
 			}
 			listen[n_listen++] = optarg;

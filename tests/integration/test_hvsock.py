@@ -109,9 +109,14 @@ def test_stalled_vmm_is_bounded():
 
 def test_hvsock_is_not_a_listen_address():
     d = tmpdir()
-    r = subprocess.run([binary("maitred"), "--listen", f"hvsock:{d}/x:8888", "--vm-ready", "none"],
-                       capture_output=True, text=True, timeout=30, env=sanitizer_env())
-    assert r.returncode != 0 and "hvsock" in r.stderr, r
+    for prog, what in (("maitred", "--listen"), ("vshd", "--listen")):
+        r = subprocess.run([binary(prog), what, f"hvsock:{d}/x:8888"], capture_output=True, text=True, timeout=30,
+                           env=sanitizer_env())
+        assert r.returncode == 2 and f"invalid --listen address 'hvsock:{d}/x:8888': expected vsock:CID:PORT, " \
+            "unix:PATH or tcp:HOST:PORT" in r.stderr, r
+    r = subprocess.run([binary("maitctl"), "wait-ready", f"hvsock:{d}/x:7777"], capture_output=True, text=True,
+                       timeout=30, env=sanitizer_env())
+    assert r.returncode == 2 and "invalid address" in r.stderr, r
 
 
 def wait_ready(*args, json=False):
