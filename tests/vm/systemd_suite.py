@@ -111,7 +111,8 @@ class Guest:
                     "/usr/share/bash-completion/completions/vsh",
                     "/usr/share/doc/valet/examples/jobs/50-example.textproto",
                     "/usr/share/man/man1/maitctl.1.gz", "/usr/share/man/man1/vsh.1.gz",
-                    "/usr/share/man/man1/valet-mkinitramfs.1.gz"}
+                    "/usr/share/man/man1/valet-mkinitramfs.1.gz", "/usr/share/man/man5/maitred-jobs.5.gz",
+                    "/usr/share/man/man8/maitred.8.gz", "/usr/share/man/man8/vshd.8.gz"}
         missing = expected - paths
         assert not missing, (missing, listing)
         # Installed, not enabled: no wants/ link in the package.
