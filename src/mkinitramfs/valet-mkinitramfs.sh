@@ -16,8 +16,9 @@ Builds an initramfs whose /init is maitred (the guest agent) with vshd as a
 boot job.
 
   -o, --output OUT       the image to write (required)
-  --programs DIR         where maitred, vshd, maitctl and vsh are (default:
-                         found on PATH, then in /usr/sbin and /usr/bin)
+  --programs DIR         where maitred, vshd, maitctl and vsh are (repeatable:
+                         searched in order; default: PATH, then /usr/sbin,
+                         /usr/bin)
   --busybox PATH         a static busybox for /bin (default /bin/busybox)
   --modules DIR          kernel modules to load at boot: DIR/*.ko, in the
                          order of DIR/modules.order when it exists
@@ -42,9 +43,9 @@ Dynamically linked programs are copied with the libraries they need.
 EOT
 }
 
-out="" programs="" busybox=/bin/busybox modules="" hostname=valet-vm compress=gzip vm_ready=vsock:2:7777
+out="" busybox=/bin/busybox modules="" hostname=valet-vm compress=gzip vm_ready=vsock:2:7777
 vshd=1
-listen=() vsh_listen=() jobs=() files=() nets=() dirs=()
+listen=() vsh_listen=() jobs=() files=() nets=() dirs=() programs=()
 while [ $# -gt 0 ]; do
 	opt=$1
 	case "$opt" in
@@ -60,7 +61,7 @@ while [ $# -gt 0 ]; do
 	esac
 	case "$opt" in
 	-o | --output) out=$val ;;
-	--programs) programs=$val ;;
+	--programs) programs+=("$val") ;;
 	--busybox) busybox=$val ;;
 	--modules) modules=$val ;;
 	--net)
@@ -89,9 +90,11 @@ done
 
 find_program() {
 	local name=$1 dir
-	if [ -n "$programs" ]; then
-		[ -x "$programs/$name" ] && { echo "$programs/$name"; return; }
-		die "$programs/$name: not found"
+	if [ ${#programs[@]} -gt 0 ]; then
+		for dir in "${programs[@]}"; do
+			[ -x "$dir/$name" ] && { echo "$dir/$name"; return; }
+		done
+		die "$name: not found in ${programs[*]}"
 	fi
 	command -v "$name" 2>/dev/null && return
 	for dir in /usr/sbin /usr/bin /usr/local/sbin /usr/local/bin; do
@@ -131,10 +134,16 @@ install_program() {
 		cp -L "$lib" "$root$lib"
 	done
 }
-install_program "$(find_program maitred)" /sbin/maitred
-install_program "$(find_program maitctl)" /bin/maitctl
-install_program "$(find_program vsh)" /bin/vsh
-[ "$vshd" = 1 ] && install_program "$(find_program vshd)" /sbin/vshd
+# Looked up first: a missing program stops the build here (errexit does not
+# see a failure inside an argument's command substitution).
+maitred_path=$(find_program maitred)
+maitctl_path=$(find_program maitctl)
+vsh_path=$(find_program vsh)
+[ "$vshd" = 0 ] || vshd_path=$(find_program vshd)
+install_program "$maitred_path" /sbin/maitred
+install_program "$maitctl_path" /bin/maitctl
+install_program "$vsh_path" /bin/vsh
+[ "$vshd" = 0 ] || install_program "$vshd_path" /sbin/vshd
 install -m 0755 "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do
 	[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"

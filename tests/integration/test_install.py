@@ -52,7 +52,8 @@ def test_builder_makes_an_image_from_installed_dynamic_programs():
     job = os.path.join(tmpdir(), "50-hello.textproto")
     with open(job, "w") as f:
         f.write('argv: "/bin/echo" argv: "hello"\n')
-    r = subprocess.run([tool, "--programs", os.path.join(root, opts["bindir"]), "-o", out,
+    r = subprocess.run([tool, "--programs", os.path.join(root, opts["bindir"]),
+                        "--programs", os.path.join(root, opts["sbindir"]), "-o", out,
                         "--listen", "vsock:-1:8888", "--listen", "tcp:10.0.2.15:8888",
                         "--vsh-listen", 'unix:/run/a "quoted" path', "--job", job,
                         "--file", "/etc/os-release=/etc/os-release", "--dir", "/mnt/data",
@@ -65,7 +66,7 @@ def test_builder_makes_an_image_from_installed_dynamic_programs():
         assert os.path.lexists(os.path.join(d, p)), p
     # The programs here are dynamically linked: their loader and libraries
     # are in the image too.
-    ldd = subprocess.run(["ldd", os.path.join(root, opts["bindir"], "maitred")], capture_output=True,
+    ldd = subprocess.run(["ldd", os.path.join(root, opts["sbindir"], "maitred")], capture_output=True,
                          text=True).stdout
     libs = [w for w in ldd.split() if w.startswith("/") and "nghttp2" in w]
     assert libs and all(os.path.exists(d + lib) for lib in libs), (libs, ldd)
@@ -88,10 +89,11 @@ def test_builder_usage_errors():
         (["-o", "/tmp/x", "--compress", "lz9"], "invalid --compress 'lz9'"),
         (["-o", "/tmp/x", "--busybox", "/nonexistent"], "/nonexistent: not found"),
         (["-o", "/tmp/x", "--frob"], "unknown argument '--frob'"),
-        (["-o", "/tmp/x", "--programs", "/nonexistent"], "/nonexistent/maitred: not found"),
+        (["-o", "/tmp/x", "--programs", "/nonexistent"], "maitred: not found in /nonexistent"),
         (["-o", "/tmp/x", "--dir", "relative"], "invalid --dir 'relative'"),
     ]
     for args, text in cases:
         r = subprocess.run([tool] + args, capture_output=True, text=True)
         assert r.returncode == 1 and text in r.stderr, (args, r)
+        assert "cannot stat" not in r.stderr, (args, r)  # stopped at the first error
     assert not os.path.exists("/tmp/x.tmp")
