@@ -4,9 +4,12 @@
 BUILD        ?= build
 BUILD_ASAN   ?= build-asan
 BUILD_STATIC ?= build-static
+BUILD_INSTALL ?= build-install
+PREFIX       ?= /usr/local
+DESTDIR      ?=
 PY         := /usr/bin/python3
 
-.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench format clean
+.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench format clean install
 
 all: build
 
@@ -56,8 +59,16 @@ bench: build-static
 	$(PY) bench/hvsock_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)
 
+# Installs into $(DESTDIR)$(PREFIX): programs, manual pages, systemd units,
+# bash completions, an example boot job. Built in a directory of its own.
+install: deps
+	@test -f $(BUILD_INSTALL)/build.ninja || meson setup $(BUILD_INSTALL) -Dbuildtype=release >/dev/null
+	meson configure $(BUILD_INSTALL) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD_INSTALL)
+	meson install -C $(BUILD_INSTALL) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC) $(BUILD_INSTALL)

@@ -9,7 +9,7 @@ packages=(
 	protobuf-compiler python3-grpcio python3-protobuf
 	iproute2 util-linux procps tmux
 	qemu-system-x86 busybox-static cpio e2fsprogs
-	mandoc man-db
+	mandoc man-db bash-completion
 	debootstrap debhelper dpkg-dev lintian
 )
 case "${1:-}" in

@@ -2,6 +2,7 @@
 user runs it from there: options, errors quoting the bad input, an image
 made from dynamically linked programs (their libraries come along)."""
 import os
+import shlex
 import subprocess
 
 from valet import tmpdir
@@ -29,6 +30,56 @@ def test_builder_and_its_manual_are_installed():
     assert r.returncode == 0 and "valet-mkinitramfs" in r.stdout and "--modules" in r.stdout, r
     r = subprocess.run([tool, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("Usage: valet-mkinitramfs"), r
+
+
+def test_make_install_honours_prefix_and_destdir():
+    if valet.sanitized():
+        return  # the same Makefile rule; once is enough (it builds a tree of its own)
+    dest, bdir = tmpdir(), tmpdir()
+    r = subprocess.run(["make", "-C", valet.ROOT, "install", "PREFIX=/usr", f"DESTDIR={dest}",
+                        f"BUILD_INSTALL={bdir}/b"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    files = {os.path.relpath(os.path.join(d, f), dest) for d, _, fs in os.walk(dest) for f in fs}
+    for f in ("usr/sbin/maitred", "usr/sbin/vshd", "usr/bin/maitctl", "usr/bin/vsh", "usr/bin/valet-mkinitramfs",
+              "usr/share/man/man8/maitred.8", "usr/share/man/man8/vshd.8", "usr/share/man/man5/maitred-jobs.5",
+              "usr/share/man/man1/maitctl.1", "usr/share/man/man1/vsh.1",
+              "usr/share/bash-completion/completions/maitctl", "usr/share/bash-completion/completions/vsh",
+              "usr/share/doc/valet/examples/jobs/50-example.textproto"):
+        assert f in files, (f, sorted(files))
+    units = [f for f in files if f.endswith(".service")]
+    assert sorted(os.path.basename(u) for u in units) == ["maitred.service", "vshd.service"], units
+    for u in units:
+        text = open(os.path.join(dest, u)).read()
+        assert "ExecStart=/usr/sbin/" in text and "Type=notify" in text, text
+    # Nothing outside DESTDIR: every path is below the prefix or the unit dir.
+    assert all(f.startswith(("usr/", "lib/")) for f in files), sorted(files)
+
+
+def complete(prog, line):
+    """What bash completion offers for line (cursor at its end)."""
+    words = line.split() + ([""] if line.endswith(" ") else [])
+    script = f"""
+source /usr/share/bash-completion/bash_completion
+source {os.path.join(valet.ROOT, "dist", "bash-completion", prog)}
+compopt() {{ :; }}
+COMP_LINE={shlex.quote(line)}; COMP_POINT=${{#COMP_LINE}}
+COMP_WORDS=({" ".join(shlex.quote(w) for w in words)}); COMP_CWORD={len(words) - 1}
+_{prog.replace("-", "_")}
+printf '%s\\n' "${{COMPREPLY[@]}}"
+"""
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0 and not r.stderr, r
+    return r.stdout.split()
+
+
+def test_bash_completions():
+    assert complete("maitctl", "maitctl wa") == ["wait-ready"]
+    assert set(complete("maitctl", "maitctl ")) == {"network", "launch", "mount", "shutdown", "wait-ready"}
+    assert "--wait" in complete("maitctl", "maitctl --cid 3 launch --")
+    assert complete("maitctl", "maitctl --addr hv") == ["hvsock:"]
+    assert "nosuid" in complete("maitctl", "maitctl --cid 3 mount a b c --flags no")
+    assert complete("vsh", "vsh --us") == ["--user="]
+    assert complete("vsh", "vsh --cid=3 -- ls -") == []  # the remote command's words are not ours
 
 
 def test_manual_pages_lint_clean():
