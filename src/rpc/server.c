@@ -77,6 +77,8 @@ static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdat
 
 	if (reason == -EPROTO)
 		server_event(srv, RPC_SERVER_PEER_PROTOCOL_ERROR, sc->peer, reason);
+	else if (reason == -ENOMEM)
+		server_event(srv, RPC_SERVER_PEER_FAILED, sc->peer, reason); /* ours, not the peer's doing */
 	server_conn_free(sc);
 	server_maybe_stopped(srv);
 }
