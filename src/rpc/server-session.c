@@ -631,8 +631,11 @@ void rpc_server_session_shutdown(struct rpc_server_session *s)
 	if (s->shutting_down)
 		return;
 	s->shutting_down = true;
-	(void)nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
-				    NGHTTP2_NO_ERROR, NULL, 0);
+	/* Without its GOAWAY an idle client would never leave, and a graceful
+	 * stop would wait for it: give the connection up instead. */
+	if (nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
+				  NGHTTP2_NO_ERROR, NULL, 0) != 0)
+		s->broken = true;
 	session_notify(s);
 }
 

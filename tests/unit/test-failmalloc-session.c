@@ -1,8 +1,8 @@
 /* Allocation-failure sweep over whole gRPC calls through the server core,
  * driven by a real HTTP/2 client in memory: for every N, the N-th
  * allocation fails. Each run must end every call with a status (or drop
- * the connection, which the client sees), leak nothing, and the next call
- * must be served. */
+ * the connection, which the client sees), end the connection on a graceful
+ * stop, leak nothing, and the next call must be served. */
 #include "failmalloc.h"
 #include "guest.pb-c.h"
 #include "h2-peer.h"
@@ -105,9 +105,15 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 			if (fed >= 0)
 				fed = h2_pump(p, s);
 		}
+		bool dead_before_stop = session_dead(s, fed);
+		/* A graceful stop then ends the connection (GOAWAY, nothing in
+		 * flight): an idle client may not hold it open. */
+		rpc_server_session_shutdown(s);
+		int fed_after_stop = h2_pump(p, s);
 		*ret_count = failmalloc_disarm();
+		CHECK(session_dead(s, fed_after_stop));
 		/* No hang: every call has its answer, or the connection is gone. */
-		if (!session_dead(s, fed)) {
+		if (!dead_before_stop) {
 			for (int i = 0; i < 4; i++)
 				CHECK(answered(h2_peer_result(p, ids[i])));
 			CHECK_EQ(rpc_server_session_pending_calls(s), 0);
@@ -119,17 +125,13 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 				CHECK_EQ(h2_peer_result(p, ids[2])->grpc_status, RPC_UNIMPLEMENTED);
 				CHECK_EQ(h2_peer_result(p, ids[3])->grpc_status, 0);
 			}
-		} else {
-			/* A connection the transport drops: start a new one. */
-			rpc_server_session_free(TAKE_PTR(s));
 		}
+		rpc_server_session_free(TAKE_PTR(s));
 	}
-	/* The next call is served, on the same connection if it lives. */
-	if (!s) {
-		h2_peer_free(p);
-		p = h2_peer_new();
-		CHECK_EQ(rpc_server_session_new(&service, NULL, NULL, NULL, &s), 0);
-	}
+	/* The next call is served, on a new connection. */
+	h2_peer_free(p);
+	p = h2_peer_new();
+	CHECK_EQ(rpc_server_session_new(&service, NULL, NULL, NULL, &s), 0);
 	int32_t id = h2_peer_request(p, "/t.S/Mount", "application/grpc", ok_body, ok_len, NULL, true);
 	CHECK_EQ(h2_pump(p, s), 0);
 	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
