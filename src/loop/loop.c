@@ -209,6 +209,9 @@ void loop_timer_set(struct loop_timer *t, uint64_t deadline)
 	struct loop *l = t->loop;
 	struct loop_timer **pos = &l->timers, *prev = NULL;
 
+	/* Connections re-arm theirs after every event: skip the walk. */
+	if (t->armed && t->deadline == deadline)
+		return;
 	timer_unlink(t);
 	t->deadline = deadline;
 	while (*pos && (*pos)->deadline <= deadline) {
