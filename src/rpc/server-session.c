@@ -454,7 +454,10 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	st = stream_get(s, frame->hd.stream_id);
 	if (st && st->reset_after_answer) {
 		st->reset_after_answer = false;
-		(void)nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+		/* Unreset, the stream would stay open (and a graceful stop wait
+		 * for it): without memory for the RST, give the connection up. */
+		if (nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR) != 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
 	return 0;
 }

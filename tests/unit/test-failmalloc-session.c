@@ -44,7 +44,11 @@ static const struct rpc_method methods[] = {
 };
 static const struct rpc_service service = { methods, 2, NULL };
 
-static uint8_t ok_body[64], fail_body[64], defer_body[16];
+#define N_CALLS 8
+
+static uint8_t ok_body[64], fail_body[64], defer_body[16], big_prefix[5];
+static const uint8_t nul_body[] = "\0\0\0\0\x04\x0a\x02x\0"; /* source: "x\0" */
+static const size_t nul_len = sizeof(nul_body) - 1;
 static size_t ok_len, fail_len, defer_len;
 
 static size_t mount_body(uint8_t *out, const char *source, const char *target)
@@ -61,6 +65,8 @@ static void bodies(void)
 	ok_len = mount_body(ok_body, "abc", "");
 	fail_len = mount_body(fail_body, "fail", "100% sure");
 	defer_len = h2_grpc_frame(defer_body, NULL, 0, false);
+	h2_grpc_frame(big_prefix, NULL, 0, false);
+	big_prefix[1] = 0x7f; /* 2 GiB announced */
 }
 
 /* The session cannot go on: the transport would drop the connection. */
@@ -77,12 +83,14 @@ static bool answered(struct h2_result *r)
 }
 
 /* One OK call, one failing call with a message to encode, one unknown
- * method, one call answered later. */
+ * method, one call answered later, and the refusals made before any
+ * handler: bad content-type, a deadline already over, a NUL byte, a
+ * message announced too large. */
 static void scenario(unsigned long n, unsigned long *ret_count)
 {
 	struct rpc_server_session *s = NULL;
 	struct h2_peer *p = h2_peer_new();
-	int32_t ids[4];
+	int32_t ids[N_CALLS];
 	int fed, r;
 
 	deferred = NULL;
@@ -97,6 +105,13 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 		ids[1] = h2_peer_request(p, "/t.S/Mount", "application/grpc", fail_body, fail_len, NULL, true);
 		ids[2] = h2_peer_request(p, "/t.S/Nope", "application/grpc", ok_body, ok_len, NULL, true);
 		ids[3] = h2_peer_request(p, "/t.S/Defer", "application/grpc", defer_body, defer_len, NULL, true);
+		ids[4] = h2_peer_request(p, "/t.S/Mount", "text/plain", ok_body, ok_len, NULL, true);
+		ids[5] = h2_peer_request(p, "/t.S/Mount", "application/grpc", ok_body, ok_len, "1n", true);
+		ids[6] = h2_peer_request(p, "/t.S/Mount", "application/grpc", nul_body, nul_len, NULL, true);
+		/* Announces more than the limit and keeps the stream open: answered
+		 * early, then reset. */
+		ids[7] = h2_peer_request(p, "/t.S/Mount", "application/grpc", big_prefix, sizeof(big_prefix), NULL,
+					 false);
 		fed = h2_pump(p, s);
 		if (deferred) {
 			VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
@@ -114,7 +129,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 		CHECK(session_dead(s, fed_after_stop));
 		/* No hang: every call has its answer, or the connection is gone. */
 		if (!dead_before_stop) {
-			for (int i = 0; i < 4; i++)
+			for (int i = 0; i < N_CALLS; i++)
 				CHECK(answered(h2_peer_result(p, ids[i])));
 			CHECK_EQ(rpc_server_session_pending_calls(s), 0);
 			/* Without a failure, every answer is the right one. */
@@ -124,6 +139,10 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 				CHECK_STR(h2_peer_result(p, ids[1])->grpc_message, "refused: 100% sure");
 				CHECK_EQ(h2_peer_result(p, ids[2])->grpc_status, RPC_UNIMPLEMENTED);
 				CHECK_EQ(h2_peer_result(p, ids[3])->grpc_status, 0);
+				CHECK_EQ(h2_peer_result(p, ids[4])->http_status, 415);
+				CHECK_EQ(h2_peer_result(p, ids[5])->grpc_status, RPC_DEADLINE_EXCEEDED);
+				CHECK_EQ(h2_peer_result(p, ids[6])->grpc_status, RPC_INVALID_ARGUMENT);
+				CHECK_EQ(h2_peer_result(p, ids[7])->grpc_status, RPC_RESOURCE_EXHAUSTED);
 			}
 		}
 		rpc_server_session_free(TAKE_PTR(s));
