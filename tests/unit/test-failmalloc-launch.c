@@ -237,3 +237,80 @@ TEST(sweep_launch_process_respawn)
 		;
 	printf("# %lu allocations, each failed once\n", total);
 }
+
+/* --- a respawning job's restart ---------------------------------------- */
+
+static int n_restarted, n_restart_failed, n_exited;
+
+static void on_restart_event(enum supervisor_event ev, const char *name, pid_t pid, int status,
+			     const struct spawn_error *err, void *ud)
+{
+	(void)name, (void)pid, (void)status, (void)err, (void)ud;
+	if (ev == SUPERVISOR_EXITED)
+		n_exited++;
+	else if (ev == SUPERVISOR_RESTARTED)
+		n_restarted++;
+	else if (ev == SUPERVISOR_RESTART_FAILED)
+		n_restart_failed++;
+	if (ev != SUPERVISOR_EXITED)
+		loop_exit(M.loop, 0);
+}
+
+/* Launched, exits, and is restarted (or the restart is reported as failed:
+ * logged by maitred). Never silently dropped. */
+static void restart_scenario(unsigned long n, unsigned long *ret_count)
+{
+	char *argv[] = { "true", NULL };
+	struct job_spec spec = { .argv = argv, .respawn = true };
+	struct spawn_error err;
+	pid_t pid;
+
+	M = (struct maitred){ 0 };
+	hung = false;
+	n_restarted = n_restart_failed = n_exited = 0;
+	CHECK_EQ(loop_new(&M.loop), 0);
+	CHECK_EQ(supervisor_new(M.loop, on_restart_event, NULL, &M.supervisor), 0);
+	CHECK_EQ(loop_add_timer(M.loop, USEC_INFINITY, on_guard, NULL, &guard), 0);
+
+	failmalloc_arm(n);
+	int r = supervisor_launch(M.supervisor, &spec, NULL, NULL, &pid, &err);
+	if (r == 0) {
+		loop_timer_set(guard, now_usec() + GUARD_USEC);
+		(void)loop_run(M.loop);
+	}
+	*ret_count = failmalloc_disarm();
+	if (r != 0) {
+		CHECK_EQ(r, -ENOMEM);
+		CHECK_EQ(supervisor_services(M.supervisor), 0);
+	} else {
+		CHECK(!hung);
+		CHECK_EQ(n_exited, 1);
+		CHECK_EQ(n_restarted + n_restart_failed, 1);
+		CHECK_EQ(supervisor_services(M.supervisor), (unsigned)n_restarted);
+		if (!failmalloc_injected())
+			CHECK_EQ(n_restarted, 1);
+	}
+	supervisor_stop_respawning(M.supervisor);
+	supervisor_free(M.supervisor);
+	loop_free(M.loop);
+}
+
+TEST(sweep_respawn_restart)
+{
+	unsigned long total, count;
+
+	log_set_max_level(LOG_CRIT);
+	restart_scenario(0, &total);
+	CHECK(!test_failed_flag);
+	for (unsigned long n = 1; n <= total; n++) {
+		restart_scenario(n, &count);
+		if (test_failed_flag) {
+			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
+			return;
+		}
+		CHECK(failmalloc_injected());
+	}
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	printf("# %lu allocations, each failed once\n", total);
+}
