@@ -34,3 +34,9 @@ int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_sessi
 void rpc_conn_free(struct rpc_conn *c);
 /* The session has output to send (its notify callback). */
 void rpc_conn_kick(void *conn);
+/* When bytes last came from the peer (now_usec() clock); the creation
+ * time until then. */
+uint64_t rpc_conn_last_active(const struct rpc_conn *c);
+/* Writes what the session has queued (a GOAWAY), as far as the socket
+ * takes it now, then closes like rpc_conn_free(). */
+void rpc_conn_flush_and_free(struct rpc_conn *c);
