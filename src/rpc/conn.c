@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include "base/time-util.h"
-#include "net/sock.h"
 #include "rpc/client-session.h"
 #include "rpc/server-session.h"
 #include "rpc/wire.h"
@@ -21,7 +20,6 @@ struct rpc_conn {
 	/* Fires in the same loop round: output queued from outside the loop's
 	 * I/O (a process exit) goes out without another epoll_wait. */
 	struct loop_timer *kick;
-	bool connecting;
 	bool closing;
 	uint64_t last_active; /* last bytes from the peer */
 	const struct rpc_session_ops *ops;
@@ -128,16 +126,7 @@ static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, voi
 {
 	struct rpc_conn *c = userdata;
 	uint8_t buf[CONN_READ_CHUNK];
-	int r;
 
-	if (c->connecting) {
-		r = sock_connect_finish(fd);
-		if (r < 0) {
-			conn_close(c, r);
-			return;
-		}
-		c->connecting = false;
-	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -153,8 +142,8 @@ static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, voi
 	conn_settle(c);
 }
 
-int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_session_ops *ops, void *session,
-		 rpc_conn_close_fn on_close, void *userdata, struct rpc_conn **ret)
+int rpc_conn_new(struct loop *l, int fd, const struct rpc_session_ops *ops, void *session, rpc_conn_close_fn on_close,
+		 void *userdata, struct rpc_conn **ret)
 {
 	struct rpc_conn *c = calloc(1, sizeof(*c));
 	int r;
@@ -165,7 +154,6 @@ int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_sessi
 	}
 	*c = (struct rpc_conn){ .loop = l,
 				.fd = fd,
-				.connecting = connecting,
 				.ops = ops,
 				.session = session,
 				.on_close = on_close,
@@ -202,8 +190,6 @@ void rpc_conn_kick(void *conn)
 {
 	struct rpc_conn *c = conn;
 
-	if (c->connecting)
-		return;
 	loop_timer_set(c->kick, 0);
 }
 

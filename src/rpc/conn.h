@@ -27,9 +27,10 @@ extern const struct rpc_session_ops rpc_client_session_ops;
 /* reason: 0 for an orderly end, -errno or -EPROTO otherwise. */
 typedef void (*rpc_conn_close_fn)(struct rpc_conn *c, int reason, void *userdata);
 
-/* Takes ownership of fd. connecting: wait for the connect to finish first. */
-int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_session_ops *ops, void *session,
-		 rpc_conn_close_fn on_close, void *userdata, struct rpc_conn **ret);
+/* Takes ownership of fd, a connected socket (net/connector.c makes them
+ * for clients). */
+int rpc_conn_new(struct loop *l, int fd, const struct rpc_session_ops *ops, void *session, rpc_conn_close_fn on_close,
+		 void *userdata, struct rpc_conn **ret);
 /* Closes the socket; does not free the session nor call on_close. */
 void rpc_conn_free(struct rpc_conn *c);
 /* The session has output to send (its notify callback). */

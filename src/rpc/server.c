@@ -167,7 +167,7 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 		return;
 	}
 	rpc_server_session_set_peer(sc->session, peer->desc);
-	r = rpc_conn_new(srv->loop, fd, false, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
+	r = rpc_conn_new(srv->loop, fd, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
 	if (r < 0) {
 		server_event(srv, RPC_SERVER_PEER_FAILED, peer->desc, r);
 		loop_timer_free(sc->handshake);

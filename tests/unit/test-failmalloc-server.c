@@ -80,7 +80,7 @@ static void conn_scenario(unsigned long n, unsigned long *ret_count)
 	CHECK_EQ(write(sv[1], "x", 1), 1);
 
 	failmalloc_arm(n);
-	int r = rpc_conn_new(L, sv[0], false, &fake_ops, NULL, on_conn_close, NULL, &c);
+	int r = rpc_conn_new(L, sv[0], &fake_ops, NULL, on_conn_close, NULL, &c);
 	if (r == 0)
 		(void)loop_run(L);
 	*ret_count = failmalloc_disarm();
