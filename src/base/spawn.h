@@ -47,7 +47,7 @@ struct spawn_params {
 	bool cwd_optional;
 	mode_t umask;
 	/* Switch to this user first when switch_user is set; groups are the
-	 * supplementary groups (from getgrouplist(), resolved by the caller:
+	 * supplementary groups (resolved by the caller, for vshd from /etc/group:
 	 * the child may not allocate). */
 	bool switch_user;
 	uid_t uid;
