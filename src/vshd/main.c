@@ -279,8 +279,12 @@ int main(int argc, char **argv)
 	r = pending_set_new(d.loop, max_pending, setup_timeout * 1000000ull, on_request, &d, &d.pending);
 	if (r < 0)
 		return log_error_errno(r, "could not set up"), 1;
-	(void)loop_add_signal(d.loop, SIGTERM, on_stop, &d);
-	(void)loop_add_signal(d.loop, SIGINT, on_stop, &d);
+	/* Unread, a blocked SIGTERM would leave vshd unstoppable: fail now. */
+	r = loop_add_signal(d.loop, SIGTERM, on_stop, &d);
+	if (r >= 0)
+		r = loop_add_signal(d.loop, SIGINT, on_stop, &d);
+	if (r < 0)
+		return log_error_errno(r, "could not watch SIGTERM and SIGINT"), 1;
 	for (unsigned i = 0; i < n_listen; i++) {
 		struct addr a;
 		(void)addr_parse(listen[i], &a);

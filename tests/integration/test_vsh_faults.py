@@ -21,7 +21,8 @@ class FaultyVshd:
             self.proc = track(subprocess.Popen([prog, "--listen", self.addr] + list(args), stdout=log,
                                                stderr=subprocess.STDOUT, cwd=self.dir,
                                                env=sanitizer_env({"VALET_FAIL": fail})))
-        wait_until(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 10, what="vshd socket")
+        # The socket file appears at bind(), before listen(): wait for the log line.
+        wait_until(lambda: "listening on" in self.log() or self.proc.poll() is not None, 10, what="vshd listening")
         assert self.proc.poll() is None, self.log()
 
     def log(self):
@@ -69,7 +70,9 @@ def test_failure_mid_session_ends_it_with_failed():
     r = vsh(d.addr, "--", "sh", "-c", "echo one; sleep 60; echo two", timeout=40)
     assert r.returncode == 123 and b"session ended: cannot update the session's watches" in r.stderr, \
         (r, d.log()[-2000:])
-    assert "session failed: cannot update the session's watches" in d.log()
+    # The session process logs after its last answer.
+    wait_until(lambda: "session failed: cannot update the session's watches" in d.log(), 10,
+               what="the session's log line")
     # vshd itself goes on serving.
     d2 = FaultyVshd("")
     assert vsh(d2.addr, "--", "true").returncode == 0
