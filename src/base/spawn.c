@@ -143,8 +143,11 @@ static int child_run(void *arg)
 		    setresuid(p->uid, p->uid, p->uid) < 0)
 			return child_fail(ctx, SPAWN_STAGE_CREDENTIALS, errno);
 	}
-	if (p->cwd && chdir(p->cwd) < 0 && !p->cwd_optional)
-		return child_fail(ctx, SPAWN_STAGE_CWD, errno);
+	if (p->cwd && chdir(p->cwd) < 0) {
+		int err = errno;
+		if (!p->cwd_optional || ((!p->cwd_fallback || chdir(p->cwd_fallback) < 0) && chdir("/") < 0))
+			return child_fail(ctx, SPAWN_STAGE_CWD, err);
+	}
 	umask(p->umask);
 	execve(ctx->path, p->argv, p->envp ? p->envp : environ);
 	return child_fail(ctx, SPAWN_STAGE_EXEC, errno);

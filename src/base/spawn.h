@@ -38,12 +38,16 @@ struct spawn_params {
 	bool new_session;
 	/* Make fd 0 the controlling terminal (needs new_session). */
 	bool controlling_tty;
-	/* Working directory; a failure here is fatal unless cwd_optional. */
+	/* Working directory; a failure here is fatal unless cwd_optional.
+	 * Optional: cwd_fallback is tried next, then "/", so the child never
+	 * stays in the caller's directory; only if "/" fails too is it fatal.
+	 * (The checks run as the child's user, after the credentials.) */
 	const char *cwd;
+	const char *cwd_fallback;
 	bool cwd_optional;
 	mode_t umask;
 	/* Switch to this user first when switch_user is set; groups are the
-	 * supplementary groups (from getgrouplist(), resolved by the caller:
+	 * supplementary groups (resolved by the caller, for vshd from /etc/group:
 	 * the child may not allocate). */
 	bool switch_user;
 	uid_t uid;

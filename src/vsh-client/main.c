@@ -24,6 +24,11 @@
 #define EXIT_SETUP 1
 #define EXIT_LOST 123
 #define MAX_ENV 256
+/* Stop reading stdin while this much is unsent. */
+#define STDIN_HIGH (1024 * 1024)
+/* The same for stdin read without epoll: lower, as every partial send
+ * shifts what is left. */
+#define FILE_HIGH (256 * 1024)
 
 struct client {
 	struct loop *loop;
@@ -31,6 +36,9 @@ struct client {
 	struct loop_io *sock_io, *stdin_io;
 	struct buf in, out;
 	bool stdin_open;
+	/* stdin that epoll refuses (a regular file, /dev/null): always
+	 * readable, so it is read whenever the send queue is low instead. */
+	bool stdin_unpollable;
 	bool out_open[3];
 	int code;
 	bool exited;
@@ -207,9 +215,10 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 	update(c);
 }
 
-static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+/* Reads stdin once and queues what came, or EOF. False when there was
+ * nothing to read yet. */
+static bool read_stdin(struct client *c, int fd)
 {
-	struct client *c = userdata;
 	static uint8_t buf[16 * VSH_MAX_DATA];
 	VmTools__Vsh__DataMessage d = VM_TOOLS__VSH__DATA_MESSAGE__INIT;
 	VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
@@ -221,7 +230,7 @@ static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unuse
 	 * our parent), as large as 16 frames: they go out in one send. */
 	ssize_t n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return errno == EINTR;
 	if (n <= 0) {
 		/* EOF (or an error, treated alike): tell the other side. */
 		d.data.len = 0;
@@ -234,15 +243,29 @@ static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unuse
 		d.data.len = (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off);
 		(void)queue_guest(c, &g);
 	}
+	return true;
+}
+
+static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+{
+	struct client *c = userdata;
+	(void)read_stdin(c, fd);
 	flush_sock(c);
 	update(c);
 }
 
 static void update(struct client *c)
 {
+	/* Unpollable stdin: top the queue up as the socket drains it, so
+	 * memory stays bounded and every byte is moved once. */
+	while (c->stdin_unpollable && c->stdin_open && c->out.len < FILE_HIGH) {
+		if (!read_stdin(c, STDIN_FILENO))
+			break;
+		flush_sock(c);
+	}
 	(void)loop_io_set_events(c->sock_io, EPOLLIN | (c->out.len ? EPOLLOUT : 0));
 	if (c->stdin_io)
-		(void)loop_io_set_events(c->stdin_io, c->out.len > 1024 * 1024 ? 0 : EPOLLIN);
+		(void)loop_io_set_events(c->stdin_io, c->out.len > STDIN_HIGH ? 0 : EPOLLIN);
 }
 
 /* Reads the SetupConnectionResponse (blocking, bounded). */
@@ -426,12 +449,12 @@ static int run(int argc, char **argv)
 		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 			(void)loop_add_signal(cl.loop, forwarded[i], on_signal, &cl);
 		(void)loop_add_io(cl.loop, cl.sock, EPOLLIN, on_sock, &cl, &cl.sock_io);
-		/* Any kind of stdin: epoll refuses regular files and such, which
-		 * are read to the end at once instead. */
+		/* Any kind of stdin: epoll refuses regular files and such,
+		 * which update() reads as the socket takes the data (any other
+		 * failure to watch stdin takes the same road). */
 		if (loop_add_io(cl.loop, STDIN_FILENO, EPOLLIN, on_stdin, &cl, &cl.stdin_io) < 0) {
 			cl.stdin_io = NULL;
-			while (cl.stdin_open)
-				on_stdin(NULL, STDIN_FILENO, EPOLLIN, &cl);
+			cl.stdin_unpollable = true;
 		}
 		handle_frames(&cl); /* anything that came with the response */
 		if (!cl.exited) {

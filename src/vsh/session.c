@@ -19,6 +19,7 @@
 #include "loop/loop.h"
 #include "rpc/wire.h"
 #include "vsh/frame.h"
+#include "vsh/wire-strings.h"
 
 #define OUT_HIGH (256 * 1024)	 /* stop reading the target while this much is unsent */
 #define STDIN_HIGH (1024 * 1024) /* stop reading the client while this much is unwritten */
@@ -31,7 +32,10 @@ struct session {
 	struct loop_io *sock_io;
 	struct buf in, out;
 	bool pty;
-	int master; /* pty mode: both directions */
+	/* pty mode: both directions. Held open until the target has been
+	 * reaped: closing it hangs the terminal up, and a target still on its
+	 * way out (its stdio closed, exit() not yet done) would die of SIGHUP. */
+	int master;
 	int stdin_fd;
 	struct loop_io *stdin_io;
 	struct buf stdin_pending;
@@ -45,7 +49,16 @@ struct session {
 	struct loop_timer *drain;
 	bool done;
 	bool client_gone;
+	/* Set when the session cannot go on (a watch or a buffer failed): the
+	 * client gets FAILED with this, the target a hang-up. */
+	const char *fault;
 };
+
+static void session_fault(struct session *s, const char *why)
+{
+	if (!s->fault)
+		s->fault = why;
+}
 
 /* --- sending ------------------------------------------------------------ */
 
@@ -54,7 +67,7 @@ static int queue_host(struct session *s, VmTools__Vsh__HostMessage *h)
 	return vsh_frame_append(&s->out, &h->base);
 }
 
-static int queue_data(struct session *s, int stream, const uint8_t *data, size_t len)
+static void queue_data(struct session *s, int stream, const uint8_t *data, size_t len)
 {
 	VmTools__Vsh__DataMessage d = VM_TOOLS__VSH__DATA_MESSAGE__INIT;
 	VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
@@ -63,7 +76,8 @@ static int queue_data(struct session *s, int stream, const uint8_t *data, size_t
 	d.data.len = len;
 	h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE;
 	h.data_message = &d;
-	return queue_host(s, &h);
+	if (queue_host(s, &h) < 0)
+		session_fault(s, "out of memory for the target's output");
 }
 
 static void session_update(struct session *s);
@@ -83,18 +97,21 @@ static void close_output(struct session *s, int k, bool send_eof)
 	if (s->out_fd[k] < 0)
 		return;
 	loop_io_free(TAKE_PTR(s->out_io[k]));
-	s->out_fd[k] = safe_close(s->out_fd[k]);
 	if (s->pty) {
-		/* The master was stdin too. */
+		/* Stop reading (a master with no slave left reports EPOLLHUP for
+		 * ever) but keep it open until the end: see struct session.
+		 * The master was stdin too. */
+		s->out_fd[k] = -1;
 		s->stdin_fd = -1;
-		s->master = -1;
 		buf_clear(&s->stdin_pending);
+		return;
 	}
-	if (send_eof && !s->pty)
-		(void)queue_data(s,
-				 k == OUT_STDOUT ? VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM
-						 : VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM,
-				 NULL, 0);
+	s->out_fd[k] = safe_close(s->out_fd[k]);
+	if (send_eof)
+		queue_data(s,
+			   k == OUT_STDOUT ? VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM
+					   : VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM,
+			   NULL, 0);
 }
 
 /* Reads what is there; returns false at EOF (or EIO: the pty's last
@@ -118,7 +135,7 @@ static bool read_output(struct session *s, int k, unsigned max_reads)
 		if (n == 0)
 			return false;
 		for (ssize_t off = 0; off < n; off += VSH_MAX_DATA)
-			(void)queue_data(s, stream, buf + off, (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off));
+			queue_data(s, stream, buf + off, (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off));
 		if (s->out.len >= OUT_HIGH)
 			return true;
 	}
@@ -200,13 +217,16 @@ static void handle_guest(struct session *s, const VmTools__Vsh__GuestMessage *g)
 		const VmTools__Vsh__DataMessage *d = g->data_message;
 		if (s->stdin_fd < 0 || s->stdin_eof)
 			return;
+		int r = 0;
 		if (d->data.len == 0) {
 			if (s->pty) /* the line discipline's EOF */
-				(void)buf_append(&s->stdin_pending, (const uint8_t *)"\x04", 1, SIZE_MAX);
+				r = buf_append(&s->stdin_pending, (const uint8_t *)"\x04", 1, SIZE_MAX);
 			else
 				s->stdin_eof = true;
 		} else
-			(void)buf_append(&s->stdin_pending, d->data.data, d->data.len, SIZE_MAX);
+			r = buf_append(&s->stdin_pending, d->data.data, d->data.len, SIZE_MAX);
+		if (r < 0)
+			session_fault(s, "out of memory for the target's input");
 		write_stdin(s);
 		break;
 	}
@@ -287,32 +307,51 @@ static void on_target_exit(pid_t pid _unused_, int status, void *userdata)
 	for (int k = 0; k < N_OUT; k++)
 		if (s->out_fd[k] >= 0 && !read_output(s, k, 1u << 20))
 			close_output(s, k, true);
+	/* Registered before the target started: arming it cannot fail. */
 	if (s->out_fd[OUT_STDOUT] >= 0 || s->out_fd[OUT_STDERR] >= 0)
-		(void)loop_add_timer(s->loop, now_usec() + VSH_DRAIN_USEC, on_drain_deadline, s, &s->drain);
+		loop_timer_set(s->drain, now_usec() + VSH_DRAIN_USEC);
 	session_update(s);
+}
+
+/* The target is the session's only child: the loop's hook for children
+ * nobody registered sees it, with nothing to allocate (and nothing to
+ * fail) after it has started. */
+static void on_reaped(struct loop *l _unused_, pid_t pid, int status, void *userdata)
+{
+	struct session *s = userdata;
+	if (pid == s->pid && !s->exited)
+		on_target_exit(pid, status, s);
 }
 
 /* Re-arms interest from the buffers' state; ends the loop when done. */
 static void session_update(struct session *s)
 {
 	bool outputs_open = s->out_fd[OUT_STDOUT] >= 0 || s->out_fd[OUT_STDERR] >= 0;
+	int r = 0;
 
-	if (s->client_gone || (s->exited && !outputs_open)) {
+	if (s->client_gone || s->fault || (s->exited && !outputs_open)) {
 		s->done = true;
 		loop_exit(s->loop, 0);
 		return;
 	}
 	bool pause = s->out.len >= OUT_HIGH;
-	for (int k = 0; k < N_OUT; k++)
+	for (int k = 0; k < N_OUT && r >= 0; k++)
 		if (s->out_io[k])
-			(void)loop_io_set_events(s->out_io[k], (pause ? 0 : EPOLLIN) |
-								       (s->pty && s->stdin_pending.len ? EPOLLOUT : 0));
+			r = loop_io_set_events(s->out_io[k],
+					       (pause ? 0 : EPOLLIN) | (s->pty && s->stdin_pending.len ? EPOLLOUT : 0));
 	uint32_t ev = s->stdin_pending.len >= STDIN_HIGH ? 0 : EPOLLIN;
 	if (s->out.len)
 		ev |= EPOLLOUT;
-	(void)loop_io_set_events(s->sock_io, ev);
-	if (s->stdin_io)
-		(void)loop_io_set_events(s->stdin_io, s->stdin_pending.len ? EPOLLOUT : 0);
+	if (r >= 0)
+		r = loop_io_set_events(s->sock_io, ev);
+	if (r >= 0 && s->stdin_io)
+		r = loop_io_set_events(s->stdin_io, s->stdin_pending.len ? EPOLLOUT : 0);
+	if (r < 0) {
+		/* Watching with stale interest would spin or stall: stop. */
+		session_fault(s, "cannot update the session's watches");
+		s->done = true;
+		loop_exit(s->loop, 0);
+	}
 }
 
 /* --- setup ---------------------------------------------------------------- */
@@ -348,14 +387,19 @@ static int reply_setup(int fd, int status, const char *description, int pid)
 	return n < 0 ? n : send_blocking(fd, frame, (size_t)n);
 }
 
-/* Bytes after the request (the client may send stdin right away) are
- * left in rest. */
-static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, struct buf *rest, char *err, size_t err_size)
+/* Starts from the bytes vshd already read (at most VSH_FRAME_MAX). Bytes
+ * after the request (the client may send stdin right away) are left in
+ * rest. */
+static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, const uint8_t *received, size_t received_len,
+							struct buf *rest, char *err, size_t err_size)
 {
 	uint8_t buf[VSH_FRAME_MAX];
-	size_t len = 0;
+	size_t len = MIN(received_len, sizeof(buf));
+	char field[64];
 	uint64_t deadline = now_usec() + VSH_SETUP_TIMEOUT_MSEC * 1000ull;
 
+	if (len)
+		memcpy(buf, received, len);
 	for (;;) {
 		const uint8_t *msg;
 		size_t mlen, flen;
@@ -367,7 +411,17 @@ static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, struct buf *rest
 		if (r > 0) {
 			VmTools__Vsh__SetupConnectionRequest *req =
 				vm_tools__vsh__setup_connection_request__unpack(NULL, mlen, msg);
-			if (!req)
+			/* protobuf-c would cut a string at a NUL: refuse it whole. */
+			int nul = req ? vsh_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, msg,
+							    mlen, field, sizeof(field))
+				      : 0;
+			if (nul != 0) {
+				vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
+				req = NULL;
+			}
+			if (nul > 0)
+				snprintf(err, err_size, "invalid setup request: field '%s' contains a NUL byte", field);
+			else if (!req)
 				snprintf(err, err_size, "could not decode the setup request");
 			else if (buf_append(rest, buf + flen, len - flen, SIZE_MAX) < 0) {
 				vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
@@ -437,7 +491,47 @@ static void describe_exit(int status, char *buf, size_t size, int *ret_code)
 	}
 }
 
-int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size_t summary_size)
+/* Sends the last status message: EXITED with the code, or FAILED. */
+static void send_status(struct session *s, int status, const char *desc, int code)
+{
+	VmTools__Vsh__ConnectionStatusMessage st = VM_TOOLS__VSH__CONNECTION_STATUS_MESSAGE__INIT;
+	VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
+	st.status = status;
+	st.description = (char *)desc;
+	st.code = code;
+	h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE;
+	h.status_message = &st;
+	if (queue_host(s, &h) < 0) {
+		/* No room to append it: drop the unsent output instead. */
+		s->out.len = 0;
+		(void)queue_host(s, &h);
+	}
+	(void)send_blocking(s->sock, s->out.data, s->out.len);
+}
+
+/* Everything the session watches, registered before the target starts:
+ * once it runs, no registration is left that could fail and leave the
+ * client waiting for an EXITED that never comes. */
+static int watch_all(struct session *s)
+{
+	int r = loop_new(&s->loop);
+	if (r < 0)
+		return r;
+	loop_set_orphan_handler(s->loop, on_reaped, s);
+	r = loop_add_io(s->loop, s->sock, EPOLLIN, on_sock, s, &s->sock_io);
+	for (int k = 0; k < N_OUT && r >= 0; k++)
+		if (s->out_fd[k] >= 0)
+			r = loop_add_io(s->loop, s->out_fd[k], EPOLLIN, on_output, s, &s->out_io[k]);
+	if (r >= 0 && !s->pty)
+		r = loop_add_io(s->loop, s->stdin_fd, 0, on_stdin_writable, s, &s->stdin_io);
+	/* Armed when the target exits. */
+	if (r >= 0)
+		r = loop_add_timer(s->loop, UINT64_MAX, on_drain_deadline, s, &s->drain);
+	return r;
+}
+
+int vsh_session_run(int fd, const uint8_t *received, size_t received_len, const struct vsh_policy *policy,
+		    char *summary, size_t summary_size)
 {
 	struct session s = { .sock = fd, .master = -1, .stdin_fd = -1, .out_fd = { -1, -1 } };
 	VmTools__Vsh__SetupConnectionRequest *req;
@@ -445,7 +539,7 @@ int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size
 	char err[256];
 	int r, slave = -1, pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 
-	req = read_setup(fd, &s.in, err, sizeof(err));
+	req = read_setup(fd, received, received_len, &s.in, err, sizeof(err));
 	if (!req) {
 		(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, err, 0);
 		snprintf(summary, summary_size, "setup failed: %s", err);
@@ -496,6 +590,7 @@ int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size
 	p.envp = t.envp;
 	p.new_session = true;
 	p.cwd = t.cwd;
+	p.cwd_fallback = t.home;
 	p.cwd_optional = true;
 	p.umask = 022;
 	p.switch_user = t.switch_user;
@@ -504,9 +599,9 @@ int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size
 	p.groups = t.groups;
 	p.n_groups = (size_t)t.n_groups;
 
-	r = loop_new(&s.loop);
+	r = watch_all(&s);
 	if (r < 0) {
-		snprintf(err, sizeof(err), "out of resources");
+		snprintf(err, sizeof(err), "out of resources: cannot watch the session: %s", strerror(-r));
 		goto fail;
 	}
 	struct spawn_error se;
@@ -524,20 +619,13 @@ int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size
 	if (r == SPAWN_FAILED) {
 		/* Started, as far as the client can tell, and ended at once:
 		 * 127 when there is no such program, 126 when it cannot run. */
-		VmTools__Vsh__ConnectionStatusMessage st = VM_TOOLS__VSH__CONNECTION_STATUS_MESSAGE__INIT;
-		VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
 		char desc[300];
 		snprintf(desc, sizeof(desc), "cannot execute '%.200s': %s%s%s", t.file, strerror(se.error),
 			 se.stage == SPAWN_STAGE_EXEC ? "" : " at ",
 			 se.stage == SPAWN_STAGE_EXEC ? "" : spawn_stage_name(se.stage));
-		st.status = VM_TOOLS__VSH__CONNECTION_STATUS__EXITED;
-		st.description = desc;
-		st.code = se.stage == SPAWN_STAGE_EXEC && se.error == ENOENT ? 127 : 126;
-		h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE;
-		h.status_message = &st;
 		(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__READY, "vsh ready", 0);
-		(void)queue_host(&s, &h);
-		(void)send_blocking(fd, s.out.data, s.out.len);
+		send_status(&s, VM_TOOLS__VSH__CONNECTION_STATUS__EXITED, desc,
+			    se.stage == SPAWN_STAGE_EXEC && se.error == ENOENT ? 127 : 126);
 		snprintf(summary, summary_size, "user %s: %s", t.user, desc);
 		r = 0;
 		goto out;
@@ -547,38 +635,33 @@ int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size
 	r = reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__READY, "vsh ready", s.pid);
 	if (r < 0)
 		s.client_gone = true;
-	(void)loop_watch_child(s.loop, s.pid, on_target_exit, &s, NULL);
-	(void)loop_add_io(s.loop, fd, EPOLLIN, on_sock, &s, &s.sock_io);
-	for (int k = 0; k < N_OUT; k++)
-		if (s.out_fd[k] >= 0)
-			(void)loop_add_io(s.loop, s.out_fd[k], EPOLLIN, on_output, &s, &s.out_io[k]);
-	if (!s.pty)
-		(void)loop_add_io(s.loop, s.stdin_fd, 0, on_stdin_writable, &s, &s.stdin_io);
 	on_sock(NULL, fd, 0, &s); /* whatever came along with the request */
-	if (!s.client_gone && !s.done)
-		(void)loop_run(s.loop);
+	if (!s.client_gone && !s.done) {
+		r = loop_run(s.loop);
+		if (r < 0)
+			session_fault(&s, "the session's event loop failed");
+	}
 
-	if (s.exited && !s.client_gone) {
-		VmTools__Vsh__ConnectionStatusMessage st = VM_TOOLS__VSH__CONNECTION_STATUS_MESSAGE__INIT;
-		VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
+	if (s.exited && !s.client_gone && !s.fault) {
 		char desc[128];
 		int code;
 		describe_exit(s.status, desc, sizeof(desc), &code);
-		st.status = VM_TOOLS__VSH__CONNECTION_STATUS__EXITED;
-		st.description = desc;
-		st.code = code;
-		h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE;
-		h.status_message = &st;
-		(void)queue_host(&s, &h);
-		(void)send_blocking(fd, s.out.data, s.out.len);
+		send_status(&s, VM_TOOLS__VSH__CONNECTION_STATUS__EXITED, desc, code);
 		snprintf(summary, summary_size, "user %s: %s (pid %d) ended with code %d: %s", t.user, t.argv[0],
 			 (int)s.pid, code, desc);
 	} else {
-		/* The client went away first: hang the target up. */
-		if (!s.exited)
+		/* The client went away first, or the session cannot go on: hang
+		 * the target up. SIGCONT too, or a stopped target would keep the
+		 * SIGHUP pending for ever. */
+		if (!s.exited) {
 			(void)kill(-s.pid, SIGHUP);
-		snprintf(summary, summary_size, "user %s: %s (pid %d): client went away%s", t.user, t.argv[0],
-			 (int)s.pid, s.exited ? " after the target ended" : "; sent SIGHUP");
+			(void)kill(-s.pid, SIGCONT);
+		}
+		if (s.fault && !s.client_gone)
+			send_status(&s, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, s.fault, 0);
+		snprintf(summary, summary_size, "user %s: %s (pid %d): %s%s%s", t.user, t.argv[0], (int)s.pid,
+			 s.fault ? "session failed: " : "client went away", s.fault ? s.fault : "",
+			 s.exited ? " after the target ended" : "; sent SIGHUP");
 	}
 	r = 0;
 	goto out;
@@ -587,10 +670,15 @@ fail:
 	(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, err, 0);
 	snprintf(summary, summary_size, "setup failed: %s", err);
 out:
-	safe_close(s.out_fd[OUT_STDOUT]); /* the master in pty mode */
-	safe_close(s.out_fd[OUT_STDERR]);
-	if (!s.pty)
+	/* The target is reaped (or hung up) by now: closing the master is
+	 * safe. */
+	if (s.pty)
+		safe_close(s.master);
+	else {
+		safe_close(s.out_fd[OUT_STDOUT]);
+		safe_close(s.out_fd[OUT_STDERR]);
 		safe_close(s.stdin_fd);
+	}
 	safe_close(slave);
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 2; j++)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vsh/target.h"
 
@@ -14,7 +15,9 @@
 /* The client must send its SetupConnectionRequest within this time. */
 #define VSH_SETUP_TIMEOUT_MSEC 10000
 
-/* Runs the session on fd (taken over). summary gets one line for the log
- * ("user root: sh exited with status 0"). Returns 0 when the session ran,
- * -errno when it failed before READY. */
-int vsh_session_run(int fd, const struct vsh_policy *policy, char *summary, size_t summary_size);
+/* Runs the session on fd (taken over). received holds the bytes vshd
+ * already read from fd (at most VSH_FRAME_MAX: the request, maybe more).
+ * summary gets one line for the log ("user root: sh exited with status
+ * 0"). Returns 0 when the session ran, -errno when it failed before READY. */
+int vsh_session_run(int fd, const uint8_t *received, size_t received_len, const struct vsh_policy *policy,
+		    char *summary, size_t summary_size);

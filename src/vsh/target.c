@@ -1,9 +1,7 @@
 #include "target.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 
 #include "base/macro.h"
 #include "base/strv.h"
+#include "vsh/users.h"
 
 #define DEFAULT_PATH_ROOT "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_PATH_USER "/usr/local/bin:/usr/bin:/bin"
@@ -113,7 +112,9 @@ static int build_argv(const VmTools__Vsh__SetupConnectionRequest *req, struct vs
 	return t->file ? 0 : -ENOMEM;
 }
 
-/* Home, then cwd if it is a directory, then /proc/PID/cwd if readable. */
+/* cwd if it is a directory, else /proc/PID/cwd for cwd_pid if readable,
+ * else home. Checked as root here: spawn falls back to home, then "/",
+ * when the target user may not enter the one chosen. */
 static int choose_cwd(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh_target *t)
 {
 	char link[64], buf[PATH_MAX];
@@ -137,52 +138,55 @@ static int choose_cwd(const VmTools__Vsh__SetupConnectionRequest *req, struct vs
 int vsh_target_prepare(const VmTools__Vsh__SetupConnectionRequest *req, const struct vsh_policy *policy,
 		       struct vsh_target *t, char *err, size_t err_size)
 {
-	const char *name = req->user && *req->user ? req->user : policy->default_user;
-	struct passwd *pw;
+	const char *asked = req->user && *req->user ? req->user : NULL;
+	const char *name = asked ? asked : policy->default_user;
+	struct vsh_user u = { 0 };
 	int r;
 
 	*t = (struct vsh_target){ 0 };
-	errno = 0;
-	pw = name ? getpwnam(name) : getpwuid(geteuid());
-	if (!pw) {
+	/* The original's --allow_to_switch_user=false: the default user
+	 * only (vshd fills default_user in when that flag is given). */
+	if (!policy->allow_user_switch && asked && policy->default_user && strcmp(asked, policy->default_user) != 0) {
+		snprintf(err, err_size, "only %s is allowed login on the VM shell", policy->default_user);
+		return -EPERM;
+	}
+	r = name ? vsh_user_by_name(name, &u) : vsh_user_by_uid(geteuid(), &u);
+	if (r == -ENOMEM)
+		goto oom;
+	if (r < 0) {
 		if (name)
 			snprintf(err, err_size, "could not find user: %s", name);
 		else
 			snprintf(err, err_size, "could not find uid: %u", (unsigned)geteuid());
-		return -ENOENT;
+		return r == -ENOENT ? -ENOENT : r;
 	}
-	if (pw->pw_uid != geteuid()) {
-		if (geteuid() != 0 || !policy->allow_user_switch) {
-			snprintf(err, err_size, "cannot change to user: %s", pw->pw_name);
+	if (u.uid != geteuid()) {
+		/* Without the flag any user may be asked for; with it only the
+		 * default, which vshd checked at start-up it can become. */
+		if (geteuid() != 0) {
+			snprintf(err, err_size, "cannot change to user: %s", u.name);
+			vsh_user_clear(&u);
 			return -EPERM;
 		}
 		t->switch_user = true;
 	}
-	t->uid = pw->pw_uid;
-	t->gid = pw->pw_gid;
-	t->user = strdup(pw->pw_name);
-	t->home = strdup(pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/");
-	t->shell = strdup(pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh");
-	if (!t->user || !t->home || !t->shell)
-		goto oom;
+	t->uid = u.uid;
+	t->gid = u.gid;
+	t->user = TAKE_PTR(u.name);
+	t->home = TAKE_PTR(u.home);
+	t->shell = TAKE_PTR(u.shell);
+	vsh_user_clear(&u);
 	if (t->switch_user) {
-		int n = 32;
-		for (;;) {
-			t->groups = realloc(t->groups, (size_t)n * sizeof(gid_t));
-			if (!t->groups)
-				goto oom;
-			int want = n;
-			if (getgrouplist(t->user, t->gid, t->groups, &want) >= 0) {
-				t->n_groups = want;
-				break;
-			}
-			if (want <= n || want > 65536) {
-				snprintf(err, err_size, "could not set supplementary groups");
-				vsh_target_clear(t);
-				return -EINVAL;
-			}
-			n = want;
+		size_t n;
+		r = vsh_user_groups(t->user, t->gid, &t->groups, &n);
+		if (r == -ENOMEM)
+			goto oom;
+		if (r < 0) {
+			snprintf(err, err_size, "could not set supplementary groups");
+			vsh_target_clear(t);
+			return r;
 		}
+		t->n_groups = (int)n;
 	}
 	r = build_argv(req, t);
 	if (r == 0)

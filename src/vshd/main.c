@@ -1,5 +1,6 @@
 /* vshd: the vsock shell server. Accepts host connections (peer policy as
- * maitred's) and runs each session in a forked process of its own, so a
+ * maitred's), holds them until their SetupConnectionRequest has arrived
+ * (pending.c), then runs each session in a forked process of its own, so a
  * crash ends one session only. Reaps its children; caps concurrent
  * sessions. */
 #include <getopt.h>
@@ -15,7 +16,8 @@
 #include "net/sock.h"
 #include "vsh/frame.h"
 #include "vsh/session.h"
-#include "vsh.pb-c.h"
+#include "vsh/users.h"
+#include "vshd/pending.h"
 
 #define VSHD_MAX_LISTEN 8
 
@@ -24,6 +26,7 @@ struct vshd {
 	struct peer_policy peers;
 	struct vsh_policy policy;
 	unsigned max_sessions, sessions;
+	struct pending_set *pending;
 	int listen_fds[VSHD_MAX_LISTEN];
 	struct loop_io *listen_ios[VSHD_MAX_LISTEN];
 	unsigned n_listen;
@@ -39,45 +42,71 @@ static void usage(FILE *f)
 	      "                           ADDR is " ADDR_LISTEN_SYNTAX "\n"
 	      "  --allow-cid CID          also accept vsock peers with this CID (default: only 2)\n"
 	      "  --default-user NAME      user for requests that name none (default: vshd's own)\n"
-	      "  --no-allow-user-switch   refuse requests for other users\n"
+	      "  --no-allow-user-switch   serve the default user only; others get FAILED\n"
 	      "  --max-sessions N         concurrent sessions (default 64)\n"
+	      "  --max-pending N          connections still to send their request (default 64;\n"
+	      "                           at the cap the oldest is dropped)\n"
+	      "  --setup-timeout SECS     time a client has to send its request (default 10)\n"
 	      "  --log-kmsg               log to /dev/kmsg instead of stderr (when started by init)\n"
 	      "  -h, --help               show this help\n",
 	      f);
 }
 
-/* Answers FAILED to a client we will not serve, without waiting for its
- * request (it reads the reply after sending). */
-static void refuse(int fd, const char *why)
-{
-	VmTools__Vsh__SetupConnectionResponse resp = VM_TOOLS__VSH__SETUP_CONNECTION_RESPONSE__INIT;
-	uint8_t frame[VSH_FRAME_MAX];
-	resp.status = VM_TOOLS__VSH__CONNECTION_STATUS__FAILED;
-	resp.description = (char *)why;
-	int n = vsh_frame_encode(&resp.base, frame, sizeof(frame));
-	if (n > 0)
-		(void)!send(fd, frame, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-static void on_session_end(pid_t pid, int status, void *userdata)
+/* Every child of vshd is a session, so the loop's hook for reaped pids
+ * nobody registered releases the slot: nothing is registered per session,
+ * so there is nothing that could fail and leak a slot. */
+static void on_reaped(struct loop *l _unused_, pid_t pid, int status, void *userdata)
 {
 	struct vshd *d = userdata;
-	d->sessions--;
+	if (d->sessions > 0)
+		d->sessions--;
 	if (WIFSIGNALED(status))
 		log_warning("session %d crashed: signal %d", (int)pid, WTERMSIG(status));
 }
 
-static void run_session(struct vshd *d, int fd, const char *peer)
+static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len, const char *peer_desc)
 {
-	char summary[512] = "";
+	char summary[512] = "", peer[80], request[VSH_FRAME_MAX];
 
+	/* Both live in the pending connection, freed below with the rest. */
+	snprintf(peer, sizeof(peer), "%s", peer_desc);
+	len = MIN(len, sizeof(request));
+	memcpy(request, data, len);
+	data = (const uint8_t *)request;
 	/* Nothing of the listener's process is ours to use any more. */
 	for (unsigned i = 0; i < d->n_listen; i++)
 		safe_close(d->listen_fds[i]);
+	pending_set_free_after_fork(d->pending);
 	loop_free_after_fork(d->loop);
-	(void)vsh_session_run(fd, &d->policy, summary, sizeof(summary));
+	(void)vsh_session_run(fd, data, len, &d->policy, summary, sizeof(summary));
 	log_info("session from %s: %s", peer, summary);
 	_exit(0);
+}
+
+/* A whole request has arrived: a session, if there is room for one. */
+static void on_request(int fd, const uint8_t *data, size_t len, const char *peer, void *userdata)
+{
+	struct vshd *d = userdata;
+	char why[64];
+
+	if (d->sessions >= d->max_sessions) {
+		log_warning("refused connection from %s: %u sessions already", peer, d->sessions);
+		snprintf(why, sizeof(why), "too many sessions (%u running)", d->sessions);
+		vshd_refuse(fd, why);
+		safe_close(fd);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_warning_errno(errno, "fork failed");
+		vshd_refuse(fd, "could not start a session");
+		safe_close(fd);
+		return;
+	}
+	if (pid == 0)
+		run_session(d, fd, data, len, peer);
+	safe_close(fd);
+	d->sessions++;
 }
 
 static void on_listener(struct loop_io *io _unused_, int lfd, uint32_t events _unused_, void *userdata)
@@ -98,25 +127,48 @@ static void on_listener(struct loop_io *io _unused_, int lfd, uint32_t events _u
 			safe_close(fd);
 			continue;
 		}
-		if (d->sessions >= d->max_sessions) {
-			log_warning("refused connection from %s: %u sessions already", peer.desc, d->sessions);
-			refuse(fd, "too many sessions");
-			safe_close(fd);
-			continue;
-		}
-		pid_t pid = fork();
-		if (pid < 0) {
-			log_warning_errno(errno, "fork failed");
-			refuse(fd, "could not start a session");
-			safe_close(fd);
-			continue;
-		}
-		if (pid == 0)
-			run_session(d, fd, peer.desc);
-		safe_close(fd);
-		d->sessions++;
-		(void)loop_watch_child(d->loop, pid, on_session_end, d, NULL);
+		pending_add(d->pending, fd, peer.desc);
 	}
+}
+
+/* --no-allow-user-switch serves the default user only: it must be one vshd
+ * can serve, or nothing could ever be. Fills in vshd's own name when no
+ * --default-user was given. Returns false after printing why. */
+static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
+{
+	struct vsh_user u = { 0 };
+	int r;
+
+	if (policy->allow_user_switch)
+		return true;
+	r = policy->default_user ? vsh_user_by_name(policy->default_user, &u) : vsh_user_by_uid(geteuid(), &u);
+	if (r < 0) {
+		if (policy->default_user)
+			fprintf(stderr,
+				"vshd: --no-allow-user-switch serves only the default user, but --default-user '%s' "
+				"is not in /etc/passwd%s%s\n",
+				policy->default_user, r == -ENOENT ? "" : ": ", r == -ENOENT ? "" : strerror(-r));
+		else
+			fprintf(stderr,
+				"vshd: --no-allow-user-switch serves only the default user, vshd's own (uid %u), "
+				"which is not in /etc/passwd%s%s; give --default-user\n",
+				(unsigned)geteuid(), r == -ENOENT ? "" : ": ", r == -ENOENT ? "" : strerror(-r));
+		return false;
+	}
+	if (u.uid != geteuid() && geteuid() != 0) {
+		fprintf(stderr,
+			"vshd: --no-allow-user-switch with --default-user '%s' (uid %u): vshd runs as uid %u and "
+			"cannot become that user without root\n",
+			u.name, (unsigned)u.uid, (unsigned)geteuid());
+		vsh_user_clear(&u);
+		return false;
+	}
+	if (!policy->default_user) {
+		*ret_own_name = TAKE_PTR(u.name);
+		policy->default_user = *ret_own_name;
+	}
+	vsh_user_clear(&u);
+	return true;
 }
 
 static void on_stop(struct loop *l, int signo, void *userdata _unused_)
@@ -125,24 +177,34 @@ static void on_stop(struct loop *l, int signo, void *userdata _unused_)
 	loop_exit(l, 0);
 }
 
-static void on_orphan(struct loop *l _unused_, pid_t pid _unused_, int status _unused_, void *userdata _unused_) {}
-
 int main(int argc, char **argv)
 {
-	enum { OPT_LISTEN = 0x100, OPT_ALLOW_CID, OPT_DEFAULT_USER, OPT_NO_SWITCH, OPT_MAX, OPT_KMSG };
+	enum {
+		OPT_LISTEN = 0x100,
+		OPT_ALLOW_CID,
+		OPT_DEFAULT_USER,
+		OPT_NO_SWITCH,
+		OPT_MAX,
+		OPT_KMSG,
+		OPT_PENDING,
+		OPT_SETUP
+	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
 		{ "default-user", required_argument, NULL, OPT_DEFAULT_USER },
 		{ "no-allow-user-switch", no_argument, NULL, OPT_NO_SWITCH },
 		{ "max-sessions", required_argument, NULL, OPT_MAX },
+		{ "max-pending", required_argument, NULL, OPT_PENDING },
+		{ "setup-timeout", required_argument, NULL, OPT_SETUP },
 		{ "log-kmsg", no_argument, NULL, OPT_KMSG },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct vshd d = { .max_sessions = 64, .policy = { .allow_user_switch = true } };
 	const char *listen[VSHD_MAX_LISTEN];
-	unsigned n_listen = 0;
+	unsigned n_listen = 0, max_pending = 64, setup_timeout = VSH_SETUP_TIMEOUT_MSEC / 1000;
+	_cleanup_free_ char *own_name = NULL;
 	bool kmsg = false;
 	uint32_t v;
 	int c, r;
@@ -175,6 +237,21 @@ int main(int argc, char **argv)
 			}
 			d.max_sessions = v;
 			break;
+		case OPT_PENDING:
+			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 65536) {
+				fprintf(stderr, "vshd: invalid --max-pending '%s': expected 1-65536\n", optarg);
+				return 2;
+			}
+			max_pending = v;
+			break;
+		case OPT_SETUP:
+			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 3600) {
+				fprintf(stderr, "vshd: invalid --setup-timeout '%s': expected 1-3600 seconds\n",
+					optarg);
+				return 2;
+			}
+			setup_timeout = v;
+			break;
 		case OPT_KMSG: kmsg = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -186,6 +263,8 @@ int main(int argc, char **argv)
 	}
 	if (n_listen == 0)
 		listen[n_listen++] = "vsock:-1:9001";
+	if (!check_user_policy(&d.policy, &own_name))
+		return 2;
 
 	log_setup("vshd", LOG_SINK_STDERR);
 	if (kmsg && log_open_kmsg() < 0)
@@ -202,9 +281,16 @@ int main(int argc, char **argv)
 	r = loop_new(&d.loop);
 	if (r < 0)
 		return log_error_errno(r, "could not create the event loop"), 1;
-	loop_set_orphan_handler(d.loop, on_orphan, &d);
-	(void)loop_add_signal(d.loop, SIGTERM, on_stop, &d);
-	(void)loop_add_signal(d.loop, SIGINT, on_stop, &d);
+	loop_set_orphan_handler(d.loop, on_reaped, &d);
+	r = pending_set_new(d.loop, max_pending, setup_timeout * 1000000ull, on_request, &d, &d.pending);
+	if (r < 0)
+		return log_error_errno(r, "could not set up"), 1;
+	/* Unread, a blocked SIGTERM would leave vshd unstoppable: fail now. */
+	r = loop_add_signal(d.loop, SIGTERM, on_stop, &d);
+	if (r >= 0)
+		r = loop_add_signal(d.loop, SIGINT, on_stop, &d);
+	if (r < 0)
+		return log_error_errno(r, "could not watch SIGTERM and SIGINT"), 1;
 	for (unsigned i = 0; i < n_listen; i++) {
 		struct addr a;
 		(void)addr_parse(listen[i], &a);
@@ -229,6 +315,7 @@ int main(int argc, char **argv)
 		loop_io_free(d.listen_ios[i]);
 		safe_close(d.listen_fds[i]);
 	}
+	pending_set_free(d.pending);
 	loop_free(d.loop);
 	return r < 0 ? 1 : 0;
 }

@@ -157,6 +157,12 @@ class Vshd(Maitred):
     """vshd on a unix socket in a temporary directory."""
     program = "vshd"
 
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        # The socket file appears at bind(), before listen(): a client
+        # connecting in between is refused. vshd logs once it listens.
+        self.wait_log("listening on")
+
 
 def vsh(addr, *args, input=None, timeout=60, env=None, **kw):
     """Runs vsh in pipe mode; returns the CompletedProcess (bytes)."""

@@ -1,0 +1,158 @@
+#include "users.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/macro.h"
+
+#define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
+/* A line longer than this is not a user we serve. */
+#define LINE_MAX_BYTES (1024 * 1024)
+#define GROUPS_MAX 65536
+
+void vsh_user_clear(struct vsh_user *u)
+{
+	free(u->name);
+	free(u->home);
+	free(u->shell);
+	*u = (struct vsh_user){ 0 };
+}
+
+/* Walks /etc/passwd; match() picks the entry. fgetpwent_r() parses a file
+ * it is given and never consults NSS. */
+static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct vsh_user *ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(PASSWD_FILE, "re");
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 4096;
+	struct passwd pw, *res;
+
+	if (!f)
+		return -errno;
+	if (!(buf = malloc(size)))
+		return -ENOMEM;
+	for (;;) {
+		int r = fgetpwent_r(f, &pw, buf, size, &res);
+		if (r == ERANGE) {
+			/* glibc rewinds to the start of the line: retry bigger. */
+			if (size >= LINE_MAX_BYTES)
+				return -E2BIG;
+			size *= 4;
+			char *n = realloc(buf, size);
+			if (!n)
+				return -ENOMEM;
+			buf = n;
+			continue;
+		}
+		if (r == ENOENT || !res)
+			return -ENOENT;
+		if (r != 0)
+			return -r;
+		if (!match(&pw, key))
+			continue;
+		struct vsh_user u = {
+			.name = strdup(pw.pw_name),
+			.uid = pw.pw_uid,
+			.gid = pw.pw_gid,
+			.home = strdup(pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/"),
+			.shell = strdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh"),
+		};
+		if (!u.name || !u.home || !u.shell) {
+			vsh_user_clear(&u);
+			return -ENOMEM;
+		}
+		*ret = u;
+		return 0;
+	}
+}
+
+static bool match_name(const struct passwd *pw, const void *key)
+{
+	return strcmp(pw->pw_name, key) == 0;
+}
+
+static bool match_uid(const struct passwd *pw, const void *key)
+{
+	return pw->pw_uid == *(const uid_t *)key;
+}
+
+int vsh_user_by_name(const char *name, struct vsh_user *ret)
+{
+	return find_user(match_name, name, ret);
+}
+
+int vsh_user_by_uid(uid_t uid, struct vsh_user *ret)
+{
+	return find_user(match_uid, &uid, ret);
+}
+
+static int add_group(gid_t **groups, size_t *n, size_t *cap, gid_t g)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*groups)[i] == g)
+			return 0;
+	if (*n == GROUPS_MAX)
+		return -E2BIG;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		gid_t *grown = realloc(*groups, c * sizeof(gid_t));
+		if (!grown)
+			return -ENOMEM;
+		*groups = grown;
+		*cap = c;
+	}
+	(*groups)[(*n)++] = g;
+	return 0;
+}
+
+int vsh_user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n)
+{
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ gid_t *groups = NULL;
+	size_t n = 0, cap = 0, size = 4096;
+	struct group gr, *res;
+	int r;
+
+	r = add_group(&groups, &n, &cap, gid);
+	if (r < 0)
+		return r;
+	f = fopen(GROUP_FILE, "re");
+	if (!f && errno != ENOENT)
+		return -errno;
+	if (f && !(buf = malloc(size)))
+		return -ENOMEM;
+	while (f) {
+		r = fgetgrent_r(f, &gr, buf, size, &res);
+		if (r == ERANGE) {
+			if (size >= LINE_MAX_BYTES)
+				return -E2BIG;
+			size *= 4;
+			char *grown = realloc(buf, size);
+			if (!grown)
+				return -ENOMEM;
+			buf = grown;
+			continue;
+		}
+		if (r == ENOENT || !res)
+			break;
+		if (r != 0)
+			return -r;
+		for (char **m = gr.gr_mem; m && *m; m++)
+			if (strcmp(*m, name) == 0) {
+				r = add_group(&groups, &n, &cap, gr.gr_gid);
+				if (r < 0)
+					return r;
+				break;
+			}
+	}
+	*ret_groups = TAKE_PTR(groups);
+	*ret_n = n;
+	return 0;
+}

@@ -1,0 +1,32 @@
+/* Users and groups for vshd, read from /etc/passwd and /etc/group
+ * themselves rather than through glibc's NSS.
+ *
+ * Why: the static vshd (what images ship) cannot load NSS modules; a
+ * nsswitch.conf naming one (`passwd: files systemd` on every systemd
+ * guest) made glibc's static NSS crash the session on an unknown user.
+ * Every build reads the files, so the programs behave the same whatever
+ * they are linked with and whatever nsswitch.conf says; users known only
+ * to an NSS module (LDAP, sssd, systemd-userdb) are not served. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct vsh_user {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	char *home;  /* "/" when the entry has none */
+	char *shell; /* "/bin/sh" when the entry has none */
+};
+
+/* -ENOENT when there is no such entry; -errno when the file cannot be
+ * read. */
+int vsh_user_by_name(const char *name, struct vsh_user *ret);
+int vsh_user_by_uid(uid_t uid, struct vsh_user *ret);
+void vsh_user_clear(struct vsh_user *u);
+
+/* The groups of user name: gid first, then every group of /etc/group that
+ * lists name as a member (what getgrouplist() would say from the files).
+ * At most 65536. */
+int vsh_user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n);
