@@ -9,7 +9,12 @@ packages=(
 	protobuf-compiler python3-grpcio python3-protobuf
 	iproute2 util-linux procps tmux
 	qemu-system-x86 busybox-static cpio e2fsprogs
+	zlib1g-dev
+	# The interop suite: a grpc++ client, grpc-js on Debian's node, h2load.
+	g++ libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc nodejs nghttp2-client
 )
+# npm comes with Debian's `npm` package, or inside some nodejs builds.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;
 esac
@@ -20,7 +25,9 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	exec "$(dirname "$0")/install-npm-deps.sh"
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
@@ -30,3 +37,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+exec "$(dirname "$0")/install-npm-deps.sh"

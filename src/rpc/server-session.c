@@ -8,6 +8,7 @@
 
 #include "base/list.h"
 #include "base/time-util.h"
+#include "rpc/inflate.h"
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
@@ -21,6 +22,9 @@ struct rpc_stream {
 	bool post;
 	bool content_type_ok;
 	char content_type[64];
+	enum rpc_encoding encoding;
+	/* grpc-encoding named something we cannot inflate (kept for the reply). */
+	char bad_encoding[32];
 	uint64_t deadline;
 	size_t header_bytes;
 	struct buf body;
@@ -99,11 +103,12 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	nghttp2_nv nva[] = {
 		NV(":status", http_status),
 		NV("content-type", "application/grpc"),
+		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 		NV("grpc-status", code_str),
 		NV("grpc-message", encoded ? encoded : ""),
 	};
 	st->answered = true;
-	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 4 : 3, NULL);
+	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 5 : 4, NULL);
 	/* A RST_STREAM queued now would make nghttp2 drop these headers:
 	 * it is sent from on_frame_send instead. */
 	st->reset_after_answer = !st->request_done;
@@ -133,6 +138,7 @@ static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, c
 	nghttp2_nv nva[] = {
 		NV(":status", "200"),
 		NV("content-type", "application/grpc"),
+		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
 
@@ -261,9 +267,15 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 		stream_fail(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
 		return;
 	}
+	if (st->bad_encoding[0]) {
+		snprintf(msg, sizeof(msg), "grpc-encoding '%s' is not supported (accepted: %s)", st->bad_encoding,
+			 RPC_ACCEPT_ENCODING);
+		stream_fail(st, RPC_UNIMPLEMENTED, msg);
+		return;
+	}
 	rpc_prefix_decode(st->body.data, &compressed, &len);
-	if (compressed) {
-		stream_fail(st, RPC_UNIMPLEMENTED, "compressed messages are not supported");
+	if (compressed && st->encoding == RPC_ENCODING_IDENTITY) {
+		stream_fail(st, RPC_INTERNAL, "compressed message without a grpc-encoding");
 		return;
 	}
 	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
@@ -274,7 +286,27 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 		stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
 		return;
 	}
-	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, len, st->body.data + RPC_PREFIX_SIZE);
+	const uint8_t *payload = st->body.data + RPC_PREFIX_SIZE;
+	_cleanup_free_ uint8_t *inflated = NULL;
+	if (compressed) {
+		size_t n;
+		int r = rpc_inflate(st->encoding, payload, len, RPC_MAX_MESSAGE_SIZE, &inflated, &n);
+		if (r == -E2BIG) {
+			snprintf(msg, sizeof(msg),
+				 "request message larger than the limit of %u bytes once decompressed",
+				 RPC_MAX_MESSAGE_SIZE);
+			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+			return;
+		}
+		if (r < 0) {
+			stream_fail(st, r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
+				    r == -ENOMEM ? "out of memory" : "could not decompress the request message");
+			return;
+		}
+		payload = inflated;
+		len = (uint32_t)n;
+	}
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, len, payload);
 	if (!req) {
 		stream_fail(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
 		return;
@@ -349,6 +381,10 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 		st->content_type_ok =
 			(valuelen == 16 && strncasecmp((const char *)value, "application/grpc", 16) == 0) ||
 			(valuelen == 22 && strncasecmp((const char *)value, "application/grpc+proto", 22) == 0);
+	} else if (header_is(name, namelen, "grpc-encoding")) {
+		if (rpc_encoding_parse((const char *)value, valuelen, &st->encoding) < 0)
+			snprintf(st->bad_encoding, sizeof(st->bad_encoding), "%.*s", (int)MIN(valuelen, (size_t)24),
+				 (const char *)value);
 	} else if (header_is(name, namelen, "grpc-timeout")) {
 		if (rpc_timeout_parse((const char *)value, valuelen, &usec) == 0)
 			st->deadline = now_usec() + usec;

@@ -11,6 +11,10 @@ from valet import Maitred, sanitized
 # A loopback call takes about 1 ms here (a few under ASan); a delayed-ACK
 # stall takes 40 ms or more. The acceptance threshold is 30 ms.
 THRESHOLD_MS = 30
+# The machine is shared (2 cores, other builds): a few calls may lose the
+# CPU for longer than that. Nagle's stalls are systematic (1091 of 2000
+# calls without TCP_NODELAY), so a handful of slow calls is tolerated.
+MAX_SLOW = 10
 
 
 def free_tcp_port():
@@ -68,7 +72,7 @@ def test_tcp_two_thousand_sequential_calls_none_stalls():
     for _ in range(800):
         slow["steady"] += [round(ms, 1) for ms in timed_pair(c) if ms > threshold]
     c.ch.close()
-    assert not slow["new connection"] and not slow["steady"], \
-        f"calls over {threshold} ms: {len(slow['new connection'])}/400 on new connections " \
+    assert len(slow["new connection"]) + len(slow["steady"]) <= MAX_SLOW, \
+        f"more than {MAX_SLOW} calls over {threshold} ms: {len(slow['new connection'])}/400 on new connections " \
         f"{slow['new connection'][:8]}, {len(slow['steady'])}/1600 steady {slow['steady'][:8]}"
     assert m.stop() == 0

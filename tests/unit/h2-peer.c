@@ -14,6 +14,7 @@ struct h2_peer {
 	struct h2_result results[MAX_STREAMS];
 	bool goaway;
 	uint32_t goaway_error;
+	const char *extra_name, *extra_value;
 	struct {
 		const uint8_t *data;
 		size_t len, off;
@@ -48,7 +49,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 		char *d = rpc_percent_decode(v, strlen(v));
 		snprintf(r->grpc_message, sizeof(r->grpc_message), "%s", d);
 		free(d);
-	}
+	} else if (namelen == 20 && !memcmp(name, "grpc-accept-encoding", 20))
+		snprintf(r->accept_encoding, sizeof(r->accept_encoding), "%.63s", v);
 	return 0;
 }
 
@@ -158,6 +160,8 @@ int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content
 		nva[n++] = (nghttp2_nv)NV("content-type", content_type);
 	if (timeout)
 		nva[n++] = (nghttp2_nv)NV("grpc-timeout", timeout);
+	if (p->extra_name)
+		nva[n++] = (nghttp2_nv)NV(p->extra_name, p->extra_value);
 	int idx = next_body++ % MAX_STREAMS;
 	p->bodies[idx].data = body;
 	p->bodies[idx].len = len;
@@ -165,6 +169,12 @@ int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content
 	nghttp2_data_provider prd = { .source.ptr = (void *)(intptr_t)(idx | (end_stream ? 0 : 0x1000)),
 				      .read_callback = body_read };
 	return nghttp2_submit_request(p->h2, NULL, nva, n, (body || !end_stream) ? &prd : NULL, NULL);
+}
+
+void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value)
+{
+	p->extra_name = name;
+	p->extra_value = value;
 }
 
 void h2_peer_reset(struct h2_peer *p, int32_t id)

@@ -16,6 +16,7 @@ struct h2_result {
 	size_t data_len;
 	bool closed;
 	uint32_t rst_code;
+	char accept_encoding[64];
 };
 
 struct h2_peer;
@@ -26,6 +27,8 @@ void h2_peer_free(struct h2_peer *p);
  * open after the body. Returns the stream id. */
 int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,
 			const char *timeout, bool end_stream);
+/* One more header on every following request (name NULL: none). */
+void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value);
 /* Body: 5-byte gRPC prefix + message. */
 size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compressed);
 void h2_peer_reset(struct h2_peer *p, int32_t stream_id);
