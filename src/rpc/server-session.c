@@ -12,6 +12,9 @@
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
+/* Flow control (see rpc_server_session_new): what a stream may send before
+ * its message is admitted; enough for most requests whole. */
+#define RPC_STREAM_WINDOW (16 * 1024)
 #define RPC_MAX_MESSAGE_TEXT 512
 
 struct rpc_stream {
@@ -36,6 +39,12 @@ struct rpc_stream {
 	 * client stops sending. */
 	bool reset_after_answer;
 	struct rpc_call *call;
+	/* Bytes of the connection's budget held for this stream's message (0:
+	 * not admitted yet); waiting: its prefix is in, the budget was short. */
+	size_t reserved;
+	bool waiting;
+	/* Received while not admitted, not yet given back to its window. */
+	size_t unconsumed;
 	/* Response message with its prefix, and how much was handed out. */
 	uint8_t *resp;
 	size_t resp_len, resp_off;
@@ -59,6 +68,8 @@ struct rpc_server_session {
 	struct rpc_stream *streams;
 	unsigned pending_calls;
 	size_t buffered;
+	/* Admitted messages' reservations, and their cap. */
+	size_t reserved, reserve_budget;
 	/* Inside nghttp2 processing: no notify, the caller writes after. */
 	unsigned busy;
 	bool shutting_down;
@@ -226,9 +237,71 @@ static struct rpc_stream *stream_get(struct rpc_server_session *s, int32_t id)
 	return nghttp2_session_get_stream_user_data(s->h2, id);
 }
 
+static void admit_waiting(struct rpc_server_session *s);
+
+/* The stream's request data is no longer needed: free it, give its
+ * reservation back and let waiting streams in. */
+static void stream_release(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+
+	s->buffered -= st->body.len;
+	buf_clear(&st->body);
+	st->waiting = false;
+	if (st->unconsumed) {
+		(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
+		st->unconsumed = 0;
+	}
+	if (st->reserved) {
+		s->reserved -= st->reserved;
+		st->reserved = 0;
+		admit_waiting(s);
+	}
+}
+
 static void stream_fail(struct rpc_stream *st, int code, const char *message)
 {
+	stream_release(st);
 	(void)submit_trailers_only(st->session, st, "200", code, message);
+}
+
+/* Reserves the whole message (prefix included) and opens the stream's
+ * window for it; false when the budget is short (the window stays shut). */
+static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
+{
+	struct rpc_server_session *s = st->session;
+	size_t need = RPC_PREFIX_SIZE + (size_t)msglen;
+
+	if (s->reserved + need > s->reserve_budget)
+		return false;
+	s->reserved += need;
+	st->reserved = need;
+	st->waiting = false;
+	(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
+	st->unconsumed = 0;
+	if (need > RPC_STREAM_WINDOW)
+		(void)nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, (int32_t)need);
+	return true;
+}
+
+/* Oldest first (lowest stream id), so a big message is not starved by
+ * later small ones. */
+static void admit_waiting(struct rpc_server_session *s)
+{
+	for (;;) {
+		struct rpc_stream *first = NULL;
+		bool compressed;
+		uint32_t msglen;
+
+		for (struct rpc_stream *st = s->streams; st; st = st->next)
+			if (st->waiting && (!first || st->id < first->id))
+				first = st;
+		if (!first)
+			return;
+		rpc_prefix_decode(first->body.data, &compressed, &msglen);
+		if (!stream_admit(first, msglen))
+			return;
+	}
 }
 
 static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path)
@@ -311,8 +384,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 		stream_fail(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
 		return;
 	}
-	s->buffered -= st->body.len;
-	buf_clear(&st->body);
+	stream_release(st);
 
 	struct rpc_call *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -401,9 +473,14 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 	uint32_t msglen;
 	int r;
 
-	if (!st || st->answered)
+	/* The connection window only paces; the budget is kept per stream. */
+	(void)nghttp2_session_consume_connection(s->h2, len);
+	if (!st || st->answered) {
+		(void)nghttp2_session_consume_stream(s->h2, stream_id, len);
 		return 0;
+	}
 	if (s->buffered + len > s->limits.max_buffered) {
+		/* Flow control keeps this from happening. */
 		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
 		return 0;
 	}
@@ -417,18 +494,28 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 		return 0;
 	}
 	s->buffered += len;
+	if (st->reserved)
+		(void)nghttp2_session_consume_stream(s->h2, stream_id, len);
+	else
+		st->unconsumed += len;
+	if (st->body.len < RPC_PREFIX_SIZE)
+		return 0;
+	rpc_prefix_decode(st->body.data, &compressed, &msglen);
 	/* Refuse an oversized message as soon as its prefix says so. */
-	if (st->body.len >= RPC_PREFIX_SIZE) {
-		rpc_prefix_decode(st->body.data, &compressed, &msglen);
-		if (msglen > RPC_MAX_MESSAGE_SIZE) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
-				 RPC_MAX_MESSAGE_SIZE);
-			s->buffered -= st->body.len;
-			buf_clear(&st->body);
-			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
-		}
+	if (msglen > RPC_MAX_MESSAGE_SIZE) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
+			 RPC_MAX_MESSAGE_SIZE);
+		stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+		return 0;
 	}
+	if (st->reserved) {
+		if (st->body.len > st->reserved)
+			stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
+		return 0;
+	}
+	if (!st->waiting && !stream_admit(st, msglen))
+		st->waiting = true;
 	return 0;
 }
 
@@ -476,8 +563,8 @@ static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint
 	if (st->call)
 		call_cancel(st->call);
 	LIST_REMOVE(s->streams, st);
-	s->buffered -= st->body.len;
-	buf_clear(&st->body);
+	st->unconsumed = 0; /* a closed stream has no window */
+	stream_release(st);
 	free(st->resp);
 	free(st);
 	return 0;
@@ -524,6 +611,14 @@ int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limit
 	nghttp2_option_set_max_send_header_block_length(opt, 16 * 1024);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
+	/* Request data is bounded by flow control, not by failing calls: a
+	 * stream may send RPC_STREAM_WINDOW bytes; once its prefix is in, the
+	 * whole message is reserved from the connection's budget and the
+	 * window opened for it, or it waits (window shut) until earlier
+	 * messages are handed to their handlers. Admitted messages always fit,
+	 * so they always complete: no deadlock. Buffered request data stays
+	 * within max_buffered: the reservations plus one window per stream. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
 	r = nghttp2_session_server_new2(&s->h2, cbs, s, opt);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
@@ -532,11 +627,15 @@ int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limit
 		return -ENOMEM;
 	}
 
+	size_t windows = (size_t)s->limits.max_concurrent_streams * RPC_STREAM_WINDOW;
+	s->reserve_budget = s->limits.max_buffered > windows ? s->limits.max_buffered - windows : 0;
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->limits.max_concurrent_streams },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s->limits.max_header_list_size },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, RPC_STREAM_WINDOW },
 	};
-	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) != 0) {
+	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) != 0 ||
+	    nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0, (int32_t)s->limits.max_buffered) != 0) {
 		rpc_server_session_free(s);
 		return -ENOMEM;
 	}
@@ -635,6 +734,11 @@ void rpc_server_session_shutdown(struct rpc_server_session *s)
 unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s)
 {
 	return s->pending_calls;
+}
+
+size_t rpc_server_session_buffered(const struct rpc_server_session *s)
+{
+	return s->buffered;
 }
 
 bool rpc_server_session_greeted(const struct rpc_server_session *s)

@@ -68,6 +68,8 @@ void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now);
 /* Graceful end: GOAWAY; calls in flight finish, new streams are refused. */
 void rpc_server_session_shutdown(struct rpc_server_session *s);
 unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s);
+/* Request bytes held right now (at most limits.max_buffered). */
+size_t rpc_server_session_buffered(const struct rpc_server_session *s);
 /* True once the peer has sent a whole, valid frame (its preface done). */
 bool rpc_server_session_greeted(const struct rpc_server_session *s);
 

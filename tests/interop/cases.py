@@ -69,6 +69,10 @@ def _cases():
         dict(name="message_4mib", rpc="Mount", req=mount(big, target="", fstype=""), code="OK", resp=lambda b: True),
         dict(name="message_over_4mib", rpc="Mount", req=mount(big + "y", target="", fstype=""), code="RESOURCE_EXHAUSTED",
              details="larger than the limit"),
+        dict(name="six_4mib_at_once", rpc="Mount", req=mount(big, target="", fstype=""), concurrent=6, code="OK",
+             resp=lambda b: True),
+        dict(name="sixteen_4mib_at_once", rpc="Mount", req=mount(big, target="", fstype=""), concurrent=16, code="OK",
+             resp=lambda b: True),
         # Last: the server stops after it.
         dict(name="shutdown", rpc="Shutdown", req=common_pb2.EmptyMessage().SerializeToString(), code="OK"),
     ]

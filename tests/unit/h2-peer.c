@@ -182,16 +182,20 @@ void h2_peer_reset(struct h2_peer *p, int32_t id)
 	nghttp2_submit_rst_stream(p->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
 }
 
+void (*h2_pump_hook)(struct rpc_server_session *s);
+
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 {
 	int last = 0;
-	for (int round = 0; round < 1000; round++) {
+	for (int round = 0; round < 100000; round++) {
 		bool moved = false;
 		const uint8_t *data;
 		ssize_t n;
 		while ((n = nghttp2_session_mem_send(p->h2, &data)) > 0) {
 			moved = true;
 			last = rpc_server_session_feed(s, data, (size_t)n);
+			if (h2_pump_hook)
+				h2_pump_hook(s);
 			if (last < 0)
 				return last;
 		}

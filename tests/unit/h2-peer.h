@@ -35,5 +35,7 @@ void h2_peer_reset(struct h2_peer *p, int32_t stream_id);
 /* Moves bytes both ways until neither side has anything to say. Returns
  * the server's last feed() result. */
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s);
+/* Called by h2_pump after every chunk fed to the server (NULL: none). */
+extern void (*h2_pump_hook)(struct rpc_server_session *s);
 struct h2_result *h2_peer_result(struct h2_peer *p, int32_t stream_id);
 bool h2_peer_goaway(struct h2_peer *p, uint32_t *ret_error);

@@ -313,6 +313,51 @@ TEST(message_at_limit_is_accepted)
 	rpc_server_session_free(s);
 }
 
+static size_t max_buffered_seen;
+static void track_buffered(struct rpc_server_session *s)
+{
+	size_t b = rpc_server_session_buffered(s);
+	if (b > max_buffered_seen)
+		max_buffered_seen = b;
+}
+
+/* More 4 MiB messages at once than the 16 MiB budget holds: flow control
+ * makes them wait, and every one succeeds. */
+TEST(sixteen_4mib_requests_all_succeed_within_the_bound)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	size_t slen = RPC_MAX_MESSAGE_SIZE - 5;
+	char *src = malloc(slen + 1);
+	memset(src, 'x', slen);
+	src[slen] = 0;
+	req.source = src;
+	size_t mlen = vm_tools__mount_request__get_packed_size(&req);
+	uint8_t *body = malloc(mlen + 5);
+	rpc_prefix_encode(body, false, (uint32_t)mlen);
+	vm_tools__mount_request__pack(&req, body + 5);
+	int32_t ids[16];
+	for (int i = 0; i < 16; i++)
+		ids[i] = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, mlen + 5, NULL, true);
+	max_buffered_seen = 0;
+	h2_pump_hook = track_buffered;
+	h2_pump(p, s);
+	h2_pump_hook = NULL;
+	for (int i = 0; i < 16; i++) {
+		struct h2_result *r = h2_peer_result(p, ids[i]);
+		CHECK_EQ(r->grpc_status, 0);
+		CHECK(r->closed);
+	}
+	CHECK(max_buffered_seen > RPC_MAX_MESSAGE_SIZE);
+	CHECK(max_buffered_seen <= 16 * 1024 * 1024);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	free(body);
+	free(src);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
 TEST(undecodable_protobuf_is_invalid_argument)
 {
 	struct rpc_server_session *s = new_session();
