@@ -30,6 +30,9 @@ struct rpc_stream {
 	char bad_encoding[32];
 	uint64_t deadline;
 	size_t header_bytes;
+	/* Over max_header_list_size: the rest is ignored, the call answered
+	 * RESOURCE_EXHAUSTED once the HEADERS frame is in. */
+	bool headers_too_big;
 	struct buf body;
 	/* The response has been submitted; further request bytes are dropped. */
 	bool answered;
@@ -433,9 +436,14 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 		return 0;
 	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0; /* request trailers carry nothing we use */
+	if (st->headers_too_big)
+		return 0;
 	st->header_bytes += namelen + valuelen + 32;
-	if (st->header_bytes > s->limits.max_header_list_size)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+	if (st->header_bytes > s->limits.max_header_list_size) {
+		/* Not a reset: the client would see INTERNAL "RST_STREAM". */
+		st->headers_too_big = true;
+		return 0;
+	}
 
 	if (header_is(name, namelen, ":path")) {
 		if (valuelen >= sizeof(st->path)) {
@@ -527,13 +535,20 @@ static int on_frame_recv(nghttp2_session *h2 _unused_, const nghttp2_frame *fram
 	s->greeted = true;
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
-	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-		return 0;
 	st = stream_get(s, frame->hd.stream_id);
-	if (st) {
+	if (!st)
+		return 0;
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		st->request_done = true;
-		stream_dispatch(s, st);
+	if (st->headers_too_big && !st->answered) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request headers larger than the limit of %u bytes",
+			 s->limits.max_header_list_size);
+		stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+		return 0;
 	}
+	if (st->request_done)
+		stream_dispatch(s, st);
 	return 0;
 }
 

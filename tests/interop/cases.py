@@ -5,7 +5,8 @@ report, this table judges.
 
 Driver protocol: one case per stdin line, key=value words (name, rpc, req
 as base64 bytes, and optional timeout_ms, cancel_ms, compression,
-concurrent, repeat, newconn, keepalive_ms). One result line per call:
+concurrent, repeat, newconn, keepalive_ms,
+metadata_bytes: one x-valet-pad header of that many bytes). One result line per call:
 name= i= code= ms= resp=BASE64 details=BASE64."""
 import base64
 import errno
@@ -66,6 +67,8 @@ def _cases():
              concurrent=50, code="OK", resp=launched(guest_pb2.EXITED, 7)),
         dict(name="keepalive", rpc="LaunchProcess", req=launch("sleep", "1"), keepalive_ms=100, code="OK",
              resp=launched(guest_pb2.EXITED, 0)),
+        dict(name="metadata_over_16kib", rpc="Mount", req=mount("none"), metadata_bytes=20000,
+             code="RESOURCE_EXHAUSTED", details="request headers larger than the limit of 16384 bytes"),
         dict(name="message_4mib", rpc="Mount", req=mount(big, target="", fstype=""), code="OK", resp=lambda b: True),
         dict(name="message_over_4mib", rpc="Mount", req=mount(big + "y", target="", fstype=""), code="RESOURCE_EXHAUSTED",
              details="larger than the limit"),
@@ -79,7 +82,8 @@ def _cases():
 
 
 def case_lines(cases):
-    keys = ("timeout_ms", "cancel_ms", "compression", "concurrent", "repeat", "newconn", "keepalive_ms")
+    keys = ("timeout_ms", "cancel_ms", "compression", "concurrent", "repeat", "newconn", "keepalive_ms",
+            "metadata_bytes")
     lines = []
     for c in cases:
         words = [f"name={c['name']}", f"rpc={c['rpc']}", "req=" + base64.b64encode(c["req"]).decode()]

@@ -39,9 +39,11 @@ function oneCall(client, w, i) {
   return new Promise((resolve) => {
     const opts = {};
     if (w.timeout_ms) opts.deadline = new Date(Date.now() + Number(w.timeout_ms));
+    const md = new grpc.Metadata();
+    if (w.metadata_bytes) md.add('x-valet-pad', 'a'.repeat(Number(w.metadata_bytes)));
     const t0 = process.hrtime.bigint();
     const call = client.makeUnaryRequest(path(w.rpc), identity, identity, Buffer.from(w.req || '', 'base64'),
-      new grpc.Metadata(), opts, (err, resp) => {
+      md, opts, (err, resp) => {
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         const code = err ? err.code : 0;
         const details = err ? Buffer.from(err.details || '').toString('base64') : '';

@@ -29,6 +29,8 @@ def one_call(ch, w, i):
         kw["timeout"] = int(w["timeout_ms"]) / 1000
     if "compression" in w:
         kw["compression"] = COMPRESSION[w["compression"]]
+    if "metadata_bytes" in w:
+        kw["metadata"] = (("x-valet-pad", "a" * int(w["metadata_bytes"])),)
     t = time.monotonic()
     f = call.future(base64.b64decode(w.get("req", "")), **kw)
     if "cancel_ms" in w:

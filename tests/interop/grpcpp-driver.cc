@@ -167,6 +167,8 @@ static void run_one(const std::shared_ptr<grpc::Channel> &ch, vm_tools::Maitred:
 		ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
 	else if (comp == "deflate")
 		ctx.set_compression_algorithm(GRPC_COMPRESS_DEFLATE);
+	if (long pad = num(w, "metadata_bytes", 0))
+		ctx.AddMetadata("x-valet-pad", std::string((size_t)pad, 'a'));
 	if (long t = num(w, "timeout_ms", 0))
 		ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(t));
 	std::thread canceller;

@@ -545,7 +545,7 @@ TEST(streams_over_limit_are_refused)
 	CHECK_EQ(n_cancelled, 128);
 }
 
-TEST(huge_header_list_resets_stream_only)
+TEST(huge_header_list_is_resource_exhausted)
 {
 	struct rpc_server_session *s = new_session();
 	struct h2_peer *p = h2_peer_new();
@@ -558,7 +558,16 @@ TEST(huge_header_list_resets_stream_only)
 	h2_pump(p, s);
 	struct h2_result *r = h2_peer_result(p, id);
 	CHECK(r->closed);
-	CHECK(r->grpc_status != 0);
+	CHECK_EQ(r->rst_code, 0);
+	CHECK_EQ(r->http_status, 200);
+	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
+	CHECK_STR(r->grpc_message, "request headers larger than the limit of 16384 bytes");
+	/* The same with the stream left open: answered, then reset NO_ERROR. */
+	id = h2_peer_request(p, path, "application/grpc", body, n, NULL, false);
+	h2_pump(p, s);
+	r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
+	CHECK(r->closed);
 	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->grpc_status, 0);
 	h2_peer_free(p);
 	rpc_server_session_free(s);
