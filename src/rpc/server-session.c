@@ -68,6 +68,8 @@ struct rpc_server_session {
 	struct rpc_limits limits;
 	rpc_notify_fn notify;
 	void *notify_userdata;
+	rpc_reject_fn reject;
+	void *reject_userdata;
 	struct rpc_stream *streams;
 	unsigned pending_calls;
 	size_t buffered;
@@ -268,6 +270,16 @@ static void stream_fail(struct rpc_stream *st, int code, const char *message)
 	(void)submit_trailers_only(st->session, st, "200", code, message);
 }
 
+/* Refused before any handler saw it: tell the program (which logs). */
+static void stream_reject(struct rpc_stream *st, int code, const char *message)
+{
+	struct rpc_server_session *s = st->session;
+
+	if (s->reject)
+		s->reject(s->peer, st->path, code, message, s->reject_userdata);
+	stream_fail(st, code, message);
+}
+
 /* Reserves the whole message (prefix included) and opens the stream's
  * window for it; false when the budget is short (the window stays shut). */
 static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
@@ -325,41 +337,45 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	if (st->answered)
 		return;
 	if (!st->post) {
+		if (s->reject)
+			s->reject(s->peer, st->path, RPC_UNIMPLEMENTED, "only POST is supported", s->reject_userdata);
 		(void)submit_trailers_only(s, st, "405", RPC_UNIMPLEMENTED, "only POST is supported");
 		return;
 	}
 	if (!st->content_type_ok) {
 		snprintf(msg, sizeof(msg), "unsupported content-type '%s'", st->content_type);
+		if (s->reject)
+			s->reject(s->peer, st->path, RPC_INVALID_ARGUMENT, msg, s->reject_userdata);
 		(void)submit_trailers_only(s, st, "415", RPC_INVALID_ARGUMENT, msg);
 		return;
 	}
 	m = st->path_too_long ? NULL : find_method(s->service, st->path);
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.200s%s", st->path, st->path_too_long ? "..." : "");
-		stream_fail(st, RPC_UNIMPLEMENTED, msg);
+		stream_reject(st, RPC_UNIMPLEMENTED, msg);
 		return;
 	}
 	if (st->body.len < RPC_PREFIX_SIZE) {
-		stream_fail(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
+		stream_reject(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
 		return;
 	}
 	if (st->bad_encoding[0]) {
 		snprintf(msg, sizeof(msg), "grpc-encoding '%s' is not supported (accepted: %s)", st->bad_encoding,
 			 RPC_ACCEPT_ENCODING);
-		stream_fail(st, RPC_UNIMPLEMENTED, msg);
+		stream_reject(st, RPC_UNIMPLEMENTED, msg);
 		return;
 	}
 	rpc_prefix_decode(st->body.data, &compressed, &len);
 	if (compressed && st->encoding == RPC_ENCODING_IDENTITY) {
-		stream_fail(st, RPC_INTERNAL, "compressed message without a grpc-encoding");
+		stream_reject(st, RPC_INTERNAL, "compressed message without a grpc-encoding");
 		return;
 	}
 	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
-		stream_fail(st, RPC_INTERNAL, "truncated request message");
+		stream_reject(st, RPC_INTERNAL, "truncated request message");
 		return;
 	}
 	if (st->body.len > RPC_PREFIX_SIZE + (size_t)len) {
-		stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
+		stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
 		return;
 	}
 	const uint8_t *payload = st->body.data + RPC_PREFIX_SIZE;
@@ -371,12 +387,12 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 			snprintf(msg, sizeof(msg),
 				 "request message larger than the limit of %u bytes once decompressed",
 				 RPC_MAX_MESSAGE_SIZE);
-			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+			stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
 			return;
 		}
 		if (r < 0) {
-			stream_fail(st, r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
-				    r == -ENOMEM ? "out of memory" : "could not decompress the request message");
+			stream_reject(st, r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
+				      r == -ENOMEM ? "out of memory" : "could not decompress the request message");
 			return;
 		}
 		payload = inflated;
@@ -384,7 +400,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	}
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, len, payload);
 	if (!req) {
-		stream_fail(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
+		stream_reject(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
 		return;
 	}
 	stream_release(st);
@@ -392,7 +408,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	struct rpc_call *c = calloc(1, sizeof(*c));
 	if (!c) {
 		protobuf_c_message_free_unpacked(req, NULL);
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	*c = (struct rpc_call){ .session = s, .stream = st, .method = m };
@@ -489,16 +505,16 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 	}
 	if (s->buffered + len > s->limits.max_buffered) {
 		/* Flow control keeps this from happening. */
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
 		return 0;
 	}
 	r = buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
 	if (r == -E2BIG) {
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
 		return 0;
 	}
 	if (r < 0) {
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return 0;
 	}
 	s->buffered += len;
@@ -514,12 +530,12 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 		char msg[96];
 		snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
 			 RPC_MAX_MESSAGE_SIZE);
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
 		return 0;
 	}
 	if (st->reserved) {
 		if (st->body.len > st->reserved)
-			stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
+			stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
 		return 0;
 	}
 	if (!st->waiting && !stream_admit(st, msglen))
@@ -544,7 +560,7 @@ static int on_frame_recv(nghttp2_session *h2 _unused_, const nghttp2_frame *fram
 		char msg[96];
 		snprintf(msg, sizeof(msg), "request headers larger than the limit of %u bytes",
 			 s->limits.max_header_list_size);
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
 		return 0;
 	}
 	if (st->request_done)
@@ -681,6 +697,12 @@ void rpc_server_session_set_notify(struct rpc_server_session *s, rpc_notify_fn n
 {
 	s->notify = notify;
 	s->notify_userdata = userdata;
+}
+
+void rpc_server_session_set_reject(struct rpc_server_session *s, rpc_reject_fn fn, void *userdata)
+{
+	s->reject = fn;
+	s->reject_userdata = userdata;
 }
 
 void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc)

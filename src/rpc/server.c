@@ -124,6 +124,7 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 		return;
 	}
 	rpc_server_session_set_peer(sc->session, peer->desc);
+	rpc_server_session_set_reject(sc->session, srv->cfg.on_reject, srv->cfg.userdata);
 	r = rpc_conn_new(srv->loop, fd, false, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
 	if (r < 0) {
 		rpc_server_session_free(sc->session);
