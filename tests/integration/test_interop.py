@@ -42,9 +42,14 @@ def _driver_cmd(driver):
     return [exe], None
 
 
-def run_table(driver, transport):
+def run_table(driver, transport, compression=None):
+    """Runs the whole table; compression: every call compressed with it
+    (the channel or call default), whatever the case says."""
     cases = _cases()
     table = cases._cases()
+    if compression:
+        for c in table:
+            c["compression"] = compression
     if transport == "tcp":
         port = free_tcp_port()
         m = Maitred(["--listen", f"tcp:127.0.0.1:{port}"])
@@ -90,6 +95,20 @@ def test_interop_grpcpp_unix():
 
 def test_interop_grpcpp_tcp():
     run_table("grpcpp", "tcp")
+
+
+# Every call compressed: grpc-js with gzip as the channel default failed
+# every call, for good, before the server advertised grpc-accept-encoding.
+def test_interop_grpc_js_gzip_default_unix():
+    run_table("grpc-js", "unix", compression="gzip")
+
+
+def test_interop_grpcio_deflate_default_tcp():
+    run_table("grpcio", "tcp", compression="deflate")
+
+
+def test_interop_grpcpp_gzip_default_tcp():
+    run_table("grpcpp", "tcp", compression="gzip")
 
 
 def test_h2load_smoke_hundred_thousand_calls():
