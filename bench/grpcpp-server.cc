@@ -10,7 +10,8 @@
 
 #include "guest.grpc.pb.h"
 
-class MaitredMount final : public vm_tools::Maitred::Service {
+class MaitredMount final : public vm_tools::Maitred::Service
+{
 	grpc::Status Mount(grpc::ServerContext *, const vm_tools::MountRequest *req,
 			   vm_tools::MountResponse *resp) override
 	{

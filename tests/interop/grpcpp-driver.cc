@@ -129,9 +129,8 @@ static grpc::Status one_call(const std::shared_ptr<grpc::Channel> &ch, vm_tools:
 {
 	using namespace vm_tools;
 	if (rpc == "Mount")
-		return typed_call<MountRequest, MountResponse>(ctx, req, resp, [&](auto c, auto &q, auto p) {
-			return stub->Mount(c, q, p);
-		});
+		return typed_call<MountRequest, MountResponse>(
+			ctx, req, resp, [&](auto c, auto &q, auto p) { return stub->Mount(c, q, p); });
 	if (rpc == "LaunchProcess")
 		return typed_call<LaunchProcessRequest, LaunchProcessResponse>(
 			ctx, req, resp, [&](auto c, auto &q, auto p) { return stub->LaunchProcess(c, q, p); });
@@ -139,14 +138,13 @@ static grpc::Status one_call(const std::shared_ptr<grpc::Channel> &ch, vm_tools:
 		return typed_call<NetworkConfigRequest, EmptyMessage>(
 			ctx, req, resp, [&](auto c, auto &q, auto p) { return stub->ConfigureNetwork(c, q, p); });
 	if (rpc == "Shutdown")
-		return typed_call<EmptyMessage, EmptyMessage>(ctx, req, resp, [&](auto c, auto &q, auto p) {
-			return stub->Shutdown(c, q, p);
-		});
+		return typed_call<EmptyMessage, EmptyMessage>(
+			ctx, req, resp, [&](auto c, auto &q, auto p) { return stub->Shutdown(c, q, p); });
 	grpc::internal::RpcMethod method(rpc.c_str(), grpc::internal::RpcMethod::NORMAL_RPC, ch);
 	grpc::Slice slice(req);
 	grpc::ByteBuffer in(&slice, 1), out;
-	grpc::Status st = grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(ch.get(), method, ctx,
-												 in, &out);
+	grpc::Status st =
+		grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(ch.get(), method, ctx, in, &out);
 	if (st.ok()) {
 		std::vector<grpc::Slice> slices;
 		(void)out.Dump(&slices);
@@ -184,8 +182,8 @@ static void run_one(const std::shared_ptr<grpc::Channel> &ch, vm_tools::Maitred:
 	if (canceller.joinable())
 		canceller.join();
 	std::lock_guard<std::mutex> lock(out_mu);
-	printf("name=%s i=%ld code=%d ms=%.3f resp=%s details=%s\n", str(w, "name").c_str(), i,
-	       (int)st.error_code(), ms, b64encode(resp).c_str(), b64encode(st.error_message()).c_str());
+	printf("name=%s i=%ld code=%d ms=%.3f resp=%s details=%s\n", str(w, "name").c_str(), i, (int)st.error_code(),
+	       ms, b64encode(resp).c_str(), b64encode(st.error_message()).c_str());
 	fflush(stdout);
 }
 
