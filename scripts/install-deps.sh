@@ -11,7 +11,12 @@ packages=(
 	qemu-system-x86 busybox-static cpio e2fsprogs
 	mandoc man-db bash-completion
 	debootstrap debhelper dpkg-dev lintian
+	zlib1g-dev
+	# The interop suite: a grpc++ client, grpc-js on Debian's node, h2load.
+	g++ libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc nodejs nghttp2-client
 )
+# npm comes with Debian's `npm` package, or inside some nodejs builds.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;
 esac
@@ -22,7 +27,17 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Only the interop suite needs grpc-js: a failure here (no npm registry)
+# does not stop the build; the interop tests then say what is missing.
+npm_deps() {
+	"$(dirname "$0")/install-npm-deps.sh" ||
+		echo "install-deps: @grpc/grpc-js not installed; the grpc-js interop tests will fail" >&2
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+	npm_deps
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: missing packages: ${missing[*]} (run as root to install them)" >&2
@@ -32,3 +47,4 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_deps

@@ -23,8 +23,40 @@
 #include "init/sysinit.h"
 #include "maitred.h"
 
+/* A flood of refused peers or calls must not fill the log (the kernel log
+ * as PID 1): per kind, at most RATELIMIT_BURST lines per interval, then one
+ * line with the number left out, written with the next line that passes. */
+#define RATELIMIT_INTERVAL_USEC (5 * USEC_PER_SEC)
+#define RATELIMIT_BURST 20
+
+struct ratelimit {
+	uint64_t begin;
+	unsigned n, suppressed;
+};
+
+static bool ratelimit_pass(struct ratelimit *rl, const char *what)
+{
+	uint64_t now = now_usec();
+
+	if (rl->begin == 0 || now - rl->begin >= RATELIMIT_INTERVAL_USEC) {
+		if (rl->suppressed)
+			log_warning("%u more %s not logged (rate limit)", rl->suppressed, what);
+		*rl = (struct ratelimit){ .begin = now };
+	}
+	if (rl->n < RATELIMIT_BURST) {
+		rl->n++;
+		return true;
+	}
+	rl->suppressed++;
+	return false;
+}
+
+static struct ratelimit conn_ratelimit, reject_ratelimit;
+
 static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *userdata _unused_)
 {
+	if (!ratelimit_pass(&conn_ratelimit, "refused or dropped connections"))
+		return;
 	switch (ev) {
 	case RPC_SERVER_PEER_REFUSED:
 		log_warning("refused connection from %s: not allowed by the peer policy", peer);
@@ -40,6 +72,14 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 		log_info("closed the longest-idle connection, from %s, to make room for a new one", peer);
 		break;
 	}
+}
+
+/* Calls that never reached a handler: the handlers log the others. */
+static void on_call_rejected(const char *peer, const char *path, int code, const char *message, void *userdata _unused_)
+{
+	if (ratelimit_pass(&reject_ratelimit, "rejected calls"))
+		log_warning("%s from %s: rejected: %s: %s", *path ? path : "(no path)", peer, rpc_code_name(code),
+			    message);
 }
 
 static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_t pid, int status,
@@ -219,6 +259,7 @@ static int run(int argc, char **argv)
 	cfg.max_connections = m.opts.max_connections;
 	cfg.handshake_timeout_usec = m.opts.handshake_timeout_usec;
 	cfg.on_event = on_server_event;
+	cfg.on_reject = on_call_rejected;
 	cfg.userdata = &m;
 	struct rpc_service svc = maitred_service;
 	svc.userdata = &m;

@@ -9,10 +9,14 @@
 #include "base/list.h"
 #include "base/time-util.h"
 #include "rpc/alloc.h"
+#include "rpc/inflate.h"
 #include "rpc/nul-check.h"
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
+/* Flow control (see rpc_server_session_new): what a stream may send before
+ * its message is admitted; enough for most requests whole. */
+#define RPC_STREAM_WINDOW (16 * 1024)
 #define RPC_MAX_MESSAGE_TEXT 512
 
 struct rpc_stream {
@@ -23,8 +27,14 @@ struct rpc_stream {
 	bool post;
 	bool content_type_ok;
 	char content_type[64];
+	enum rpc_encoding encoding;
+	/* grpc-encoding named something we cannot inflate (kept for the reply). */
+	char bad_encoding[32];
 	uint64_t deadline;
 	size_t header_bytes;
+	/* Over max_header_list_size: the rest is ignored, the call answered
+	 * RESOURCE_EXHAUSTED once the HEADERS frame is in. */
+	bool headers_too_big;
 	struct buf body;
 	/* The response has been submitted; further request bytes are dropped. */
 	bool answered;
@@ -34,6 +44,12 @@ struct rpc_stream {
 	 * client stops sending. */
 	bool reset_after_answer;
 	struct rpc_call *call;
+	/* Bytes of the connection's budget held for this stream's message (0:
+	 * not admitted yet); waiting: its prefix is in, the budget was short. */
+	size_t reserved;
+	bool waiting;
+	/* Received while not admitted, not yet given back to its window. */
+	size_t unconsumed;
 	/* Response message with its prefix, and how much was handed out. */
 	uint8_t *resp;
 	size_t resp_len, resp_off;
@@ -54,9 +70,13 @@ struct rpc_server_session {
 	struct rpc_limits limits;
 	rpc_notify_fn notify;
 	void *notify_userdata;
+	rpc_reject_fn reject;
+	void *reject_userdata;
 	struct rpc_stream *streams;
 	unsigned pending_calls;
 	size_t buffered;
+	/* Admitted messages' reservations, and their cap. */
+	size_t reserved, reserve_budget;
 	/* Inside nghttp2 processing: no notify, the caller writes after. */
 	unsigned busy;
 	bool shutting_down;
@@ -111,11 +131,12 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	nghttp2_nv nva[] = {
 		NV(":status", http_status),
 		NV("content-type", "application/grpc"),
+		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 		NV("grpc-status", code_str),
 		NV("grpc-message", encoded ? encoded : ""),
 	};
 	st->answered = true;
-	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 4 : 3, NULL);
+	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 5 : 4, NULL);
 	/* A RST_STREAM queued now would make nghttp2 drop these headers:
 	 * it is sent from on_frame_send instead. */
 	st->reset_after_answer = !st->request_done;
@@ -147,6 +168,7 @@ static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, c
 	nghttp2_nv nva[] = {
 		NV(":status", "200"),
 		NV("content-type", "application/grpc"),
+		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
 
@@ -234,9 +256,81 @@ static struct rpc_stream *stream_get(struct rpc_server_session *s, int32_t id)
 	return nghttp2_session_get_stream_user_data(s->h2, id);
 }
 
+static void admit_waiting(struct rpc_server_session *s);
+
+/* The stream's request data is no longer needed: free it, give its
+ * reservation back and let waiting streams in. */
+static void stream_release(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+
+	s->buffered -= st->body.len;
+	buf_clear(&st->body);
+	st->waiting = false;
+	if (st->unconsumed) {
+		(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
+		st->unconsumed = 0;
+	}
+	if (st->reserved) {
+		s->reserved -= st->reserved;
+		st->reserved = 0;
+		admit_waiting(s);
+	}
+}
+
 static void stream_fail(struct rpc_stream *st, int code, const char *message)
 {
+	stream_release(st);
 	(void)submit_trailers_only(st->session, st, "200", code, message);
+}
+
+/* Refused before any handler saw it: tell the program (which logs). */
+static void stream_reject(struct rpc_stream *st, int code, const char *message)
+{
+	struct rpc_server_session *s = st->session;
+
+	if (s->reject)
+		s->reject(s->peer, st->path, code, message, s->reject_userdata);
+	stream_fail(st, code, message);
+}
+
+/* Reserves the whole message (prefix included) and opens the stream's
+ * window for it; false when the budget is short (the window stays shut). */
+static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
+{
+	struct rpc_server_session *s = st->session;
+	size_t need = RPC_PREFIX_SIZE + (size_t)msglen;
+
+	if (s->reserved + need > s->reserve_budget)
+		return false;
+	s->reserved += need;
+	st->reserved = need;
+	st->waiting = false;
+	(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
+	st->unconsumed = 0;
+	if (need > RPC_STREAM_WINDOW)
+		(void)nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, (int32_t)need);
+	return true;
+}
+
+/* Oldest first (lowest stream id), so a big message is not starved by
+ * later small ones. */
+static void admit_waiting(struct rpc_server_session *s)
+{
+	for (;;) {
+		struct rpc_stream *first = NULL;
+		bool compressed;
+		uint32_t msglen;
+
+		for (struct rpc_stream *st = s->streams; st; st = st->next)
+			if (st->waiting && (!first || st->id < first->id))
+				first = st;
+		if (!first)
+			return;
+		rpc_prefix_decode(first->body.data, &compressed, &msglen);
+		if (!stream_admit(first, msglen))
+			return;
+	}
 }
 
 static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path)
@@ -259,63 +353,91 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	/* Already over (grpc-timeout "1n"): the client has its answer, so the
 	 * handler must not act on a call nobody waits for. */
 	if (st->deadline <= now_usec()) {
-		stream_fail(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+		stream_reject(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded before the call was dispatched");
 		return;
 	}
 	if (!st->post) {
+		if (s->reject)
+			s->reject(s->peer, st->path, RPC_UNIMPLEMENTED, "only POST is supported", s->reject_userdata);
 		(void)submit_trailers_only(s, st, "405", RPC_UNIMPLEMENTED, "only POST is supported");
 		return;
 	}
 	if (!st->content_type_ok) {
 		snprintf(msg, sizeof(msg), "unsupported content-type '%s'", st->content_type);
+		if (s->reject)
+			s->reject(s->peer, st->path, RPC_INVALID_ARGUMENT, msg, s->reject_userdata);
 		(void)submit_trailers_only(s, st, "415", RPC_INVALID_ARGUMENT, msg);
 		return;
 	}
 	m = st->path_too_long ? NULL : find_method(s->service, st->path);
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.200s%s", st->path, st->path_too_long ? "..." : "");
-		stream_fail(st, RPC_UNIMPLEMENTED, msg);
+		stream_reject(st, RPC_UNIMPLEMENTED, msg);
 		return;
 	}
 	if (st->body.len < RPC_PREFIX_SIZE) {
-		stream_fail(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
+		stream_reject(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
+		return;
+	}
+	if (st->bad_encoding[0]) {
+		snprintf(msg, sizeof(msg), "grpc-encoding '%s' is not supported (accepted: %s)", st->bad_encoding,
+			 RPC_ACCEPT_ENCODING);
+		stream_reject(st, RPC_UNIMPLEMENTED, msg);
 		return;
 	}
 	rpc_prefix_decode(st->body.data, &compressed, &len);
-	if (compressed) {
-		stream_fail(st, RPC_UNIMPLEMENTED, "compressed messages are not supported");
+	if (compressed && st->encoding == RPC_ENCODING_IDENTITY) {
+		stream_reject(st, RPC_INTERNAL, "compressed message without a grpc-encoding");
 		return;
 	}
 	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
-		stream_fail(st, RPC_INTERNAL, "truncated request message");
+		stream_reject(st, RPC_INTERNAL, "truncated request message");
 		return;
 	}
 	if (st->body.len > RPC_PREFIX_SIZE + (size_t)len) {
-		stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
+		stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
 		return;
 	}
-	ProtobufCMessage *req =
-		protobuf_c_message_unpack(m->input, &rpc_protobuf_allocator, len, st->body.data + RPC_PREFIX_SIZE);
+	const uint8_t *payload = st->body.data + RPC_PREFIX_SIZE;
+	_cleanup_free_ uint8_t *inflated = NULL;
+	if (compressed) {
+		size_t n;
+		int r = rpc_inflate(st->encoding, payload, len, RPC_MAX_MESSAGE_SIZE, &inflated, &n);
+		if (r == -E2BIG) {
+			snprintf(msg, sizeof(msg),
+				 "request message larger than the limit of %u bytes once decompressed",
+				 RPC_MAX_MESSAGE_SIZE);
+			stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
+			return;
+		}
+		if (r < 0) {
+			stream_reject(st, r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
+				      r == -ENOMEM ? "out of memory" : "could not decompress the request message");
+			return;
+		}
+		payload = inflated;
+		len = (uint32_t)n;
+	}
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &rpc_protobuf_allocator, len, payload);
 	if (!req) {
-		stream_fail(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
+		stream_reject(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
 		return;
 	}
 	/* The decoded strings end at the first NUL: refuse instead of acting on
 	 * a part of what was sent. */
 	char field[96];
-	if (rpc_find_nul_string(m->input, st->body.data + RPC_PREFIX_SIZE, len, field, sizeof(field)) != 0) {
+	if (rpc_find_nul_string(m->input, payload, len, field, sizeof(field)) != 0) {
 		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 		snprintf(msg, sizeof(msg), "string field '%s' contains a NUL byte", field);
-		stream_fail(st, RPC_INVALID_ARGUMENT, msg);
+		stream_reject(st, RPC_INVALID_ARGUMENT, msg);
 		return;
 	}
-	s->buffered -= st->body.len;
-	buf_clear(&st->body);
+	stream_release(st);
 
 	struct rpc_call *c = calloc(1, sizeof(*c));
 	if (!c) {
 		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	*c = (struct rpc_call){ .session = s, .stream = st, .method = m };
@@ -359,9 +481,14 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 		return 0;
 	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0; /* request trailers carry nothing we use */
+	if (st->headers_too_big)
+		return 0;
 	st->header_bytes += namelen + valuelen + 32;
-	if (st->header_bytes > s->limits.max_header_list_size)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+	if (st->header_bytes > s->limits.max_header_list_size) {
+		/* Not a reset: the client would see INTERNAL "RST_STREAM". */
+		st->headers_too_big = true;
+		return 0;
+	}
 
 	if (header_is(name, namelen, ":path")) {
 		if (valuelen >= sizeof(st->path)) {
@@ -379,6 +506,10 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 		st->content_type_ok =
 			(valuelen == 16 && strncasecmp((const char *)value, "application/grpc", 16) == 0) ||
 			(valuelen == 22 && strncasecmp((const char *)value, "application/grpc+proto", 22) == 0);
+	} else if (header_is(name, namelen, "grpc-encoding")) {
+		if (rpc_encoding_parse((const char *)value, valuelen, &st->encoding) < 0)
+			snprintf(st->bad_encoding, sizeof(st->bad_encoding), "%.*s", (int)MIN(valuelen, (size_t)24),
+				 (const char *)value);
 	} else if (header_is(name, namelen, "grpc-timeout")) {
 		if (rpc_timeout_parse((const char *)value, valuelen, &usec) == 0)
 			st->deadline = now_usec() + usec;
@@ -395,34 +526,49 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 	uint32_t msglen;
 	int r;
 
-	if (!st || st->answered)
+	/* The connection window only paces; the budget is kept per stream. */
+	(void)nghttp2_session_consume_connection(s->h2, len);
+	if (!st || st->answered) {
+		(void)nghttp2_session_consume_stream(s->h2, stream_id, len);
 		return 0;
+	}
 	if (s->buffered + len > s->limits.max_buffered) {
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
+		/* Flow control keeps this from happening. */
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
 		return 0;
 	}
 	r = buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
 	if (r == -E2BIG) {
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
 		return 0;
 	}
 	if (r < 0) {
-		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return 0;
 	}
 	s->buffered += len;
+	if (st->reserved)
+		(void)nghttp2_session_consume_stream(s->h2, stream_id, len);
+	else
+		st->unconsumed += len;
+	if (st->body.len < RPC_PREFIX_SIZE)
+		return 0;
+	rpc_prefix_decode(st->body.data, &compressed, &msglen);
 	/* Refuse an oversized message as soon as its prefix says so. */
-	if (st->body.len >= RPC_PREFIX_SIZE) {
-		rpc_prefix_decode(st->body.data, &compressed, &msglen);
-		if (msglen > RPC_MAX_MESSAGE_SIZE) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
-				 RPC_MAX_MESSAGE_SIZE);
-			s->buffered -= st->body.len;
-			buf_clear(&st->body);
-			stream_fail(st, RPC_RESOURCE_EXHAUSTED, msg);
-		}
+	if (msglen > RPC_MAX_MESSAGE_SIZE) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", msglen,
+			 RPC_MAX_MESSAGE_SIZE);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
+		return 0;
 	}
+	if (st->reserved) {
+		if (st->body.len > st->reserved)
+			stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
+		return 0;
+	}
+	if (!st->waiting && !stream_admit(st, msglen))
+		st->waiting = true;
 	return 0;
 }
 
@@ -434,13 +580,20 @@ static int on_frame_recv(nghttp2_session *h2 _unused_, const nghttp2_frame *fram
 	s->greeted = true;
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
-	if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-		return 0;
 	st = stream_get(s, frame->hd.stream_id);
-	if (st) {
+	if (!st)
+		return 0;
+	if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
 		st->request_done = true;
-		stream_dispatch(s, st);
+	if (st->headers_too_big && !st->answered) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request headers larger than the limit of %u bytes",
+			 s->limits.max_header_list_size);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
+		return 0;
 	}
+	if (st->request_done)
+		stream_dispatch(s, st);
 	return 0;
 }
 
@@ -473,8 +626,8 @@ static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint
 	if (st->call)
 		call_cancel(st->call);
 	LIST_REMOVE(s->streams, st);
-	s->buffered -= st->body.len;
-	buf_clear(&st->body);
+	st->unconsumed = 0; /* a closed stream has no window */
+	stream_release(st);
 	free(st->resp);
 	free(st);
 	return 0;
@@ -521,6 +674,14 @@ int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limit
 	nghttp2_option_set_max_send_header_block_length(opt, 16 * 1024);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
+	/* Request data is bounded by flow control, not by failing calls: a
+	 * stream may send RPC_STREAM_WINDOW bytes; once its prefix is in, the
+	 * whole message is reserved from the connection's budget and the
+	 * window opened for it, or it waits (window shut) until earlier
+	 * messages are handed to their handlers. Admitted messages always fit,
+	 * so they always complete: no deadlock. Buffered request data stays
+	 * within max_buffered: the reservations plus one window per stream. */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
 	r = nghttp2_session_server_new3(&s->h2, cbs, s, opt, &rpc_nghttp2_mem);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
@@ -529,11 +690,15 @@ int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limit
 		return -ENOMEM;
 	}
 
+	size_t windows = (size_t)s->limits.max_concurrent_streams * RPC_STREAM_WINDOW;
+	s->reserve_budget = s->limits.max_buffered > windows ? s->limits.max_buffered - windows : 0;
 	nghttp2_settings_entry iv[] = {
 		{ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->limits.max_concurrent_streams },
 		{ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, s->limits.max_header_list_size },
+		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, RPC_STREAM_WINDOW },
 	};
-	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) != 0) {
+	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv)) != 0 ||
+	    nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, 0, (int32_t)s->limits.max_buffered) != 0) {
 		rpc_server_session_free(s);
 		return -ENOMEM;
 	}
@@ -564,6 +729,12 @@ void rpc_server_session_set_notify(struct rpc_server_session *s, rpc_notify_fn n
 {
 	s->notify = notify;
 	s->notify_userdata = userdata;
+}
+
+void rpc_server_session_set_reject(struct rpc_server_session *s, rpc_reject_fn fn, void *userdata)
+{
+	s->reject = fn;
+	s->reject_userdata = userdata;
 }
 
 void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc)
@@ -645,6 +816,11 @@ void rpc_server_session_shutdown(struct rpc_server_session *s)
 unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s)
 {
 	return s->pending_calls;
+}
+
+size_t rpc_server_session_buffered(const struct rpc_server_session *s)
+{
+	return s->buffered;
 }
 
 bool rpc_server_session_greeted(const struct rpc_server_session *s)

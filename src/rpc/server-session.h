@@ -21,6 +21,11 @@ struct rpc_server_session;
 
 typedef void (*rpc_handler_fn)(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 typedef void (*rpc_cancel_fn)(struct rpc_call *call, void *userdata);
+/* A call refused before any handler saw it (unknown method, bad
+ * compression, oversized message or headers, undecodable request, ...):
+ * the peer's label, the :path, and the status sent. For the program to
+ * log; the library does not. */
+typedef void (*rpc_reject_fn)(const char *peer, const char *path, int code, const char *message, void *userdata);
 /* Output became pending outside of feed(): the transport should write. */
 typedef void (*rpc_notify_fn)(void *userdata);
 
@@ -52,6 +57,7 @@ void rpc_server_session_free(struct rpc_server_session *s);
 DEFINE_FREEP(struct rpc_server_session, rpc_server_session_free)
 
 void rpc_server_session_set_notify(struct rpc_server_session *s, rpc_notify_fn notify, void *userdata);
+void rpc_server_session_set_reject(struct rpc_server_session *s, rpc_reject_fn fn, void *userdata);
 /* A label for logs ("unix pid 12 uid 0"). */
 void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc);
 /* Returns -EPROTO when the peer broke the protocol: send what is pending,
@@ -68,6 +74,8 @@ void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now);
 /* Graceful end: GOAWAY; calls in flight finish, new streams are refused. */
 void rpc_server_session_shutdown(struct rpc_server_session *s);
 unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s);
+/* Request bytes held right now (at most limits.max_buffered). */
+size_t rpc_server_session_buffered(const struct rpc_server_session *s);
 /* True once the peer has sent a whole, valid frame (its preface done). */
 bool rpc_server_session_greeted(const struct rpc_server_session *s);
 

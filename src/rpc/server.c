@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -68,6 +69,11 @@ static void server_conn_free(struct server_conn *sc)
 	loop_timer_free(sc->handshake);
 	rpc_server_session_free(sc->session);
 	free(sc);
+	/* The last connection of a burst is gone: hand the freed heap back to
+	 * the kernel, or idle RSS stays at the burst's peak (fragmentation
+	 * keeps glibc from trimming by itself). */
+	if (srv->n_conns == 0)
+		(void)malloc_trim(0);
 }
 
 static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdata)
@@ -167,6 +173,7 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 		return;
 	}
 	rpc_server_session_set_peer(sc->session, peer->desc);
+	rpc_server_session_set_reject(sc->session, srv->cfg.on_reject, srv->cfg.userdata);
 	r = rpc_conn_new(srv->loop, fd, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
 	if (r < 0) {
 		server_event(srv, RPC_SERVER_PEER_FAILED, peer->desc, r);

@@ -31,6 +31,8 @@ struct rpc_server_config {
 	/* A peer must have sent its preface by then (0: no limit). */
 	uint64_t handshake_timeout_usec;
 	rpc_server_event_fn on_event;
+	/* Calls refused before reaching a handler (optional). */
+	rpc_reject_fn on_reject;
 	void *userdata;
 };
 

@@ -87,7 +87,9 @@ def test_expired_deadline_mounts_nothing():
     # Handled in order: after this answer, the expired call has been dealt with.
     assert maitctl(m.addr, "launch", "--wait", "--", "true").returncode == 0
     assert mounted(m.pid, target) == []
-    assert "Mount from" not in m.log()
+    # The handler never ran (it logs "Mount from ..."); the refusal is logged.
+    assert "info: Mount from" not in m.log()
+    assert "/vm_tools.Maitred/Mount from unix pid " in m.log() and "rejected: DEADLINE_EXCEEDED" in m.log()
     assert m.stop() == 0
 
 
@@ -104,7 +106,8 @@ def test_nul_in_mount_fields_is_invalid_argument():
         code, msg = grpc_error(g.Mount, guest_pb2.MountRequest(**req), timeout=5)
         assert (code, msg) == ("INVALID_ARGUMENT", f"string field '{field}' contains a NUL byte"), (field, msg)
     assert mounted(m.pid, target) == []
-    assert "Mount from" not in m.log()
+    assert "info: Mount from" not in m.log()
+    assert m.log().count("rejected: INVALID_ARGUMENT: string field ") == 4
     assert g.Mount(guest_pb2.MountRequest(**good), timeout=5).error == 0
     assert len(mounted(m.pid, target)) == 1
     assert m.stop() == 0

@@ -146,5 +146,6 @@ def test_expired_deadline_changes_no_network():
     assert maitctl(m.addr, "launch", "--wait", "--", "true").returncode == 0
     assert addrs(ns, "eth0") == [] and default_routes(ns) == []
     assert not link_up(ns, "eth0") and not link_up(ns, "lo")
-    assert "ConfigureNetwork from" not in m.log()
+    assert "info: ConfigureNetwork from" not in m.log()
+    assert "/vm_tools.Maitred/ConfigureNetwork from unix pid " in m.log() and "rejected: DEADLINE_EXCEEDED" in m.log()
     assert m.stop() == 0

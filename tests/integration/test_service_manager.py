@@ -30,7 +30,8 @@ def test_maitred_reports_ready_and_stopping():
     assert "NOTIFY_SOCKET" not in open(out).read()
     m.proc.send_signal(signal.SIGTERM)
     assert s.recv(4096).decode() == "STOPPING=1"
-    assert m.stop() == 0
+    assert m.proc.wait(15) == 0, m.log()
+    m.check_clean()
 
 
 def test_maitred_shutdown_outside_systemd_exits():

@@ -14,6 +14,7 @@ struct h2_peer {
 	struct h2_result results[MAX_STREAMS];
 	bool goaway;
 	uint32_t goaway_error;
+	const char *extra_name, *extra_value;
 	struct {
 		const uint8_t *data;
 		size_t len, off;
@@ -48,7 +49,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 		char *d = rpc_percent_decode(v, strlen(v));
 		snprintf(r->grpc_message, sizeof(r->grpc_message), "%s", d);
 		free(d);
-	}
+	} else if (namelen == 20 && !memcmp(name, "grpc-accept-encoding", 20))
+		snprintf(r->accept_encoding, sizeof(r->accept_encoding), "%.63s", v);
 	return 0;
 }
 
@@ -158,6 +160,8 @@ int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content
 		nva[n++] = (nghttp2_nv)NV("content-type", content_type);
 	if (timeout)
 		nva[n++] = (nghttp2_nv)NV("grpc-timeout", timeout);
+	if (p->extra_name)
+		nva[n++] = (nghttp2_nv)NV(p->extra_name, p->extra_value);
 	int idx = next_body++ % MAX_STREAMS;
 	p->bodies[idx].data = body;
 	p->bodies[idx].len = len;
@@ -167,21 +171,31 @@ int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content
 	return nghttp2_submit_request(p->h2, NULL, nva, n, (body || !end_stream) ? &prd : NULL, NULL);
 }
 
+void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value)
+{
+	p->extra_name = name;
+	p->extra_value = value;
+}
+
 void h2_peer_reset(struct h2_peer *p, int32_t id)
 {
 	nghttp2_submit_rst_stream(p->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
 }
 
+void (*h2_pump_hook)(struct rpc_server_session *s);
+
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 {
 	int last = 0;
-	for (int round = 0; round < 1000; round++) {
+	for (int round = 0; round < 100000; round++) {
 		bool moved = false;
 		const uint8_t *data;
 		ssize_t n;
 		while ((n = nghttp2_session_mem_send(p->h2, &data)) > 0) {
 			moved = true;
 			last = rpc_server_session_feed(s, data, (size_t)n);
+			if (h2_pump_hook)
+				h2_pump_hook(s);
 			if (last < 0)
 				return last;
 		}

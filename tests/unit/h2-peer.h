@@ -16,6 +16,7 @@ struct h2_result {
 	size_t data_len;
 	bool closed;
 	uint32_t rst_code;
+	char accept_encoding[64];
 };
 
 struct h2_peer;
@@ -26,11 +27,15 @@ void h2_peer_free(struct h2_peer *p);
  * open after the body. Returns the stream id. */
 int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,
 			const char *timeout, bool end_stream);
+/* One more header on every following request (name NULL: none). */
+void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value);
 /* Body: 5-byte gRPC prefix + message. */
 size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compressed);
 void h2_peer_reset(struct h2_peer *p, int32_t stream_id);
 /* Moves bytes both ways until neither side has anything to say. Returns
  * the server's last feed() result. */
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s);
+/* Called by h2_pump after every chunk fed to the server (NULL: none). */
+extern void (*h2_pump_hook)(struct rpc_server_session *s);
 struct h2_result *h2_peer_result(struct h2_peer *p, int32_t stream_id);
 bool h2_peer_goaway(struct h2_peer *p, uint32_t *ret_error);

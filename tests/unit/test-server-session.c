@@ -2,6 +2,7 @@
  * bytes: framing, limits, statuses, deadlines, cancellation. */
 #include <nghttp2/nghttp2.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "base/time-util.h"
 #include "guest.pb-c.h"
@@ -154,16 +155,116 @@ TEST(bad_content_type_is_415)
 	rpc_server_session_free(s);
 }
 
-TEST(compressed_message_is_unimplemented)
+/* A MountRequest with the given source, compressed (zlib windowBits: 31
+ * gzip, 15 deflate) and framed with the compressed flag. */
+static size_t mount_body_compressed(uint8_t *out, size_t cap, const char *source, int wbits)
+{
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	req.source = (char *)source;
+	size_t len = vm_tools__mount_request__get_packed_size(&req);
+	uint8_t *msg = malloc(len);
+	vm_tools__mount_request__pack(&req, msg);
+	z_stream z = { 0 };
+	deflateInit2(&z, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
+	z.next_in = msg, z.avail_in = (uInt)len, z.next_out = out + 5, z.avail_out = (uInt)(cap - 5);
+	deflate(&z, Z_FINISH);
+	size_t zlen = z.total_out;
+	deflateEnd(&z);
+	free(msg);
+	rpc_prefix_encode(out, true, (uint32_t)zlen);
+	return zlen + 5;
+}
+
+TEST(gzip_and_deflate_requests_are_accepted)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	static uint8_t body[4096];
+	static char src[3001];
+	memset(src, 's', 3000);
+	const char *names[] = { "gzip", "deflate" };
+	const int wbits[] = { 31, 15 };
+	for (int k = 0; k < 2; k++) {
+		size_t n = mount_body_compressed(body, sizeof(body), src, wbits[k]);
+		CHECK(n < 200);
+		h2_peer_set_header(p, "grpc-encoding", names[k]);
+		struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+		CHECK_EQ(r->grpc_status, 0);
+		/* MountResponse{error: 3000} = 08 f0 2e (zigzag varint). */
+		CHECK_EQ(r->data_len, 8);
+		CHECK(memcmp(r->data + 5, "\x08\xf0\x2e", 3) == 0);
+		CHECK_STR(r->accept_encoding, "identity,deflate,gzip");
+	}
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(every_response_advertises_accept_encoding)
 {
 	struct rpc_server_session *s = new_session();
 	struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
-	body[0] = 1;
+	CHECK_STR(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->accept_encoding,
+		  "identity,deflate,gzip");
+	CHECK_STR(one_call(s, p, "/t.S/Nope", "application/grpc", body, n, NULL)->accept_encoding,
+		  "identity,deflate,gzip");
+	n = mount_body(body, "fail");
+	CHECK_STR(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->accept_encoding,
+		  "identity,deflate,gzip");
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(unknown_encoding_is_unimplemented)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	uint8_t body[300];
+	size_t n = mount_body(body, "a");
+	h2_peer_set_header(p, "grpc-encoding", "snappy");
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
-	CHECK(strstr(r->grpc_message, "compressed"));
+	CHECK_STR(r->grpc_message, "grpc-encoding 'snappy' is not supported (accepted: identity,deflate,gzip)");
+	CHECK_STR(r->accept_encoding, "identity,deflate,gzip");
+	/* The compressed flag without any grpc-encoding breaks the spec. */
+	h2_peer_set_header(p, NULL, NULL);
+	body[0] = 1;
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
+	CHECK(strstr(r->grpc_message, "grpc-encoding"));
+	/* Corrupt gzip data. */
+	h2_peer_set_header(p, "grpc-encoding", "gzip");
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
+	CHECK_STR(r->grpc_message, "could not decompress the request message");
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+TEST(decompressed_size_limit_is_enforced)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	/* A source of 4 MiB of 'x': the message passes the limit only once
+	 * inflated (it compresses to a few KiB). */
+	size_t slen = RPC_MAX_MESSAGE_SIZE;
+	char *src = malloc(slen + 1);
+	memset(src, 'x', slen);
+	src[slen] = 0;
+	static uint8_t body[64 * 1024];
+	size_t n = mount_body_compressed(body, sizeof(body), src, 31);
+	CHECK(n < 16 * 1024);
+	h2_peer_set_header(p, "grpc-encoding", "gzip");
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
+	CHECK_STR(r->grpc_message, "request message larger than the limit of 4194304 bytes once decompressed");
+	/* 4 MiB - 5 of 'x' is a message of exactly 4 MiB: accepted. */
+	src[slen - 5] = 0;
+	n = mount_body_compressed(body, sizeof(body), src, 31);
+	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
+	CHECK_EQ(r->grpc_status, 0);
+	free(src);
 	h2_peer_free(p);
 	rpc_server_session_free(s);
 }
@@ -206,6 +307,51 @@ TEST(message_at_limit_is_accepted)
 	vm_tools__mount_request__pack(&req, body + 5);
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, mlen + 5, NULL);
 	CHECK_EQ(r->grpc_status, 0);
+	free(body);
+	free(src);
+	h2_peer_free(p);
+	rpc_server_session_free(s);
+}
+
+static size_t max_buffered_seen;
+static void track_buffered(struct rpc_server_session *s)
+{
+	size_t b = rpc_server_session_buffered(s);
+	if (b > max_buffered_seen)
+		max_buffered_seen = b;
+}
+
+/* More 4 MiB messages at once than the 16 MiB budget holds: flow control
+ * makes them wait, and every one succeeds. */
+TEST(sixteen_4mib_requests_all_succeed_within_the_bound)
+{
+	struct rpc_server_session *s = new_session();
+	struct h2_peer *p = h2_peer_new();
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	size_t slen = RPC_MAX_MESSAGE_SIZE - 5;
+	char *src = malloc(slen + 1);
+	memset(src, 'x', slen);
+	src[slen] = 0;
+	req.source = src;
+	size_t mlen = vm_tools__mount_request__get_packed_size(&req);
+	uint8_t *body = malloc(mlen + 5);
+	rpc_prefix_encode(body, false, (uint32_t)mlen);
+	vm_tools__mount_request__pack(&req, body + 5);
+	int32_t ids[16];
+	for (int i = 0; i < 16; i++)
+		ids[i] = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, mlen + 5, NULL, true);
+	max_buffered_seen = 0;
+	h2_pump_hook = track_buffered;
+	h2_pump(p, s);
+	h2_pump_hook = NULL;
+	for (int i = 0; i < 16; i++) {
+		struct h2_result *r = h2_peer_result(p, ids[i]);
+		CHECK_EQ(r->grpc_status, 0);
+		CHECK(r->closed);
+	}
+	CHECK(max_buffered_seen > RPC_MAX_MESSAGE_SIZE);
+	CHECK(max_buffered_seen <= 16 * 1024 * 1024);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
 	free(body);
 	free(src);
 	h2_peer_free(p);
@@ -399,7 +545,7 @@ TEST(streams_over_limit_are_refused)
 	CHECK_EQ(n_cancelled, 128);
 }
 
-TEST(huge_header_list_resets_stream_only)
+TEST(huge_header_list_is_resource_exhausted)
 {
 	struct rpc_server_session *s = new_session();
 	struct h2_peer *p = h2_peer_new();
@@ -412,7 +558,16 @@ TEST(huge_header_list_resets_stream_only)
 	h2_pump(p, s);
 	struct h2_result *r = h2_peer_result(p, id);
 	CHECK(r->closed);
-	CHECK(r->grpc_status != 0);
+	CHECK_EQ(r->rst_code, 0);
+	CHECK_EQ(r->http_status, 200);
+	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
+	CHECK_STR(r->grpc_message, "request headers larger than the limit of 16384 bytes");
+	/* The same with the stream left open: answered, then reset NO_ERROR. */
+	id = h2_peer_request(p, path, "application/grpc", body, n, NULL, false);
+	h2_pump(p, s);
+	r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
+	CHECK(r->closed);
 	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->grpc_status, 0);
 	h2_peer_free(p);
 	rpc_server_session_free(s);
