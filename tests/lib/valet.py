@@ -21,10 +21,14 @@ def configure(build):
     global BUILD
     BUILD = build
     py = os.path.join(build, "py")
-    if not os.path.exists(os.path.join(py, "guest_pb2.py")):
+    pdir = os.path.join(ROOT, "proto")
+    protos = [os.path.join(pdir, p) for p in sorted(os.listdir(pdir)) if p.endswith(".proto")]
+    done = os.path.join(py, "guest_pb2.py")
+    # Regenerated when a .proto is newer; google/protobuf/timestamp.proto is
+    # found by protoc itself (and timestamp_pb2 ships with python3-protobuf).
+    if not os.path.exists(done) or max(os.path.getmtime(p) for p in protos) > os.path.getmtime(done):
         os.makedirs(py, exist_ok=True)
-        protos = [os.path.join(ROOT, "proto", p) for p in sorted(os.listdir(os.path.join(ROOT, "proto")))]
-        subprocess.run(["protoc", "-I" + os.path.join(ROOT, "proto"), "--python_out=" + py] + protos, check=True)
+        subprocess.run(["protoc", "-I" + pdir, "--python_out=" + py] + protos, check=True)
     # The generated modules are the same for every build: import them once.
     if py not in sys.path:
         sys.path.insert(0, py)
