@@ -1,0 +1,25 @@
+/* One blocking system call (sync(2), a resize ioctl) kept off maitred's
+ * single-threaded loop: a forked child makes the call and _exit()s with its
+ * errno (0: success); the loop's child watch reports it.
+ *
+ * Not spawn_process(): nothing is executed, and the call needs the state
+ * the parent prepared (open fds). The child runs no handler, allocates
+ * nothing, and only calls fn then _exit(). Its signals stay blocked as in
+ * the parent, so it finishes its call unless SIGKILLed (power-off). */
+#pragma once
+
+#include <sys/types.h>
+
+#include "loop/loop.h"
+
+/* fn returns 0 or -errno. done gets the child's -errno (or -EINTR when it
+ * was killed). *ret_watch is the child watch; free it to stop listening
+ * (the child is still reaped by the loop). */
+typedef int (*worker_fn)(void *arg);
+typedef void (*worker_done_fn)(int result, void *userdata);
+
+struct worker;
+int worker_start(struct loop *l, worker_fn fn, void *arg, worker_done_fn done, void *userdata, struct worker **ret);
+/* Forgets the worker: done is not called any more. Accepts NULL. */
+void worker_free(struct worker *w);
+pid_t worker_pid(const struct worker *w);
