@@ -32,6 +32,18 @@ struct maitred_options {
 	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
 };
 
+/* ResizeFilesystem's state (resize.c); fd and kind mean something only
+ * while worker runs. */
+struct maitred_resize {
+	struct worker *worker;
+	int fd; /* the mount point, for the ioctl */
+	int kind;
+	uint64_t target; /* bytes; 0 before the first resize */
+	uint64_t count;	 /* ext4: blocks */
+	uint64_t started;
+	char fs[256];
+};
+
 /* What the last successful ConfigureNetwork set, for OnHostNetworkChanged. */
 struct maitred_net_state {
 	bool configured;
@@ -57,7 +69,7 @@ struct maitred {
 	char vm_ready_default[32];
 	uint64_t started_usec, started_user_usec, started_sys_usec; /* for the "Serving after" log line */
 	struct maitred_net_state net;
-	struct maitred_resize *resize; /* ResizeFilesystem's state, once used */
+	struct maitred_resize resize;
 	char main_fs_buf[256];
 };
 

@@ -29,16 +29,6 @@
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
 #endif
 
-struct maitred_resize {
-	struct worker *worker; /* while a resize runs */
-	int fd;		       /* the mount point, for the ioctl */
-	int kind;
-	uint64_t target; /* bytes; 0 before the first resize */
-	uint64_t count;	 /* ext4: blocks */
-	uint64_t started;
-	char fs[256];
-};
-
 const char *maitred_main_fs(struct maitred *m)
 {
 	_cleanup_fclose_ FILE *f = NULL;
@@ -109,30 +99,18 @@ static int probe(struct rpc_call *call, const char *method, const char *fs, stru
 	return r;
 }
 
-static struct maitred_resize *resize_state(struct maitred *m)
-{
-	if (!m->resize) {
-		m->resize = calloc(1, sizeof(*m->resize));
-		if (m->resize)
-			m->resize->fd = -1;
-	}
-	return m->resize;
-}
-
 void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	const VmTools__ResizeFilesystemRequest *req = (const VmTools__ResizeFilesystemRequest *)request;
 	VmTools__ResizeFilesystemResponse resp = VM_TOOLS__RESIZE_FILESYSTEM_RESPONSE__INIT;
 	struct maitred *m = userdata;
-	struct maitred_resize *rs = resize_state(m);
+	struct maitred_resize *rs = &m->resize;
 	const char *fs = maitred_main_fs(m);
 	const char *peer = rpc_call_peer(call);
 	struct main_fs_info info;
 	uint64_t size = req->size;
 	int r;
 
-	if (!rs)
-		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	if (rs->worker) {
 		log_info("ResizeFilesystem from %s: %llu bytes: a resize to %llu bytes is still running", peer,
 			 (unsigned long long)size, (unsigned long long)rs->target);
@@ -195,9 +173,9 @@ void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *re
 
 	if (probe(call, "GetResizeStatus", maitred_main_fs(m), &info) < 0)
 		return;
-	resp.resize_in_progress = m->resize && m->resize->worker;
+	resp.resize_in_progress = m->resize.worker != NULL;
 	resp.current_size = info.size;
-	resp.target_size = m->resize ? m->resize->target : 0;
+	resp.target_size = m->resize.target;
 	rpc_call_reply(call, &resp.base);
 }
 

@@ -182,13 +182,14 @@ def maitctl(addr, *args, timeout=30, json=False):
 
 
 def grpc_stubs(addr, options=()):
-    """Callables for the four RPCs through the official gRPC library."""
+    """Callables for the RPCs through the official gRPC library."""
     import grpc
     import common_pb2
     import guest_pb2
 
-    assert addr.startswith("unix:")
-    ch = grpc.insecure_channel(addr, options=list(options))
+    assert addr.startswith("unix:") or addr.startswith("tcp:")
+    # grpc spells TCP targets HOST:PORT (the VM's forwarded port).
+    ch = grpc.insecure_channel(addr[4:] if addr.startswith("tcp:") else addr, options=list(options))
 
     def m(name, req_cls, resp_cls):
         return ch.unary_unary(f"/vm_tools.Maitred/{name}", request_serializer=req_cls.SerializeToString,
@@ -200,6 +201,21 @@ def grpc_stubs(addr, options=()):
         Shutdown = m("Shutdown", common_pb2.EmptyMessage, common_pb2.EmptyMessage)
         LaunchProcess = m("LaunchProcess", guest_pb2.LaunchProcessRequest, guest_pb2.LaunchProcessResponse)
         Mount = m("Mount", guest_pb2.MountRequest, guest_pb2.MountResponse)
+        # The methods added after 2017.
+        E = common_pb2.EmptyMessage
+        SetTime = m("SetTime", guest_pb2.SetTimeRequest, E)
+        SetTimezone = m("SetTimezone", guest_pb2.SetTimezoneRequest, E)
+        SetResolvConfig = m("SetResolvConfig", guest_pb2.SetResolvConfigRequest, E)
+        GetKernelVersion = m("GetKernelVersion", E, guest_pb2.GetKernelVersionResponse)
+        GetAvailableSpace = m("GetAvailableSpace", E, guest_pb2.GetAvailableSpaceResponse)
+        ResizeFilesystem = m("ResizeFilesystem", guest_pb2.ResizeFilesystemRequest,
+                             guest_pb2.ResizeFilesystemResponse)
+        GetResizeStatus = m("GetResizeStatus", E, guest_pb2.GetResizeStatusResponse)
+        GetResizeBounds = m("GetResizeBounds", E, guest_pb2.GetResizeBoundsResponse)
+        PrepareToSuspend = m("PrepareToSuspend", E, E)
+        OnHostNetworkChanged = m("OnHostNetworkChanged", E, E)
+        ResetIPv6 = m("ResetIPv6", E, E)
+        Mount9P = m("Mount9P", guest_pb2.Mount9PRequest, guest_pb2.MountResponse)
 
         @staticmethod
         def raw(path):
