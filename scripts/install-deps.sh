@@ -8,7 +8,7 @@ packages=(
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
 	protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf
 	iproute2 util-linux procps tmux
-	qemu-system-x86 busybox-static cpio e2fsprogs
+	qemu-system-x86 busybox-static cpio e2fsprogs tzdata
 	mandoc man-db bash-completion
 	debootstrap debhelper dpkg-dev lintian
 )

@@ -19,19 +19,14 @@
 /* Year 9999: anything later is not a clock reading. */
 #define MAX_PLAUSIBLE_SECONDS 253402300799LL
 
-/* The day this maitred was compiled (__DATE__, which honours
- * SOURCE_DATE_EPOCH): a host clock earlier than that is wrong for sure. */
+/* 2026-11-01, when this code was written: no host clock can be earlier. */
+#define CODE_EPOCH 1793491200LL
+
+/* The build's date (VALET_SOURCE_EPOCH, from meson.build) or the code's,
+ * whichever is later: a host clock earlier than that is wrong for sure. */
 static int64_t build_epoch(void)
 {
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	const char *d = __DATE__; /* "Nov 30 2026" */
-	struct tm tm = { 0 };
-	const char *m = strstr(months, (char[4]){ d[0], d[1], d[2], 0 });
-
-	tm.tm_mon = m ? (int)(m - months) / 3 : 0;
-	tm.tm_mday = (d[4] == ' ' ? 0 : d[4] - '0') * 10 + (d[5] - '0');
-	tm.tm_year = (d[7] - '0') * 1000 + (d[8] - '0') * 100 + (d[9] - '0') * 10 + (d[10] - '0') - 1900;
-	return (int64_t)timegm(&tm);
+	return VALET_SOURCE_EPOCH > CODE_EPOCH ? VALET_SOURCE_EPOCH : CODE_EPOCH;
 }
 
 void maitred_set_time(struct rpc_call *call, const ProtobufCMessage *request, void *userdata _unused_)
