@@ -43,6 +43,7 @@ def kernel_space_refused(v):
         expect(ctl(v, "mount", "/dev/vda", "/mnt/disk", "ext4"), 0)
     avail, bsize = gsh(v, "stat -f -c '%a %S' /mnt/disk").split()
     assert g.GetAvailableSpace(empty(), timeout=10).available_space == int(avail) * int(bsize)
+    expect(ctl(v, "space"), 0, str(int(avail) * int(bsize)))
     code, details = valet.grpc_error(g.Mount9P, guest_pb2.Mount9PRequest(port=1, target="/mnt/x"), timeout=10)
     assert code == "UNIMPLEMENTED" and "container stack" in details, details
     for name in ("StartTermina", "ConfigureContainerGuest", "UpdateStorageBalloon"):
@@ -166,6 +167,7 @@ def resize(v):
     st = g.GetResizeStatus(E, timeout=10)
     assert (st.current_size, st.target_size) == (32 * MiB, 32 * MiB), st
     expect(ctl(v, "resize-status"), 0, f"idle current {32 * MiB} target {32 * MiB}")
+    expect(ctl(v, "resize-bounds"), 0, str(32 * MiB))
     blocks, bsize = gsh(v, "stat -f -c '%b %S' /mnt/disk").split()
     assert 28 * MiB < int(blocks) * int(bsize) <= 32 * MiB, (blocks, bsize)
     df = gsh(v, "df -k /mnt/disk").splitlines()[-1].split()
