@@ -19,6 +19,7 @@ struct service {
 	uint64_t started_at;
 	unsigned short_runs;
 	pid_t pid;
+	struct loop_child *watch; /* while it runs */
 	struct loop_timer *restart;
 	struct service *prev, *next;
 };
@@ -105,6 +106,7 @@ static void service_free(struct service *svc)
 	struct supervisor *s = svc->sup;
 	LIST_REMOVE(s->services, svc);
 	s->n_services--;
+	loop_child_free(svc->watch);
 	loop_timer_free(svc->restart);
 	strv_free(svc->argv);
 	strv_free(svc->envp);
@@ -153,25 +155,29 @@ static void service_restart(struct loop_timer *t _unused_, void *userdata)
 	struct service *svc = userdata;
 	struct supervisor *s = svc->sup;
 	struct spawn_error err = { 0 };
+	struct loop_child *watch = NULL;
 	int r;
 
 	if (s->respawn_stopped) {
 		service_free(svc);
 		return;
 	}
-	r = spawn_job(svc->argv, svc->envp, svc->use_console, &svc->pid, &err);
+	/* The watch first: once the process exists, nothing may fail. */
+	r = loop_child_new(s->loop, &watch);
+	if (r == 0)
+		r = spawn_job(svc->argv, svc->envp, svc->use_console, &svc->pid, &err);
 	if (r != 0) {
 		if (r < 0)
 			err = (struct spawn_error){ .stage = SPAWN_STAGE_NONE, .error = -r };
+		loop_child_free(watch);
+		svc->pid = 0;
 		s->on_event(SUPERVISOR_RESTART_FAILED, svc->argv[0], 0, 0, &err, s->userdata);
 		service_free(svc);
 		return;
 	}
 	service_note_start(svc, now_usec());
-	if (loop_watch_child(s->loop, svc->pid, service_on_exit, svc, NULL) < 0) {
-		service_free(svc);
-		return;
-	}
+	loop_child_watch(watch, svc->pid, service_on_exit, svc);
+	svc->watch = watch;
 	s->on_event(SUPERVISOR_RESTARTED, svc->argv[0], svc->pid, 0, NULL, s->userdata);
 }
 
@@ -182,6 +188,7 @@ static void service_on_exit(pid_t pid, int status, void *userdata)
 	uint64_t now = now_usec(), delay;
 
 	svc->pid = 0;
+	svc->watch = NULL; /* freed by the loop before this call */
 	s->on_event(SUPERVISOR_EXITED, svc->argv[0], pid, status, NULL, s->userdata);
 	if (s->respawn_stopped) {
 		service_free(svc);
@@ -200,11 +207,8 @@ static void service_on_exit(pid_t pid, int status, void *userdata)
 		delay = MIN(SUPERVISOR_BACKOFF_MIN_USEC << shift, SUPERVISOR_BACKOFF_MAX_USEC);
 		svc->short_runs++;
 	}
-	if (!svc->restart) {
-		if (loop_add_timer(s->loop, now + delay, service_restart, svc, &svc->restart) < 0)
-			service_free(svc);
-	} else
-		loop_timer_set(svc->restart, now + delay);
+	/* Allocated at launch, so a restart cannot fail to be scheduled. */
+	loop_timer_set(svc->restart, now + delay);
 }
 
 static void waiter_unlink(struct waiter *w)
@@ -227,52 +231,88 @@ static void waiter_on_exit(pid_t pid, int status, void *userdata)
 		fn(pid, status, ud);
 }
 
+static void waiter_free(struct waiter *w)
+{
+	if (w) {
+		loop_child_free(w->watch);
+		free(w);
+	}
+}
+DEFINE_FREEP(struct waiter, waiter_free)
+
+static void service_free_unlinked(struct service *svc)
+{
+	if (svc) {
+		loop_timer_free(svc->restart);
+		strv_free(svc->argv);
+		strv_free(svc->envp);
+		free(svc);
+	}
+}
+DEFINE_FREEP(struct service, service_free_unlinked)
+
+/* Everything a launch needs is allocated before the process is started:
+ * afterwards nothing can fail, so a started process is always watched (its
+ * exit reported, its respawns scheduled), and a failure means that nothing
+ * was started. */
 int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervisor_exit_fn on_exit, void *userdata,
 		      pid_t *ret_pid, struct spawn_error *ret_error)
 {
-	char **envp = env_build(spec->env);
+	_cleanup_(strv_freep) char **envp = env_build(spec->env);
+	_cleanup_(waiter_freep) struct waiter *w = NULL;
+	_cleanup_(service_free_unlinkedp) struct service *svc = NULL;
+	struct loop_child *watch = NULL;
 	pid_t pid;
 	int r;
 
 	if (!envp)
 		return -ENOMEM;
+	if (!spec->respawn) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		*w = (struct waiter){ .sup = s, .fn = on_exit, .userdata = userdata };
+		snprintf(w->name, sizeof(w->name), "%s", spec->argv[0]);
+		r = loop_child_new(s->loop, &w->watch);
+		if (r < 0)
+			return r;
+	} else {
+		svc = calloc(1, sizeof(*svc));
+		if (!svc)
+			return -ENOMEM;
+		svc->sup = s;
+		svc->use_console = spec->use_console;
+		if (!(svc->argv = strv_copy(spec->argv)))
+			return -ENOMEM;
+		r = loop_add_timer(s->loop, USEC_INFINITY, service_restart, svc, &svc->restart);
+		if (r < 0)
+			return r;
+		r = loop_child_new(s->loop, &watch);
+		if (r < 0)
+			return r;
+	}
+
 	r = spawn_job(spec->argv, envp, spec->use_console, &pid, ret_error);
 	if (r != 0) {
-		strv_free(envp);
+		loop_child_free(watch);
 		return r;
 	}
 	*ret_pid = pid;
 
-	if (!spec->respawn) {
-		strv_free(envp);
-		struct waiter *w = calloc(1, sizeof(*w));
-		if (!w)
-			return 0; /* the orphan handler reaps it */
-		*w = (struct waiter){ .sup = s, .fn = on_exit, .userdata = userdata };
-		snprintf(w->name, sizeof(w->name), "%s", spec->argv[0]);
-		if (loop_watch_child(s->loop, pid, waiter_on_exit, w, &w->watch) < 0) {
-			free(w);
-			return 0;
-		}
+	if (w) {
+		loop_child_watch(w->watch, pid, waiter_on_exit, w);
 		LIST_PREPEND(s->waiters, w);
+		TAKE_PTR(w);
 		return 0;
 	}
-
-	struct service *svc = calloc(1, sizeof(*svc));
-	if (!svc || !(svc->argv = strv_copy(spec->argv))) {
-		free(svc);
-		strv_free(envp);
-		return 0; /* launched, but it will not be respawned */
-	}
-	svc->sup = s;
-	svc->envp = envp;
-	svc->use_console = spec->use_console;
+	svc->envp = TAKE_PTR(envp);
 	svc->pid = pid;
 	service_note_start(svc, now_usec());
+	loop_child_watch(watch, pid, service_on_exit, svc);
+	svc->watch = watch;
 	LIST_PREPEND(s->services, svc);
 	s->n_services++;
-	if (loop_watch_child(s->loop, pid, service_on_exit, svc, NULL) < 0)
-		service_free(svc);
+	TAKE_PTR(svc);
 	return 0;
 }
 

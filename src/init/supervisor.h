@@ -48,8 +48,9 @@ void supervisor_free(struct supervisor *s);
 DEFINE_FREEP(struct supervisor, supervisor_free)
 
 /* Starts a job. Returns 0 with *ret_pid when exec succeeded, SPAWN_FAILED
- * with *ret_error when it did not, -errno on other failures. on_exit, if
- * given, runs when that process ends (not with respawn). */
+ * with *ret_error when it did not, -errno on other failures (then nothing
+ * was started: what the bookkeeping needs is allocated first). After 0,
+ * on_exit, if given, runs when that process ends (not with respawn). */
 int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervisor_exit_fn on_exit, void *userdata,
 		      pid_t *ret_pid, struct spawn_error *ret_error);
 /* Stops every respawning job from being restarted (for shutdown). */

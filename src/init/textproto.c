@@ -91,8 +91,9 @@ static int hexdigit(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* One quoted string, or several adjacent ones, into a malloc'd buffer. */
-static int string(struct lexer *lx, char **ret)
+/* One quoted string, or several adjacent ones, into a malloc'd buffer.
+ * field names it in errors, as the gRPC path does ("env.value"). */
+static int string(struct lexer *lx, const char *field, char **ret)
 {
 	size_t len = 0, cap = 64;
 	char *out = malloc(cap);
@@ -166,7 +167,7 @@ static int string(struct lexer *lx, char **ret)
 			}
 			if (c == 0) {
 				free(out);
-				return fail(lx, "NUL byte in a string");
+				return fail(lx, "string field '%s' contains a NUL byte", field);
 			}
 			if (len + 2 > cap) {
 				if (cap >= MAX_STRING) {
@@ -237,7 +238,7 @@ static int env_entry(struct lexer *lx, VmTools__LaunchProcessRequest *req)
 		}
 		free(*slot);
 		*slot = NULL;
-		r = string(lx, slot);
+		r = string(lx, slot == &key ? "env.key" : "env.value", slot);
 		if (r < 0)
 			goto out;
 		(void)(accept(lx, ',') || accept(lx, ';'));
@@ -306,7 +307,7 @@ int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessR
 			r = fail(&lx, "expected ':' after %s", name);
 		} else if (!strcmp(name, "argv")) {
 			char *s = NULL;
-			r = string(&lx, &s);
+			r = string(&lx, "argv", &s);
 			if (r == 0 && req->n_argv == MAX_ARGS) {
 				free(s);
 				r = fail(&lx, "more than %d argv entries", MAX_ARGS);

@@ -36,6 +36,7 @@ struct loop_child {
 	pid_t pid;
 	int status;
 	bool reaped;
+	bool watching; /* on the loop's list */
 	loop_child_fn fn;
 	void *userdata;
 	struct loop_child *prev, *next;
@@ -208,6 +209,9 @@ void loop_timer_set(struct loop_timer *t, uint64_t deadline)
 	struct loop *l = t->loop;
 	struct loop_timer **pos = &l->timers, *prev = NULL;
 
+	/* Connections re-arm theirs after every event: skip the walk. */
+	if (t->armed && t->deadline == deadline)
+		return;
 	timer_unlink(t);
 	t->deadline = deadline;
 	while (*pos && (*pos)->deadline <= deadline) {
@@ -264,12 +268,23 @@ unsigned loop_children_count(const struct loop *l)
 	return l->n_children;
 }
 
-int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret)
+int loop_child_new(struct loop *l, struct loop_child **ret)
 {
 	struct loop_child *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	*c = (struct loop_child){ .loop = l, .pid = pid, .fn = fn, .userdata = userdata };
+	c->loop = l;
+	*ret = c;
+	return 0;
+}
+
+void loop_child_watch(struct loop_child *c, pid_t pid, loop_child_fn fn, void *userdata)
+{
+	struct loop *l = c->loop;
+
+	c->pid = pid;
+	c->fn = fn;
+	c->userdata = userdata;
 	for (unsigned i = 0; i < l->n_unclaimed; i++) {
 		if (l->unclaimed[i].pid != pid)
 			continue;
@@ -281,6 +296,16 @@ int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata
 	}
 	LIST_PREPEND(l->children, c);
 	l->n_children++;
+	c->watching = true;
+}
+
+int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret)
+{
+	struct loop_child *c;
+	int r = loop_child_new(l, &c);
+	if (r < 0)
+		return r;
+	loop_child_watch(c, pid, fn, userdata);
 	if (ret)
 		*ret = c;
 	return 0;
@@ -291,8 +316,10 @@ void loop_child_free(struct loop_child *c)
 	if (!c)
 		return;
 	struct loop *l = c->loop;
-	LIST_REMOVE(l->children, c);
-	l->n_children--;
+	if (c->watching) {
+		LIST_REMOVE(l->children, c);
+		l->n_children--;
+	}
 	free(c);
 }
 
@@ -376,7 +403,7 @@ static int loop_timeout_ms(struct loop *l)
 {
 	if (l->dispatch_pending_children)
 		return 0;
-	if (!l->timers)
+	if (!l->timers || l->timers->deadline == USEC_INFINITY)
 		return -1;
 	uint64_t now = now_usec();
 	if (l->timers->deadline <= now)

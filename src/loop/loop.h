@@ -43,7 +43,8 @@ int loop_io_set_events(struct loop_io *io, uint32_t events);
 /* Does not close the descriptor. Accepts NULL. */
 void loop_io_free(struct loop_io *io);
 
-/* deadline is absolute, on the now_usec() clock. One-shot. */
+/* deadline is absolute, on the now_usec() clock. One-shot. A timer set to
+ * USEC_INFINITY never fires: a way to allocate one before it is needed. */
 int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata, struct loop_timer **ret);
 void loop_timer_set(struct loop_timer *t, uint64_t deadline);
 void loop_timer_free(struct loop_timer *t);
@@ -55,6 +56,11 @@ int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata
 /* Calls fn once when pid is reaped. A pid reaped before anybody watched it
  * is remembered, and the watcher is then called from the next round. */
 int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret);
+/* The same in two steps, for callers that must not fail once the child
+ * exists: allocate the watch first, then start it (which cannot fail). */
+int loop_child_new(struct loop *l, struct loop_child **ret);
+void loop_child_watch(struct loop_child *c, pid_t pid, loop_child_fn fn, void *userdata);
+/* Stops watching (if started) and frees. Accepts NULL. */
 void loop_child_free(struct loop_child *c);
 /* Called for every reaped pid nobody watches (orphans, for PID 1). */
 void loop_set_orphan_handler(struct loop *l, loop_orphan_fn fn, void *userdata);

@@ -146,13 +146,16 @@ void maitred_boot_jobs_free(struct maitred *m)
 	}
 }
 
-int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m))
+void maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m))
 {
 	struct boot_jobs *b = calloc(1, sizeof(*b));
 	int r;
 
-	if (!b)
-		return -ENOMEM;
+	if (!b) {
+		log_error("cannot run the boot jobs in %s: out of memory; serving without them", dir);
+		done(m);
+		return;
+	}
 	*b = (struct boot_jobs){ .m = m, .done = done };
 	m->boot_jobs = b;
 	r = jobs_list(dir, &b->paths, &b->n);
@@ -162,5 +165,4 @@ int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struc
 		b->n = 0;
 	}
 	boot_jobs_next(b);
-	return 0;
 }

@@ -35,6 +35,10 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 		break;
 	case RPC_SERVER_ACCEPT_FAILED: log_warning_errno(error, "accept failed"); break;
 	case RPC_SERVER_PEER_SILENT: log_warning("dropped connection from %s: no HTTP/2 preface in time", peer); break;
+	case RPC_SERVER_PEER_FAILED: log_warning_errno(error, "dropped connection from %s", peer); break;
+	case RPC_SERVER_PEER_EVICTED:
+		log_info("closed the longest-idle connection, from %s, to make room for a new one", peer);
+		break;
 	}
 }
 
@@ -192,14 +196,18 @@ static int run(int argc, char **argv)
 		return log_error_errno(r, "could not create the event loop"), 1;
 	m.loop = loop;
 	loop_set_orphan_handler(loop, on_orphan, &m);
-	(void)loop_add_signal(loop, SIGTERM, on_stop_signal, &m);
-	(void)loop_add_signal(loop, SIGINT, on_stop_signal, &m);
-	if (m.pid1) {
+	r = loop_add_signal(loop, SIGTERM, on_stop_signal, &m);
+	if (r >= 0)
+		r = loop_add_signal(loop, SIGINT, on_stop_signal, &m);
+	if (r >= 0 && m.pid1) {
 		static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-		(void)loop_add_signal(loop, SIGPWR, on_stop_signal, &m);
-		for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
-			(void)loop_add_signal(loop, ignored[i], on_ignored_signal, &m);
+		r = loop_add_signal(loop, SIGPWR, on_stop_signal, &m);
+		for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(ignored); i++)
+			r = loop_add_signal(loop, ignored[i], on_ignored_signal, &m);
 	}
+	/* Without its signals maitred could not be stopped cleanly. */
+	if (r < 0)
+		return log_error_errno(r, "could not route signals through the event loop"), 1;
 
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
@@ -223,7 +231,7 @@ static int run(int argc, char **argv)
 	if (m.opts.no_startup_processes)
 		start_serving(&m);
 	else
-		(void)maitred_run_boot_jobs(&m, m.opts.jobs_dir, start_serving);
+		maitred_run_boot_jobs(&m, m.opts.jobs_dir, start_serving);
 	if (m.listen_failed)
 		return 1;
 

@@ -121,8 +121,10 @@ int launch_job_from_request(const VmTools__LaunchProcessRequest *req, struct lau
 void launch_job_clear(struct launch_job *j);
 
 /* Runs the boot jobs in dir, then calls done (maybe at once, maybe from
- * the loop once the last wait_for_exit job has ended). */
-int maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m));
+ * the loop once the last wait_for_exit job has ended). Always calls done:
+ * what fails on the way (no memory, a bad file, a job that cannot start) is
+ * logged and skipped, so that the agent still serves. */
+void maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m));
 /* Drops the jobs not started yet (maitred stopped first). */
 void maitred_boot_jobs_free(struct maitred *m);
 

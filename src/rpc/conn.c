@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 
 #include "base/time-util.h"
-#include "net/sock.h"
 #include "rpc/client-session.h"
 #include "rpc/server-session.h"
 #include "rpc/wire.h"
@@ -21,8 +20,8 @@ struct rpc_conn {
 	/* Fires in the same loop round: output queued from outside the loop's
 	 * I/O (a process exit) goes out without another epoll_wait. */
 	struct loop_timer *kick;
-	bool connecting;
 	bool closing;
+	uint64_t last_active; /* last bytes from the peer */
 	const struct rpc_session_ops *ops;
 	void *session;
 	struct buf out;
@@ -107,15 +106,13 @@ static void conn_settle(struct rpc_conn *c)
 	uint32_t ev = c->out.len ? EPOLLOUT : 0;
 	if (!c->closing && c->out.len < CONN_OUT_HIGH)
 		ev |= EPOLLIN;
-	(void)loop_io_set_events(c->io, ev);
-
-	uint64_t d = c->ops->next_deadline(c->session);
-	if (d == USEC_INFINITY)
-		loop_timer_free(TAKE_PTR(c->timer));
-	else if (c->timer)
-		loop_timer_set(c->timer, d);
-	else
-		(void)loop_add_timer(c->loop, d, conn_on_timer, c, &c->timer);
+	r = loop_io_set_events(c->io, ev);
+	if (r < 0) {
+		conn_close(c, r); /* else it would stall, unseen */
+		return;
+	}
+	/* Allocated with the connection: a deadline is never lost. */
+	loop_timer_set(c->timer, c->ops->next_deadline(c->session));
 }
 
 static void conn_on_timer(struct loop_timer *t _unused_, void *userdata)
@@ -129,22 +126,15 @@ static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, voi
 {
 	struct rpc_conn *c = userdata;
 	uint8_t buf[CONN_READ_CHUNK];
-	int r;
 
-	if (c->connecting) {
-		r = sock_connect_finish(fd);
-		if (r < 0) {
-			conn_close(c, r);
-			return;
-		}
-		c->connecting = false;
-	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			conn_close(c, n == 0 ? 0 : -errno);
 			return;
 		}
+		if (n > 0)
+			c->last_active = now_usec();
 		if (n > 0 && c->ops->feed(c->session, buf, (size_t)n) < 0)
 			/* Send what the session queued (GOAWAY), then go. */
 			c->closing = true;
@@ -152,8 +142,8 @@ static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, voi
 	conn_settle(c);
 }
 
-int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_session_ops *ops, void *session,
-		 rpc_conn_close_fn on_close, void *userdata, struct rpc_conn **ret)
+int rpc_conn_new(struct loop *l, int fd, const struct rpc_session_ops *ops, void *session, rpc_conn_close_fn on_close,
+		 void *userdata, struct rpc_conn **ret)
 {
 	struct rpc_conn *c = calloc(1, sizeof(*c));
 	int r;
@@ -164,15 +154,20 @@ int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_sessi
 	}
 	*c = (struct rpc_conn){ .loop = l,
 				.fd = fd,
-				.connecting = connecting,
 				.ops = ops,
 				.session = session,
 				.on_close = on_close,
-				.userdata = userdata };
-	r = loop_add_io(l, fd, EPOLLIN | EPOLLOUT, conn_on_io, c, &c->io);
+				.userdata = userdata,
+				.last_active = now_usec() };
+	/* The deadline and kick timers exist from the start (unarmed), so that
+	 * arming them later cannot fail. */
+	r = loop_add_timer(l, USEC_INFINITY, conn_on_timer, c, &c->timer);
+	if (r >= 0)
+		r = loop_add_timer(l, USEC_INFINITY, conn_on_kick, c, &c->kick);
+	if (r >= 0)
+		r = loop_add_io(l, fd, EPOLLIN | EPOLLOUT, conn_on_io, c, &c->io);
 	if (r < 0) {
-		safe_close(fd);
-		free(c);
+		rpc_conn_free(c);
 		return r;
 	}
 	*ret = c;
@@ -195,10 +190,16 @@ void rpc_conn_kick(void *conn)
 {
 	struct rpc_conn *c = conn;
 
-	if (c->connecting)
-		return;
-	if (c->kick)
-		loop_timer_set(c->kick, 0);
-	else if (loop_add_timer(c->loop, 0, conn_on_kick, c, &c->kick) < 0)
-		(void)loop_io_set_events(c->io, EPOLLIN | EPOLLOUT);
+	loop_timer_set(c->kick, 0);
+}
+
+uint64_t rpc_conn_last_active(const struct rpc_conn *c)
+{
+	return c->last_active;
+}
+
+void rpc_conn_flush_and_free(struct rpc_conn *c)
+{
+	(void)conn_flush(c); /* best effort: the peer is being let go */
+	rpc_conn_free(c);
 }

@@ -27,10 +27,17 @@ extern const struct rpc_session_ops rpc_client_session_ops;
 /* reason: 0 for an orderly end, -errno or -EPROTO otherwise. */
 typedef void (*rpc_conn_close_fn)(struct rpc_conn *c, int reason, void *userdata);
 
-/* Takes ownership of fd. connecting: wait for the connect to finish first. */
-int rpc_conn_new(struct loop *l, int fd, bool connecting, const struct rpc_session_ops *ops, void *session,
-		 rpc_conn_close_fn on_close, void *userdata, struct rpc_conn **ret);
+/* Takes ownership of fd, a connected socket (net/connector.c makes them
+ * for clients). */
+int rpc_conn_new(struct loop *l, int fd, const struct rpc_session_ops *ops, void *session, rpc_conn_close_fn on_close,
+		 void *userdata, struct rpc_conn **ret);
 /* Closes the socket; does not free the session nor call on_close. */
 void rpc_conn_free(struct rpc_conn *c);
 /* The session has output to send (its notify callback). */
 void rpc_conn_kick(void *conn);
+/* When bytes last came from the peer (now_usec() clock); the creation
+ * time until then. */
+uint64_t rpc_conn_last_active(const struct rpc_conn *c);
+/* Writes what the session has queued (a GOAWAY), as far as the socket
+ * takes it now, then closes like rpc_conn_free(). */
+void rpc_conn_flush_and_free(struct rpc_conn *c);

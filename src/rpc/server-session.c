@@ -8,6 +8,8 @@
 
 #include "base/list.h"
 #include "base/time-util.h"
+#include "rpc/alloc.h"
+#include "rpc/nul-check.h"
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
@@ -59,6 +61,8 @@ struct rpc_server_session {
 	unsigned busy;
 	bool shutting_down;
 	bool greeted;
+	/* An answer could not be queued: feed and pull fail from now on. */
+	bool broken;
 	char peer[80];
 };
 
@@ -79,6 +83,16 @@ static void session_notify(struct rpc_server_session *s)
 
 /* --- responses --------------------------------------------------------- */
 
+/* An answer nghttp2 could not queue (no memory) would leave its call
+ * hanging: the connection is given up instead, which the client sees. */
+static int session_check_submit(struct rpc_server_session *s, int r)
+{
+	if (r == 0)
+		return 0;
+	s->broken = true;
+	return -ENOMEM;
+}
+
 #define NV(n, v)                                                                               \
 	{                                                                                      \
 		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
@@ -91,11 +105,9 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	_cleanup_free_ char *encoded = NULL;
 
 	snprintf(code_str, sizeof(code_str), "%d", code);
-	if (message && *message) {
+	/* Without memory for the message, the status alone still answers. */
+	if (message && *message)
 		encoded = rpc_percent_encode(message);
-		if (!encoded)
-			return -ENOMEM;
-	}
 	nghttp2_nv nva[] = {
 		NV(":status", http_status),
 		NV("content-type", "application/grpc"),
@@ -107,7 +119,7 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	/* A RST_STREAM queued now would make nghttp2 drop these headers:
 	 * it is sent from on_frame_send instead. */
 	st->reset_after_answer = !st->request_done;
-	return r == 0 ? 0 : -EIO;
+	return session_check_submit(s, r);
 }
 
 static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
@@ -116,14 +128,16 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 	struct rpc_stream *st = source->ptr;
 	size_t n = MIN(length, st->resp_len - st->resp_off);
 
+	if (st->resp_off + n == st->resp_len) {
+		nghttp2_nv trailers[] = { NV("grpc-status", "0") };
+		/* A response without its status is no answer: without memory
+		 * for the trailers, reset the stream instead. */
+		if (nghttp2_submit_trailer(h2, stream_id, trailers, 1) != 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
 	memcpy(buf, st->resp + st->resp_off, n);
 	st->resp_off += n;
-	if (st->resp_off == st->resp_len) {
-		nghttp2_nv trailers[] = { NV("grpc-status", "0") };
-		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (nghttp2_submit_trailer(h2, stream_id, trailers, 1) == 0)
-			*data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-	}
 	return (ssize_t)n;
 }
 
@@ -143,7 +157,7 @@ static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, c
 	protobuf_c_message_pack(m, st->resp + RPC_PREFIX_SIZE);
 	st->resp_len = RPC_PREFIX_SIZE + len;
 	st->answered = true;
-	return nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd) == 0 ? 0 : -EIO;
+	return session_check_submit(s, nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd));
 }
 
 /* --- calls ------------------------------------------------------------- */
@@ -242,6 +256,12 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 
 	if (st->answered)
 		return;
+	/* Already over (grpc-timeout "1n"): the client has its answer, so the
+	 * handler must not act on a call nobody waits for. */
+	if (st->deadline <= now_usec()) {
+		stream_fail(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+		return;
+	}
 	if (!st->post) {
 		(void)submit_trailers_only(s, st, "405", RPC_UNIMPLEMENTED, "only POST is supported");
 		return;
@@ -274,9 +294,19 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 		stream_fail(st, RPC_INTERNAL, "more than one request message in a unary call");
 		return;
 	}
-	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, NULL, len, st->body.data + RPC_PREFIX_SIZE);
+	ProtobufCMessage *req =
+		protobuf_c_message_unpack(m->input, &rpc_protobuf_allocator, len, st->body.data + RPC_PREFIX_SIZE);
 	if (!req) {
 		stream_fail(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
+		return;
+	}
+	/* The decoded strings end at the first NUL: refuse instead of acting on
+	 * a part of what was sent. */
+	char field[96];
+	if (rpc_find_nul_string(m->input, st->body.data + RPC_PREFIX_SIZE, len, field, sizeof(field)) != 0) {
+		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+		snprintf(msg, sizeof(msg), "string field '%s' contains a NUL byte", field);
+		stream_fail(st, RPC_INVALID_ARGUMENT, msg);
 		return;
 	}
 	s->buffered -= st->body.len;
@@ -284,7 +314,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 
 	struct rpc_call *c = calloc(1, sizeof(*c));
 	if (!c) {
-		protobuf_c_message_free_unpacked(req, NULL);
+		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 		stream_fail(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
@@ -292,7 +322,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	st->call = c;
 	s->pending_calls++;
 	m->handler(c, req, s->service->userdata);
-	protobuf_c_message_free_unpacked(req, NULL);
+	protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 }
 
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data)
@@ -424,7 +454,10 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	st = stream_get(s, frame->hd.stream_id);
 	if (st && st->reset_after_answer) {
 		st->reset_after_answer = false;
-		(void)nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+		/* Unreset, the stream would stay open (and a graceful stop wait
+		 * for it): without memory for the RST, give the connection up. */
+		if (nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR) != 0)
+			return NGHTTP2_ERR_CALLBACK_FAILURE;
 	}
 	return 0;
 }
@@ -488,7 +521,7 @@ int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limit
 	nghttp2_option_set_max_send_header_block_length(opt, 16 * 1024);
 	nghttp2_option_set_max_outbound_ack(opt, 1000);
 	nghttp2_option_set_max_settings(opt, 32);
-	r = nghttp2_session_server_new2(&s->h2, cbs, s, opt);
+	r = nghttp2_session_server_new3(&s->h2, cbs, s, opt, &rpc_nghttp2_mem);
 	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
 	if (r != 0) {
@@ -545,6 +578,8 @@ int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, s
 	s->busy++;
 	n = nghttp2_session_mem_recv(s->h2, data, len);
 	s->busy--;
+	if (s->broken)
+		return -ENOMEM;
 	return n < 0 ? -EPROTO : 0;
 }
 
@@ -552,10 +587,18 @@ ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **re
 {
 	ssize_t n;
 
+	if (s->broken)
+		return -ENOMEM;
 	s->busy++;
 	n = nghttp2_session_mem_send(s->h2, ret);
 	s->busy--;
-	return n < 0 ? -EPROTO : n;
+	if (n < 0) {
+		/* nghttp2 may have dropped a frame (no memory): a stream could
+		 * wait for ever, so the connection ends here. */
+		s->broken = true;
+		return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPROTO;
+	}
+	return n;
 }
 
 bool rpc_server_session_alive(struct rpc_server_session *s)
@@ -591,8 +634,11 @@ void rpc_server_session_shutdown(struct rpc_server_session *s)
 	if (s->shutting_down)
 		return;
 	s->shutting_down = true;
-	(void)nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
-				    NGHTTP2_NO_ERROR, NULL, 0);
+	/* Without its GOAWAY an idle client would never leave, and a graceful
+	 * stop would wait for it: give the connection up instead. */
+	if (nghttp2_submit_goaway(s->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->h2),
+				  NGHTTP2_NO_ERROR, NULL, 0) != 0)
+		s->broken = true;
 	session_notify(s);
 }
 

@@ -77,6 +77,8 @@ static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdat
 
 	if (reason == -EPROTO)
 		server_event(srv, RPC_SERVER_PEER_PROTOCOL_ERROR, sc->peer, reason);
+	else if (reason == -ENOMEM)
+		server_event(srv, RPC_SERVER_PEER_FAILED, sc->peer, reason); /* ours, not the peer's doing */
 	server_conn_free(sc);
 	server_maybe_stopped(srv);
 }
@@ -95,6 +97,40 @@ static void on_handshake_deadline(struct loop_timer *t _unused_, void *userdata)
 	server_maybe_stopped(srv);
 }
 
+/* The connection with no call in flight that has been quiet the longest,
+ * or NULL when every connection has a call waiting for its answer. */
+static struct server_conn *server_longest_idle(struct rpc_server *srv)
+{
+	struct server_conn *best = NULL;
+	uint64_t best_active = 0;
+
+	for (struct server_conn *sc = srv->conns; sc; sc = sc->next) {
+		if (rpc_server_session_pending_calls(sc->session) > 0)
+			continue;
+		uint64_t a = rpc_conn_last_active(sc->conn);
+		if (!best || a < best_active) {
+			best = sc;
+			best_active = a;
+		}
+	}
+	return best;
+}
+
+/* Idle channels cost the host nothing to reopen (a GOAWAY tells a gRPC
+ * client to), while a full table of them would lock the host out. */
+static bool server_make_room(struct rpc_server *srv)
+{
+	struct server_conn *sc = server_longest_idle(srv);
+
+	if (!sc)
+		return false;
+	server_event(srv, RPC_SERVER_PEER_EVICTED, sc->peer, 0);
+	rpc_server_session_shutdown(sc->session);
+	rpc_conn_flush_and_free(sc->conn);
+	server_conn_free(sc);
+	return true;
+}
+
 static void server_accept_one(struct rpc_server *srv, int fd, const struct peer *peer)
 {
 	struct server_conn *sc;
@@ -105,27 +141,36 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 		safe_close(fd);
 		return;
 	}
-	if (srv->n_conns >= srv->cfg.max_connections) {
+	if (srv->n_conns >= srv->cfg.max_connections && !server_make_room(srv)) {
 		server_event(srv, RPC_SERVER_PEER_OVER_LIMIT, peer->desc, -EMFILE);
 		safe_close(fd);
 		return;
 	}
 	sc = calloc(1, sizeof(*sc));
 	if (!sc) {
+		server_event(srv, RPC_SERVER_PEER_FAILED, peer->desc, -ENOMEM);
 		safe_close(fd);
 		return;
 	}
 	sc->server = srv;
 	snprintf(sc->peer, sizeof(sc->peer), "%s", peer->desc);
 	r = rpc_server_session_new(srv->cfg.service, &srv->cfg.limits, NULL, NULL, &sc->session);
+	if (r >= 0 && srv->cfg.handshake_timeout_usec)
+		r = loop_add_timer(srv->loop, now_usec() + srv->cfg.handshake_timeout_usec, on_handshake_deadline, sc,
+				   &sc->handshake);
 	if (r < 0) {
+		server_event(srv, RPC_SERVER_PEER_FAILED, peer->desc, r);
+		loop_timer_free(sc->handshake);
+		rpc_server_session_free(sc->session);
 		free(sc);
 		safe_close(fd);
 		return;
 	}
 	rpc_server_session_set_peer(sc->session, peer->desc);
-	r = rpc_conn_new(srv->loop, fd, false, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
+	r = rpc_conn_new(srv->loop, fd, &rpc_server_session_ops, sc->session, on_conn_close, sc, &sc->conn);
 	if (r < 0) {
+		server_event(srv, RPC_SERVER_PEER_FAILED, peer->desc, r);
+		loop_timer_free(sc->handshake);
 		rpc_server_session_free(sc->session);
 		free(sc);
 		return;
@@ -134,9 +179,6 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 	rpc_server_session_set_notify(sc->session, rpc_conn_kick, sc->conn);
 	LIST_PREPEND(srv->conns, sc);
 	srv->n_conns++;
-	if (srv->cfg.handshake_timeout_usec)
-		(void)loop_add_timer(srv->loop, now_usec() + srv->cfg.handshake_timeout_usec, on_handshake_deadline, sc,
-				     &sc->handshake);
 }
 
 static void on_listener(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)

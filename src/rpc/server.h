@@ -13,7 +13,9 @@ enum rpc_server_event {
 	RPC_SERVER_PEER_OVER_LIMIT,	/* too many connections */
 	RPC_SERVER_PEER_PROTOCOL_ERROR, /* dropped for breaking HTTP/2 */
 	RPC_SERVER_ACCEPT_FAILED,
-	RPC_SERVER_PEER_SILENT, /* no HTTP/2 preface in time */
+	RPC_SERVER_PEER_SILENT,	 /* no HTTP/2 preface in time */
+	RPC_SERVER_PEER_FAILED,	 /* could not set the connection up (error) */
+	RPC_SERVER_PEER_EVICTED, /* longest idle, closed to make room (peer: the one let go) */
 };
 
 typedef void (*rpc_server_event_fn)(enum rpc_server_event ev, const char *peer, int error, void *userdata);
@@ -23,6 +25,8 @@ struct rpc_server_config {
 	const struct rpc_service *service;
 	struct rpc_limits limits;
 	struct peer_policy policy;
+	/* At the cap, a new peer closes the connection idle longest (no call
+	 * in flight) with GOAWAY; when every one has a call, it is refused. */
 	unsigned max_connections;
 	/* A peer must have sent its preface by then (0: no limit). */
 	uint64_t handshake_timeout_usec;

@@ -79,7 +79,7 @@ static void unary_on_connected(int fd, void *userdata)
 
 	u->connector = NULL;
 	if (fd >= 0) {
-		r = rpc_conn_new(u->loop, fd, false, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
+		r = rpc_conn_new(u->loop, fd, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
 		if (r >= 0)
 			return;
 		safe_close(fd);

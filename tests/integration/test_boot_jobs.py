@@ -66,3 +66,18 @@ def test_stop_while_a_job_is_waited_for():
     p.terminate()
     assert p.wait(10) == 0
     assert not os.path.exists(sock)  # it never started serving
+
+
+def test_nul_in_a_job_file_is_refused_like_over_grpc():
+    jobs = tmpdir()
+    marker = os.path.join(jobs, "ran")
+    write(f"{jobs}/10-argv", f'argv: "sh\\0evil" argv: "-c" argv: "touch {marker}"\n')
+    write(f"{jobs}/20-env", f'argv: "touch" argv: "{marker}"\nenv {{ key: "A" value: "1\\x00" }}\n')
+    write(f"{jobs}/30-fine", f'argv: "touch" argv: "{marker}.fine" wait_for_exit: true\n')
+    m = Maitred(args=["--jobs-dir", jobs])
+    log = m.log()
+    # The same words as the INVALID_ARGUMENT of LaunchProcess, with file:line.
+    assert f"{jobs}/10-argv:1: string field 'argv' contains a NUL byte; job skipped" in log, log
+    assert f"{jobs}/20-env:2: string field 'env.value' contains a NUL byte; job skipped" in log, log
+    assert os.path.exists(marker + ".fine") and not os.path.exists(marker)
+    assert m.stop() == 0

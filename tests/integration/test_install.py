@@ -23,11 +23,17 @@ def install():
 def test_builder_and_its_manual_are_installed():
     root, opts = install()
     tool = os.path.join(root, opts["bindir"], "valet-mkinitramfs")
-    page = os.path.join(root, opts["mandir"], "man1", "valet-mkinitramfs.1")
     assert os.access(tool, os.X_OK), tool
-    r = subprocess.run(["man", "-l", "-P", "cat", page], capture_output=True, text=True,
-                       env=dict(os.environ, MANWIDTH="80"))
-    assert r.returncode == 0 and "valet-mkinitramfs" in r.stdout and "--modules" in r.stdout, r
+    # Every page renders with man(1), and says what its program's --help says.
+    pages = {"man1/valet-mkinitramfs.1": ("valet-mkinitramfs", "--modules"),
+             "man1/maitctl.1": ("wait-ready", "hvsock:PATH:PORT"), "man1/vsh.1": ("--user", "hvsock:PATH:PORT"),
+             "man8/maitred.8": ("--vm-ready-timeout", "READY=1"), "man8/vshd.8": ("--max-sessions", "READY=1"),
+             "man5/maitred-jobs.5": ("wait_for_exit", "textproto")}
+    for page, words in pages.items():
+        r = subprocess.run(["man", "-l", "-P", "cat", os.path.join(root, opts["mandir"], page)], capture_output=True,
+                           text=True, env=dict(os.environ, MANWIDTH="80"))
+        text = r.stdout.replace("\u2010", "-").replace("\u2212", "-")
+        assert r.returncode == 0 and all(w in text for w in words), (page, r)
     r = subprocess.run([tool, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("Usage: valet-mkinitramfs"), r
 
@@ -53,6 +59,32 @@ def test_make_install_honours_prefix_and_destdir():
         assert "ExecStart=/usr/sbin/" in text and "Type=notify" in text, text
     # Nothing outside DESTDIR: every path is below the prefix or the unit dir.
     assert all(f.startswith(("usr/", "lib/")) for f in files), sorted(files)
+
+
+def test_every_help_option_is_in_the_manual():
+    import re
+    root, opts = install()
+    mandir = os.path.join(root, opts["mandir"])
+
+    def man(page):
+        r = subprocess.run(["man", "-l", "-P", "cat", os.path.join(mandir, page)], capture_output=True, text=True,
+                           env=dict(os.environ, MANWIDTH="200"))
+        return r.stdout.replace("\u2010", "-").replace("\u2212", "-")
+
+    def helps(*argv):
+        r = subprocess.run([valet.binary(argv[0])] + list(argv[1:]) + ["--help"], capture_output=True, text=True,
+                           env=valet.sanitizer_env())
+        return r.stdout
+    cases = [("man8/maitred.8", [helps("maitred")]), ("man8/vshd.8", [helps("vshd")]),
+             ("man1/vsh.1", [helps("vsh")]),
+             ("man1/maitctl.1", [helps("maitctl")] + [helps("maitctl", c) for c in
+                                                     ("network", "launch", "mount", "shutdown", "wait-ready")])]
+    for page, texts in cases:
+        text = man(page)
+        options = {o for t in texts for o in re.findall(r"(?<![\w-])--[a-z][a-z_-]*", t)} - {"--help"}
+        assert options, page
+        missing = sorted(o for o in options if o not in text)
+        assert not missing, (page, missing)
 
 
 def complete(prog, line):

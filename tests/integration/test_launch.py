@@ -2,8 +2,11 @@
 same answers; the child's environment is what the issue asks for."""
 import json
 import os
+import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawh2  # noqa: E402
 from valet import Maitred, grpc_error, grpc_stubs, maitctl, wait_until
 
 
@@ -185,3 +188,43 @@ def test_use_console_puts_stdio_on_dev_console():
         assert m.stop() == 0
     finally:
         os.unlink(console)
+
+
+def test_expired_deadline_launches_nothing():
+    import guest_pb2
+    m = Maitred()
+    marker = os.path.join(m.dir, "ran")
+    for wait in (True, False):
+        req = guest_pb2.LaunchProcessRequest(argv=["touch", marker], wait_for_exit=wait).SerializeToString()
+        got = rawh2.unary(m.sock, "/vm_tools.Maitred/LaunchProcess", req, timeout="1n")
+        assert rawh2.trailers_only(got), got
+    # Calls are handled in order: once this one is answered, the two above
+    # have been dealt with.
+    r = maitctl(m.addr, "launch", "--wait", "--", "true")
+    assert r.returncode == 0, r
+    assert not os.path.exists(marker)
+    assert "touch" not in m.log(), m.log()
+    assert m.children() == []
+    assert m.stop() == 0
+
+
+def test_nul_in_strings_is_invalid_argument():
+    import guest_pb2
+    m = Maitred()
+    g = grpc_stubs(m.addr)
+    marker = os.path.join(m.dir, "ran")
+    cases = [
+        (guest_pb2.LaunchProcessRequest(argv=["sh\0evil", "-c", f"touch {marker}"], wait_for_exit=True), "argv"),
+        (guest_pb2.LaunchProcessRequest(argv=["sh", "-c", f"touch {marker}\0; reboot"]), "argv"),
+        (guest_pb2.LaunchProcessRequest(argv=["sh", "-c", f"touch {marker}"], env={"A\0B": "1"}), "env.key"),
+        (guest_pb2.LaunchProcessRequest(argv=["sh", "-c", f"touch {marker}"], env={"A": "1\0"}), "env.value"),
+    ]
+    for req, field in cases:
+        code, msg = grpc_error(g.LaunchProcess, req, timeout=10)
+        assert (code, msg) == ("INVALID_ARGUMENT", f"string field '{field}' contains a NUL byte"), (req, code, msg)
+    r = maitctl(m.addr, "launch", "--wait", "--", "true")
+    assert r.returncode == 0, r
+    assert not os.path.exists(marker)
+    assert "evil" not in m.log() and "touch" not in m.log()
+    assert m.children() == []
+    assert m.stop() == 0

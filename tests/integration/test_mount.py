@@ -2,8 +2,11 @@
 an OK response, the same through maitctl and the official client."""
 import json
 import os
+import sys
 
-from valet import Maitred, grpc_stubs, maitctl
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawh2  # noqa: E402
+from valet import Maitred, grpc_error, grpc_stubs, maitctl  # noqa: E402
 
 
 def mounts_of(pid):
@@ -71,4 +74,37 @@ def test_mount_errors_are_positive_errno():
     r = maitctl(m.addr, "mount", "a", "b", "c", "--flags", "ro,bogus")
     assert r.returncode == 2 and "unknown flag 'bogus'" in r.stderr
     assert m.log().count("Mount from") == 4
+    assert m.stop() == 0
+
+
+def test_expired_deadline_mounts_nothing():
+    import guest_pb2
+    m = private_maitred()
+    target = os.path.join(m.dir, "mnt")
+    os.mkdir(target)
+    req = guest_pb2.MountRequest(source="none", target=target, fstype="tmpfs").SerializeToString()
+    assert rawh2.trailers_only(rawh2.unary(m.sock, "/vm_tools.Maitred/Mount", req, timeout="1n"))
+    # Handled in order: after this answer, the expired call has been dealt with.
+    assert maitctl(m.addr, "launch", "--wait", "--", "true").returncode == 0
+    assert mounted(m.pid, target) == []
+    assert "Mount from" not in m.log()
+    assert m.stop() == 0
+
+
+def test_nul_in_mount_fields_is_invalid_argument():
+    import guest_pb2
+    m = private_maitred()
+    g = grpc_stubs(m.addr)
+    target = os.path.join(m.dir, "mnt")
+    os.mkdir(target)
+    good = dict(source="none", target=target, fstype="tmpfs", options="size=1m")
+    for field in ("source", "target", "fstype", "options"):
+        req = dict(good)
+        req[field] += "\0x"
+        code, msg = grpc_error(g.Mount, guest_pb2.MountRequest(**req), timeout=5)
+        assert (code, msg) == ("INVALID_ARGUMENT", f"string field '{field}' contains a NUL byte"), (field, msg)
+    assert mounted(m.pid, target) == []
+    assert "Mount from" not in m.log()
+    assert g.Mount(guest_pb2.MountRequest(**good), timeout=5).error == 0
+    assert len(mounted(m.pid, target)) == 1
     assert m.stop() == 0

@@ -1,11 +1,15 @@
 """ConfigureNetwork inside a network namespace the test creates, with a veth
 named eth0, checked with `ip -j addr` and `ip -j route`."""
 import json
+import os
 import socket
 import struct
 import subprocess
+import sys
 
-from valet import Maitred, grpc_error, grpc_stubs, maitctl, netns
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawh2  # noqa: E402
+from valet import Maitred, grpc_error, grpc_stubs, maitctl, netns  # noqa: E402
 
 
 def ip_json(ns, *args):
@@ -129,3 +133,18 @@ def test_configure_network_without_interface():
     assert r.returncode == 0, r
     assert addrs(ns, "ens3") == [("10.0.0.2", 24)]
     assert m.stop() == 0 and m2.stop() == 0
+
+
+def test_expired_deadline_changes_no_network():
+    import guest_pb2
+    ns = setup_ns()
+    m = Maitred(wrap=["ip", "netns", "exec", ns])
+    cfg = guest_pb2.IPv4Config(address=s_addr("10.9.8.7"), netmask=s_addr("255.255.255.0"),
+                               gateway=s_addr("10.9.8.1"))
+    req = guest_pb2.NetworkConfigRequest(ipv4_config=cfg).SerializeToString()
+    assert rawh2.trailers_only(rawh2.unary(m.sock, "/vm_tools.Maitred/ConfigureNetwork", req, timeout="1n"))
+    assert maitctl(m.addr, "launch", "--wait", "--", "true").returncode == 0
+    assert addrs(ns, "eth0") == [] and default_routes(ns) == []
+    assert not link_up(ns, "eth0") and not link_up(ns, "lo")
+    assert "ConfigureNetwork from" not in m.log()
+    assert m.stop() == 0

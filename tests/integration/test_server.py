@@ -325,3 +325,86 @@ def test_silent_peer_is_dropped_after_the_handshake_timeout():
     r = subprocess.run([binary("maitred"), "--handshake-timeout", "0"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "invalid --handshake-timeout '0'" in r.stderr
     assert m.stop() == 0
+
+
+def _frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+
+
+def _read_frames_until(s, pred):
+    """Reads frames until pred(frame) holds; returns them all."""
+    data, got = b"", []
+    while True:
+        chunk = s.recv(65536)
+        assert chunk, f"connection closed; frames so far: {got}"
+        data += chunk
+        while len(data) >= 9 and len(data) >= 9 + int.from_bytes(data[:3], "big"):
+            f = frames(data)[0]
+            data = data[9 + len(f[3]):]
+            got.append(f)
+            if pred(f):
+                return got
+
+
+def _greeted_idle_conn(m):
+    """A peer that sends its preface, sees its SETTINGS acknowledged (so the
+    server has taken it in), then says nothing."""
+    s = raw_conn(m)
+    s.sendall(PREFACE + _frame(4, 0, 0))
+    _read_frames_until(s, lambda f: f[0] == 4 and f[1] & 1)
+    return s
+
+
+def _still_open(s):
+    """Nothing but EOF would end it: reads what is there without waiting."""
+    s.setblocking(False)
+    try:
+        while True:
+            if s.recv(65536) == b"":
+                return False
+    except BlockingIOError:
+        return True
+    finally:
+        s.settimeout(10)
+
+
+def _ping(s):
+    s.sendall(_frame(6, 0, 0, b"12345678"))
+    _read_frames_until(s, lambda f: f[0] == 6 and f[1] & 1)
+
+
+def _goaway_then_eof(s):
+    return [f for f in frames(read_until_eof(s)) if f[0] == 7 and struct.unpack(">I", f[3][4:8])[0] == 0]
+
+
+def test_idle_connections_make_room_for_new_ones():
+    import guest_pb2
+    m = Maitred(args=["--max-connections", "3"])
+    base = m.socket_count()
+    a, b, c = [_greeted_idle_conn(m) for _ in range(3)]
+    # A shows it is alive with a keepalive PING: B is now the longest idle.
+    _ping(a)
+    # Every slot is taken, yet a new call gets through...
+    r = maitctl(m.addr, "launch", "--wait", "--", "true")
+    assert r.returncode == 0, r
+    # ...because the longest-idle connection was sent GOAWAY and closed.
+    assert _goaway_then_eof(b)
+    assert _still_open(a) and _still_open(c)
+    assert m.log().count("to make room") == 1
+    wait_until(lambda: m.socket_count() == base + 2, what="maitctl's connection closed")
+    # A connection with a call in flight is never the one let go, even when
+    # it has been quiet the longest.
+    g = grpc_stubs(m.addr)
+    slow = g.LaunchProcess.future(launch_req("sleep", "2"), timeout=30)
+    wait_until(lambda: "sleep (pid" in m.log(), what="the waiting call")
+    _ping(a)
+    _ping(c)
+    r = maitctl(m.addr, "launch", "--wait", "--", "true")
+    assert r.returncode == 0, r
+    assert _goaway_then_eof(a)
+    assert _still_open(c)
+    assert slow.result().status == guest_pb2.EXITED
+    assert m.log().count("to make room") == 2
+    for s in (a, b, c):
+        s.close()
+    assert m.stop() == 0

@@ -1,0 +1,220 @@
+/* Allocation-failure sweeps over the transport: a connection's deadline
+ * timer (rpc_conn) and a silent peer's handshake timeout (rpc_server). For
+ * every N, the N-th allocation fails; the deadline must still fire, the
+ * silent peer must still be dropped, and nothing may leak. */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "base/time-util.h"
+#include "failmalloc.h"
+#include "rpc/conn.h"
+#include "rpc/server.h"
+#include "test.h"
+
+#define GUARD_USEC (5 * USEC_PER_SEC)
+
+static struct loop *L;
+static bool hung, expired, closed;
+static uint64_t deadline;
+
+static void on_guard(struct loop_timer *t, void *ud)
+{
+	(void)t;
+	(void)ud;
+	hung = true;
+	loop_exit(L, 0);
+}
+
+/* A session that asks for a deadline 10 ms after its first bytes. */
+static int fake_feed(void *s, const uint8_t *d, size_t n)
+{
+	(void)s, (void)d, (void)n;
+	if (deadline == USEC_INFINITY && !expired)
+		deadline = now_usec() + 10 * USEC_PER_MSEC;
+	return 0;
+}
+static ssize_t fake_pull(void *s, const uint8_t **ret)
+{
+	(void)s, (void)ret;
+	return 0;
+}
+static bool fake_alive(void *s)
+{
+	(void)s;
+	return true;
+}
+static uint64_t fake_next_deadline(void *s)
+{
+	(void)s;
+	return deadline;
+}
+static void fake_expire(void *s, uint64_t now)
+{
+	(void)s;
+	if (now >= deadline) {
+		expired = true;
+		deadline = USEC_INFINITY;
+		loop_exit(L, 0);
+	}
+}
+static const struct rpc_session_ops fake_ops = { fake_feed, fake_pull, fake_alive, fake_next_deadline, fake_expire };
+
+static void on_conn_close(struct rpc_conn *c, int reason, void *ud)
+{
+	(void)c, (void)reason, (void)ud;
+	closed = true;
+	loop_exit(L, 0);
+}
+
+static void conn_scenario(unsigned long n, unsigned long *ret_count)
+{
+	struct loop_timer *guard;
+	struct rpc_conn *c = NULL;
+	int sv[2];
+
+	CHECK_EQ(loop_new(&L), 0);
+	CHECK_EQ(loop_add_timer(L, now_usec() + GUARD_USEC, on_guard, NULL, &guard), 0);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	hung = expired = closed = false;
+	deadline = USEC_INFINITY;
+	CHECK_EQ(write(sv[1], "x", 1), 1);
+
+	failmalloc_arm(n);
+	int r = rpc_conn_new(L, sv[0], &fake_ops, NULL, on_conn_close, NULL, &c);
+	if (r == 0)
+		(void)loop_run(L);
+	*ret_count = failmalloc_disarm();
+	if (r < 0)
+		CHECK_EQ(r, -ENOMEM);
+	else {
+		/* The deadline fired (or the connection ended, visibly). */
+		CHECK(!hung);
+		CHECK(expired || closed);
+		if (!closed)
+			rpc_conn_free(c);
+	}
+	safe_close(sv[1]);
+	loop_free(L);
+}
+
+TEST(sweep_conn_deadline_timer)
+{
+	unsigned long total, count;
+
+	conn_scenario(0, &total);
+	CHECK(!test_failed_flag);
+	CHECK(total >= 3);
+	for (unsigned long n = 1; n <= total; n++) {
+		conn_scenario(n, &count);
+		if (test_failed_flag) {
+			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
+			return;
+		}
+		CHECK(failmalloc_injected());
+	}
+	printf("# %lu allocations, each failed once\n", total);
+}
+
+/* --- a silent peer --------------------------------------------------- */
+
+static const struct rpc_service no_methods = { NULL, 0, NULL };
+static int events[8];
+
+static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *ud)
+{
+	(void)peer, (void)error, (void)ud;
+	events[ev]++;
+}
+
+/* The client's end: drained; EOF means the server let the peer go. */
+static void on_client(struct loop_io *io, int fd, uint32_t ev, void *ud)
+{
+	char buf[512];
+	ssize_t n;
+	(void)io, (void)ev, (void)ud;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n == 0 || (n < 0 && errno != EAGAIN)) {
+		closed = true;
+		loop_exit(L, 0);
+	}
+}
+
+static int silent_peer(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		fd = safe_close(fd);
+	return fd;
+}
+
+static char sock_path[64];
+
+static void server_scenario(unsigned long n, unsigned long *ret_count)
+{
+	struct rpc_server_config cfg;
+	struct rpc_server *srv;
+	struct loop_timer *guard;
+	struct loop_io *io;
+	struct addr a;
+	char spec[80];
+	int fd;
+
+	CHECK_EQ(loop_new(&L), 0);
+	rpc_server_config_init(&cfg, &no_methods);
+	cfg.handshake_timeout_usec = 20 * USEC_PER_MSEC;
+	cfg.on_event = on_server_event;
+	CHECK_EQ(rpc_server_new(L, &cfg, &srv), 0);
+	snprintf(spec, sizeof(spec), "unix:%s", sock_path);
+	CHECK_EQ(addr_parse(spec, &a), 0);
+	CHECK_EQ(rpc_server_listen(srv, &a), 0);
+	for (int round = 0; round < 2; round++) {
+		fd = silent_peer(sock_path);
+		CHECK(fd >= 0);
+		CHECK_EQ(loop_add_io(L, fd, EPOLLIN, on_client, NULL, &io), 0);
+		CHECK_EQ(loop_add_timer(L, now_usec() + GUARD_USEC, on_guard, NULL, &guard), 0);
+		hung = closed = false;
+		memset(events, 0, sizeof(events));
+		/* The first round with the failure, the second without. */
+		if (round == 0)
+			failmalloc_arm(n);
+		(void)loop_run(L);
+		if (round == 0)
+			*ret_count = failmalloc_disarm();
+		CHECK(!hung);
+		CHECK(closed);
+		/* Dropped for its silence, or (no memory) at once: logged either way. */
+		CHECK_EQ(events[RPC_SERVER_PEER_SILENT] + events[RPC_SERVER_PEER_FAILED], 1);
+		if (round == 1)
+			CHECK_EQ(events[RPC_SERVER_PEER_SILENT], 1);
+		loop_io_free(io);
+		loop_timer_free(guard);
+		safe_close(fd);
+		CHECK_EQ(rpc_server_connections(srv), 0);
+	}
+	rpc_server_free(srv);
+	loop_free(L);
+}
+
+TEST(sweep_server_silent_peer)
+{
+	unsigned long total, count;
+	char dir[] = "/tmp/valet-failmalloc-XXXXXX";
+
+	CHECK(mkdtemp(dir));
+	snprintf(sock_path, sizeof(sock_path), "%s/s", dir);
+	server_scenario(0, &total);
+	for (unsigned long n = 1; n <= total && !test_failed_flag; n++) {
+		server_scenario(n, &count);
+		if (test_failed_flag)
+			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
+		else
+			CHECK(failmalloc_injected());
+	}
+	(void)unlink(sock_path);
+	(void)rmdir(dir);
+	if (!test_failed_flag)
+		printf("# %lu allocations, each failed once\n", total);
+}
