@@ -187,11 +187,19 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 	j->permissions = req->permissions;
 	snprintf(j->mkfs, sizeof(j->mkfs), "mkfs.%s", req->fstype);
 
+	/* The watch first: once mkfs runs nothing may fail. */
+	r = loop_child_new(m->loop, &j->watch);
+	if (r < 0) {
+		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "could not watch %s: %s", j->mkfs, strerror(-r));
+		mkfs_job_free(j);
+		return 1;
+	}
 	char *argv[] = { j->mkfs, j->source, NULL };
 	spawn_params_init(&p);
 	p.argv = argv;
 	r = spawn_process(&p, &pid, &se);
 	if (r != 0) {
+		loop_child_free(j->watch);
 		int err = r < 0 ? -r : se.error;
 		if (r == SPAWN_FAILED && se.stage == SPAWN_STAGE_EXEC && err == ENOENT)
 			rpc_call_fail(call, RPC_FAILED_PRECONDITION,
@@ -203,12 +211,7 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 		mkfs_job_free(j);
 		return 1;
 	}
-	r = loop_watch_child(m->loop, pid, on_mkfs_exit, j, &j->watch);
-	if (r < 0) {
-		rpc_call_fail(call, RPC_INTERNAL, "could not watch %s: %s", j->mkfs, strerror(-r));
-		mkfs_job_free(j);
-		return 1;
-	}
+	loop_child_watch(j->watch, pid, on_mkfs_exit, j);
 	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, j->source, j->mkfs, (int)pid);
 	rpc_call_set_cancel(call, on_mkfs_cancel, j);
 	return 1;

@@ -31,9 +31,16 @@ int worker_start(struct loop *l, worker_fn fn, void *arg, worker_done_fn done, v
 
 	if (!w)
 		return -ENOMEM;
+	/* The watch first: once the child exists nothing may fail. */
+	r = loop_child_new(l, &w->watch);
+	if (r < 0) {
+		free(w);
+		return r;
+	}
 	pid = fork();
 	if (pid < 0) {
 		r = -errno;
+		loop_child_free(w->watch);
 		free(w);
 		return r;
 	}
@@ -41,13 +48,11 @@ int worker_start(struct loop *l, worker_fn fn, void *arg, worker_done_fn done, v
 		r = fn(arg);
 		_exit(r < 0 ? (-r & 0xff) : 0);
 	}
-	*w = (struct worker){ .pid = pid, .done = done, .userdata = userdata };
+	w->pid = pid;
+	w->done = done;
+	w->userdata = userdata;
 	/* A child that is already gone is reported from the loop's cache. */
-	r = loop_watch_child(l, pid, worker_exited, w, &w->watch);
-	if (r < 0) {
-		free(w);
-		return r;
-	}
+	loop_child_watch(w->watch, pid, worker_exited, w);
 	*ret = w;
 	return 0;
 }
