@@ -152,7 +152,7 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 	rs->target = size;
 	rs->started = now_usec();
 	snprintf(rs->fs, sizeof(rs->fs), "%s", fs);
-	r = worker_start(m->loop, resize_child, rs, on_resized, rs, &rs->worker);
+	r = worker_start(m->loop, resize_child, rs, rs->fd, on_resized, rs, &rs->worker);
 	if (r < 0) {
 		rs->fd = safe_close(rs->fd);
 		resp.status = VM_TOOLS__RESIZE_FILESYSTEM_RESPONSE__RESIZE_STATUS__FAILED;

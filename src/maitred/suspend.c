@@ -63,7 +63,7 @@ void maitred_prepare_to_suspend(struct rpc_call *call, const ProtobufCMessage *r
 		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	s->call = call;
 	s->started = now_usec();
-	r = worker_start(m->loop, do_sync, NULL, on_synced, s, &s->worker);
+	r = worker_start(m->loop, do_sync, NULL, -1, on_synced, s, &s->worker);
 	if (r < 0) {
 		free(s);
 		log_info("PrepareToSuspend from %s: could not start sync: %s", rpc_call_peer(call), strerror(-r));

@@ -23,7 +23,8 @@ static void worker_exited(pid_t pid _unused_, int status, void *userdata)
 	w->done(r, w->userdata);
 }
 
-int worker_start(struct loop *l, worker_fn fn, void *arg, worker_done_fn done, void *userdata, struct worker **ret)
+int worker_start(struct loop *l, worker_fn fn, void *arg, int keep_fd, worker_done_fn done, void *userdata,
+		 struct worker **ret)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	pid_t pid;
@@ -45,6 +46,9 @@ int worker_start(struct loop *l, worker_fn fn, void *arg, worker_done_fn done, v
 		return r;
 	}
 	if (pid == 0) {
+		if (keep_fd > 3)
+			(void)close_range(3, (unsigned)keep_fd - 1, 0);
+		(void)close_range(keep_fd >= 3 ? (unsigned)keep_fd + 1 : 3, ~0u, 0);
 		r = fn(arg);
 		_exit(r < 0 ? (-r & 0xff) : 0);
 	}

@@ -4,7 +4,9 @@
  *
  * Not spawn_process(): nothing is executed, and the call needs the state
  * the parent prepared (open fds). The child runs no handler, allocates
- * nothing, and only calls fn then _exit(). Its signals stay blocked as in
+ * nothing, and only calls fn then _exit(). It closes every descriptor but
+ * 0-2 and keep_fd first, so that no connection or listener of the parent
+ * stays open for as long as the call takes. Its signals stay blocked as in
  * the parent, so it finishes its call unless SIGKILLed (power-off). */
 #pragma once
 
@@ -19,7 +21,8 @@ typedef int (*worker_fn)(void *arg);
 typedef void (*worker_done_fn)(int result, void *userdata);
 
 struct worker;
-int worker_start(struct loop *l, worker_fn fn, void *arg, worker_done_fn done, void *userdata, struct worker **ret);
+int worker_start(struct loop *l, worker_fn fn, void *arg, int keep_fd, worker_done_fn done, void *userdata,
+		 struct worker **ret);
 /* Forgets the worker: done is not called any more. Accepts NULL. */
 void worker_free(struct worker *w);
 pid_t worker_pid(const struct worker *w);

@@ -160,6 +160,11 @@ def resize(v):
         expect(ctl(v, "resize", "32M"), 1, "ALREADY_IN_PROGRESS")
         st = g.GetResizeStatus(E, timeout=10)
         assert (st.resize_in_progress, st.current_size, st.target_size) == (True, 16 * MiB, 32 * MiB), st
+        # The worker child waits in the kernel holding 0-2 and the mount
+        # point only: no connection or listener of PID 1.
+        fds = gsh(v, "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = maitred ] &&"
+                     " grep -q '^State:.*D' $d/status && ls $d/fd; done; true").split()
+        assert len(fds) == 4 and {"0", "1", "2"} <= set(fds), fds
     finally:
         gsh(v, "fsfreeze --unfreeze /mnt/disk")
     valet.wait_until(lambda: not g.GetResizeStatus(E, timeout=10).resize_in_progress, 60, interval=0.2,
