@@ -119,6 +119,14 @@ def resolv_config(v):
         resolv_config=guest_pb2.ResolvConfig(nameservers=["10.0.2.3"], search_domains=["a.example", "b.example"])),
         timeout=10)
     assert gsh(v, "grep -v '^#' /etc/resolv.conf") == "nameserver 10.0.2.3\nsearch a.example b.example\n"
+    # A read-only /etc: the file goes to /run/resolv.conf instead.
+    gsh(v, "mount --bind /etc /etc && mount -o remount,bind,ro /etc")
+    try:
+        expect(ctl(v, "set-dns", "--nameserver", "10.0.2.4"), 0)
+        assert gsh(v, "grep -v '^#' /run/resolv.conf") == "nameserver 10.0.2.4\n"
+        assert "10.0.2.4" not in gsh(v, "cat /etc/resolv.conf")
+    finally:
+        gsh(v, "umount /etc")
 
 
 def suspend_and_network_changed(v):
