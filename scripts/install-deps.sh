@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
 	gcc make meson ninja-build pkg-config
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler
-	protobuf-compiler python3-grpcio python3-protobuf
+	protobuf-compiler libprotobuf-dev python3-grpcio python3-protobuf
 	iproute2 util-linux procps tmux
-	qemu-system-x86 busybox-static cpio e2fsprogs
+	qemu-system-x86 busybox-static cpio e2fsprogs tzdata
 	mandoc man-db bash-completion
 	debootstrap debhelper dpkg-dev lintian
 	zlib1g-dev

@@ -1,5 +1,6 @@
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 
@@ -38,10 +39,15 @@ static const struct {
 static void usage(FILE *f)
 {
 	fputs("Usage: maitctl mount SOURCE TARGET FSTYPE [--flags ro,nosuid,...|N] [--options STR]\n"
+	      "                    [--create-target] [--permissions MODE] [--mkfs-if-needed]\n"
 	      "\n"
 	      "Mounts a filesystem in the guest with mount(2).\n"
-	      "  --flags LIST|N   comma-separated flag names, or a number (0x.. allowed)\n"
-	      "  --options STR    filesystem-specific data, e.g. size=16m\n"
+	      "  --flags LIST|N     comma-separated flag names, or a number (0x.. allowed)\n"
+	      "  --options STR      filesystem-specific data, e.g. size=16m\n"
+	      "  --create-target    create TARGET (and its parents, mode 0755) if missing\n"
+	      "  --permissions MODE chmod TARGET to MODE (octal) once mounted\n"
+	      "  --mkfs-if-needed   when the mount fails and SOURCE is blank (all zeros),\n"
+	      "                     run the guest's mkfs.FSTYPE on it and mount again\n"
 	      "Flag names:",
 	      f);
 	for (size_t i = 0; i < ARRAY_SIZE(mount_flags); i++)
@@ -77,6 +83,9 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "flags", required_argument, NULL, 'f' },
 		{ "options", required_argument, NULL, 'o' },
+		{ "create-target", no_argument, NULL, 'c' },
+		{ "permissions", required_argument, NULL, 'p' },
+		{ "mkfs-if-needed", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -91,6 +100,19 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 				return MAITCTL_EXIT_USAGE;
 			break;
 		case 'o': req.options = optarg; break;
+		case 'c': req.create_target = true; break;
+		case 'm': req.mkfs_if_needed = true; break;
+		case 'p': {
+			char *end;
+			unsigned long mode = strtoul(optarg, &end, 8);
+			if (!*optarg || *end || mode == 0 || mode > 07777) {
+				fprintf(stderr, "maitctl mount: invalid --permissions '%s': expected an octal mode\n",
+					optarg);
+				return MAITCTL_EXIT_USAGE;
+			}
+			req.permissions = (uint32_t)mode;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return MAITCTL_EXIT_USAGE;
 		}

@@ -8,7 +8,11 @@
 #include "maitctl.h"
 
 static const struct maitctl_command *const commands[] = {
-	&maitctl_cmd_network, &maitctl_cmd_launch, &maitctl_cmd_mount, &maitctl_cmd_shutdown, &maitctl_cmd_wait_ready,
+	&maitctl_cmd_network,	    &maitctl_cmd_launch,       &maitctl_cmd_mount,
+	&maitctl_cmd_shutdown,	    &maitctl_cmd_wait_ready,   &maitctl_cmd_set_time,
+	&maitctl_cmd_set_timezone,  &maitctl_cmd_set_dns,      &maitctl_cmd_kernel_version,
+	&maitctl_cmd_space,	    &maitctl_cmd_resize,       &maitctl_cmd_resize_status,
+	&maitctl_cmd_resize_bounds, &maitctl_cmd_suspend_prep, &maitctl_cmd_network_changed,
 };
 
 int maitctl_parse_seconds(const char *s, uint64_t *ret_usec)
@@ -36,7 +40,7 @@ static void usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		fprintf(f, "  %-11s %s\n", commands[i]->name, commands[i]->summary);
+		fprintf(f, "  %-15s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\nRun 'maitctl COMMAND --help' for a command's options.\n"
 	      "Exit status: 0 on success, 1 on an RPC error, 2 on a usage error;\n"
 	      "'launch --wait' exits with the process's status (128+N if killed by signal N).\n",

@@ -32,6 +32,20 @@ extern const struct maitctl_command maitctl_cmd_launch;
 extern const struct maitctl_command maitctl_cmd_mount;
 extern const struct maitctl_command maitctl_cmd_shutdown;
 extern const struct maitctl_command maitctl_cmd_wait_ready;
+extern const struct maitctl_command maitctl_cmd_set_time;
+extern const struct maitctl_command maitctl_cmd_set_timezone;
+extern const struct maitctl_command maitctl_cmd_set_dns;
+extern const struct maitctl_command maitctl_cmd_kernel_version;
+extern const struct maitctl_command maitctl_cmd_space;
+extern const struct maitctl_command maitctl_cmd_resize;
+extern const struct maitctl_command maitctl_cmd_resize_status;
+extern const struct maitctl_command maitctl_cmd_resize_bounds;
+extern const struct maitctl_command maitctl_cmd_suspend_prep;
+extern const struct maitctl_command maitctl_cmd_network_changed;
+
+/* For subcommands without arguments: handles --help (usage text help) and
+ * strays. Returns -1 to go on, else the exit code. */
+int maitctl_no_args(int argc, char **argv, const char *help);
 
 /* Seconds as a user writes them ("2.5"), 0 to a year; -EINVAL otherwise. */
 int maitctl_parse_seconds(const char *s, uint64_t *ret_usec);

@@ -57,6 +57,12 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 		snprintf(msg, sizeof(msg), "IPv4 netmask %s is not contiguous", n);
 		return fail(call, RPC_INVALID_ARGUMENT, msg, 0);
 	}
+	/* Field 2 (added later): checked before anything changes. */
+	if (req->resolv_config) {
+		char msg[256];
+		if (maitred_resolv_check(req->resolv_config, msg, sizeof(msg)) < 0)
+			return fail(call, RPC_INVALID_ARGUMENT, msg, 0);
+	}
 
 	ifindex = (int)if_nametoindex(m->opts.interface);
 	if (ifindex == 0)
@@ -77,6 +83,16 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 	r = rtnl_route_replace_default_ipv4(fd, ifindex, cfg->gateway);
 	if (r < 0)
 		return fail(call, RPC_INTERNAL, "failed to set IPv4 gateway", -r);
+	m->net = (struct maitred_net_state){
+		.configured = true, .address_be = cfg->address, .gateway_be = cfg->gateway, .prefixlen = (uint8_t)prefix
+	};
+	if (req->resolv_config) {
+		const char *path;
+		r = maitred_resolv_write(m, req->resolv_config, &path);
+		if (r < 0)
+			return fail(call, RPC_INTERNAL, "failed to write resolv.conf", -r);
+		log_info("ConfigureNetwork from %s: %s written", rpc_call_peer(call), path);
+	}
 
 	log_info("ConfigureNetwork from %s: OK: %s address %s/%d, gateway %s, lo up", rpc_call_peer(call),
 		 m->opts.interface, a, prefix, g);

@@ -25,6 +25,30 @@ struct maitred_options {
 	bool vm_ready_given;
 	uint64_t vm_ready_timeout_usec; /* retried with backoff for this long */
 	uint64_t shutdown_grace_usec;
+	/* The later RPCs (see their files): where they act. */
+	const char *resolv_conf;  /* default /etc/resolv.conf */
+	const char *localtime;	  /* default /etc/localtime */
+	const char *zoneinfo_dir; /* default /usr/share/zoneinfo */
+	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
+};
+
+/* ResizeFilesystem's state (resize.c); fd and kind mean something only
+ * while worker runs. */
+struct maitred_resize {
+	struct worker *worker;
+	int fd; /* the mount point, for the ioctl */
+	int kind;
+	uint64_t target; /* bytes; 0 before the first resize */
+	uint64_t count;	 /* ext4: blocks */
+	uint64_t started;
+	char fs[256];
+};
+
+/* What the last successful ConfigureNetwork set, for OnHostNetworkChanged. */
+struct maitred_net_state {
+	bool configured;
+	uint32_t address_be, gateway_be;
+	uint8_t prefixlen;
 };
 
 struct maitred {
@@ -44,6 +68,9 @@ struct maitred {
 	struct power_off *power_off; /* PID 1's power-off, once begun */
 	char vm_ready_default[32];
 	uint64_t started_usec, started_user_usec, started_sys_usec; /* for the "Serving after" log line */
+	struct maitred_net_state net;
+	struct maitred_resize resize;
+	char main_fs_buf[256];
 };
 
 /* Parses argv into opts; prints help or an error quoting the bad input.
@@ -56,6 +83,33 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+/* The methods added after 2017, one file per method or small family. */
+void maitred_set_time(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_set_timezone(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_set_resolv_config(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_available_space(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_resize_bounds(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_prepare_to_suspend(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_refuse_container_method(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+
+/* resolv.conf for SetResolvConfig and ConfigureNetwork: check (message in
+ * err) and write; *ret_path is where it went. */
+int maitred_resolv_check(const VmTools__ResolvConfig *rc, char *err, size_t errlen);
+int maitred_resolv_write(struct maitred *m, const VmTools__ResolvConfig *rc, const char **ret_path);
+/* The main writable filesystem's mount point: --main-fs, maitred.main_fs=
+ * on the kernel command line, or /. */
+const char *maitred_main_fs(struct maitred *m);
+/* Mount's fields 6-8. Before the mount: create the target. After a failed
+ * mount: formats when allowed and safe, then mounts again, answering call
+ * itself (returns 1 then). */
+int maitred_mount_prepare_target(const VmTools__MountRequest *req);
+int maitred_mount_chmod(const VmTools__MountRequest *req);
+int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
+				 int mount_error);
 /* What the supervisor starts for a LaunchProcessRequest: spec.argv points
  * into the request, spec.env is owned. */
 struct launch_job {

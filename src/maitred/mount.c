@@ -1,5 +1,6 @@
 /* Mount: mount(2) with the request's five fields; the outcome travels as a
- * positive errno in the response, the RPC itself succeeds. */
+ * positive errno in the response, the RPC itself succeeds. Fields 6-8
+ * (create_target, permissions, mkfs_if_needed) are in mount-extras.c. */
 #include <string.h>
 #include <sys/mount.h>
 
@@ -7,18 +8,30 @@
 #include "guest.pb-c.h"
 #include "maitred.h"
 
-void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata _unused_)
+void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	const VmTools__MountRequest *req = (const VmTools__MountRequest *)request;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
+	int r = 0;
 
-	if (mount(req->source, req->target, req->fstype, (unsigned long)req->mountflags, req->options) < 0) {
-		resp.error = errno;
+	if (req->permissions > 07777)
+		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "permissions 0%o: not a mode (at most 07777)",
+				     req->permissions);
+	if (req->create_target)
+		r = maitred_mount_prepare_target(req);
+	if (r < 0 || mount(req->source, req->target, req->fstype, (unsigned long)req->mountflags, req->options) < 0) {
+		resp.error = r < 0 ? -r : errno;
+		if (r == 0 && req->mkfs_if_needed && maitred_mount_mkfs_and_retry(userdata, call, req, resp.error))
+			return; /* answered there, now or once mkfs is done */
 		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): failed: %s", rpc_call_peer(call),
 			 req->source, req->target, req->fstype, (unsigned long long)req->mountflags,
 			 strerror(resp.error));
-	} else
-		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): OK", rpc_call_peer(call), req->source,
-			 req->target, req->fstype, (unsigned long long)req->mountflags);
+	} else {
+		r = maitred_mount_chmod(req);
+		resp.error = -r;
+		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): OK%s%s", rpc_call_peer(call), req->source,
+			 req->target, req->fstype, (unsigned long long)req->mountflags, r < 0 ? "; chmod failed: " : "",
+			 r < 0 ? strerror(-r) : "");
+	}
 	rpc_call_reply(call, &resp.base);
 }

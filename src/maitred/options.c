@@ -25,6 +25,11 @@ static void usage(FILE *f)
 	      "  --vm-ready-timeout S   keep retrying VmReady for S seconds (default 120)\n"
 	      "  --shutdown-grace S     as PID 1, seconds between SIGTERM and SIGKILL at power-off\n"
 	      "                         (default 10; maitred.shutdown_grace=S on the kernel command line wins)\n"
+	      "  --main-fs PATH         the main writable filesystem (GetAvailableSpace, ResizeFilesystem;\n"
+	      "                         default: maitred.main_fs=PATH on the kernel command line, else /)\n"
+	      "  --resolv-conf PATH     the file SetResolvConfig writes (default /etc/resolv.conf)\n"
+	      "  --localtime PATH       what SetTimezone replaces (default /etc/localtime)\n"
+	      "  --zoneinfo-dir DIR     where SetTimezone finds zones (default /usr/share/zoneinfo)\n"
 	      "  -h, --help             show this help\n",
 	      f);
 }
@@ -41,7 +46,11 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		OPT_HANDSHAKE,
 		OPT_VM_READY,
 		OPT_VM_READY_TIMEOUT,
-		OPT_GRACE
+		OPT_GRACE,
+		OPT_MAIN_FS,
+		OPT_RESOLV_CONF,
+		OPT_LOCALTIME,
+		OPT_ZONEINFO_DIR
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -54,6 +63,10 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		{ "vm-ready", required_argument, NULL, OPT_VM_READY },
 		{ "vm-ready-timeout", required_argument, NULL, OPT_VM_READY_TIMEOUT },
 		{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
+		{ "main-fs", required_argument, NULL, OPT_MAIN_FS },
+		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
+		{ "localtime", required_argument, NULL, OPT_LOCALTIME },
+		{ "zoneinfo-dir", required_argument, NULL, OPT_ZONEINFO_DIR },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -66,7 +79,10 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .jobs_dir = "/etc/maitred",
 					  .handshake_timeout_usec = 10000000,
 					  .vm_ready_timeout_usec = 120000000,
-					  .shutdown_grace_usec = 10000000 };
+					  .shutdown_grace_usec = 10000000,
+					  .resolv_conf = "/etc/resolv.conf",
+					  .localtime = "/etc/localtime",
+					  .zoneinfo_dir = "/usr/share/zoneinfo" };
 	peer_policy_init(&opts->policy);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
@@ -132,6 +148,19 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					optarg);
 				return -EINVAL;
 			}
+			break;
+		case OPT_MAIN_FS:
+		case OPT_RESOLV_CONF:
+		case OPT_LOCALTIME:
+		case OPT_ZONEINFO_DIR:
+			if (optarg[0] != '/') {
+				fprintf(stderr, "maitred: invalid path '%s': expected an absolute path\n", optarg);
+				return -EINVAL;
+			}
+			*(c == OPT_MAIN_FS	 ? &opts->main_fs
+			  : c == OPT_RESOLV_CONF ? &opts->resolv_conf
+			  : c == OPT_LOCALTIME	 ? &opts->localtime
+						 : &opts->zoneinfo_dir) = optarg;
 			break;
 		case OPT_JOBS_DIR: opts->jobs_dir = optarg; break;
 		case OPT_NO_JOBS: opts->no_startup_processes = true; break;

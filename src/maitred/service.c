@@ -13,6 +13,29 @@ static const struct rpc_method methods[] = {
 	{ "/vm_tools.Maitred/Shutdown", &vm_tools__empty_message__descriptor, maitred_shutdown },
 	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor, maitred_launch_process },
 	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, maitred_mount },
+	/* Added upstream after 2017. */
+	{ "/vm_tools.Maitred/SetTime", &vm_tools__set_time_request__descriptor, maitred_set_time },
+	{ "/vm_tools.Maitred/SetTimezone", &vm_tools__set_timezone_request__descriptor, maitred_set_timezone },
+	{ "/vm_tools.Maitred/SetResolvConfig", &vm_tools__set_resolv_config_request__descriptor,
+	  maitred_set_resolv_config },
+	{ "/vm_tools.Maitred/GetKernelVersion", &vm_tools__empty_message__descriptor, maitred_get_kernel_version },
+	{ "/vm_tools.Maitred/GetAvailableSpace", &vm_tools__empty_message__descriptor, maitred_get_available_space },
+	{ "/vm_tools.Maitred/ResizeFilesystem", &vm_tools__resize_filesystem_request__descriptor,
+	  maitred_resize_filesystem },
+	{ "/vm_tools.Maitred/GetResizeStatus", &vm_tools__empty_message__descriptor, maitred_get_resize_status },
+	{ "/vm_tools.Maitred/GetResizeBounds", &vm_tools__empty_message__descriptor, maitred_get_resize_bounds },
+	{ "/vm_tools.Maitred/PrepareToSuspend", &vm_tools__empty_message__descriptor, maitred_prepare_to_suspend },
+	{ "/vm_tools.Maitred/OnHostNetworkChanged", &vm_tools__empty_message__descriptor,
+	  maitred_on_host_network_changed },
+	{ "/vm_tools.Maitred/ResetIPv6", &vm_tools__empty_message__descriptor, maitred_on_host_network_changed },
+	/* ChromeOS's container stack: refused with a clear message. Requests
+	 * decode as EmptyMessage (any valid protobuf does). */
+	{ "/vm_tools.Maitred/StartTermina", &vm_tools__empty_message__descriptor, maitred_refuse_container_method },
+	{ "/vm_tools.Maitred/ConfigureContainerGuest", &vm_tools__empty_message__descriptor,
+	  maitred_refuse_container_method },
+	{ "/vm_tools.Maitred/Mount9P", &vm_tools__mount9_prequest__descriptor, maitred_refuse_container_method },
+	{ "/vm_tools.Maitred/UpdateStorageBalloon", &vm_tools__empty_message__descriptor,
+	  maitred_refuse_container_method },
 };
 
 const struct rpc_service maitred_service = {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/if_addr.h>
+#include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -18,6 +19,7 @@ struct nl_req {
 		struct ifinfomsg ifi;
 		struct ifaddrmsg ifa;
 		struct rtmsg rtm;
+		struct ndmsg ndm;
 	};
 	uint8_t attrs[64];
 };
@@ -201,4 +203,71 @@ int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be)
 	nl_add_attr(&req, RTA_GATEWAY, &gateway_be, 4);
 	nl_add_attr(&req, RTA_OIF, &oif, 4);
 	return nl_transact(fd, &req);
+}
+
+struct neigh_entry {
+	uint8_t family;
+	uint8_t addr[16];
+};
+
+struct neigh_list {
+	int ifindex;
+	struct neigh_entry *entries;
+	size_t n, max;
+};
+
+static void neigh_list_add(struct nlmsghdr *h, void *ud)
+{
+	struct neigh_list *l = ud;
+	struct ndmsg *ndm = NLMSG_DATA(h);
+	int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ndm)));
+
+	/* Static entries were put there on purpose: only learned ones go. */
+	if (h->nlmsg_type != RTM_NEWNEIGH || ndm->ndm_ifindex != l->ifindex || l->n == l->max ||
+	    (ndm->ndm_state & (NUD_PERMANENT | NUD_NOARP)))
+		return;
+	for (struct rtattr *rta = (struct rtattr *)((uint8_t *)ndm + NLMSG_ALIGN(sizeof(*ndm))); RTA_OK(rta, alen);
+	     rta = RTA_NEXT(rta, alen)) {
+		size_t len = RTA_PAYLOAD(rta);
+		if (rta->rta_type == NDA_DST && (len == 4 || len == 16)) {
+			l->entries[l->n].family = ndm->ndm_family;
+			memcpy(l->entries[l->n].addr, RTA_DATA(rta), len);
+			l->n++;
+			return;
+		}
+	}
+}
+
+int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
+{
+	struct nl_req req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)),
+			.nlmsg_type = RTM_GETNEIGH,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+			.nlmsg_seq = ++nl_seq },
+		.ndm = { .ndm_family = AF_UNSPEC },
+	};
+	struct neigh_entry found[256];
+	struct neigh_list l = { .ifindex = ifindex, .entries = found, .max = ARRAY_SIZE(found) };
+	unsigned n = 0;
+	int r;
+
+	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
+		return -errno;
+	r = nl_receive(fd, req.nh.nlmsg_seq, neigh_list_add, &l);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.n; i++) {
+		struct nl_req del = {
+			.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)), .nlmsg_type = RTM_DELNEIGH },
+			.ndm = { .ndm_family = found[i].family, .ndm_ifindex = ifindex },
+		};
+		nl_add_attr(&del, NDA_DST, found[i].addr, found[i].family == AF_INET ? 4 : 16);
+		r = nl_transact(fd, &del);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		n += r == 0;
+	}
+	*ret_n = n;
+	return 0;
 }

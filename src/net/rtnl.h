@@ -1,5 +1,6 @@
 /* Just enough rtnetlink to configure IPv4 on an interface: link up, one
- * address (replacing others), the default route. Functions return -errno
+ * address (replacing others), the default route; and to forget learned
+ * neighbours. Functions return -errno
  * as the kernel reported it. */
 #pragma once
 
@@ -11,3 +12,6 @@ int rtnl_link_set_up(int fd, int ifindex);
 int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t prefixlen);
 /* Creates or replaces 0.0.0.0/0 via gateway on ifindex. */
 int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be);
+/* Deletes the neighbour (ARP/NDP) entries the kernel learned on ifindex
+ * (not permanent ones); *ret_n is how many went. */
+int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n);

@@ -106,7 +106,12 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
 
 def test_bash_completions():
     assert complete("maitctl", "maitctl wa") == ["wait-ready"]
-    assert set(complete("maitctl", "maitctl ")) == {"network", "launch", "mount", "shutdown", "wait-ready"}
+    assert set(complete("maitctl", "maitctl ")) == {"network", "launch", "mount", "shutdown", "wait-ready",
+                                                   "set-time", "set-timezone", "set-dns", "kernel-version",
+                                                   "space", "resize", "resize-status", "resize-bounds",
+                                                   "suspend-prep", "network-changed"}
+    assert complete("maitctl", "maitctl --cid 3 set-time --n") == ["--now"]
+    assert "--mkfs-if-needed" in complete("maitctl", "maitctl --cid 3 mount a b c --")
     assert "--wait" in complete("maitctl", "maitctl --cid 3 launch --")
     assert complete("maitctl", "maitctl --addr hv") == ["hvsock:"]
     assert "nosuid" in complete("maitctl", "maitctl --cid 3 mount a b c --flags no")

@@ -21,10 +21,14 @@ def configure(build):
     global BUILD
     BUILD = build
     py = os.path.join(build, "py")
-    if not os.path.exists(os.path.join(py, "guest_pb2.py")):
+    pdir = os.path.join(ROOT, "proto")
+    protos = [os.path.join(pdir, p) for p in sorted(os.listdir(pdir)) if p.endswith(".proto")]
+    done = os.path.join(py, "guest_pb2.py")
+    # Regenerated when a .proto is newer; google/protobuf/timestamp.proto is
+    # found by protoc itself (and timestamp_pb2 ships with python3-protobuf).
+    if not os.path.exists(done) or max(os.path.getmtime(p) for p in protos) > os.path.getmtime(done):
         os.makedirs(py, exist_ok=True)
-        protos = [os.path.join(ROOT, "proto", p) for p in sorted(os.listdir(os.path.join(ROOT, "proto")))]
-        subprocess.run(["protoc", "-I" + os.path.join(ROOT, "proto"), "--python_out=" + py] + protos, check=True)
+        subprocess.run(["protoc", "-I" + pdir, "--python_out=" + py] + protos, check=True)
     # The generated modules are the same for every build: import them once.
     if py not in sys.path:
         sys.path.insert(0, py)
@@ -184,13 +188,14 @@ def maitctl(addr, *args, timeout=30, json=False):
 
 
 def grpc_stubs(addr, options=()):
-    """Callables for the four RPCs through the official gRPC library."""
+    """Callables for the RPCs through the official gRPC library."""
     import grpc
     import common_pb2
     import guest_pb2
 
-    assert addr.startswith("unix:")
-    ch = grpc.insecure_channel(addr, options=list(options))
+    assert addr.startswith("unix:") or addr.startswith("tcp:")
+    # grpc spells TCP targets HOST:PORT (the VM's forwarded port).
+    ch = grpc.insecure_channel(addr[4:] if addr.startswith("tcp:") else addr, options=list(options))
 
     def m(name, req_cls, resp_cls):
         return ch.unary_unary(f"/vm_tools.Maitred/{name}", request_serializer=req_cls.SerializeToString,
@@ -202,6 +207,21 @@ def grpc_stubs(addr, options=()):
         Shutdown = m("Shutdown", common_pb2.EmptyMessage, common_pb2.EmptyMessage)
         LaunchProcess = m("LaunchProcess", guest_pb2.LaunchProcessRequest, guest_pb2.LaunchProcessResponse)
         Mount = m("Mount", guest_pb2.MountRequest, guest_pb2.MountResponse)
+        # The methods added after 2017.
+        E = common_pb2.EmptyMessage
+        SetTime = m("SetTime", guest_pb2.SetTimeRequest, E)
+        SetTimezone = m("SetTimezone", guest_pb2.SetTimezoneRequest, E)
+        SetResolvConfig = m("SetResolvConfig", guest_pb2.SetResolvConfigRequest, E)
+        GetKernelVersion = m("GetKernelVersion", E, guest_pb2.GetKernelVersionResponse)
+        GetAvailableSpace = m("GetAvailableSpace", E, guest_pb2.GetAvailableSpaceResponse)
+        ResizeFilesystem = m("ResizeFilesystem", guest_pb2.ResizeFilesystemRequest,
+                             guest_pb2.ResizeFilesystemResponse)
+        GetResizeStatus = m("GetResizeStatus", E, guest_pb2.GetResizeStatusResponse)
+        GetResizeBounds = m("GetResizeBounds", E, guest_pb2.GetResizeBoundsResponse)
+        PrepareToSuspend = m("PrepareToSuspend", E, E)
+        OnHostNetworkChanged = m("OnHostNetworkChanged", E, E)
+        ResetIPv6 = m("ResetIPv6", E, E)
+        Mount9P = m("Mount9P", guest_pb2.Mount9PRequest, guest_pb2.MountResponse)
 
         @staticmethod
         def raw(path):

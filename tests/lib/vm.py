@@ -77,11 +77,15 @@ def build_initramfs(build, kdir, out, test_jobs=False):
             if j.endswith(".textproto"):
                 cmd += ["--job", os.path.join(jobs, j)]
         cmd += ["--file", os.path.join(jobs, "poweroff-during-jobs") + "=/etc/maitred-poweroff-during-jobs"]
+        # Zones for SetTimezone (tzdata on the host).
+        for zone in ("UTC", "Asia/Tokyo"):
+            src = os.path.realpath(f"/usr/share/zoneinfo/{zone}")  # UTC is a symlink in tzdata
+            cmd += ["--file", f"{src}=/usr/share/zoneinfo/{zone}"]
     subprocess.run(cmd, check=True)
 
 
 class VM:
-    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120, mem=256):
+    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120, mem=256, extra_disks=()):
         self.workdir = workdir
         self.console = os.path.join(workdir, "console.log")
         self.monitor_path = os.path.join(workdir, "monitor.sock")
@@ -100,6 +104,8 @@ class VM:
                "-device", "virtio-net-pci,netdev=n0"]
         if disk:
             cmd += ["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-pci,drive=d0"]
+        for i, extra in enumerate(extra_disks, 1):  # /dev/vdb, ...
+            cmd += ["-drive", f"file={extra},if=none,format=raw,id=d{i}", "-device", f"virtio-blk-pci,drive=d{i}"]
         self.started = time.monotonic()
         # timeout(1) leads a process group of its own with QEMU in it: close()
         # kills that group, so QEMU never outlives the harness.

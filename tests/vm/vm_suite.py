@@ -18,6 +18,7 @@ import threading
 import time
 import traceback
 
+import later_rpcs_vm
 import valet
 import vm
 
@@ -48,10 +49,10 @@ class Scenario:
         self.tally.ok(full, time.monotonic() - start)
         return res if res is not None else True
 
-    def boot(self, name, cmdline, disk=None):
+    def boot(self, name, cmdline, disk=None, extra_disks=()):
         sub = os.path.join(self.work, name)
         os.makedirs(sub)
-        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk)
+        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk, extra_disks=extra_disks)
         # Kept after the run for whoever reads a failure.
         v.keep_console = os.path.join(self.build, f"vm-console-{name}.log")
         return v
@@ -373,7 +374,10 @@ def a_shutdown(s, v, disk):
 def boot_a(s):
     disk = os.path.join(s.work, "disk.ext4")
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "valet", disk, "16M"], check=True)
-    v = s.boot("a", f"maitred.shutdown_grace={GRACE}", disk=disk)
+    blank = os.path.join(s.work, "blank.img")  # /dev/vdb, for Mount's mkfs_if_needed
+    with open(blank, "wb") as f:
+        f.truncate(8 << 20)
+    v = s.boot("a", f"maitred.shutdown_grace={GRACE} maitred.main_fs=/mnt/disk", disk=disk, extra_disks=[blank])
     try:
         if not s.step("boot_vm_ready", a_boot, s, v, always=True):
             return
@@ -389,6 +393,14 @@ def boot_a(s):
         s.step("vsock_loopback", a_vsock_loopback, v)
         s.step("wait_ready_over_vsock", a_wait_ready_vsock, v)
         s.step("bad_peer_on_tcp", a_bad_peer, v)
+        # The methods added after 2017 (later_rpcs_vm.py).
+        s.step("later_kernel_space_refused", later_rpcs_vm.kernel_space_refused, v)
+        s.step("later_set_time", later_rpcs_vm.set_time, v)
+        s.step("later_set_timezone", later_rpcs_vm.set_timezone, v)
+        s.step("later_resolv_config", later_rpcs_vm.resolv_config, v)
+        s.step("later_suspend_network_changed", later_rpcs_vm.suspend_and_network_changed, v)
+        s.step("later_resize_filesystem", later_rpcs_vm.resize, v)
+        s.step("later_mount_create_chmod_mkfs", later_rpcs_vm.mount_extras, v)
         if respawning:
             s.step("respawn_throttled", a_respawn_throttled, v)
         s.step("pid1_rss", a_measure_rss, s, v)
@@ -434,6 +446,8 @@ def power_off_by(s, how):
 STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure_network mount_tmpfs_and_ext4 "
          "launch_process orphans_reaped vsh_pty_session vsh_pipe_session vsock_loopback wait_ready_over_vsock "
          "bad_peer_on_tcp "
+         "later_kernel_space_refused later_set_time later_set_timezone later_resolv_config "
+         "later_suspend_network_changed later_resize_filesystem later_mount_create_chmod_mkfs "
          "respawn_throttled pid1_rss shutdown_power_off power_off_on_ctrl-alt-del power_off_on_term "
          "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split()
 

@@ -1,0 +1,145 @@
+/* set-time and set-timezone: the guest's clock and time zone. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common.pb-c.h"
+#include "guest.pb-c.h"
+#include "maitctl.h"
+#include "rpc/status.h"
+
+static void set_time_usage(FILE *f)
+{
+	fputs("Usage: maitctl set-time [--now | SECONDS]\n"
+	      "\n"
+	      "Sets the guest's wall clock (SetTime): to this host's time (--now, the\n"
+	      "default), or to SECONDS since the epoch (fractions allowed).\n",
+	      f);
+}
+
+/* "1700000000" or "1700000000.25": whole seconds and nanoseconds. */
+static int parse_epoch(const char *s, int64_t *ret_sec, int32_t *ret_nsec)
+{
+	char *end;
+	long long sec;
+	int32_t nsec = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	sec = strtoll(s, &end, 10);
+	if (*end == '.') {
+		int digits = 0;
+		for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+			if (digits < 9)
+				nsec = nsec * 10 + (*end - '0');
+		if (digits == 0)
+			return -EINVAL;
+		for (; digits < 9; digits++)
+			nsec *= 10;
+	}
+	if (*end || sec < 0 || sec > 253402300799LL)
+		return -EINVAL;
+	*ret_sec = sec;
+	*ret_nsec = nsec;
+	return 0;
+}
+
+static int set_time(struct maitctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "now", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	VmTools__SetTimeRequest req = VM_TOOLS__SET_TIME_REQUEST__INIT;
+	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	ProtobufCMessage *resp = NULL;
+	bool now = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
+		switch (c) {
+		case 'n': now = true; break;
+		case 'h': set_time_usage(stdout); return 0;
+		default: set_time_usage(stderr); return MAITCTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1 || (now && argc - optind == 1)) {
+		fprintf(stderr, "maitctl set-time: expected --now or one SECONDS argument\n");
+		return MAITCTL_EXIT_USAGE;
+	}
+	if (argc - optind == 1) {
+		if (parse_epoch(argv[optind], &ts.seconds, &ts.nanos) < 0) {
+			fprintf(stderr, "maitctl set-time: invalid SECONDS '%s': expected seconds since the epoch\n",
+				argv[optind]);
+			return MAITCTL_EXIT_USAGE;
+		}
+	} else {
+		struct timespec t;
+		(void)clock_gettime(CLOCK_REALTIME, &t);
+		ts.seconds = t.tv_sec;
+		ts.nanos = (int32_t)t.tv_nsec;
+	}
+	req.time = &ts;
+	if (maitctl_call(ctl, "/vm_tools.Maitred/SetTime", &req.base, &vm_tools__empty_message__descriptor, &resp) !=
+	    RPC_OK)
+		return MAITCTL_EXIT_RPC_ERROR;
+	protobuf_c_message_free_unpacked(resp, NULL);
+	if (ctl->json)
+		printf("{\"seconds\":%lld,\"nanos\":%d}\n", (long long)ts.seconds, ts.nanos);
+	else
+		puts("OK");
+	return 0;
+}
+
+static void set_timezone_usage(FILE *f)
+{
+	fputs("Usage: maitctl set-timezone [--bind-mount] NAME\n"
+	      "\n"
+	      "Sets the guest's time zone (SetTimezone) to NAME, a zone under the guest's\n"
+	      "/usr/share/zoneinfo such as UTC or Europe/Paris.\n"
+	      "  --bind-mount   bind-mount the zone file on /etc/localtime instead of a symlink\n",
+	      f);
+}
+
+static int set_timezone(struct maitctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "bind-mount", no_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	VmTools__SetTimezoneRequest req = VM_TOOLS__SET_TIMEZONE_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
+		switch (c) {
+		case 'b': req.use_bind_mount = true; break;
+		case 'h': set_timezone_usage(stdout); return 0;
+		default: set_timezone_usage(stderr); return MAITCTL_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "maitctl set-timezone: expected one zone NAME, got %d argument(s)\n", argc - optind);
+		return MAITCTL_EXIT_USAGE;
+	}
+	req.timezone_name = argv[optind];
+	if (maitctl_call(ctl, "/vm_tools.Maitred/SetTimezone", &req.base, &vm_tools__empty_message__descriptor,
+			 &resp) != RPC_OK)
+		return MAITCTL_EXIT_RPC_ERROR;
+	protobuf_c_message_free_unpacked(resp, NULL);
+	if (ctl->json) {
+		printf("{\"timezone\":");
+		maitctl_json_string(req.timezone_name);
+		printf(",\"bind_mount\":%s}\n", req.use_bind_mount ? "true" : "false");
+	} else
+		puts("OK");
+	return 0;
+}
+
+const struct maitctl_command maitctl_cmd_set_time = { "set-time", "set the guest's clock", set_time };
+const struct maitctl_command maitctl_cmd_set_timezone = { "set-timezone", "set the guest's time zone", set_timezone };

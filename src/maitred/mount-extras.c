@@ -1,0 +1,218 @@
+/* Mount's fields 6-8, added after 2017: create_target (mkdir -p, 0755),
+ * permissions (chmod of the mounted directory), mkfs_if_needed.
+ *
+ * mkfs_if_needed can destroy data, so it formats only when all of these
+ * hold: the mount failed with EINVAL (what the kernel says when there is no
+ * valid filesystem of that type; not ENODEV, ENOENT, EBUSY...), the fstype
+ * is a plain name, the source is a block device nobody has open (O_EXCL),
+ * and fs_probe() finds its first and last MiB all zeros. Then
+ * mkfs.<fstype> from the image's PATH runs in the background (through
+ * spawn_process) and the mount is tried once more. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/spawn.h"
+#include "fs-probe.h"
+#include "guest.pb-c.h"
+#include "maitred.h"
+
+int maitred_mount_prepare_target(const VmTools__MountRequest *req)
+{
+	char path[PATH_MAX];
+
+	if (!req->target[0] || snprintf(path, sizeof(path), "%s", req->target) >= (int)sizeof(path))
+		return -EINVAL;
+	/* mkdir -p: each component in turn, existing ones are fine. */
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			break;
+	}
+	return 0;
+}
+
+int maitred_mount_chmod(const VmTools__MountRequest *req)
+{
+	if (req->permissions != 0 && chmod(req->target, (mode_t)req->permissions) < 0)
+		return -errno;
+	return 0;
+}
+
+struct mkfs_job {
+	struct rpc_call *call;
+	struct loop_child *watch;
+	char mkfs[64];
+	char *source, *target, *fstype, *options;
+	uint64_t flags;
+	uint32_t permissions;
+};
+
+static void mkfs_job_free(struct mkfs_job *j)
+{
+	if (!j)
+		return;
+	free(j->source);
+	free(j->target);
+	free(j->fstype);
+	free(j->options);
+	free(j);
+}
+
+static void on_mkfs_cancel(struct rpc_call *call _unused_, void *userdata)
+{
+	struct mkfs_job *j = userdata;
+
+	/* mkfs goes on; the loop reaps it as an orphan. */
+	loop_child_free(j->watch);
+	mkfs_job_free(j);
+}
+
+static void on_mkfs_exit(pid_t pid _unused_, int status, void *userdata)
+{
+	struct mkfs_job *j = userdata;
+	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
+	const char *peer = rpc_call_peer(j->call);
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, j->source, code);
+		rpc_call_fail(j->call, RPC_INTERNAL, "%s %s failed (status %d); nothing mounted", j->mkfs, j->source,
+			      code);
+		return mkfs_job_free(j);
+	}
+	if (mount(j->source, j->target, j->fstype, (unsigned long)j->flags, j->options) < 0)
+		resp.error = errno;
+	else if (j->permissions && chmod(j->target, (mode_t)j->permissions) < 0)
+		resp.error = errno;
+	log_info("Mount from %s: made a new %s filesystem on blank %s; mount on \"%s\": %s", peer, j->fstype, j->source,
+		 j->target, resp.error ? strerror(resp.error) : "OK");
+	rpc_call_reply(j->call, &resp.base);
+	mkfs_job_free(j);
+}
+
+static bool plain_name(const char *s)
+{
+	if (!*s || strlen(s) > 32)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+/* 0 when the device is blank; otherwise fails call and returns <0. */
+static int check_blank(struct rpc_call *call, const char *source, int mount_error)
+{
+	_cleanup_close_ int fd = -1;
+	const char *what = NULL;
+	struct stat st;
+	uint64_t size;
+	int r;
+
+	if (stat(source, &st) < 0 || !S_ISBLK(st.st_mode)) {
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": not a block device (mount: %s)",
+			      source, strerror(mount_error));
+		return -ENOTBLK;
+	}
+	/* O_EXCL on a block device: fails while it is mounted or in use. */
+	fd = open(source, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size) < 0) {
+		r = -errno;
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": %s (mount: %s)", source,
+			      strerror(-r), strerror(mount_error));
+		return r;
+	}
+	r = fs_probe(fd, size, &what);
+	if (r < 0) {
+		rpc_call_fail(call, RPC_INTERNAL, "not formatting \"%s\": could not read it: %s", source, strerror(-r));
+		return r;
+	}
+	if (r > 0) {
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION,
+			      "not formatting \"%s\": it is not blank (%s found); mount failed: %s", source, what,
+			      strerror(mount_error));
+		return -ENOTEMPTY;
+	}
+	return 0;
+}
+
+int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
+				 int mount_error)
+{
+	const char *peer = rpc_call_peer(call);
+	struct spawn_params p;
+	struct spawn_error se;
+	struct mkfs_job *j;
+	pid_t pid;
+	int r;
+
+	if (mount_error != EINVAL)
+		return 0; /* not "no filesystem there": never format */
+	if (!plain_name(req->fstype)) {
+		rpc_call_fail(call, RPC_INVALID_ARGUMENT, "fstype \"%.64s\": not a filesystem name for mkfs",
+			      req->fstype);
+		return 1;
+	}
+	if (check_blank(call, req->source, mount_error) < 0) {
+		log_info("Mount from %s: \"%s\" on \"%s\": mount failed and the device is not formatted", peer,
+			 req->source, req->target);
+		return 1;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->source = strdup(req->source)) || !(j->target = strdup(req->target)) ||
+	    !(j->fstype = strdup(req->fstype)) || !(j->options = strdup(req->options))) {
+		mkfs_job_free(j);
+		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return 1;
+	}
+	j->call = call;
+	j->flags = req->mountflags;
+	j->permissions = req->permissions;
+	snprintf(j->mkfs, sizeof(j->mkfs), "mkfs.%s", req->fstype);
+
+	/* The watch first: once mkfs runs nothing may fail. */
+	r = loop_child_new(m->loop, &j->watch);
+	if (r < 0) {
+		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "could not watch %s: %s", j->mkfs, strerror(-r));
+		mkfs_job_free(j);
+		return 1;
+	}
+	char *argv[] = { j->mkfs, j->source, NULL };
+	spawn_params_init(&p);
+	p.argv = argv;
+	r = spawn_process(&p, &pid, &se);
+	if (r != 0) {
+		loop_child_free(j->watch);
+		int err = r < 0 ? -r : se.error;
+		if (r == SPAWN_FAILED && se.stage == SPAWN_STAGE_EXEC && err == ENOENT)
+			rpc_call_fail(call, RPC_FAILED_PRECONDITION,
+				      "%s is not in the image: cannot format blank \"%s\" (mount: %s)", j->mkfs,
+				      j->source, strerror(mount_error));
+		else
+			rpc_call_fail(call, RPC_INTERNAL, "could not run %s: %s", j->mkfs, strerror(err));
+		log_info("Mount from %s: could not run %s for blank %s: %s", peer, j->mkfs, j->source, strerror(err));
+		mkfs_job_free(j);
+		return 1;
+	}
+	loop_child_watch(j->watch, pid, on_mkfs_exit, j);
+	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, j->source, j->mkfs, (int)pid);
+	rpc_call_set_cancel(call, on_mkfs_cancel, j);
+	return 1;
+}

@@ -1,0 +1,118 @@
+"""OnHostNetworkChanged / ResetIPv6 and ConfigureNetwork's resolv_config,
+inside a network namespace the test creates (a veth named eth0): never on
+this machine's own interfaces."""
+import json
+import os
+import socket
+import struct
+import subprocess
+
+from valet import Maitred, grpc_error, grpc_stubs, maitctl, netns, tmpdir
+
+
+# As in test_network.py (the runner imports each file on its own).
+def ip_json(ns, *args):
+    out = subprocess.run(["ip", "-n", ns, "-j"] + list(args), check=True, capture_output=True, text=True).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def addrs(ns, dev):
+    return sorted((a["local"], a["prefixlen"]) for link in ip_json(ns, "addr", "show", "dev", dev)
+                  for a in link.get("addr_info", []) if a["family"] == "inet")
+
+
+def default_routes(ns):
+    return [(r.get("gateway"), r.get("dev")) for r in ip_json(ns, "-4", "route", "show", "default")]
+
+
+def s_addr(dotted):
+    return struct.unpack("=I", socket.inet_aton(dotted))[0]
+
+
+def setup_ns():
+    ns = netns("netchg")
+    subprocess.run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "vpeer"], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", "vpeer", "up"], check=True)
+    return ns
+
+
+def neighbours(ns):
+    return sorted((n["dst"], n.get("state", [])[0] if n.get("state") else "")
+                  for n in ip_json(ns, "neigh", "show", "dev", "eth0"))
+
+
+def sysctl(ns, path):
+    return subprocess.run(["ip", "netns", "exec", ns, "cat", path], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_network_changed_reasserts_ipv4_and_flushes_learned_neighbours():
+    import common_pb2
+    ns = setup_ns()
+    m = Maitred(args=["--no-startup-processes", "--vm-ready", "none"], wrap=["ip", "netns", "exec", ns])
+    g = grpc_stubs(m.addr)
+    # Before any ConfigureNetwork: nothing to set again, still a success.
+    g.OnHostNetworkChanged(common_pb2.EmptyMessage(), timeout=10)
+    assert maitctl(m.addr, "network", "--address", "10.9.8.7/24", "--gateway", "10.9.8.1").returncode == 0
+    # Something removed the address (and with it the route): set again.
+    subprocess.run(["ip", "-n", ns, "addr", "flush", "dev", "eth0"], check=True)
+    assert addrs(ns, "eth0") == [] and default_routes(ns) == []
+    r = maitctl(m.addr, "network-changed", json=True)
+    assert r.returncode == 0 and json.loads(r.stdout) == {}, r
+    assert addrs(ns, "eth0") == [("10.9.8.7", 24)]
+    assert default_routes(ns) == [("10.9.8.1", "eth0")]
+    # The kernel learned two neighbours; one entry is static and stays.
+    for dst, nud in [("10.9.8.50", "stale"), ("10.9.8.51", "reachable"), ("10.9.8.99", "permanent")]:
+        subprocess.run(["ip", "-n", ns, "neigh", "replace", dst, "lladdr", "02:00:00:00:00:01", "dev", "eth0",
+                        "nud", nud], check=True)
+    assert len(neighbours(ns)) == 3, neighbours(ns)
+    assert maitctl(m.addr, "network-changed").returncode == 0
+    assert neighbours(ns) == [("10.9.8.99", "PERMANENT")], neighbours(ns)
+    assert sysctl(ns, "/proc/sys/net/ipv6/conf/eth0/disable_ipv6") == "0"
+    assert "OnHostNetworkChanged from" in m.log() and "2 neighbour entries flushed, IPv6 reset" in m.log()
+    # The deprecated name does the same.
+    subprocess.run(["ip", "-n", ns, "neigh", "replace", "10.9.8.52", "lladdr", "02:00:00:00:00:02", "dev", "eth0",
+                    "nud", "stale"], check=True)
+    g.ResetIPv6(common_pb2.EmptyMessage(), timeout=10)
+    assert maitctl(m.addr, "network-changed", "--reset-ipv6").returncode == 0
+    assert neighbours(ns) == [("10.9.8.99", "PERMANENT")]
+    assert "ResetIPv6 from" in m.log()
+    assert m.stop() == 0
+
+
+def test_network_changed_without_the_interface_is_failed_precondition():
+    import common_pb2
+    ns = netns("empty")
+    m = Maitred(args=["--no-startup-processes", "--vm-ready", "none"], wrap=["ip", "netns", "exec", ns])
+    code, details = grpc_error(grpc_stubs(m.addr).OnHostNetworkChanged, common_pb2.EmptyMessage(), timeout=10)
+    assert code == "FAILED_PRECONDITION" and "interface eth0" in details, details
+    assert m.stop() == 0
+
+
+def test_configure_network_writes_resolv_config_or_changes_nothing():
+    import guest_pb2
+    ns = setup_ns()
+    resolv = os.path.join(tmpdir(), "resolv.conf")
+    m = Maitred(args=["--no-startup-processes", "--vm-ready", "none", "--resolv-conf", resolv],
+                wrap=["ip", "netns", "exec", ns])
+    g = grpc_stubs(m.addr)
+    cfg = guest_pb2.IPv4Config(address=s_addr("100.115.92.6"), netmask=s_addr("255.255.255.252"),
+                               gateway=s_addr("100.115.92.5"))
+    bad = guest_pb2.NetworkConfigRequest(ipv4_config=cfg, resolv_config=guest_pb2.ResolvConfig(
+        nameservers=["100.115.92.5", "not-an-ip"]))
+    code, details = grpc_error(g.ConfigureNetwork, bad, timeout=10)
+    assert code == "INVALID_ARGUMENT" and 'nameserver "not-an-ip"' in details, details
+    assert addrs(ns, "eth0") == [] and not os.path.exists(resolv), "a refused request changed something"
+    req = guest_pb2.NetworkConfigRequest(ipv4_config=cfg, resolv_config=guest_pb2.ResolvConfig(
+        nameservers=["100.115.92.5"], search_domains=["vm.example"]))
+    # Field 2 follows field 1 on the wire: old bytes, then 0x12 LEN ...
+    assert req.SerializeToString().startswith(bytes.fromhex("0a0f0d64735c0615fffffffc1d64735c05") + b"\x12")
+    g.ConfigureNetwork(req, timeout=10)
+    assert addrs(ns, "eth0") == [("100.115.92.6", 30)]
+    with open(resolv) as f:
+        assert f.read().splitlines()[1:] == ["nameserver 100.115.92.5", "search vm.example"]
+    # Without field 2 the file is left alone.
+    g.ConfigureNetwork(guest_pb2.NetworkConfigRequest(ipv4_config=cfg), timeout=10)
+    with open(resolv) as f:
+        assert "nameserver 100.115.92.5" in f.read()
+    assert m.stop() == 0
