@@ -4,9 +4,12 @@
 BUILD        ?= build
 BUILD_ASAN   ?= build-asan
 BUILD_STATIC ?= build-static
+BUILD_FUZZ   ?= build-fuzz
+# Seconds each fuzz target runs in `make fuzz`.
+FUZZ_SECONDS ?= 10
 PY         := /usr/bin/python3
 
-.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench format clean
+.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench fuzz format clean
 
 all: build
 
@@ -55,8 +58,21 @@ bench: build-static
 	$(PY) bench/vsh_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)
 
+# libFuzzer targets (clang, ASan+UBSan) linked against nghttp2 built from
+# Debian's source with the same instrumentation (cached in ~/.cache/valet-fuzz);
+# each runs FUZZ_SECONDS seconds over its corpus. docs/fuzzing.md.
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@prefix=$$(nice -n 19 fuzz/build-nghttp2.sh) && \
+	if [ ! -f $(BUILD_FUZZ)/build.ninja ]; then \
+		CC=clang meson setup $(BUILD_FUZZ) -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
+			-Dpkg_config_path=$$prefix/lib/pkgconfig >/dev/null; \
+	fi
+	nice -n 19 ninja -C $(BUILD_FUZZ) $(patsubst fuzz/%.c,fuzz/%,$(wildcard fuzz/fuzz-*.c))
+	fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC) $(BUILD_FUZZ)

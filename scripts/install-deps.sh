@@ -12,6 +12,8 @@ packages=(
 )
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;
+	# make fuzz: libFuzzer, and what fetches and unpacks nghttp2's source.
+	--fuzz) packages+=(clang libfuzzer-14-dev dpkg-dev) ;;
 esac
 
 missing=()
