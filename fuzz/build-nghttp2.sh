@@ -36,7 +36,7 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
 	[ -f "$f" ] && sed -n 's/^deb /deb-src /p' "$f" >"$apt_dir/sources.list.d/src-$(basename "$f" .list).list"
 done
 apt_opts=(-o "Dir::Etc::SourceList=/dev/null" -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
-	-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o "Debug::NoLocking=1")
+	-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
 
 src=$cache/src/nghttp2-$version
 if [ ! -d "$src" ]; then
