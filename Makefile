@@ -7,9 +7,13 @@ BUILD_STATIC ?= build-static
 BUILD_INSTALL ?= build-install
 PREFIX       ?= /usr/local
 DESTDIR      ?=
+# Seconds each fuzz target runs in `make fuzz`; which nghttp2 it links.
+FUZZ_SECONDS ?= 10
+FUZZ_NGHTTP2 ?= instrumented
+BUILD_FUZZ   ?= $(if $(filter system,$(FUZZ_NGHTTP2)),build-fuzz-sys,build-fuzz)
 PY         := /usr/bin/python3
 
-.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench format clean install
+.PHONY: all deps build build-asan build-static check check-fast demo demo-sandbox bench fuzz format clean install
 
 all: build
 
@@ -67,8 +71,24 @@ install: deps
 	ninja -C $(BUILD_INSTALL)
 	meson install -C $(BUILD_INSTALL) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
+# libFuzzer targets (clang, ASan+UBSan) linked against nghttp2 built from
+# Debian's source with the same instrumentation (cached in ~/.cache/valet-fuzz);
+# each runs FUZZ_SECONDS seconds over its corpus. FUZZ_NGHTTP2=system links
+# the system library instead (our side only), in its own build directory.
+# docs/fuzzing.md.
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@if [ "$(FUZZ_NGHTTP2)" = system ]; then pc=; \
+	else prefix=$$(nice -n 19 fuzz/build-nghttp2.sh) || exit 1; pc=$$prefix/lib/pkgconfig; fi; \
+	if [ ! -f $(BUILD_FUZZ)/build.ninja ]; then \
+		CC=clang meson setup $(BUILD_FUZZ) -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
+			-Dpkg_config_path=$$pc >/dev/null; \
+	else meson configure $(BUILD_FUZZ) -Dpkg_config_path=$$pc; fi
+	nice -n 19 ninja -C $(BUILD_FUZZ) $(patsubst fuzz/%.c,fuzz/%,$(wildcard fuzz/fuzz-*.c))
+	fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC) $(BUILD_INSTALL)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_STATIC) $(BUILD_INSTALL) build-fuzz build-fuzz-sys

@@ -19,6 +19,8 @@ packages=(
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 case "${1:-}" in
 	--bench) packages+=(qemu-guest-agent openssh-server openssh-client socat) ;;
+	# make fuzz: libFuzzer, and what fetches and unpacks nghttp2's source.
+	--fuzz) packages+=(clang libfuzzer-14-dev dpkg-dev) ;;
 esac
 
 missing=()

@@ -5,7 +5,8 @@ The VM test (tests/vm/vm_suite.py) boots maitred as the init of a real
 kernel under QEMU, with the static programs of the build given by --vm.
 
 Unit tests are the C programs built under BUILD/tests/unit (each prints
-"ok NAME" or "not ok NAME: why" per case). Integration tests are the
+"ok NAME" or "not ok NAME: why" per case); BUILD/fuzz/replay-* run every
+fuzz corpus file once in the same format. Integration tests are the
 functions named test_* in tests/integration/test_*.py, run against the real
 binaries of that build. The last line printed is "N passed, N failed".
 """
@@ -39,13 +40,13 @@ class Tally:
         print(f"not ok {name}: {why}", flush=True)
 
 
-def run_unit(build, label, tally, pattern):
-    unit_dir = os.path.join(build, "tests", "unit")
+def run_unit(build, label, tally, pattern, subdir=("tests", "unit"), prefix="test-"):
+    unit_dir = os.path.join(build, *subdir)
     if not os.path.isdir(unit_dir):
-        tally.fail(f"{label}/unit", f"no unit tests built in {unit_dir}")
+        tally.fail(f"{label}/{subdir[-1]}", f"nothing built in {unit_dir}")
         return
     progs = sorted(p for p in os.listdir(unit_dir)
-                   if p.startswith("test-") and os.access(os.path.join(unit_dir, p), os.X_OK)
+                   if p.startswith(prefix) and os.access(os.path.join(unit_dir, p), os.X_OK)
                    and not p.endswith(".p"))
     for prog in progs:
         path = os.path.join(unit_dir, prog)
@@ -118,6 +119,8 @@ def main():
         build = os.path.abspath(build)
         label = os.path.basename(build)
         run_unit(build, label, tally, args.pattern)
+        # The fuzz corpora, replayed once through each target (fuzz/replay-main.c).
+        run_unit(build, label, tally, args.pattern, ("fuzz",), "replay-")
         if not args.unit_only:
             run_integration(build, label, tally, args.pattern)
     if args.vm and not args.unit_only:
