@@ -5,17 +5,38 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "base/list.h"
 #include "base/log.h"
 #include "guest.pb-c.h"
 #include "maitred.h"
 
 /* A call waiting for its process. It outlives the call if the client goes
- * away: the process is still reaped, the answer is dropped. */
+ * away: the process is still reaped, the answer is dropped. Listed in
+ * struct maitred so that those still waiting when maitred ends are freed. */
 struct launch_wait {
+	struct launch_wait *prev, *next;
+	struct maitred *m;
 	struct rpc_call *call;
 	char name[64];
 	char peer[80];
 };
+
+static void launch_wait_free(struct launch_wait *w)
+{
+	LIST_REMOVE(w->m->launch_waits, w);
+	free(w);
+}
+
+void maitred_launch_waits_free(struct maitred *m)
+{
+	while (m->launch_waits) {
+		/* A call still open is cancelled later, with the server: it
+		 * must not reach a wait that is gone by then. */
+		if (m->launch_waits->call)
+			rpc_call_set_cancel(m->launch_waits->call, NULL, NULL);
+		launch_wait_free(m->launch_waits);
+	}
+}
 
 static void launch_wait_cancel(struct rpc_call *call _unused_, void *userdata)
 {
@@ -43,7 +64,7 @@ static void launch_wait_exited(pid_t pid, int status, void *userdata)
 		resp.status = VM_TOOLS__PROCESS_STATUS__UNKNOWN;
 	if (w->call)
 		rpc_call_reply(w->call, &resp.base);
-	free(w);
+	launch_wait_free(w);
 }
 
 static bool env_key_valid(const char *k)
@@ -92,18 +113,22 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 		}
 		snprintf(w->name, sizeof(w->name), "%s", req->argv[0]);
 		snprintf(w->peer, sizeof(w->peer), "%s", peer);
+		w->m = m;
+		LIST_PREPEND(m->launch_waits, w);
 	}
 
 	r = supervisor_launch(m->supervisor, &job.spec, w ? launch_wait_exited : NULL, w, &pid, &err);
 	launch_job_clear(&job);
 
 	if (r < 0) {
-		free(w);
+		if (w)
+			launch_wait_free(w);
 		log_error_errno(r, "LaunchProcess from %s: %s: INTERNAL: failed to spawn process", peer, req->argv[0]);
 		return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
 	}
 	if (r == SPAWN_FAILED) {
-		free(w);
+		if (w)
+			launch_wait_free(w);
 		resp.status = VM_TOOLS__PROCESS_STATUS__FAILED;
 		log_info("LaunchProcess from %s: %s: FAILED at %s: %s", peer, req->argv[0], spawn_stage_name(err.stage),
 			 strerror(err.error));

@@ -277,6 +277,8 @@ static int run(int argc, char **argv)
 		return 1;
 
 	r = loop_run(loop);
+	/* The supervisor (freed after this) holds the waits' exit watches. */
+	maitred_launch_waits_free(&m);
 	maitred_vm_ready_free(&m);
 	maitred_boot_jobs_free(&m);
 	maitred_power_off_free(&m);

@@ -62,6 +62,7 @@ struct maitred {
 	bool systemd_service;
 	struct notify notify;	   /* the service manager, if any */
 	struct vm_ready *vm_ready; /* while VmReady is being sent */
+	struct launch_wait *launch_waits; /* LaunchProcess calls waiting for their process */
 	bool shutting_down;
 	bool listen_failed;
 	struct boot_jobs *boot_jobs; /* while jobs are still being run */
@@ -119,6 +120,8 @@ struct launch_job {
 };
 int launch_job_from_request(const VmTools__LaunchProcessRequest *req, struct launch_job *ret);
 void launch_job_clear(struct launch_job *j);
+/* The waits of processes still running when maitred ends. */
+void maitred_launch_waits_free(struct maitred *m);
 
 /* Runs the boot jobs in dir, then calls done (maybe at once, maybe from
  * the loop once the last wait_for_exit job has ended). Always calls done:
