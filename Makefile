@@ -61,6 +61,8 @@ bench: build-static
 	$(PY) bench/launch_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/vsh_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/hvsock_bench.py --build $(BUILD_STATIC)
+	$(MAKE) build
+	$(PY) bench/grpc_bench.py --build $(BUILD_STATIC) --peer-build $(BUILD)
 	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)
 
 # Installs into $(DESTDIR)$(PREFIX): programs, manual pages, systemd units,
