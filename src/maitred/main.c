@@ -210,11 +210,13 @@ static int run(int argc, char **argv)
 	cpu_usec(&m.started_user_usec, &m.started_sys_usec);
 	m.pid1 = getpid() == 1;
 	log_setup("maitred", LOG_SINK_STDERR);
-	if (m.pid1) {
-		/* /dev and the standard descriptors first: logging needs them. */
+	if (m.pid1)
+		/* /dev, /proc and the standard descriptors first: logging and
+		 * the re-exec below need them. */
 		sysinit_early(report_sysinit, &m);
+	maitred_tune_malloc(argv);
+	if (m.pid1)
 		(void)log_open_kmsg();
-	}
 
 	r = maitred_parse_options(argc, argv, &m.opts);
 	if (r != 0)

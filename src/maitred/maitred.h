@@ -142,6 +142,10 @@ void maitred_begin_stop(struct maitred *m);
 void maitred_begin_power_off(struct maitred *m, struct rpc_call *call);
 void maitred_power_off_free(struct maitred *m);
 
+/* Re-executes maitred once with glibc's tcache off (its idle footprint
+ * after a burst), leaving the environment as it found it. */
+void maitred_tune_malloc(char **argv);
+
 /* Tells the host the VM is ready (VmReady), if a target is set, retrying
  * with backoff until it answers or --vm-ready-timeout has passed. */
 void maitred_notify_ready(struct maitred *m);

@@ -245,3 +245,29 @@ def test_stop_after_a_waiting_caller_went_away_leaks_nothing():
     gone.wait()
     m.wait_log("caller went away")
     assert m.stop() == 0
+
+
+def test_runs_with_the_tcache_off_and_children_get_the_environment_as_it_was():
+    # maitred re-executes itself once with glibc's tcache off (idle memory
+    # after a burst); what it starts gets the environment it was given.
+    for given in (None, "glibc.malloc.check=0"):
+        env = {"GLIBC_TUNABLES": given} if given else {}
+        m = Maitred(env=env)
+        # The environment maitred was (re-)executed with; glibc's tunable
+        # parser may have cut it at ':' in place.
+        with open(f"/proc/{m.pid}/environ", "rb") as f:
+            seen = f.read()
+        assert b"glibc.malloc.tcache_count=0\0" in seen, seen
+        out = os.path.join(m.dir, "env")
+        assert maitctl(m.addr, "launch", "--wait", "--", "/bin/sh", "-c",
+                       f"env > {out}").returncode == 0
+        child = open(out).read().splitlines()
+        assert not any(ln.startswith("VALET_") for ln in child), child
+        tun = [ln for ln in child if ln.startswith("GLIBC_TUNABLES=")]
+        assert tun == ([f"GLIBC_TUNABLES={given}"] if given else []), tun
+        assert m.stop() == 0
+    # A GLIBC_TUNABLES that sets the cache itself is left alone: no re-exec.
+    m = Maitred(env={"GLIBC_TUNABLES": "glibc.malloc.tcache_count=3"})
+    with open(f"/proc/{m.pid}/environ", "rb") as f:
+        assert b"GLIBC_TUNABLES=glibc.malloc.tcache_count=3" in f.read().split(b"\0")
+    assert m.stop() == 0
