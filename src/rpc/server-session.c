@@ -10,7 +10,7 @@
 #include "base/time-util.h"
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
-#include "rpc/nul-check.h"
+#include "pb/nul-check.h"
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
@@ -426,7 +426,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	/* The decoded strings end at the first NUL: refuse instead of acting on
 	 * a part of what was sent. */
 	char field[96];
-	if (rpc_find_nul_string(m->input, payload, len, field, sizeof(field)) != 0) {
+	if (pb_find_nul_string(m->input, payload, len, field, sizeof(field)) != 0) {
 		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 		snprintf(msg, sizeof(msg), "string field '%s' contains a NUL byte", field);
 		stream_reject(st, RPC_INVALID_ARGUMENT, msg);

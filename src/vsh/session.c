@@ -19,7 +19,7 @@
 #include "loop/loop.h"
 #include "rpc/wire.h"
 #include "vsh/frame.h"
-#include "vsh/wire-strings.h"
+#include "pb/nul-check.h"
 
 #define OUT_HIGH (256 * 1024)	 /* stop reading the target while this much is unsent */
 #define STDIN_HIGH (1024 * 1024) /* stop reading the client while this much is unwritten */
@@ -412,8 +412,8 @@ static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, const uint8_t *r
 			VmTools__Vsh__SetupConnectionRequest *req =
 				vm_tools__vsh__setup_connection_request__unpack(NULL, mlen, msg);
 			/* protobuf-c would cut a string at a NUL: refuse it whole. */
-			int nul = req ? vsh_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, msg,
-							    mlen, field, sizeof(field))
+			int nul = req ? pb_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, msg,
+							   mlen, field, sizeof(field))
 				      : 0;
 			if (nul != 0) {
 				vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);

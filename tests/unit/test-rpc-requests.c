@@ -2,7 +2,7 @@
  * already past its deadline, strings with a NUL byte in them. */
 #include "guest.pb-c.h"
 #include "h2-peer.h"
-#include "rpc/nul-check.h"
+#include "pb/nul-check.h"
 #include "rpc/server-session.h"
 #include "test.h"
 
@@ -116,15 +116,15 @@ TEST(nul_check_on_broken_or_odd_encodings)
 	char f[64] = "";
 	const ProtobufCMessageDescriptor *d = &vm_tools__launch_process_request__descriptor;
 	/* Unknown fields with NUL bytes are not strings of ours. */
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"\x72\x02\0\0", 4, f, sizeof(f)), 0);
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"\x72\x02\0\0", 4, f, sizeof(f)), 0);
 	/* Varints, fixed32/64 are skipped. */
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"\x18\x01\x21\0\0\0\0\0\0\0\0\x2d\0\0\0\0", 16, f, sizeof(f)),
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"\x18\x01\x21\0\0\0\0\0\0\0\0\x2d\0\0\0\0", 16, f, sizeof(f)),
 		 0);
 	/* A length past the end, a varint that never ends, a group. */
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"\x0a\x09sh", 4, f, sizeof(f)), -EBADMSG);
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"\x18\xff\xff", 3, f, sizeof(f)), -EBADMSG);
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"\x0b", 1, f, sizeof(f)), -EBADMSG);
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"", 0, f, sizeof(f)), 0);
-	CHECK_EQ(rpc_find_nul_string(d, (const uint8_t *)"\x0a\x01\0", 3, f, sizeof(f)), 1);
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"\x0a\x09sh", 4, f, sizeof(f)), -EBADMSG);
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"\x18\xff\xff", 3, f, sizeof(f)), -EBADMSG);
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"\x0b", 1, f, sizeof(f)), -EBADMSG);
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"", 0, f, sizeof(f)), 0);
+	CHECK_EQ(pb_find_nul_string(d, (const uint8_t *)"\x0a\x01\0", 3, f, sizeof(f)), 1);
 	CHECK_STR(f, "argv");
 }

@@ -3,11 +3,11 @@
  * unknown fields are left alone; malformed encodings are refused. */
 #include "test.h"
 #include "vsh.pb-c.h"
-#include "vsh/wire-strings.h"
+#include "pb/nul-check.h"
 
 static int check(const uint8_t *data, size_t len, char *field, size_t size)
 {
-	return vsh_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, data, len, field, size);
+	return pb_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, data, len, field, size);
 }
 
 TEST(clean_request_passes)

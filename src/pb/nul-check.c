@@ -78,8 +78,8 @@ static int scan(const ProtobufCMessageDescriptor *desc, const uint8_t *p, const 
 	return 0;
 }
 
-int rpc_find_nul_string(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *ret_field,
-			size_t size)
+int pb_find_nul_string(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len, char *ret_field,
+		       size_t size)
 {
 	char path[128] = "";
 	int r = scan(desc, data, data + len, path, sizeof(path), 0, 0);
