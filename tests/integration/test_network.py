@@ -2,45 +2,13 @@
 named eth0, checked with `ip -j addr` and `ip -j route`."""
 import json
 import os
-import socket
-import struct
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawh2  # noqa: E402
 from valet import Maitred, grpc_error, grpc_stubs, maitctl, netns  # noqa: E402
-
-
-def ip_json(ns, *args):
-    out = subprocess.run(["ip", "-n", ns, "-j"] + list(args), check=True, capture_output=True, text=True).stdout
-    return json.loads(out) if out.strip() else []
-
-
-def addrs(ns, dev):
-    return sorted((a["local"], a["prefixlen"]) for link in ip_json(ns, "addr", "show", "dev", dev)
-                  for a in link.get("addr_info", []) if a["family"] == "inet")
-
-
-def default_routes(ns):
-    return [(r.get("gateway"), r.get("dev")) for r in ip_json(ns, "-4", "route", "show", "default")]
-
-
-def link_up(ns, dev):
-    return "UP" in ip_json(ns, "link", "show", "dev", dev)[0]["flags"]
-
-
-def s_addr(dotted):
-    """The wire value: s_addr as inet_pton gives it, read as a host integer."""
-    return struct.unpack("=I", socket.inet_aton(dotted))[0]
-
-
-def setup_ns():
-    ns = netns("net")
-    subprocess.run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "vpeer"], check=True)
-    # The peer end up, so the route is not "linkdown".
-    subprocess.run(["ip", "-n", ns, "link", "set", "vpeer", "up"], check=True)
-    return ns
+from netcheck import addrs, default_routes, link_up, s_addr, setup_ns  # noqa: E402
 
 
 def test_configure_network_maitctl():

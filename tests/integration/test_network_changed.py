@@ -3,37 +3,10 @@ inside a network namespace the test creates (a veth named eth0): never on
 this machine's own interfaces."""
 import json
 import os
-import socket
-import struct
 import subprocess
 
 from valet import Maitred, grpc_error, grpc_stubs, maitctl, netns, tmpdir
-
-
-# As in test_network.py (the runner imports each file on its own).
-def ip_json(ns, *args):
-    out = subprocess.run(["ip", "-n", ns, "-j"] + list(args), check=True, capture_output=True, text=True).stdout
-    return json.loads(out) if out.strip() else []
-
-
-def addrs(ns, dev):
-    return sorted((a["local"], a["prefixlen"]) for link in ip_json(ns, "addr", "show", "dev", dev)
-                  for a in link.get("addr_info", []) if a["family"] == "inet")
-
-
-def default_routes(ns):
-    return [(r.get("gateway"), r.get("dev")) for r in ip_json(ns, "-4", "route", "show", "default")]
-
-
-def s_addr(dotted):
-    return struct.unpack("=I", socket.inet_aton(dotted))[0]
-
-
-def setup_ns():
-    ns = netns("netchg")
-    subprocess.run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "vpeer"], check=True)
-    subprocess.run(["ip", "-n", ns, "link", "set", "vpeer", "up"], check=True)
-    return ns
+from netcheck import addrs, default_routes, ip_json, s_addr, setup_ns  # noqa: E402
 
 
 def neighbours(ns):
@@ -48,7 +21,7 @@ def sysctl(ns, path):
 
 def test_network_changed_reasserts_ipv4_and_flushes_learned_neighbours():
     import common_pb2
-    ns = setup_ns()
+    ns = setup_ns("netchg")
     m = Maitred(args=["--no-startup-processes", "--vm-ready", "none"], wrap=["ip", "netns", "exec", ns])
     g = grpc_stubs(m.addr)
     # Before any ConfigureNetwork: nothing to set again, still a success.
@@ -91,7 +64,7 @@ def test_network_changed_without_the_interface_is_failed_precondition():
 
 def test_configure_network_writes_resolv_config_or_changes_nothing():
     import guest_pb2
-    ns = setup_ns()
+    ns = setup_ns("netchg")
     resolv = os.path.join(tmpdir(), "resolv.conf")
     m = Maitred(args=["--no-startup-processes", "--vm-ready", "none", "--resolv-conf", resolv],
                 wrap=["ip", "netns", "exec", ns])
