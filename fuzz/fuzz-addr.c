@@ -27,7 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(a.family == b.family && a.sa_len == b.sa_len);
 		FUZZ_CHECK(memcmp(&a.sa, &b.sa, a.sa_len) == 0);
 		FUZZ_CHECK(strcmp(addr_format(&b, buf2, sizeof(buf2)), buf) == 0);
-		FUZZ_CHECK((addr_unix_path(&a) != NULL) == (a.family == ADDR_UNIX));
+		/* hvsock:PATH:PORT names the VMM's unix socket, and a guest port. */
+		FUZZ_CHECK((addr_unix_path(&a) != NULL) == (a.family == ADDR_UNIX || a.family == ADDR_HVSOCK));
+		FUZZ_CHECK(a.family != ADDR_HVSOCK || a.hvsock_port == b.hvsock_port);
 	}
 	free(s);
 	return 0;
