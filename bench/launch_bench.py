@@ -264,7 +264,7 @@ def main():
         print(f"| {kind} | {c_lat[kind][0]:.0f} | {c_lat[kind][1]:.0f} | "
               f"{'' if kind == 'floor' else f'{c_over[kind]:.0f}'} | {ratio} |")
     print(f"\n## The same from Python (grpcio for maitred, a socket for qemu-ga)\n")
-    print(f"maitred binary: `{binary}`; N = {args.n} sequential calls each, interleaved round by round; "
+    print(f"maitred binary: `{os.path.relpath(binary, valet.ROOT)}`; N = {args.n} sequential calls each, interleaved round by round; "
           f"{args.clients} concurrent clients (threads, a connection each) sharing {args.n} calls.\n")
     print("| | p50 µs | p99 µs | overhead p50 µs (minus floor) | overhead vs maitred |")
     print("|---|---:|---:|---:|---:|")
