@@ -8,6 +8,7 @@
  * back as it was, so that the processes it starts inherit nothing of it.
  * A GLIBC_TUNABLES that already sets the cache is the user's decision. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,22 @@ static void restore(const char *saved)
 	(void)unsetenv(SAVED);
 }
 
+/* glibc raises its mmap threshold to the size of every large block freed
+ * (up to 32 MiB), and the trim threshold with it: after one 4 MiB request
+ * or a 1 MiB disk probe, such blocks come from the heap and their pages
+ * stay. Fixed thresholds keep large blocks in mmap, returned on free. */
+static void fix_thresholds(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	(void)mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
 void maitred_tune_malloc(char **argv)
 {
 	const char *saved = getenv(SAVED), *t = getenv("GLIBC_TUNABLES");
 	char buf[4096];
 
+	fix_thresholds();
 	if (saved) {
 		/* The second start: the tunable is in effect. */
 		char copy[4096];
@@ -49,7 +61,14 @@ void maitred_tune_malloc(char **argv)
 		log_warning_errno(errno, "could not turn glibc's tcache off; going on with it");
 		return restore(t ? t : "-");
 	}
-	execv("/proc/self/exe", argv);
+	/* Through the real path, not /proc/self/exe: the process name (comm,
+	 * what ps and pidof show) comes from the file executed. */
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		execv(self, argv);
+	}
 	/* No /proc (PID 1 mounts it first), or no memory: go on as we are. */
 	log_warning_errno(errno, "could not re-execute with glibc's tcache off; going on with it");
 	snprintf(buf, sizeof(buf), "%s", getenv(SAVED));

@@ -258,6 +258,8 @@ def test_runs_with_the_tcache_off_and_children_get_the_environment_as_it_was():
         with open(f"/proc/{m.pid}/environ", "rb") as f:
             seen = f.read()
         assert b"glibc.malloc.tcache_count=0\0" in seen, seen
+        # Still called maitred (ps, pidof): re-executed through its own path.
+        assert open(f"/proc/{m.pid}/comm").read() == "maitred\n"
         out = os.path.join(m.dir, "env")
         assert maitctl(m.addr, "launch", "--wait", "--", "/bin/sh", "-c",
                        f"env > {out}").returncode == 0

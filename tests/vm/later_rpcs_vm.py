@@ -170,8 +170,11 @@ def resize(v):
         assert (st.resize_in_progress, st.current_size, st.target_size) == (True, 16 * MiB, 32 * MiB), st
         # The worker child waits in the kernel holding 0-2 and the mount
         # point only: no connection or listener of PID 1.
-        fds = gsh(v, "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = maitred ] &&"
-                     " grep -q '^State:.*D' $d/status && ls $d/fd; done; true").split()
+        # (Waited for: the child may not have reached the ioctl yet.)
+        def worker_fds():
+            return gsh(v, "for d in /proc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = maitred ] &&"
+                          " grep -q '^State:.*D' $d/status && ls $d/fd; done; true").split()
+        fds = valet.wait_until(worker_fds, 20, interval=0.1, what="the resize worker blocked in the kernel")
         assert len(fds) == 4 and {"0", "1", "2"} <= set(fds), fds
     finally:
         gsh(v, "fsfreeze --unfreeze /mnt/disk")
