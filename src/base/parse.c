@@ -41,15 +41,20 @@ int parse_u64_any_base(const char *s, uint64_t *ret)
 	return parse_checked(s, 0, UINT64_MAX, ret);
 }
 
-int parse_seconds(const char *s, uint64_t *ret_usec)
+int parse_seconds_range(const char *s, bool zero_ok, double max_sec, uint64_t *ret_usec)
 {
 	char *end;
 	errno = 0;
 	double sec = strtod(s, &end);
-	if (end == s || *end || errno || !(sec > 0))
+	if (end == s || *end || errno || !(zero_ok ? sec >= 0 : sec > 0))
 		return -EINVAL;
-	if (sec > 3600)
+	if (sec > max_sec)
 		return -ERANGE;
 	*ret_usec = (uint64_t)(sec * 1e6);
 	return 0;
+}
+
+int parse_seconds(const char *s, uint64_t *ret_usec)
+{
+	return parse_seconds_range(s, false, 3600, ret_usec);
 }

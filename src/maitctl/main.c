@@ -1,6 +1,4 @@
-#include <errno.h>
 #include <getopt.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,13 +15,7 @@ static const struct maitctl_command *const commands[] = {
 
 int maitctl_parse_seconds(const char *s, uint64_t *ret_usec)
 {
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !(v >= 0) || v > 86400 * 365)
-		return -EINVAL;
-	*ret_usec = (uint64_t)(v * 1e6);
-	return 0;
+	return parse_seconds_range(s, true, 86400 * 365, ret_usec);
 }
 
 static void usage(FILE *f)
