@@ -13,6 +13,7 @@ import socket
 import subprocess
 import threading
 import time
+import traceback
 
 import valet
 
@@ -44,6 +45,20 @@ def kernel_time(text, pattern):
     if not m:
         raise AssertionError(f"no kernel log line matches {pattern!r}")
     return float(m.group(1)), m
+
+
+def run_step(tally, name, fn, *args):
+    """Runs one VM test case: ok or not ok "vm/NAME" in the tally. Returns
+    False when it failed, else fn's result (True for None)."""
+    full = f"vm/{name}"
+    start = time.monotonic()
+    try:
+        res = fn(*args)
+    except Exception as e:
+        tally.fail(full, f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6))
+        return False
+    tally.ok(full, time.monotonic() - start)
+    return res if res is not None else True
 
 
 def kernel_dir():

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import traceback
 
 import valet
 import vm
@@ -71,15 +70,7 @@ class Guest:
         self.v = None
 
     def step(self, name, fn, *args):
-        full = f"vm/{name}"
-        start = time.monotonic()
-        try:
-            res = fn(*args)
-        except Exception as e:
-            self.tally.fail(full, f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6))
-            return False
-        self.tally.ok(full, time.monotonic() - start)
-        return res if res is not None else True
+        return vm.run_step(self.tally, name, fn, *args)
 
     # -- the package ---------------------------------------------------------
     def build_package(self):

@@ -16,7 +16,6 @@ import select
 import subprocess
 import threading
 import time
-import traceback
 
 import later_rpcs_vm
 import valet
@@ -37,17 +36,9 @@ class Scenario:
         vm.build_initramfs(build, self.kdir, self.initrd, test_jobs=True)
 
     def step(self, name, fn, *args, always=False):
-        full = f"vm/{name}"
-        if self.pattern and self.pattern not in full and not always:
+        if self.pattern and self.pattern not in f"vm/{name}" and not always:
             return None
-        start = time.monotonic()
-        try:
-            res = fn(*args)
-        except Exception as e:
-            self.tally.fail(full, f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6))
-            return False
-        self.tally.ok(full, time.monotonic() - start)
-        return res if res is not None else True
+        return vm.run_step(self.tally, name, fn, *args)
 
     def boot(self, name, cmdline, disk=None, extra_disks=()):
         sub = os.path.join(self.work, name)
