@@ -1,4 +1,5 @@
 #include "spawn.h"
+#include "strv.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -153,15 +154,6 @@ static int child_run(void *arg)
 	return child_fail(ctx, SPAWN_STAGE_EXEC, errno);
 }
 
-static const char *env_lookup(char *const *envp, const char *name)
-{
-	size_t n = strlen(name);
-	for (; envp && *envp; envp++)
-		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
-			return *envp + n + 1;
-	return NULL;
-}
-
 /* execvp's search, done here because the child may not touch our memory:
  * the first executable regular file along the child's PATH. */
 static int resolve_path(const char *file, char *const *envp, char *buf, size_t size, const char **ret)
@@ -173,7 +165,7 @@ static int resolve_path(const char *file, char *const *envp, char *buf, size_t s
 		*ret = file;
 		return 0;
 	}
-	path = env_lookup(envp ? envp : environ, "PATH");
+	path = strv_env_get(envp ? envp : environ, "PATH");
 	if (!path)
 		path = "/bin:/usr/bin";
 	for (dir = path;; dir = end + 1) {

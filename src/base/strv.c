@@ -42,3 +42,18 @@ int strv_builder_add(struct strv_builder *b, const char *s)
 	b->v[++b->n] = NULL;
 	return 0;
 }
+
+char *const *strv_env_find(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
+			return envp;
+	return NULL;
+}
+
+const char *strv_env_get(char *const *envp, const char *name)
+{
+	char *const *e = strv_env_find(envp, name);
+	return e ? *e + strlen(name) + 1 : NULL;
+}

@@ -7,6 +7,12 @@ void strv_free(char **v);
 char **strv_copy(char *const *v);
 #include <stddef.h>
 
+/* The entry NAME=... of an environment array, or NULL. Async-signal-safe
+ * (no allocation): spawn's child uses it between fork and exec. */
+char *const *strv_env_find(char *const *envp, const char *name);
+/* The value of NAME in an environment array, or NULL. */
+const char *strv_env_get(char *const *envp, const char *name);
+
 static inline void strv_freep(char ***v)
 {
 	strv_free(*v);

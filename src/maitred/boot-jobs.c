@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/wait-status.h"
 #include "init/jobs.h"
 #include "init/textproto.h"
 #include "maitred.h"
@@ -33,10 +34,7 @@ static void job_exited(pid_t pid _unused_, int status, void *userdata)
 	struct boot_jobs *b = userdata;
 	const char *name = base_name(b->paths[b->next - 1]);
 
-	if (WIFSIGNALED(status))
-		log_info("Job %s killed by signal %d", name, WTERMSIG(status));
-	else
-		log_info("Job %s exited with status %d", name, WEXITSTATUS(status));
+	log_info("Job %s %s", name, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 	boot_jobs_next(b);
 }
 

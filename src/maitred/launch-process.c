@@ -7,6 +7,7 @@
 
 #include "base/list.h"
 #include "base/log.h"
+#include "base/wait-status.h"
 #include "guest.pb-c.h"
 #include "maitred.h"
 
@@ -53,15 +54,13 @@ static void launch_wait_exited(pid_t pid, int status, void *userdata)
 	if (WIFEXITED(status)) {
 		resp.status = VM_TOOLS__PROCESS_STATUS__EXITED;
 		resp.code = WEXITSTATUS(status);
-		log_info("LaunchProcess from %s: %s (pid %d) exited with status %d", w->peer, w->name, (int)pid,
-			 resp.code);
 	} else if (WIFSIGNALED(status)) {
 		resp.status = VM_TOOLS__PROCESS_STATUS__SIGNALED;
 		resp.code = WTERMSIG(status);
-		log_info("LaunchProcess from %s: %s (pid %d) killed by signal %d%s", w->peer, w->name, (int)pid,
-			 resp.code, WCOREDUMP(status) ? " (core dumped)" : "");
 	} else
 		resp.status = VM_TOOLS__PROCESS_STATUS__UNKNOWN;
+	log_info("LaunchProcess from %s: %s (pid %d) %s", w->peer, w->name, (int)pid,
+		 wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 	if (w->call)
 		rpc_call_reply(w->call, &resp.base);
 	launch_wait_free(w);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/wait-status.h"
 #include "base/time-util.h"
 #include "init/cmdline.h"
 #include "init/poweroff.h"
@@ -87,10 +88,7 @@ static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_
 {
 	switch (ev) {
 	case SUPERVISOR_EXITED:
-		if (WIFSIGNALED(status))
-			log_info("%s (%d) killed by signal %d", name, (int)pid, WTERMSIG(status));
-		else
-			log_info("%s (%d) exited with status %d", name, (int)pid, WEXITSTATUS(status));
+		log_info("%s (%d) %s", name, (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 		break;
 	case SUPERVISOR_RESTARTED: log_info("Restarting %s (now pid %d)", name, (int)pid); break;
 	case SUPERVISOR_THROTTLED: log_warning("%s respawning too frequently; stopped", name); break;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/wait-status.h"
 #include "base/spawn.h"
 #include "fs-probe.h"
 #include "guest.pb-c.h"
@@ -91,7 +92,7 @@ static void on_mkfs_exit(pid_t pid _unused_, int status, void *userdata)
 	const char *peer = rpc_call_peer(j->call);
 
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		int code = wait_status_code(status);
 		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, j->source, code);
 		rpc_call_fail(j->call, RPC_INTERNAL, "%s %s failed (status %d); nothing mounted", j->mkfs, j->source,
 			      code);

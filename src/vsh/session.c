@@ -16,6 +16,7 @@
 #include "base/macro.h"
 #include "base/spawn.h"
 #include "base/time-util.h"
+#include "base/wait-status.h"
 #include "loop/loop.h"
 #include "rpc/wire.h"
 #include "vsh/frame.h"
@@ -480,15 +481,11 @@ static int open_pty(const VmTools__Vsh__SetupConnectionRequest *req, int *ret_ma
 
 static void describe_exit(int status, char *buf, size_t size, int *ret_code)
 {
-	if (WIFEXITED(status)) {
-		*ret_code = WEXITSTATUS(status);
+	*ret_code = wait_status_code(status);
+	if (WIFEXITED(status))
 		snprintf(buf, size, "target process has exited");
-	} else {
-		int sig = WTERMSIG(status);
-		*ret_code = 128 + sig;
-		snprintf(buf, size, "killed by signal %d (SIG%s)%s", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
-			 WCOREDUMP(status) ? ", core dumped" : "");
-	}
+	else
+		wait_status_str(status, buf);
 }
 
 /* Sends the last status message: EXITED with the code, or FAILED. */

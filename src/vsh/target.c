@@ -31,17 +31,17 @@ void vsh_target_clear(struct vsh_target *t)
 /* Sets NAME=value, replacing an earlier NAME. */
 static int env_set(char ***envp, size_t *n, const char *name, const char *value)
 {
-	size_t len = strlen(name);
 	char *entry;
 
 	if (asprintf(&entry, "%s=%s", name, value) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < *n; i++)
-		if (strncmp((*envp)[i], name, len) == 0 && (*envp)[i][len] == '=') {
-			free((*envp)[i]);
-			(*envp)[i] = entry;
-			return 0;
-		}
+	char *const *old = strv_env_find(*envp, name);
+	if (old) {
+		size_t i = (size_t)(old - *envp);
+		free((*envp)[i]);
+		(*envp)[i] = entry;
+		return 0;
+	}
 	char **grown = realloc(*envp, (*n + 2) * sizeof(char *));
 	if (!grown) {
 		free(entry);
@@ -51,15 +51,6 @@ static int env_set(char ***envp, size_t *n, const char *name, const char *value)
 	(*envp)[(*n)++] = entry;
 	(*envp)[*n] = NULL;
 	return 0;
-}
-
-static bool env_has(char **envp, const char *name)
-{
-	size_t len = strlen(name);
-	for (; envp && *envp; envp++)
-		if (strncmp(*envp, name, len) == 0 && (*envp)[len] == '=')
-			return true;
-	return false;
 }
 
 static int build_env(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh_target *t)
@@ -76,9 +67,9 @@ static int build_env(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh
 			continue;
 		r = env_set(&t->envp, &n, k, req->env[i]->value ? req->env[i]->value : "");
 	}
-	if (r == 0 && !env_has(t->envp, "TERM"))
+	if (r == 0 && !strv_env_find(t->envp, "TERM"))
 		r = env_set(&t->envp, &n, "TERM", "linux");
-	if (r == 0 && !env_has(t->envp, "PATH"))
+	if (r == 0 && !strv_env_find(t->envp, "PATH"))
 		r = env_set(&t->envp, &n, "PATH", t->uid == 0 ? DEFAULT_PATH_ROOT : DEFAULT_PATH_USER);
 	if (r == 0)
 		r = env_set(&t->envp, &n, "HOME", t->home);

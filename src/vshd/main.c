@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/wait-status.h"
 #include "base/notify.h"
 #include "base/parse.h"
 #include "loop/loop.h"
@@ -61,7 +62,7 @@ static void on_reaped(struct loop *l _unused_, pid_t pid, int status, void *user
 	if (d->sessions > 0)
 		d->sessions--;
 	if (WIFSIGNALED(status))
-		log_warning("session %d crashed: signal %d", (int)pid, WTERMSIG(status));
+		log_warning("session %d crashed: %s", (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 }
 
 static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len, const char *peer_desc)
