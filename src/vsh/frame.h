@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "base/buf.h"
+#include "vsh.pb-c.h"
 
 #define VSH_MAX_MESSAGE 4096
 /* Largest data chunk put in one DataMessage (what the original reads). */
@@ -19,6 +20,16 @@ int vsh_frame_encode(const ProtobufCMessage *m, uint8_t *out, size_t size);
 
 /* Appends one frame to out. -EMSGSIZE as above, -ENOMEM. */
 int vsh_frame_append(struct buf *out, const ProtobufCMessage *m);
+
+/* Who sends a DataMessage: vshd's sessions wrap it in a HostMessage, the
+ * client in a GuestMessage. */
+enum vsh_sender { VSH_FROM_SERVER, VSH_FROM_CLIENT };
+
+/* Appends data for stream as DataMessage frames of at most VSH_MAX_DATA
+ * bytes each; len 0 appends one empty DataMessage (the stream's EOF).
+ * -ENOMEM (what was appended before stays). */
+int vsh_frame_append_data(struct buf *out, enum vsh_sender from, VmTools__Vsh__StdioStream stream,
+			  const uint8_t *data, size_t len);
 
 /* Looks for one whole frame at the start of data. Returns 1 with the
  * message and the frame's total length, 0 when more bytes are needed,

@@ -10,6 +10,7 @@
 #include "base/time-util.h"
 #include "loop/loop.h"
 #include "vsh/frame.h"
+#include "vsh/handshake.h"
 #include "vsh.pb-c.h"
 
 struct pending {
@@ -36,13 +37,8 @@ struct pending_set {
 
 void vshd_refuse(int fd, const char *why)
 {
-	VmTools__Vsh__SetupConnectionResponse resp = VM_TOOLS__VSH__SETUP_CONNECTION_RESPONSE__INIT;
-	uint8_t frame[VSH_FRAME_MAX];
-	resp.status = VM_TOOLS__VSH__CONNECTION_STATUS__FAILED;
-	resp.description = (char *)why;
-	int n = vsh_frame_encode(&resp.base, frame, sizeof(frame));
-	if (n > 0)
-		(void)!send(fd, frame, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* A courtesy: one attempt that does not wait. */
+	(void)vsh_send_setup_response(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, why, 0, 0);
 }
 
 static void rearm(struct pending_set *p)
