@@ -182,6 +182,19 @@ static void on_stop(struct loop *l, int signo, void *userdata _unused_)
 	loop_exit(l, 0);
 }
 
+/* A number from 1 to max for --name; -EINVAL after printing why. */
+static int parse_count(const char *name, const char *arg, uint32_t max, const char *unit, unsigned *ret)
+{
+	uint32_t v;
+
+	if (parse_u32(arg, &v) < 0 || v == 0 || v > max) {
+		fprintf(stderr, "vshd: invalid --%s '%s': expected 1-%u%s\n", name, arg, (unsigned)max, unit);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
 /* Fills o from the command line. Returns -1 to go on, else the exit
  * status (0 for --help, 2 after printing what is wrong). */
 static int parse_options(int argc, char **argv, struct options *o)
@@ -231,26 +244,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_DEFAULT_USER: o->policy.default_user = optarg; break;
 		case OPT_NO_SWITCH: o->policy.allow_user_switch = false; break;
 		case OPT_MAX:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 65536) {
-				fprintf(stderr, "vshd: invalid --max-sessions '%s': expected 1-65536\n", optarg);
+			if (parse_count("max-sessions", optarg, 65536, "", &o->max_sessions) < 0)
 				return 2;
-			}
-			o->max_sessions = v;
 			break;
 		case OPT_PENDING:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 65536) {
-				fprintf(stderr, "vshd: invalid --max-pending '%s': expected 1-65536\n", optarg);
+			if (parse_count("max-pending", optarg, 65536, "", &o->max_pending) < 0)
 				return 2;
-			}
-			o->max_pending = v;
 			break;
 		case OPT_SETUP:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 3600) {
-				fprintf(stderr, "vshd: invalid --setup-timeout '%s': expected 1-3600 seconds\n",
-					optarg);
+			if (parse_count("setup-timeout", optarg, 3600, " seconds", &o->setup_timeout) < 0)
 				return 2;
-			}
-			o->setup_timeout = v;
 			break;
 		case OPT_KMSG: o->kmsg = true; break;
 		case 'h': usage(stdout); return 0;
