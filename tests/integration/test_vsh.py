@@ -213,16 +213,19 @@ def test_signals_forwarded_and_connection_loss():
     out, err = p.communicate(timeout=10)
     assert p.returncode == 130, (p.returncode, err)
     # The connection dies before EXITED: 123.
-    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sh", "-c", "echo up; exec sleep 100"],
+    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sh", "-c", "echo up $$; exec sleep 100"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
     # Output reaches the client only after READY: once "up" is here, the
     # session is set up and the connection dies in the middle of it.
-    assert _read_line(p.stdout, 10) == b"up\n"
+    line = _read_line(p.stdout, 10)
+    assert line.startswith(b"up "), line
+    orphan = int(line.split()[1])  # the sleep, left behind by the killed session
     session = [s for s in _session_pids(d) if _children(s)][0]
     os.kill(session, 9)  # the session process of our vshd
     p.wait(10)
     assert p.returncode == 123, p.returncode
     assert b"connection lost" in p.stderr.read()
+    os.kill(orphan, 9)
     assert vsh(d.addr, "--", "true").returncode == 0
     assert d.stop() == 0
 
