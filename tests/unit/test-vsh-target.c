@@ -67,10 +67,14 @@ TEST(argv_env_and_cwd_from_the_request)
 	struct vsh_target t;
 	char err[256] = "";
 
-	e[0].key = "TERM", e[0].value = "xterm";
-	e[1].key = "A", e[1].value = "1";
-	e[2].key = "A", e[2].value = "2"; /* a later one replaces */
-	e[3].key = "BAD=KEY", e[3].value = "x"; /* skipped */
+	e[0].key = "TERM";
+	e[0].value = "xterm";
+	e[1].key = "A";
+	e[1].value = "1";
+	e[2].key = "A";
+	e[2].value = "2"; /* a later one replaces */
+	e[3].key = "BAD=KEY";
+	e[3].value = "x"; /* skipped */
 	req.env = envs;
 	req.n_env = 4;
 	req.argv = argv;
