@@ -30,6 +30,8 @@
 /* The same for stdin read without epoll: lower, as every partial send
  * shifts what is left. */
 #define FILE_HIGH (256 * 1024)
+/* Output written to stdout or stderr in one call at most. */
+#define BATCH_MAX (256 * 1024)
 
 struct client {
 	struct loop *loop;
@@ -121,73 +123,86 @@ static void write_fully(int fd, const uint8_t *data, size_t len)
 	}
 }
 
-/* Writes out runs of consecutive data for the same stream in one call. */
+/* Runs of consecutive data for the same stream, written in one call. */
+struct batch {
+	struct client *c;
+	uint8_t *data;
+	size_t len;
+	int fd;
+};
+
+static void batch_flush(struct batch *b)
+{
+	if (b->len)
+		write_fully(b->fd, b->data, b->len);
+	b->len = 0;
+}
+
+static void on_data(struct batch *b, const VmTools__Vsh__DataMessage *d)
+{
+	struct client *c = b->c;
+	int fd = d->stream == VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM ? 2 : 1;
+
+	if (fd != b->fd || b->len + d->data.len > BATCH_MAX) {
+		batch_flush(b);
+		b->fd = fd;
+	}
+	if (d->data.len == 0) {
+		/* Remote EOF: close ours, so readers see it too. */
+		batch_flush(b);
+		if (c->out_open[fd]) {
+			c->out_open[fd] = false;
+			(void)close(fd);
+		}
+	} else if (c->out_open[fd]) {
+		memcpy(b->data + b->len, d->data.data, d->data.len);
+		b->len += d->data.len;
+	}
+}
+
+/* 0 to go on; 1 once the session has ended. */
+static int on_status(struct client *c, const VmTools__Vsh__ConnectionStatusMessage *st)
+{
+	if (st->status == VM_TOOLS__VSH__CONNECTION_STATUS__EXITED) {
+		c->exited = true;
+		c->code = st->code;
+		if (st->code >= 126 && st->description && strncmp(st->description, "cannot execute", 14) == 0)
+			fprintf(stderr, "vsh: %s\n", st->description);
+		loop_exit(c->loop, 0);
+		return 1;
+	}
+	if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
+		fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
+		loop_exit(c->loop, 0);
+	}
+	return 0;
+}
+
+static int on_host_frame(const uint8_t *msg, size_t len, void *userdata)
+{
+	struct batch *b = userdata;
+	VmTools__Vsh__HostMessage *h = vm_tools__vsh__host_message__unpack(NULL, len, msg);
+	int r = 0;
+
+	if (!h)
+		return -EBADMSG;
+	if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE)
+		on_data(b, h->data_message);
+	else if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE)
+		r = on_status(b->c, h->status_message);
+	vm_tools__vsh__host_message__free_unpacked(h, NULL);
+	return r;
+}
+
+/* Handles every whole frame received; a broken stream ends the loop. */
 static void handle_frames(struct client *c)
 {
-	static uint8_t batch[256 * 1024];
-	size_t blen = 0, off = 0;
-	int bfd = -1;
+	static uint8_t data[BATCH_MAX];
+	struct batch b = { .c = c, .data = data, .fd = -1 };
 
-	/* Frames are consumed by offset and the buffer compacted once. */
-	for (;;) {
-		const uint8_t *msg;
-		size_t mlen, flen;
-		int r = vsh_frame_next(c->in.data + off, c->in.len - off, &msg, &mlen, &flen);
-		if (r < 0) {
-			loop_exit(c->loop, 0);
-			break;
-		}
-		if (r == 0)
-			break;
-		VmTools__Vsh__HostMessage *h = vm_tools__vsh__host_message__unpack(NULL, mlen, msg);
-		off += flen;
-		if (!h) {
-			loop_exit(c->loop, 0);
-			break;
-		}
-		if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE) {
-			VmTools__Vsh__DataMessage *d = h->data_message;
-			int fd = d->stream == VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM ? 2 : 1;
-			if (fd != bfd || blen + d->data.len > sizeof(batch)) {
-				if (blen)
-					write_fully(bfd, batch, blen);
-				blen = 0;
-				bfd = fd;
-			}
-			if (d->data.len == 0) {
-				/* Remote EOF: close ours, so readers see it too. */
-				if (blen)
-					write_fully(bfd, batch, blen);
-				blen = 0;
-				if (c->out_open[fd]) {
-					c->out_open[fd] = false;
-					(void)close(fd);
-				}
-			} else if (c->out_open[fd]) {
-				memcpy(batch + blen, d->data.data, d->data.len);
-				blen += d->data.len;
-			}
-		} else if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE) {
-			VmTools__Vsh__ConnectionStatusMessage *st = h->status_message;
-			if (st->status == VM_TOOLS__VSH__CONNECTION_STATUS__EXITED) {
-				c->exited = true;
-				c->code = st->code;
-				if (st->code >= 126 && st->description &&
-				    strncmp(st->description, "cannot execute", 14) == 0)
-					fprintf(stderr, "vsh: %s\n", st->description);
-				loop_exit(c->loop, 0);
-			} else if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
-				fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
-				loop_exit(c->loop, 0);
-			}
-		}
-		vm_tools__vsh__host_message__free_unpacked(h, NULL);
-		if (c->exited)
-			break;
-	}
-	if (blen)
-		write_fully(bfd, batch, blen);
-	buf_consume(&c->in, off);
+	if (vsh_frame_take(&c->in, on_host_frame, &b) < 0)
+		loop_exit(c->loop, 0);
+	batch_flush(&b);
 }
 
 static void flush_sock(struct client *c)

@@ -68,3 +68,23 @@ int vsh_frame_append_data(struct buf *out, enum vsh_sender from, VmTools__Vsh__S
 	} while (off < len);
 	return 0;
 }
+
+int vsh_frame_take(struct buf *in, vsh_frame_fn fn, void *userdata)
+{
+	size_t off = 0;
+	int r = 0;
+
+	while (off < in->len) {
+		const uint8_t *msg;
+		size_t mlen, flen;
+		r = vsh_frame_next(in->data + off, in->len - off, &msg, &mlen, &flen);
+		if (r <= 0)
+			break;
+		off += flen;
+		r = fn(msg, mlen, userdata);
+		if (r != 0)
+			break;
+	}
+	buf_consume(in, off);
+	return r;
+}

@@ -36,3 +36,14 @@ int vsh_frame_append_data(struct buf *out, enum vsh_sender from, VmTools__Vsh__S
  * -EMSGSIZE when the length prefix is over 4096 (the stream is unusable). */
 int vsh_frame_next(const uint8_t *data, size_t len, const uint8_t **ret_msg, size_t *ret_msg_len,
 		   size_t *ret_frame_len);
+
+/* Called with each whole frame's message; 0 to go on, anything else to
+ * stop there. */
+typedef int (*vsh_frame_fn)(const uint8_t *msg, size_t len, void *userdata);
+
+/* Reassembly: calls fn for every whole frame at the start of in, in order,
+ * and consumes them from in (the one fn stopped at too). Returns 0 when
+ * every whole frame was taken (a partial one stays in in), fn's value when
+ * it stopped, -EMSGSIZE when a length prefix is over VSH_MAX_MESSAGE (the
+ * stream is unusable). */
+int vsh_frame_take(struct buf *in, vsh_frame_fn fn, void *userdata);

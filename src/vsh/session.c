@@ -282,29 +282,24 @@ static void handle_guest(struct session *s, const VmTools__Vsh__GuestMessage *g)
 	}
 }
 
-/* Decodes and handles every whole frame in s->in. */
+static int on_guest_frame(const uint8_t *msg, size_t len, void *userdata)
+{
+	struct session *s = userdata;
+	VmTools__Vsh__GuestMessage *g = vm_tools__vsh__guest_message__unpack(NULL, len, msg);
+
+	if (!g)
+		return -EBADMSG;
+	handle_guest(s, g);
+	vm_tools__vsh__guest_message__free_unpacked(g, NULL);
+	return 0;
+}
+
+/* Decodes and handles every whole frame in s->in. An oversized or
+ * undecodable frame loses the stream. */
 static void handle_frames(struct session *s)
 {
-	size_t off = 0;
-
-	for (;;) {
-		const uint8_t *msg;
-		size_t mlen, flen;
-		int r = vsh_frame_next(s->in.data + off, s->in.len - off, &msg, &mlen, &flen);
-		if (r < 0)
-			session_event(s, VSH_EVENT_CLIENT_GONE); /* oversized: the stream is lost */
-		if (r <= 0)
-			break;
-		VmTools__Vsh__GuestMessage *g = vm_tools__vsh__guest_message__unpack(NULL, mlen, msg);
-		off += flen;
-		if (!g) {
-			session_event(s, VSH_EVENT_CLIENT_GONE);
-			break;
-		}
-		handle_guest(s, g);
-		vm_tools__vsh__guest_message__free_unpacked(g, NULL);
-	}
-	buf_consume(&s->in, off);
+	if (vsh_frame_take(&s->in, on_guest_frame, s) < 0)
+		session_event(s, VSH_EVENT_CLIENT_GONE);
 }
 
 static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)

@@ -130,7 +130,8 @@ static void client_take(struct client *c, const uint8_t *msg, size_t mlen)
 		c->frames[k]++;
 		c->largest[k] = MAX(c->largest[k], len);
 		len = MIN(len, sizeof(c->out[k]) - 1 - c->out_len[k]);
-		memcpy(c->out[k] + c->out_len[k], h->data_message->data.data, len);
+		if (len)
+			memcpy(c->out[k] + c->out_len[k], h->data_message->data.data, len);
 		c->out_len[k] += len;
 	} else if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE) {
 		c->ended = true;
