@@ -89,8 +89,9 @@ static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len,
 }
 
 /* A whole request has arrived: a session, if there is room for one. */
-static void on_request(int fd, const uint8_t *data, size_t len, const char *peer, void *userdata)
+static void on_request(int take_fd, const uint8_t *data, size_t len, const char *peer, void *userdata)
 {
+	_cleanup_close_ int fd = take_fd;
 	struct vshd *d = userdata;
 	char why[64];
 
@@ -98,19 +99,16 @@ static void on_request(int fd, const uint8_t *data, size_t len, const char *peer
 		log_warning("refused connection from %s: %u sessions already", peer, d->sessions);
 		snprintf(why, sizeof(why), "too many sessions (%u running)", d->sessions);
 		vshd_refuse(fd, why);
-		safe_close(fd);
 		return;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warning_errno(errno, "fork failed");
 		vshd_refuse(fd, "could not start a session");
-		safe_close(fd);
 		return;
 	}
 	if (pid == 0)
-		run_session(d, fd, data, len, peer);
-	safe_close(fd);
+		run_session(d, TAKE_FD(fd), data, len, peer); /* does not return */
 	d->sessions++;
 }
 
@@ -141,7 +139,7 @@ static const struct net_listener_ops listener_ops = {
  * --default-user was given. Returns false after printing why. */
 static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
 {
-	struct vsh_user u = { 0 };
+	_cleanup_(vsh_user_clear) struct vsh_user u = { 0 };
 	int r;
 
 	if (policy->allow_user_switch)
@@ -165,14 +163,12 @@ static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
 			"vshd: --no-allow-user-switch with --default-user '%s' (uid %u): vshd runs as uid %u and "
 			"cannot become that user without root\n",
 			u.name, (unsigned)u.uid, (unsigned)geteuid());
-		vsh_user_clear(&u);
 		return false;
 	}
 	if (!policy->default_user) {
 		*ret_own_name = TAKE_PTR(u.name);
 		policy->default_user = *ret_own_name;
 	}
-	vsh_user_clear(&u);
 	return true;
 }
 
