@@ -252,6 +252,7 @@ static int run(int argc, char **argv)
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
 		return log_error_errno(r, "could not create the supervisor"), 1;
+	supervisor_set_params(sup, &m.opts.respawn);
 	m.supervisor = sup;
 
 	rpc_server_config_init(&cfg, &maitred_service);

@@ -25,6 +25,7 @@ struct maitred_options {
 	bool vm_ready_given;
 	uint64_t vm_ready_timeout_usec; /* retried with backoff for this long */
 	uint64_t shutdown_grace_usec;
+	struct supervisor_params respawn; /* --respawn-backoff-max */
 	/* The later RPCs (see their files): where they act. */
 	const char *resolv_conf;  /* default /etc/resolv.conf */
 	const char *localtime;	  /* default /etc/localtime */

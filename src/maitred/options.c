@@ -25,6 +25,8 @@ static void usage(FILE *f)
 	      "  --vm-ready-timeout S   keep retrying VmReady for S seconds (default 120)\n"
 	      "  --shutdown-grace S     as PID 1, seconds between SIGTERM and SIGKILL at power-off\n"
 	      "                         (default 10; maitred.shutdown_grace=S on the kernel command line wins)\n"
+	      "  --respawn-backoff-max S  longest wait before restarting a respawning job that keeps\n"
+	      "                         exiting (default 1; 0: restart at once)\n"
 	      "  --main-fs PATH         the main writable filesystem (GetAvailableSpace, ResizeFilesystem;\n"
 	      "                         default: maitred.main_fs=PATH on the kernel command line, else /)\n"
 	      "  --resolv-conf PATH     the file SetResolvConfig writes (default /etc/resolv.conf)\n"
@@ -50,7 +52,8 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		OPT_MAIN_FS,
 		OPT_RESOLV_CONF,
 		OPT_LOCALTIME,
-		OPT_ZONEINFO_DIR
+		OPT_ZONEINFO_DIR,
+		OPT_RESPAWN_BACKOFF_MAX
 	};
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -67,6 +70,7 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
 		{ "localtime", required_argument, NULL, OPT_LOCALTIME },
 		{ "zoneinfo-dir", required_argument, NULL, OPT_ZONEINFO_DIR },
+		{ "respawn-backoff-max", required_argument, NULL, OPT_RESPAWN_BACKOFF_MAX },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -84,6 +88,7 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .localtime = "/etc/localtime",
 					  .zoneinfo_dir = "/usr/share/zoneinfo" };
 	peer_policy_init(&opts->policy);
+	supervisor_params_init(&opts->respawn);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_LISTEN:
@@ -132,6 +137,16 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					optarg);
 				return -EINVAL;
 			}
+			break;
+		case OPT_RESPAWN_BACKOFF_MAX:
+			if (parse_seconds_range(optarg, true, 3600, &opts->respawn.backoff_max_usec) < 0) {
+				fprintf(stderr,
+					"maitred: invalid --respawn-backoff-max '%s': expected seconds [0-3600]\n",
+					optarg);
+				return -EINVAL;
+			}
+			opts->respawn.backoff_min_usec =
+				MIN(opts->respawn.backoff_min_usec, opts->respawn.backoff_max_usec);
 			break;
 		case OPT_VM_READY:
 			if (strcmp(optarg, "none") != 0 && addr_parse(optarg, &a) < 0) {
