@@ -72,7 +72,8 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 {
 	VmTools__LaunchProcessRequest *req = NULL;
 	struct spawn_error se;
-	char err[300], *text = NULL;
+	struct textproto_error err;
+	char *text = NULL;
 	size_t len = 0;
 	pid_t pid;
 	int r;
@@ -82,15 +83,10 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 		log_error_errno(r, "Unable to read file %s", path);
 		return false;
 	}
-	r = textproto_parse_launch(text, len, &req, err, sizeof(err));
+	r = textproto_parse_launch(text, len, &req, &err);
 	free(text);
 	if (r < 0) {
-		/* err is "line N: what": make it path:N: what. */
-		unsigned line = 0;
-		const char *what = err;
-		if (sscanf(err, "line %u: ", &line) == 1 && strchr(err, ':'))
-			what = strchr(err, ':') + 2;
-		log_error("%s:%u: %s; job skipped", path, line, what);
+		log_error("%s:%u: %s; job skipped", path, err.line, err.message);
 		return false;
 	}
 	bool wait = false;
