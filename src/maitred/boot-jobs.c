@@ -118,7 +118,7 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 static void boot_jobs_next(struct boot_jobs *b)
 {
 	/* Stopping (or powering off) while a job was waited for: start no more. */
-	if (b->m->shutting_down && b->next < b->n) {
+	if (maitred_state_is_ending(b->m->state) && b->next < b->n) {
 		log_info("stopping: %zu boot jobs not started", b->n - b->next);
 		b->next = b->n;
 	}

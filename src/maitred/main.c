@@ -20,7 +20,7 @@
 #include "base/wait-status.h"
 #include "base/time-util.h"
 #include "init/cmdline.h"
-#include "init/poweroff.h"
+#include "init/power-off.h"
 #include "init/sysinit.h"
 #include "maitred.h"
 
@@ -110,11 +110,11 @@ static void on_stop_signal(struct loop *l _unused_, int signo, void *userdata)
 
 	if (m->pid1) {
 		log_info("received SIG%s, powering off", sigabbrev_np(signo));
-		maitred_begin_power_off(m, NULL);
+		maitred_input(m, MAITRED_POWER_OFF, NULL);
 		return;
 	}
 	log_info("received %s, stopping", strsignal(signo));
-	maitred_begin_stop(m);
+	maitred_input(m, MAITRED_STOP, NULL);
 }
 
 static void on_ignored_signal(struct loop *l _unused_, int signo, void *userdata _unused_)
@@ -163,36 +163,6 @@ static void setup_as_init(struct maitred *m)
 		m->opts.vm_ready = m->vm_ready_default;
 		log_info("Using startup listener port: %d", port);
 	}
-}
-
-/* After the boot jobs: serve. */
-static void start_serving(struct maitred *m)
-{
-	if (m->shutting_down)
-		return;
-	for (unsigned i = 0; i < m->opts.n_listen; i++) {
-		struct addr a;
-		(void)addr_parse(m->opts.listen[i], &a);
-		int r = rpc_server_listen(m->server, &a);
-		if (r < 0) {
-			log_error_errno(r, "could not listen on %s", m->opts.listen[i]);
-			m->listen_failed = true;
-			loop_exit(m->loop, 1);
-			return;
-		}
-		log_info("Server listening on %s", m->opts.listen[i]);
-	}
-	int r = notify_send(&m->notify, "READY=1\nSTATUS=Serving");
-	if (r < 0)
-		log_warning_errno(r, "could not tell the service manager that maitred is ready");
-	uint64_t user, sys;
-	cpu_usec(&user, &sys);
-	user -= m->started_user_usec;
-	sys -= m->started_sys_usec;
-	log_info("Serving %.1f ms after start (%.1f ms of CPU: %.1f in maitred, %.1f in the kernel)",
-		 (double)(now_usec() - m->started_usec) / 1000, (double)(user + sys) / 1000, (double)user / 1000,
-		 (double)sys / 1000);
-	maitred_notify_ready(m);
 }
 
 static int run(int argc, char **argv)
@@ -270,11 +240,9 @@ static int run(int argc, char **argv)
 		return log_error_errno(r, "could not create the server"), 1;
 	m.server = server;
 
-	if (m.opts.no_startup_processes)
-		start_serving(&m);
-	else
-		maitred_run_boot_jobs(&m, m.opts.jobs_dir, start_serving);
-	if (m.listen_failed)
+	/* BOOTING -> BOOT_JOBS -> SERVING, or BOOTING -> SERVING. */
+	maitred_input(&m, m.opts.no_startup_processes ? MAITRED_BOOT_JOBS_DONE : MAITRED_RUN_BOOT_JOBS, NULL);
+	if (m.state == MAITRED_FAILED)
 		return 1;
 
 	r = loop_run(loop);
@@ -285,9 +253,7 @@ static int run(int argc, char **argv)
 	maitred_power_off_free(&m);
 	if (r < 0)
 		return log_error_errno(r, "event loop failed"), 1;
-	if (m.listen_failed)
-		return 1;
-	return 0;
+	return m.state == MAITRED_FAILED ? 1 : 0;
 }
 
 /* The only way PID 1 ends: never by returning into a kernel panic. */
@@ -298,7 +264,7 @@ _noreturn_ static void power_off_now(int code)
 	log_info("Shutting down system NOW");
 	/* The host has its answer by now. A NIC still busy while the kernel
 	 * shuts devices down has been seen to hang the guest in virtio_net. */
-	if (poweroff_links_down() != 0)
+	if (power_off_links_down() != 0)
 		log_warning("could not take every network interface down");
 	sync();
 	(void)reboot(RB_POWER_OFF);
