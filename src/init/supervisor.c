@@ -60,19 +60,16 @@ static char **env_build(char *const *over)
 		n++;
 	while (over && over[m])
 		m++;
-	char **e = calloc(n + m + 1, sizeof(char *));
+	_cleanup_(strv_freep) char **e = calloc(n + m + 1, sizeof(char *));
 	if (!e)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!env_overridden(environ[i], over) && !(e[k++] = strdup(environ[i])))
-			goto fail;
+			return NULL;
 	for (size_t i = 0; i < m; i++)
 		if (!(e[k++] = strdup(over[i])))
-			goto fail;
-	return e;
-fail:
-	strv_free(e);
-	return NULL;
+			return NULL;
+	return TAKE_PTR(e);
 }
 
 static int spawn_job(char *const *argv, char *const *envp, bool use_console, pid_t *ret_pid,

@@ -41,28 +41,24 @@ static void job_exited(pid_t pid _unused_, int status, void *userdata)
 static int read_file(const char *path, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	char *buf = malloc(JOB_FILE_MAX + 1);
 	size_t len = 0;
 
-	if (fd < 0 || !buf) {
-		free(buf);
-		return fd < 0 ? -errno : -ENOMEM;
-	}
+	if (fd < 0)
+		return -errno;
+	_cleanup_free_ char *buf = malloc(JOB_FILE_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
 		ssize_t n = read(fd, buf + len, JOB_FILE_MAX + 1 - len);
-		if (n < 0) {
-			free(buf);
+		if (n < 0)
 			return -errno;
-		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len > JOB_FILE_MAX) {
-			free(buf);
+		if (len > JOB_FILE_MAX)
 			return -EFBIG;
-		}
 	}
-	*ret = buf;
+	*ret = TAKE_PTR(buf);
 	*ret_len = len;
 	return 0;
 }

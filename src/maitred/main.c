@@ -165,13 +165,50 @@ static void setup_as_init(struct maitred *m)
 	}
 }
 
+static int setup_failed(int error, const char *what)
+{
+	log_error_errno(error, "could not %s", what);
+	return 1;
+}
+
+/* SIGTERM and SIGINT stop (or power off); as PID 1 SIGPWR too, and the
+ * signals whose default would kill PID 1 are logged and ignored. */
+static int route_signals(struct maitred *m)
+{
+	static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	int r = loop_add_signal(m->loop, SIGTERM, on_stop_signal, m);
+
+	if (r >= 0)
+		r = loop_add_signal(m->loop, SIGINT, on_stop_signal, m);
+	if (r >= 0 && m->pid1) {
+		r = loop_add_signal(m->loop, SIGPWR, on_stop_signal, m);
+		for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(ignored); i++)
+			r = loop_add_signal(m->loop, ignored[i], on_ignored_signal, m);
+	}
+	return r;
+}
+
+/* svc must outlive the server. */
+static int new_server(struct maitred *m, const struct rpc_service *svc, struct rpc_server **ret)
+{
+	struct rpc_server_config cfg;
+
+	rpc_server_config_init(&cfg, svc);
+	cfg.policy = m->opts.policy;
+	cfg.max_connections = m->opts.max_connections;
+	cfg.handshake_timeout_usec = m->opts.handshake_timeout_usec;
+	cfg.on_event = on_server_event;
+	cfg.on_reject = on_call_rejected;
+	cfg.userdata = m;
+	return rpc_server_new(m->loop, &cfg, ret);
+}
+
 static int run(int argc, char **argv)
 {
 	struct maitred m = { 0 };
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
-	struct rpc_server_config cfg;
 	int r;
 
 	m.started_usec = now_usec();
@@ -203,41 +240,25 @@ static int run(int argc, char **argv)
 
 	r = loop_new(&loop);
 	if (r < 0)
-		return log_error_errno(r, "could not create the event loop"), 1;
+		return setup_failed(r, "create the event loop");
 	m.loop = loop;
 	loop_set_orphan_handler(loop, on_orphan, &m);
-	r = loop_add_signal(loop, SIGTERM, on_stop_signal, &m);
-	if (r >= 0)
-		r = loop_add_signal(loop, SIGINT, on_stop_signal, &m);
-	if (r >= 0 && m.pid1) {
-		static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-		r = loop_add_signal(loop, SIGPWR, on_stop_signal, &m);
-		for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(ignored); i++)
-			r = loop_add_signal(loop, ignored[i], on_ignored_signal, &m);
-	}
+	r = route_signals(&m);
 	/* Without its signals maitred could not be stopped cleanly. */
 	if (r < 0)
-		return log_error_errno(r, "could not route signals through the event loop"), 1;
+		return setup_failed(r, "route signals through the event loop");
 
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
-		return log_error_errno(r, "could not create the supervisor"), 1;
+		return setup_failed(r, "create the supervisor");
 	supervisor_set_params(sup, &m.opts.respawn);
 	m.supervisor = sup;
 
-	rpc_server_config_init(&cfg, &maitred_service);
-	cfg.policy = m.opts.policy;
-	cfg.max_connections = m.opts.max_connections;
-	cfg.handshake_timeout_usec = m.opts.handshake_timeout_usec;
-	cfg.on_event = on_server_event;
-	cfg.on_reject = on_call_rejected;
-	cfg.userdata = &m;
 	struct rpc_service svc = maitred_service;
 	svc.userdata = &m;
-	cfg.service = &svc;
-	r = rpc_server_new(loop, &cfg, &server);
+	r = new_server(&m, &svc, &server);
 	if (r < 0)
-		return log_error_errno(r, "could not create the server"), 1;
+		return setup_failed(r, "create the server");
 	m.server = server;
 
 	/* BOOTING -> BOOT_JOBS -> SERVING, or BOOTING -> SERVING. */
@@ -251,8 +272,10 @@ static int run(int argc, char **argv)
 	maitred_vm_ready_free(&m);
 	maitred_boot_jobs_free(&m);
 	maitred_power_off_free(&m);
-	if (r < 0)
-		return log_error_errno(r, "event loop failed"), 1;
+	if (r < 0) {
+		log_error_errno(r, "event loop failed");
+		return 1;
+	}
 	return m.state == MAITRED_FAILED ? 1 : 0;
 }
 
