@@ -104,16 +104,25 @@ void supervisor_set_params(struct supervisor *s, const struct supervisor_params 
 
 static void waiter_unlink(struct waiter *w);
 
+static void service_free_unlinked(struct service *svc)
+{
+	if (svc) {
+		loop_timer_free(svc->restart);
+		strv_free(svc->argv);
+		strv_free(svc->envp);
+		free(svc);
+	}
+}
+/* Not yet in the list (a launch being set up). */
+DEFINE_FREEP(struct service, service_free_unlinked)
+
 static void service_free(struct service *svc)
 {
 	struct supervisor *s = svc->sup;
 	LIST_REMOVE(s->services, svc);
 	s->n_services--;
 	loop_child_free(svc->watch);
-	loop_timer_free(svc->restart);
-	strv_free(svc->argv);
-	strv_free(svc->envp);
-	free(svc);
+	service_free_unlinked(svc);
 }
 
 void supervisor_free(struct supervisor *s)
@@ -348,16 +357,6 @@ static void waiter_free(struct waiter *w)
 }
 DEFINE_FREEP(struct waiter, waiter_free)
 
-static void service_free_unlinked(struct service *svc)
-{
-	if (svc) {
-		loop_timer_free(svc->restart);
-		strv_free(svc->argv);
-		strv_free(svc->envp);
-		free(svc);
-	}
-}
-DEFINE_FREEP(struct service, service_free_unlinked)
 
 /* Everything a launch needs is allocated before the process is started:
  * afterwards nothing can fail, so a started process is always watched (its

@@ -123,7 +123,7 @@ typedef void (*supervisor_exit_fn)(pid_t pid, int status, void *userdata);
 
 int supervisor_new(struct loop *l, supervisor_event_fn on_event, void *userdata, struct supervisor **ret);
 void supervisor_free(struct supervisor *s);
-/* For jobs launched from now on. */
+/* The respawn policy of every job, from its next input on. */
 void supervisor_set_params(struct supervisor *s, const struct supervisor_params *p);
 DEFINE_FREEP(struct supervisor, supervisor_free)
 
