@@ -14,15 +14,16 @@
  * child exits and a restart timer feed it inputs, and it carries out the
  * actions (spawn, arm the timer, report, free).
  *
- *                launch ok
- *                    |
- *   STARTING --STARTED--> RUNNING --EXITED--> BACKOFF --DEADLINE--> STARTING
- *      |                     |  \                 |
- *   SPAWN_FAILED           STOP  EXITED, too many  STOP
- *      |                     |   starts in window  |
- *      v                     v      v              v
- *    DONE  <--EXITED--  FINISHING   DONE          DONE
+ *   STARTING --STARTED------> RUNNING (FINISHING if a STOP came first)
+ *   STARTING --SPAWN_FAILED-> DONE
+ *   RUNNING  --EXIT---------> BACKOFF, restart due at deadline; or DONE
+ *                             (throttled) when respawn_max starts fall
+ *                             within the window
+ *   BACKOFF  --DEADLINE-----> STARTING
+ *   RUNNING  --STOP---------> FINISHING --EXIT--> DONE
+ *   BACKOFF  --STOP---------> DONE
  *
+ * A launch starts in STARTING (the first spawn is supervisor_launch()'s).
  * STARTING: a start was decided; the binding spawns and feeds STARTED or
  *   SPAWN_FAILED (a STOP meanwhile is remembered: STARTED then leads to
  *   FINISHING).
