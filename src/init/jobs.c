@@ -18,9 +18,15 @@ static int add(struct strv_builder *l, const char *path)
 	return l->n == JOBS_MAX ? -E2BIG : strv_builder_add(l, path);
 }
 
+static void closedirp(DIR **d)
+{
+	if (*d)
+		(void)closedir(*d);
+}
+
 static int walk(const char *dir, struct strv_builder *l, int depth)
 {
-	DIR *d = opendir(dir);
+	_cleanup_(closedirp) DIR *d = opendir(dir);
 	struct dirent *de;
 	int r = 0;
 
@@ -41,7 +47,6 @@ static int walk(const char *dir, struct strv_builder *l, int depth)
 		} else if (S_ISREG(st.st_mode))
 			r = add(l, path);
 	}
-	closedir(d);
 	return r;
 }
 

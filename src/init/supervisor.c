@@ -14,10 +14,7 @@ struct service {
 	char **argv;
 	char **envp;
 	bool use_console;
-	uint64_t starts[SUPERVISOR_RESPAWN_MAX]; /* ring of start times */
-	unsigned n_starts, next_start;
-	uint64_t started_at;
-	unsigned short_runs;
+	struct supervisor_machine fsm;
 	pid_t pid;
 	struct loop_child *watch; /* while it runs */
 	struct loop_timer *restart;
@@ -31,6 +28,9 @@ struct supervisor {
 	struct service *services;
 	unsigned n_services;
 	struct waiter *waiters; /* launches that are not respawned, still running */
+	struct supervisor_params params;
+	/* After supervisor_stop_respawning(): new respawning launches get
+	 * SUPERVISOR_STOP at once. */
 	bool respawn_stopped;
 };
 
@@ -60,19 +60,16 @@ static char **env_build(char *const *over)
 		n++;
 	while (over && over[m])
 		m++;
-	char **e = calloc(n + m + 1, sizeof(char *));
+	_cleanup_(strv_freep) char **e = calloc(n + m + 1, sizeof(char *));
 	if (!e)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (!env_overridden(environ[i], over) && !(e[k++] = strdup(environ[i])))
-			goto fail;
+			return NULL;
 	for (size_t i = 0; i < m; i++)
 		if (!(e[k++] = strdup(over[i])))
-			goto fail;
-	return e;
-fail:
-	strv_free(e);
-	return NULL;
+			return NULL;
+	return TAKE_PTR(e);
 }
 
 static int spawn_job(char *const *argv, char *const *envp, bool use_console, pid_t *ret_pid,
@@ -95,11 +92,29 @@ int supervisor_new(struct loop *l, supervisor_event_fn on_event, void *userdata,
 	if (!s)
 		return -ENOMEM;
 	*s = (struct supervisor){ .loop = l, .on_event = on_event, .userdata = userdata };
+	supervisor_params_init(&s->params);
 	*ret = s;
 	return 0;
 }
 
+void supervisor_set_params(struct supervisor *s, const struct supervisor_params *p)
+{
+	s->params = *p;
+}
+
 static void waiter_unlink(struct waiter *w);
+
+static void service_free_unlinked(struct service *svc)
+{
+	if (svc) {
+		loop_timer_free(svc->restart);
+		strv_free(svc->argv);
+		strv_free(svc->envp);
+		free(svc);
+	}
+}
+/* Not yet in the list (a launch being set up). */
+DEFINE_FREEP(struct service, service_free_unlinked)
 
 static void service_free(struct service *svc)
 {
@@ -107,10 +122,7 @@ static void service_free(struct service *svc)
 	LIST_REMOVE(s->services, svc);
 	s->n_services--;
 	loop_child_free(svc->watch);
-	loop_timer_free(svc->restart);
-	strv_free(svc->argv);
-	strv_free(svc->envp);
-	free(svc);
+	service_free_unlinked(svc);
 }
 
 void supervisor_free(struct supervisor *s)
@@ -129,39 +141,140 @@ void supervisor_free(struct supervisor *s)
 	free(s);
 }
 
-static void service_on_exit(pid_t pid, int status, void *userdata);
+/* The state machine: pure, given now. */
 
-static void service_note_start(struct service *svc, uint64_t now)
+void supervisor_params_init(struct supervisor_params *p)
 {
-	svc->starts[svc->next_start] = now;
-	svc->next_start = (svc->next_start + 1) % SUPERVISOR_RESPAWN_MAX;
-	if (svc->n_starts < SUPERVISOR_RESPAWN_MAX)
-		svc->n_starts++;
-	svc->started_at = now;
+	*p = (struct supervisor_params){
+		.respawn_max = SUPERVISOR_RESPAWN_MAX,
+		.respawn_window_usec = SUPERVISOR_RESPAWN_WINDOW_USEC,
+		.healthy_run_usec = SUPERVISOR_HEALTHY_RUN_USEC,
+		.backoff_min_usec = SUPERVISOR_BACKOFF_MIN_USEC,
+		.backoff_max_usec = SUPERVISOR_BACKOFF_MAX_USEC,
+	};
 }
 
-/* Starts within the window, counting the one about to happen. */
-static unsigned service_recent_starts(const struct service *svc, uint64_t now)
+const char *supervisor_state_name(enum supervisor_state st)
+{
+	static const char *const names[] = {
+		[SUPERVISOR_STARTING] = "starting", [SUPERVISOR_RUNNING] = "running",
+		[SUPERVISOR_BACKOFF] = "backoff",   [SUPERVISOR_FINISHING] = "finishing",
+		[SUPERVISOR_DONE] = "done",
+	};
+	return (unsigned)st < ARRAY_SIZE(names) ? names[st] : "?";
+}
+
+void supervisor_machine_init(struct supervisor_machine *m)
+{
+	*m = (struct supervisor_machine){ .state = SUPERVISOR_STARTING };
+}
+
+static unsigned respawn_max(const struct supervisor_params *p)
+{
+	return MAX(1u, MIN(p->respawn_max, (unsigned)SUPERVISOR_RESPAWN_MAX_LIMIT));
+}
+
+static void note_start(struct supervisor_machine *m, const struct supervisor_params *p, uint64_t now)
+{
+	m->starts[m->next_start] = now;
+	m->next_start = (m->next_start + 1) % respawn_max(p);
+	if (m->n_starts < respawn_max(p))
+		m->n_starts++;
+	m->started_at = now;
+}
+
+/* Starts within the window. */
+static unsigned recent_starts(const struct supervisor_machine *m, const struct supervisor_params *p, uint64_t now)
 {
 	unsigned n = 0;
-	for (unsigned i = 0; i < svc->n_starts; i++)
-		if (now - svc->starts[i] < SUPERVISOR_RESPAWN_WINDOW_USEC)
+	for (unsigned i = 0; i < m->n_starts; i++)
+		if (now - m->starts[i] < p->respawn_window_usec)
 			n++;
 	return n;
 }
 
-static void service_restart(struct loop_timer *t _unused_, void *userdata)
+/* RUNNING, and the process ended: throttle, or restart after the backoff. */
+static unsigned on_exit_running(struct supervisor_machine *m, const struct supervisor_params *p, uint64_t now)
 {
-	struct service *svc = userdata;
+	uint64_t delay = 0;
+
+	if (recent_starts(m, p, now) >= respawn_max(p)) {
+		m->state = SUPERVISOR_DONE;
+		return SUPERVISOR_DO_THROTTLED | SUPERVISOR_DO_FREE;
+	}
+	if (now - m->started_at >= p->healthy_run_usec)
+		m->short_runs = 0;
+	else {
+		unsigned shift = MIN(m->short_runs, 10u);
+		delay = MIN(p->backoff_min_usec << shift, p->backoff_max_usec);
+		m->short_runs++;
+	}
+	m->state = SUPERVISOR_BACKOFF;
+	m->deadline = now + delay;
+	return SUPERVISOR_DO_ARM;
+}
+
+unsigned supervisor_step(struct supervisor_machine *m, const struct supervisor_params *p, enum supervisor_input in,
+			 uint64_t now)
+{
+	if (in == SUPERVISOR_STOP)
+		m->stop_wanted = true;
+	switch (m->state) {
+	case SUPERVISOR_STARTING:
+		if (in == SUPERVISOR_STARTED) {
+			note_start(m, p, now);
+			m->state = m->stop_wanted ? SUPERVISOR_FINISHING : SUPERVISOR_RUNNING;
+		} else if (in == SUPERVISOR_SPAWN_FAILED) {
+			m->state = SUPERVISOR_DONE;
+			return SUPERVISOR_DO_FREE;
+		}
+		return 0;
+	case SUPERVISOR_RUNNING:
+		if (in == SUPERVISOR_EXIT)
+			return on_exit_running(m, p, now);
+		if (in == SUPERVISOR_STOP)
+			m->state = SUPERVISOR_FINISHING;
+		return 0;
+	case SUPERVISOR_BACKOFF:
+		if (in == SUPERVISOR_STOP) {
+			m->state = SUPERVISOR_DONE;
+			return SUPERVISOR_DO_DISARM | SUPERVISOR_DO_FREE;
+		}
+		if (in != SUPERVISOR_DEADLINE)
+			return 0;
+		if (now < m->deadline)
+			return SUPERVISOR_DO_ARM; /* early: wait on */
+		m->state = SUPERVISOR_STARTING;
+		return SUPERVISOR_DO_SPAWN;
+	case SUPERVISOR_FINISHING:
+		if (in == SUPERVISOR_EXIT) {
+			m->state = SUPERVISOR_DONE;
+			return SUPERVISOR_DO_FREE;
+		}
+		return 0;
+	case SUPERVISOR_DONE: return 0;
+	}
+	return 0;
+}
+
+/* The binding: the machine's inputs from the loop, its actions on it. */
+
+static void service_on_exit(pid_t pid, int status, void *userdata);
+static void service_act(struct service *svc, unsigned actions, pid_t pid, int status);
+
+static void service_input(struct service *svc, enum supervisor_input in, pid_t pid, int status)
+{
+	service_act(svc, supervisor_step(&svc->fsm, &svc->sup->params, in, now_usec()), pid, status);
+}
+
+/* SUPERVISOR_DO_SPAWN: start it again, and tell the machine how it went. */
+static void service_spawn(struct service *svc)
+{
 	struct supervisor *s = svc->sup;
 	struct spawn_error err = { 0 };
 	struct loop_child *watch = NULL;
 	int r;
 
-	if (s->respawn_stopped) {
-		service_free(svc);
-		return;
-	}
 	/* The watch first: once the process exists, nothing may fail. */
 	r = loop_child_new(s->loop, &watch);
 	if (r == 0)
@@ -172,43 +285,47 @@ static void service_restart(struct loop_timer *t _unused_, void *userdata)
 		loop_child_free(watch);
 		svc->pid = 0;
 		s->on_event(SUPERVISOR_RESTART_FAILED, svc->argv[0], 0, 0, &err, s->userdata);
-		service_free(svc);
+		service_input(svc, SUPERVISOR_SPAWN_FAILED, 0, 0);
 		return;
 	}
-	service_note_start(svc, now_usec());
 	loop_child_watch(watch, svc->pid, service_on_exit, svc);
 	svc->watch = watch;
-	s->on_event(SUPERVISOR_RESTARTED, svc->argv[0], svc->pid, 0, NULL, s->userdata);
+	pid_t pid = svc->pid;
+	service_input(svc, SUPERVISOR_STARTED, pid, 0);
+	s->on_event(SUPERVISOR_RESTARTED, svc->argv[0], pid, 0, NULL, s->userdata);
+}
+
+static void service_act(struct service *svc, unsigned actions, pid_t pid, int status)
+{
+	struct supervisor *s = svc->sup;
+
+	if (actions & SUPERVISOR_DO_THROTTLED)
+		s->on_event(SUPERVISOR_THROTTLED, svc->argv[0], pid, status, NULL, s->userdata);
+	/* The timer was allocated at launch, so arming it cannot fail. */
+	if (actions & SUPERVISOR_DO_ARM)
+		loop_timer_set(svc->restart, svc->fsm.deadline);
+	if (actions & SUPERVISOR_DO_DISARM)
+		loop_timer_set(svc->restart, USEC_INFINITY);
+	if (actions & SUPERVISOR_DO_SPAWN)
+		service_spawn(svc);
+	if (actions & SUPERVISOR_DO_FREE)
+		service_free(svc);
+}
+
+static void service_restart(struct loop_timer *t _unused_, void *userdata)
+{
+	service_input(userdata, SUPERVISOR_DEADLINE, 0, 0);
 }
 
 static void service_on_exit(pid_t pid, int status, void *userdata)
 {
 	struct service *svc = userdata;
 	struct supervisor *s = svc->sup;
-	uint64_t now = now_usec(), delay;
 
 	svc->pid = 0;
 	svc->watch = NULL; /* freed by the loop before this call */
 	s->on_event(SUPERVISOR_EXITED, svc->argv[0], pid, status, NULL, s->userdata);
-	if (s->respawn_stopped) {
-		service_free(svc);
-		return;
-	}
-	if (service_recent_starts(svc, now) >= SUPERVISOR_RESPAWN_MAX) {
-		s->on_event(SUPERVISOR_THROTTLED, svc->argv[0], pid, status, NULL, s->userdata);
-		service_free(svc);
-		return;
-	}
-	if (now - svc->started_at >= SUPERVISOR_HEALTHY_RUN_USEC) {
-		svc->short_runs = 0;
-		delay = 0;
-	} else {
-		unsigned shift = MIN(svc->short_runs, 10u);
-		delay = MIN(SUPERVISOR_BACKOFF_MIN_USEC << shift, SUPERVISOR_BACKOFF_MAX_USEC);
-		svc->short_runs++;
-	}
-	/* Allocated at launch, so a restart cannot fail to be scheduled. */
-	loop_timer_set(svc->restart, now + delay);
+	service_input(svc, SUPERVISOR_EXIT, pid, status);
 }
 
 static void waiter_unlink(struct waiter *w)
@@ -240,16 +357,6 @@ static void waiter_free(struct waiter *w)
 }
 DEFINE_FREEP(struct waiter, waiter_free)
 
-static void service_free_unlinked(struct service *svc)
-{
-	if (svc) {
-		loop_timer_free(svc->restart);
-		strv_free(svc->argv);
-		strv_free(svc->envp);
-		free(svc);
-	}
-}
-DEFINE_FREEP(struct service, service_free_unlinked)
 
 /* Everything a launch needs is allocated before the process is started:
  * afterwards nothing can fail, so a started process is always watched (its
@@ -282,6 +389,7 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 			return -ENOMEM;
 		svc->sup = s;
 		svc->use_console = spec->use_console;
+		supervisor_machine_init(&svc->fsm);
 		if (!(svc->argv = strv_copy(spec->argv)))
 			return -ENOMEM;
 		r = loop_add_timer(s->loop, USEC_INFINITY, service_restart, svc, &svc->restart);
@@ -307,11 +415,15 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 	}
 	svc->envp = TAKE_PTR(envp);
 	svc->pid = pid;
-	service_note_start(svc, now_usec());
 	loop_child_watch(watch, pid, service_on_exit, svc);
 	svc->watch = watch;
 	LIST_PREPEND(s->services, svc);
 	s->n_services++;
+	/* STARTING -> RUNNING, or FINISHING when respawning has stopped:
+	 * neither asks for an action. */
+	(void)supervisor_step(&svc->fsm, &s->params, SUPERVISOR_STARTED, now_usec());
+	if (s->respawn_stopped)
+		(void)supervisor_step(&svc->fsm, &s->params, SUPERVISOR_STOP, now_usec());
 	TAKE_PTR(svc);
 	return 0;
 }
@@ -319,13 +431,12 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 void supervisor_stop_respawning(struct supervisor *s)
 {
 	s->respawn_stopped = true;
-	/* Services waiting for their restart timer go now; running ones go
-	 * when they exit. */
+	/* Services waiting for their restart timer go now (BACKOFF -> DONE);
+	 * running ones when they exit (RUNNING -> FINISHING). */
 	struct service *svc = s->services, *next;
 	for (; svc; svc = next) {
 		next = svc->next;
-		if (svc->pid == 0)
-			service_free(svc);
+		service_input(svc, SUPERVISOR_STOP, 0, 0);
 	}
 }
 

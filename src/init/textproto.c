@@ -17,24 +17,23 @@
 struct lexer {
 	const char *p, *end;
 	unsigned line;
-	char *err;
-	size_t err_size;
+	struct textproto_error *err; /* may be NULL */
 	bool failed;
 };
 
 _printf_(2, 3) static int fail(struct lexer *lx, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
 	if (lx->failed)
 		return -EINVAL;
 	lx->failed = true;
-	n = snprintf(lx->err, lx->err_size, "line %u: ", lx->line);
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < lx->err_size)
-		vsnprintf(lx->err + n, lx->err_size - (size_t)n, fmt, ap);
-	va_end(ap);
+	if (lx->err) {
+		lx->err->line = lx->line;
+		va_start(ap, fmt);
+		vsnprintf(lx->err->message, sizeof(lx->err->message), fmt, ap);
+		va_end(ap);
+	}
 	return -EINVAL;
 }
 
@@ -60,7 +59,7 @@ static bool at(struct lexer *lx, char c)
 	return lx->p < lx->end && *lx->p == c;
 }
 
-static bool accept(struct lexer *lx, char c)
+static bool lex_accept(struct lexer *lx, char c)
 {
 	if (!at(lx, c))
 		return false;
@@ -91,102 +90,124 @@ static int hexdigit(char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* \xH or \xHH, after the x. */
+static int hex_escape(struct lexer *lx, char *ret)
+{
+	int v = 0, digits = 0, h;
+
+	while (digits < 2 && lx->p < lx->end && (h = hexdigit(*lx->p)) >= 0) {
+		v = v * 16 + h;
+		lx->p++;
+		digits++;
+	}
+	if (!digits)
+		return fail(lx, "bad \\x escape");
+	*ret = (char)v;
+	return 0;
+}
+
+/* \N, \NN or \NNN, after the first digit d. */
+static int octal_escape(struct lexer *lx, char d, char *ret)
+{
+	int v = d - '0', digits = 1;
+
+	while (digits < 3 && lx->p < lx->end && *lx->p >= '0' && *lx->p <= '7') {
+		v = v * 8 + (*lx->p++ - '0');
+		digits++;
+	}
+	if (v > 255)
+		return fail(lx, "bad octal escape");
+	*ret = (char)v;
+	return 0;
+}
+
+/* The character a backslash escape stands for, after the backslash. */
+static int escape(struct lexer *lx, char *ret)
+{
+	/* Pairs: the letter after the backslash, what it stands for. */
+	static const char simple[] = "n\nt\tr\ra\ab\bf\fv\v\\\\\"\"''??";
+
+	if (lx->p >= lx->end)
+		return fail(lx, "unterminated string");
+	char e = *lx->p++;
+	for (size_t i = 0; simple[i]; i += 2)
+		if (simple[i] == e) {
+			*ret = simple[i + 1];
+			return 0;
+		}
+	if (e == 'x')
+		return hex_escape(lx, ret);
+	if (e >= '0' && e <= '7')
+		return octal_escape(lx, e, ret);
+	return fail(lx, "unknown escape \\%c", e);
+}
+
+/* A string being built: out[0..len), NUL-terminated once done. */
+struct strbuf {
+	char *out;
+	size_t len, cap;
+};
+
+static int strbuf_append(struct lexer *lx, struct strbuf *b, char c)
+{
+	if (b->len + 2 > b->cap) {
+		if (b->cap >= MAX_STRING)
+			return fail(lx, "string longer than %d bytes", MAX_STRING);
+		size_t cap = b->cap * 2;
+		char *n = realloc(b->out, cap);
+		if (!n)
+			return fail(lx, "out of memory");
+		b->out = n;
+		b->cap = cap;
+	}
+	b->out[b->len++] = c;
+	b->out[b->len] = 0;
+	return 0;
+}
+
+/* One quoted string, from its opening quote, appended to b. */
+static int quoted(struct lexer *lx, const char *field, struct strbuf *b)
+{
+	char q = *lx->p++;
+	int r;
+
+	for (;;) {
+		if (lx->p >= lx->end || *lx->p == '\n')
+			return fail(lx, "unterminated string");
+		char c = *lx->p++;
+		if (c == q)
+			return 0;
+		if (c == '\\' && (r = escape(lx, &c)) < 0)
+			return r;
+		if (c == 0)
+			return fail(lx, "string field '%s' contains a NUL byte", field);
+		r = strbuf_append(lx, b, c);
+		if (r < 0)
+			return r;
+	}
+}
+
+static void strbuf_done(struct strbuf *b)
+{
+	free(b->out);
+}
+
 /* One quoted string, or several adjacent ones, into a malloc'd buffer.
  * field names it in errors, as the gRPC path does ("env.value"). */
-static int string(struct lexer *lx, const char *field, char **ret)
+static int string_value(struct lexer *lx, const char *field, char **ret)
 {
-	size_t len = 0, cap = 64;
-	char *out = malloc(cap);
+	_cleanup_(strbuf_done) struct strbuf b = { .out = malloc(64), .cap = 64 };
+	int r;
 
-	if (!out)
+	if (!b.out)
 		return fail(lx, "out of memory");
-	if (!at(lx, '"') && !at(lx, '\'')) {
-		free(out);
+	b.out[0] = 0;
+	if (!at(lx, '"') && !at(lx, '\''))
 		return fail(lx, "expected a quoted string");
-	}
-	while (at(lx, '"') || at(lx, '\'')) {
-		char q = *lx->p++;
-		for (;;) {
-			if (lx->p >= lx->end || *lx->p == '\n') {
-				free(out);
-				return fail(lx, "unterminated string");
-			}
-			char c = *lx->p++;
-			if (c == q)
-				break;
-			if (c == '\\') {
-				if (lx->p >= lx->end) {
-					free(out);
-					return fail(lx, "unterminated string");
-				}
-				char e = *lx->p++;
-				switch (e) {
-				case 'n': c = '\n'; break;
-				case 't': c = '\t'; break;
-				case 'r': c = '\r'; break;
-				case 'a': c = '\a'; break;
-				case 'b': c = '\b'; break;
-				case 'f': c = '\f'; break;
-				case 'v': c = '\v'; break;
-				case '\\':
-				case '"':
-				case '\'':
-				case '?': c = e; break;
-				case 'x': {
-					int v = 0, digits = 0, h;
-					while (digits < 2 && lx->p < lx->end && (h = hexdigit(*lx->p)) >= 0) {
-						v = v * 16 + h;
-						lx->p++;
-						digits++;
-					}
-					if (!digits) {
-						free(out);
-						return fail(lx, "bad \\x escape");
-					}
-					c = (char)v;
-					break;
-				}
-				default:
-					if (e >= '0' && e <= '7') {
-						int v = e - '0', digits = 1;
-						while (digits < 3 && lx->p < lx->end && *lx->p >= '0' &&
-						       *lx->p <= '7') {
-							v = v * 8 + (*lx->p++ - '0');
-							digits++;
-						}
-						if (v > 255) {
-							free(out);
-							return fail(lx, "bad octal escape");
-						}
-						c = (char)v;
-					} else {
-						free(out);
-						return fail(lx, "unknown escape \\%c", e);
-					}
-				}
-			}
-			if (c == 0) {
-				free(out);
-				return fail(lx, "string field '%s' contains a NUL byte", field);
-			}
-			if (len + 2 > cap) {
-				if (cap >= MAX_STRING) {
-					free(out);
-					return fail(lx, "string longer than %d bytes", MAX_STRING);
-				}
-				cap *= 2;
-				char *n = realloc(out, cap);
-				if (!n) {
-					free(out);
-					return fail(lx, "out of memory");
-				}
-				out = n;
-			}
-			out[len++] = c;
-		}
-	}
-	out[len] = 0;
-	*ret = out;
+	while (at(lx, '"') || at(lx, '\''))
+		if ((r = quoted(lx, field, &b)) < 0)
+			return r;
+	*ret = TAKE_PTR(b.out);
 	return 0;
 }
 
@@ -211,61 +232,64 @@ static int boolean(struct lexer *lx, protobuf_c_boolean *ret)
 
 static int env_entry(struct lexer *lx, VmTools__LaunchProcessRequest *req)
 {
-	char *key = NULL, *value = NULL, name[32];
+	_cleanup_free_ char *key = NULL, *value = NULL;
+	char name[32];
 	int r;
 
-	(void)accept(lx, ':');
-	char close = accept(lx, '{') ? '}' : accept(lx, '<') ? '>' : 0;
-	if (!close)
+	(void)lex_accept(lx, ':');
+	char closer = lex_accept(lx, '{') ? '}' : lex_accept(lx, '<') ? '>' : 0;
+	if (!closer)
 		return fail(lx, "expected '{' after env");
-	while (!accept(lx, close)) {
-		if (lx->p >= lx->end) {
-			r = fail(lx, "unterminated env block");
-			goto out;
-		}
-		if (!identifier(lx, name, sizeof(name))) {
-			r = fail(lx, "expected key or value in env");
-			goto out;
-		}
-		if (!accept(lx, ':')) {
-			r = fail(lx, "expected ':' after %s", name);
-			goto out;
-		}
+	while (!lex_accept(lx, closer)) {
+		if (lx->p >= lx->end)
+			return fail(lx, "unterminated env block");
+		if (!identifier(lx, name, sizeof(name)))
+			return fail(lx, "expected key or value in env");
+		if (!lex_accept(lx, ':'))
+			return fail(lx, "expected ':' after %s", name);
 		char **slot = !strcmp(name, "key") ? &key : !strcmp(name, "value") ? &value : NULL;
-		if (!slot) {
-			r = fail(lx, "unknown env field '%s'", name);
-			goto out;
-		}
+		if (!slot)
+			return fail(lx, "unknown env field '%s'", name);
 		free(*slot);
 		*slot = NULL;
-		r = string(lx, slot == &key ? "env.key" : "env.value", slot);
+		r = string_value(lx, slot == &key ? "env.key" : "env.value", slot);
 		if (r < 0)
-			goto out;
-		(void)(accept(lx, ',') || accept(lx, ';'));
+			return r;
+		(void)(lex_accept(lx, ',') || lex_accept(lx, ';'));
 	}
-	if (!key || !*key || strchr(key, '=')) {
-		r = fail(lx, "env needs a key without '='");
-		goto out;
-	}
-	VmTools__LaunchProcessRequest__EnvEntry *e = malloc(sizeof(*e));
+	if (!key || !*key || strchr(key, '='))
+		return fail(lx, "env needs a key without '='");
+	if (!value && !(value = strdup("")))
+		return fail(lx, "out of memory");
+	_cleanup_free_ VmTools__LaunchProcessRequest__EnvEntry *e = malloc(sizeof(*e));
+	if (!e)
+		return fail(lx, "out of memory");
 	VmTools__LaunchProcessRequest__EnvEntry **grown = realloc(req->env, (req->n_env + 1) * sizeof(*grown));
-	if (!e || !grown) {
-		free(e);
-		if (grown)
-			req->env = grown;
-		r = fail(lx, "out of memory");
-		goto out;
-	}
+	if (!grown)
+		return fail(lx, "out of memory");
+	req->env = grown;
 	vm_tools__launch_process_request__env_entry__init(e);
 	e->key = TAKE_PTR(key);
-	e->value = value ? TAKE_PTR(value) : strdup("");
-	req->env = grown;
-	req->env[req->n_env++] = e;
-	r = e->value ? 0 : fail(lx, "out of memory");
-out:
-	free(key);
-	free(value);
-	return r;
+	e->value = TAKE_PTR(value);
+	req->env[req->n_env++] = TAKE_PTR(e);
+	return 0;
+}
+
+static int argv_entry(struct lexer *lx, VmTools__LaunchProcessRequest *req)
+{
+	_cleanup_free_ char *arg = NULL;
+	int r = string_value(lx, "argv", &arg);
+
+	if (r < 0)
+		return r;
+	if (req->n_argv == MAX_ARGS)
+		return fail(lx, "more than %d argv entries", MAX_ARGS);
+	char **grown = realloc(req->argv, (req->n_argv + 1) * sizeof(char *));
+	if (!grown)
+		return fail(lx, "out of memory");
+	req->argv = grown;
+	req->argv[req->n_argv++] = TAKE_PTR(arg);
+	return 0;
 }
 
 static void request_free(VmTools__LaunchProcessRequest *req)
@@ -282,10 +306,10 @@ static void request_free(VmTools__LaunchProcessRequest *req)
 	free(req);
 }
 
-int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessRequest **ret, char *err,
-			   size_t err_size)
+int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessRequest **ret,
+			   struct textproto_error *ret_error)
 {
-	struct lexer lx = { .p = text, .end = text + len, .line = 1, .err = err, .err_size = err_size };
+	struct lexer lx = { .p = text, .end = text + len, .line = 1, .err = ret_error };
 	VmTools__LaunchProcessRequest *req = calloc(1, sizeof(*req));
 	char name[32];
 	int r = 0;
@@ -303,24 +327,10 @@ int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessR
 		}
 		if (!strcmp(name, "env")) {
 			r = env_entry(&lx, req);
-		} else if (!accept(&lx, ':')) {
+		} else if (!lex_accept(&lx, ':')) {
 			r = fail(&lx, "expected ':' after %s", name);
 		} else if (!strcmp(name, "argv")) {
-			char *s = NULL;
-			r = string(&lx, "argv", &s);
-			if (r == 0 && req->n_argv == MAX_ARGS) {
-				free(s);
-				r = fail(&lx, "more than %d argv entries", MAX_ARGS);
-			} else if (r == 0) {
-				char **grown = realloc(req->argv, (req->n_argv + 1) * sizeof(char *));
-				if (!grown) {
-					free(s);
-					r = fail(&lx, "out of memory");
-				} else {
-					req->argv = grown;
-					req->argv[req->n_argv++] = s;
-				}
-			}
+			r = argv_entry(&lx, req);
 		} else if (!strcmp(name, "respawn"))
 			r = boolean(&lx, &req->respawn);
 		else if (!strcmp(name, "use_console"))
@@ -330,7 +340,7 @@ int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessR
 		else
 			r = fail(&lx, "unknown field '%s'", name);
 		if (r == 0)
-			(void)(accept(&lx, ',') || accept(&lx, ';'));
+			(void)(lex_accept(&lx, ',') || lex_accept(&lx, ';'));
 	}
 	if (r < 0) {
 		request_free(req);

@@ -15,7 +15,12 @@
 
 #include "guest.pb-c.h"
 
-/* On failure returns -EINVAL and writes "line N: what" into err. The result
+struct textproto_error {
+	unsigned line;	   /* 1-based */
+	char message[256]; /* what is wrong, e.g. "unknown field 'bogus'" */
+};
+
+/* On failure returns -EINVAL and fills *ret_error (if not NULL). The result
  * is freed with vm_tools__launch_process_request__free_unpacked(). */
-int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessRequest **ret, char *err,
-			   size_t err_size);
+int textproto_parse_launch(const char *text, size_t len, VmTools__LaunchProcessRequest **ret,
+			   struct textproto_error *ret_error);

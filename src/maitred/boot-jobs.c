@@ -41,28 +41,24 @@ static void job_exited(pid_t pid _unused_, int status, void *userdata)
 static int read_file(const char *path, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	char *buf = malloc(JOB_FILE_MAX + 1);
 	size_t len = 0;
 
-	if (fd < 0 || !buf) {
-		free(buf);
-		return fd < 0 ? -errno : -ENOMEM;
-	}
+	if (fd < 0)
+		return -errno;
+	_cleanup_free_ char *buf = malloc(JOB_FILE_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
 		ssize_t n = read(fd, buf + len, JOB_FILE_MAX + 1 - len);
-		if (n < 0) {
-			free(buf);
+		if (n < 0)
 			return -errno;
-		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
-		if (len > JOB_FILE_MAX) {
-			free(buf);
+		if (len > JOB_FILE_MAX)
 			return -EFBIG;
-		}
 	}
-	*ret = buf;
+	*ret = TAKE_PTR(buf);
 	*ret_len = len;
 	return 0;
 }
@@ -72,7 +68,8 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 {
 	VmTools__LaunchProcessRequest *req = NULL;
 	struct spawn_error se;
-	char err[300], *text = NULL;
+	struct textproto_error err;
+	char *text = NULL;
 	size_t len = 0;
 	pid_t pid;
 	int r;
@@ -82,15 +79,10 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 		log_error_errno(r, "Unable to read file %s", path);
 		return false;
 	}
-	r = textproto_parse_launch(text, len, &req, err, sizeof(err));
+	r = textproto_parse_launch(text, len, &req, &err);
 	free(text);
 	if (r < 0) {
-		/* err is "line N: what": make it path:N: what. */
-		unsigned line = 0;
-		const char *what = err;
-		if (sscanf(err, "line %u: ", &line) == 1 && strchr(err, ':'))
-			what = strchr(err, ':') + 2;
-		log_error("%s:%u: %s; job skipped", path, line, what);
+		log_error("%s:%u: %s; job skipped", path, err.line, err.message);
 		return false;
 	}
 	bool wait = false;
@@ -122,7 +114,7 @@ static bool boot_jobs_start(struct boot_jobs *b, const char *path)
 static void boot_jobs_next(struct boot_jobs *b)
 {
 	/* Stopping (or powering off) while a job was waited for: start no more. */
-	if (b->m->shutting_down && b->next < b->n) {
+	if (maitred_state_is_ending(b->m->state) && b->next < b->n) {
 		log_info("stopping: %zu boot jobs not started", b->n - b->next);
 		b->next = b->n;
 	}

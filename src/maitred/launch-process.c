@@ -97,7 +97,7 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 			return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "invalid environment variable name '%s'",
 					     req->env[i]->key);
 		}
-	if (m->shutting_down) {
+	if (maitred_state_is_ending(m->state)) {
 		log_info("LaunchProcess from %s: UNAVAILABLE: shutting down", peer);
 		return rpc_call_fail(call, RPC_UNAVAILABLE, "shutting down");
 	}

@@ -20,7 +20,7 @@
 #include "base/wait-status.h"
 #include "base/time-util.h"
 #include "init/cmdline.h"
-#include "init/poweroff.h"
+#include "init/power-off.h"
 #include "init/sysinit.h"
 #include "maitred.h"
 
@@ -110,11 +110,11 @@ static void on_stop_signal(struct loop *l _unused_, int signo, void *userdata)
 
 	if (m->pid1) {
 		log_info("received SIG%s, powering off", sigabbrev_np(signo));
-		maitred_begin_power_off(m, NULL);
+		maitred_input(m, MAITRED_POWER_OFF, NULL);
 		return;
 	}
 	log_info("received %s, stopping", strsignal(signo));
-	maitred_begin_stop(m);
+	maitred_input(m, MAITRED_STOP, NULL);
 }
 
 static void on_ignored_signal(struct loop *l _unused_, int signo, void *userdata _unused_)
@@ -165,34 +165,42 @@ static void setup_as_init(struct maitred *m)
 	}
 }
 
-/* After the boot jobs: serve. */
-static void start_serving(struct maitred *m)
+static int setup_failed(int error, const char *what)
 {
-	if (m->shutting_down)
-		return;
-	for (unsigned i = 0; i < m->opts.n_listen; i++) {
-		struct addr a;
-		(void)addr_parse(m->opts.listen[i], &a);
-		int r = rpc_server_listen(m->server, &a);
-		if (r < 0) {
-			log_error_errno(r, "could not listen on %s", m->opts.listen[i]);
-			m->listen_failed = true;
-			loop_exit(m->loop, 1);
-			return;
-		}
-		log_info("Server listening on %s", m->opts.listen[i]);
+	log_error_errno(error, "could not %s", what);
+	return 1;
+}
+
+/* SIGTERM and SIGINT stop (or power off); as PID 1 SIGPWR too, and the
+ * signals whose default would kill PID 1 are logged and ignored. */
+static int route_signals(struct maitred *m)
+{
+	static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	int r = loop_add_signal(m->loop, SIGTERM, on_stop_signal, m);
+
+	if (r >= 0)
+		r = loop_add_signal(m->loop, SIGINT, on_stop_signal, m);
+	if (r >= 0 && m->pid1) {
+		r = loop_add_signal(m->loop, SIGPWR, on_stop_signal, m);
+		for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(ignored); i++)
+			r = loop_add_signal(m->loop, ignored[i], on_ignored_signal, m);
 	}
-	int r = notify_send(&m->notify, "READY=1\nSTATUS=Serving");
-	if (r < 0)
-		log_warning_errno(r, "could not tell the service manager that maitred is ready");
-	uint64_t user, sys;
-	cpu_usec(&user, &sys);
-	user -= m->started_user_usec;
-	sys -= m->started_sys_usec;
-	log_info("Serving %.1f ms after start (%.1f ms of CPU: %.1f in maitred, %.1f in the kernel)",
-		 (double)(now_usec() - m->started_usec) / 1000, (double)(user + sys) / 1000, (double)user / 1000,
-		 (double)sys / 1000);
-	maitred_notify_ready(m);
+	return r;
+}
+
+/* svc must outlive the server. */
+static int new_server(struct maitred *m, const struct rpc_service *svc, struct rpc_server **ret)
+{
+	struct rpc_server_config cfg;
+
+	rpc_server_config_init(&cfg, svc);
+	cfg.policy = m->opts.policy;
+	cfg.max_connections = m->opts.max_connections;
+	cfg.handshake_timeout_usec = m->opts.handshake_timeout_usec;
+	cfg.on_event = on_server_event;
+	cfg.on_reject = on_call_rejected;
+	cfg.userdata = m;
+	return rpc_server_new(m->loop, &cfg, ret);
 }
 
 static int run(int argc, char **argv)
@@ -201,7 +209,6 @@ static int run(int argc, char **argv)
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
-	struct rpc_server_config cfg;
 	int r;
 
 	m.started_usec = now_usec();
@@ -233,47 +240,30 @@ static int run(int argc, char **argv)
 
 	r = loop_new(&loop);
 	if (r < 0)
-		return log_error_errno(r, "could not create the event loop"), 1;
+		return setup_failed(r, "create the event loop");
 	m.loop = loop;
 	loop_set_orphan_handler(loop, on_orphan, &m);
-	r = loop_add_signal(loop, SIGTERM, on_stop_signal, &m);
-	if (r >= 0)
-		r = loop_add_signal(loop, SIGINT, on_stop_signal, &m);
-	if (r >= 0 && m.pid1) {
-		static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-		r = loop_add_signal(loop, SIGPWR, on_stop_signal, &m);
-		for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(ignored); i++)
-			r = loop_add_signal(loop, ignored[i], on_ignored_signal, &m);
-	}
+	r = route_signals(&m);
 	/* Without its signals maitred could not be stopped cleanly. */
 	if (r < 0)
-		return log_error_errno(r, "could not route signals through the event loop"), 1;
+		return setup_failed(r, "route signals through the event loop");
 
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
-		return log_error_errno(r, "could not create the supervisor"), 1;
+		return setup_failed(r, "create the supervisor");
+	supervisor_set_params(sup, &m.opts.respawn);
 	m.supervisor = sup;
 
-	rpc_server_config_init(&cfg, &maitred_service);
-	cfg.policy = m.opts.policy;
-	cfg.max_connections = m.opts.max_connections;
-	cfg.handshake_timeout_usec = m.opts.handshake_timeout_usec;
-	cfg.on_event = on_server_event;
-	cfg.on_reject = on_call_rejected;
-	cfg.userdata = &m;
 	struct rpc_service svc = maitred_service;
 	svc.userdata = &m;
-	cfg.service = &svc;
-	r = rpc_server_new(loop, &cfg, &server);
+	r = new_server(&m, &svc, &server);
 	if (r < 0)
-		return log_error_errno(r, "could not create the server"), 1;
+		return setup_failed(r, "create the server");
 	m.server = server;
 
-	if (m.opts.no_startup_processes)
-		start_serving(&m);
-	else
-		maitred_run_boot_jobs(&m, m.opts.jobs_dir, start_serving);
-	if (m.listen_failed)
+	/* BOOTING -> BOOT_JOBS -> SERVING, or BOOTING -> SERVING. */
+	maitred_input(&m, m.opts.no_startup_processes ? MAITRED_BOOT_JOBS_DONE : MAITRED_RUN_BOOT_JOBS, NULL);
+	if (m.state == MAITRED_FAILED)
 		return 1;
 
 	r = loop_run(loop);
@@ -282,11 +272,11 @@ static int run(int argc, char **argv)
 	maitred_vm_ready_free(&m);
 	maitred_boot_jobs_free(&m);
 	maitred_power_off_free(&m);
-	if (r < 0)
-		return log_error_errno(r, "event loop failed"), 1;
-	if (m.listen_failed)
+	if (r < 0) {
+		log_error_errno(r, "event loop failed");
 		return 1;
-	return 0;
+	}
+	return m.state == MAITRED_FAILED ? 1 : 0;
 }
 
 /* The only way PID 1 ends: never by returning into a kernel panic. */
@@ -297,7 +287,7 @@ _noreturn_ static void power_off_now(int code)
 	log_info("Shutting down system NOW");
 	/* The host has its answer by now. A NIC still busy while the kernel
 	 * shuts devices down has been seen to hang the guest in virtio_net. */
-	if (poweroff_links_down() != 0)
+	if (power_off_links_down() != 0)
 		log_warning("could not take every network interface down");
 	sync();
 	(void)reboot(RB_POWER_OFF);

@@ -6,6 +6,7 @@
 #include "base/notify.h"
 #include "guest.pb-c.h"
 #include "init/supervisor.h"
+#include "lifecycle.h"
 #include "loop/loop.h"
 #include "rpc/server.h"
 
@@ -25,6 +26,7 @@ struct maitred_options {
 	bool vm_ready_given;
 	uint64_t vm_ready_timeout_usec; /* retried with backoff for this long */
 	uint64_t shutdown_grace_usec;
+	struct supervisor_params respawn; /* --respawn-backoff-max */
 	/* The later RPCs (see their files): where they act. */
 	const char *resolv_conf;  /* default /etc/resolv.conf */
 	const char *localtime;	  /* default /etc/localtime */
@@ -63,10 +65,9 @@ struct maitred {
 	struct notify notify;	   /* the service manager, if any */
 	struct vm_ready *vm_ready; /* while VmReady is being sent */
 	struct launch_wait *launch_waits; /* LaunchProcess calls waiting for their process */
-	bool shutting_down;
-	bool listen_failed;
-	struct boot_jobs *boot_jobs; /* while jobs are still being run */
-	struct power_off *power_off; /* PID 1's power-off, once begun */
+	enum maitred_state state;	      /* lifecycle.h */
+	struct boot_jobs *boot_jobs;	      /* while jobs are still being run */
+	struct power_off_sequence *power_off; /* PID 1's power-off, once begun */
 	char vm_ready_default[32];
 	uint64_t started_usec, started_user_usec, started_sys_usec; /* for the "Serving after" log line */
 	struct maitred_net_state net;
@@ -131,15 +132,17 @@ void maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(stru
 /* Drops the jobs not started yet (maitred stopped first). */
 void maitred_boot_jobs_free(struct maitred *m);
 
-/* Starts the orderly stop when not PID 1 (Shutdown RPC, SIGTERM): stop
- * accepting, finish the calls in flight, then leave the loop. */
-void maitred_begin_stop(struct maitred *m);
+/* Feeds the lifecycle (lifecycle.h) one input and carries out what it
+ * asks. call is the Shutdown call with MAITRED_POWER_OFF (or NULL). The
+ * orderly stop when not PID 1 (MAITRED_STOP: Shutdown RPC, SIGTERM) stops
+ * accepting, finishes the calls in flight, then leaves the loop. */
+void maitred_input(struct maitred *m, enum maitred_input in, struct rpc_call *call);
 
-/* PID 1's power-off (Shutdown RPC, SIGTERM, SIGINT, SIGPWR): stop
- * respawning and serving, SIGTERM everyone, wait up to the grace period,
- * SIGKILL the rest, unmount, answer call (if any), then leave the loop so
- * that main powers off. */
-void maitred_begin_power_off(struct maitred *m, struct rpc_call *call);
+/* PID 1's power-off sequence (MAITRED_DO_POWER_OFF): stop respawning and
+ * serving, SIGTERM everyone, wait up to the grace period, SIGKILL the rest,
+ * unmount, answer call (if any), then MAITRED_POWER_OFF_DONE, so that main
+ * powers off. */
+void maitred_power_off_start(struct maitred *m, struct rpc_call *call);
 void maitred_power_off_free(struct maitred *m);
 
 /* Re-executes maitred once with glibc's tcache off (its idle footprint

@@ -25,6 +25,8 @@ static void usage(FILE *f)
 	      "  --vm-ready-timeout S   keep retrying VmReady for S seconds (default 120)\n"
 	      "  --shutdown-grace S     as PID 1, seconds between SIGTERM and SIGKILL at power-off\n"
 	      "                         (default 10; maitred.shutdown_grace=S on the kernel command line wins)\n"
+	      "  --respawn-backoff-max S  longest wait before restarting a respawning job that keeps\n"
+	      "                         exiting (default 1; 0: restart at once)\n"
 	      "  --main-fs PATH         the main writable filesystem (GetAvailableSpace, ResizeFilesystem;\n"
 	      "                         default: maitred.main_fs=PATH on the kernel command line, else /)\n"
 	      "  --resolv-conf PATH     the file SetResolvConfig writes (default /etc/resolv.conf)\n"
@@ -34,45 +36,148 @@ static void usage(FILE *f)
 	      f);
 }
 
-int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
+enum {
+	OPT_LISTEN = 0x100,
+	OPT_ALLOW_CID,
+	OPT_INTERFACE,
+	OPT_MAX_CONN,
+	OPT_JOBS_DIR,
+	OPT_NO_JOBS,
+	OPT_HANDSHAKE,
+	OPT_VM_READY,
+	OPT_VM_READY_TIMEOUT,
+	OPT_GRACE,
+	OPT_MAIN_FS,
+	OPT_RESOLV_CONF,
+	OPT_LOCALTIME,
+	OPT_ZONEINFO_DIR,
+	OPT_RESPAWN_BACKOFF_MAX
+};
+
+static const struct option longopts[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
+	{ "interface", required_argument, NULL, OPT_INTERFACE },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
+	{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+	{ "no-startup-processes", no_argument, NULL, OPT_NO_JOBS },
+	{ "vm-ready", required_argument, NULL, OPT_VM_READY },
+	{ "vm-ready-timeout", required_argument, NULL, OPT_VM_READY_TIMEOUT },
+	{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
+	{ "main-fs", required_argument, NULL, OPT_MAIN_FS },
+	{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
+	{ "localtime", required_argument, NULL, OPT_LOCALTIME },
+	{ "zoneinfo-dir", required_argument, NULL, OPT_ZONEINFO_DIR },
+	{ "respawn-backoff-max", required_argument, NULL, OPT_RESPAWN_BACKOFF_MAX },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+static const char *option_name(int c)
 {
-	enum {
-		OPT_LISTEN = 0x100,
-		OPT_ALLOW_CID,
-		OPT_INTERFACE,
-		OPT_MAX_CONN,
-		OPT_JOBS_DIR,
-		OPT_NO_JOBS,
-		OPT_HANDSHAKE,
-		OPT_VM_READY,
-		OPT_VM_READY_TIMEOUT,
-		OPT_GRACE,
-		OPT_MAIN_FS,
-		OPT_RESOLV_CONF,
-		OPT_LOCALTIME,
-		OPT_ZONEINFO_DIR
-	};
-	static const struct option longopts[] = {
-		{ "listen", required_argument, NULL, OPT_LISTEN },
-		{ "allow-cid", required_argument, NULL, OPT_ALLOW_CID },
-		{ "interface", required_argument, NULL, OPT_INTERFACE },
-		{ "max-connections", required_argument, NULL, OPT_MAX_CONN },
-		{ "jobs-dir", required_argument, NULL, OPT_JOBS_DIR },
-		{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
-		{ "no-startup-processes", no_argument, NULL, OPT_NO_JOBS },
-		{ "vm-ready", required_argument, NULL, OPT_VM_READY },
-		{ "vm-ready-timeout", required_argument, NULL, OPT_VM_READY_TIMEOUT },
-		{ "shutdown-grace", required_argument, NULL, OPT_GRACE },
-		{ "main-fs", required_argument, NULL, OPT_MAIN_FS },
-		{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
-		{ "localtime", required_argument, NULL, OPT_LOCALTIME },
-		{ "zoneinfo-dir", required_argument, NULL, OPT_ZONEINFO_DIR },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
+/* One option and its argument into opts: 0, 1 (--help) or -EINVAL. A
+ * switch over every option: long, but one flat case each. */
+static int parse_one(int c, const char *arg, struct maitred_options *opts)
+{
 	struct addr a;
 	uint32_t v;
-	int c;
+
+	switch (c) {
+	case OPT_LISTEN:
+		if (addr_parse(arg, &a) < 0 || a.family == ADDR_HVSOCK) {
+			fprintf(stderr, "maitred: invalid --listen address '%s': expected %s\n", arg,
+				ADDR_LISTEN_SYNTAX);
+			return -EINVAL;
+		}
+		if (opts->n_listen == MAITRED_MAX_LISTEN) {
+			fprintf(stderr, "maitred: at most %d --listen addresses\n", MAITRED_MAX_LISTEN);
+			return -EINVAL;
+		}
+		opts->listen[opts->n_listen++] = arg;
+		break;
+	case OPT_ALLOW_CID:
+		if (parse_u32(arg, &v) < 0 || peer_policy_allow_cid(&opts->policy, v) < 0) {
+			fprintf(stderr, "maitred: invalid --allow-cid '%s': expected a CID number\n", arg);
+			return -EINVAL;
+		}
+		break;
+	case OPT_INTERFACE:
+		if (!*arg || strlen(arg) >= 16) {
+			fprintf(stderr, "maitred: invalid --interface '%s'\n", arg);
+			return -EINVAL;
+		}
+		opts->interface = arg;
+		break;
+	case OPT_MAX_CONN:
+		if (parse_u32(arg, &v) < 0 || v == 0 || v > 4096) {
+			fprintf(stderr, "maitred: invalid --max-connections '%s': expected 1-4096\n", arg);
+			return -EINVAL;
+		}
+		opts->max_connections = v;
+		break;
+	case OPT_HANDSHAKE:
+	case OPT_GRACE:
+	case OPT_VM_READY_TIMEOUT: {
+		uint64_t *slot = c == OPT_HANDSHAKE ? &opts->handshake_timeout_usec
+				 : c == OPT_GRACE   ? &opts->shutdown_grace_usec
+						    : &opts->vm_ready_timeout_usec;
+		if (parse_seconds(arg, slot) < 0) {
+			fprintf(stderr, "maitred: invalid --%s '%s': expected seconds (0-3600]\n",
+				option_name(c), arg);
+			return -EINVAL;
+		}
+		break;
+	}
+	case OPT_RESPAWN_BACKOFF_MAX:
+		if (parse_seconds_range(arg, true, 3600, &opts->respawn.backoff_max_usec) < 0) {
+			fprintf(stderr,
+				"maitred: invalid --respawn-backoff-max '%s': expected seconds [0-3600]\n",
+				arg);
+			return -EINVAL;
+		}
+		opts->respawn.backoff_min_usec =
+			MIN(opts->respawn.backoff_min_usec, opts->respawn.backoff_max_usec);
+		break;
+	case OPT_VM_READY:
+		if (strcmp(arg, "none") != 0 && addr_parse(arg, &a) < 0) {
+			fprintf(stderr, "maitred: invalid --vm-ready address '%s': expected %s or none\n",
+				arg, ADDR_SYNTAX);
+			return -EINVAL;
+		}
+		opts->vm_ready = strcmp(arg, "none") == 0 ? NULL : arg;
+		opts->vm_ready_given = true;
+		break;
+	case OPT_MAIN_FS:
+	case OPT_RESOLV_CONF:
+	case OPT_LOCALTIME:
+	case OPT_ZONEINFO_DIR:
+		if (arg[0] != '/') {
+			fprintf(stderr, "maitred: invalid path '%s': expected an absolute path\n", arg);
+			return -EINVAL;
+		}
+		*(c == OPT_MAIN_FS	 ? &opts->main_fs
+		  : c == OPT_RESOLV_CONF ? &opts->resolv_conf
+		  : c == OPT_LOCALTIME	 ? &opts->localtime
+					 : &opts->zoneinfo_dir) = arg;
+		break;
+	case OPT_JOBS_DIR: opts->jobs_dir = arg; break;
+	case OPT_NO_JOBS: opts->no_startup_processes = true; break;
+	case 'h': usage(stdout); return 1;
+	default: usage(stderr); return -EINVAL;
+	}
+	return 0;
+}
+
+int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
+{
+	int c, r;
 
 	*opts = (struct maitred_options){ .interface = "eth0",
 					  .max_connections = 128,
@@ -84,90 +189,10 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .localtime = "/etc/localtime",
 					  .zoneinfo_dir = "/usr/share/zoneinfo" };
 	peer_policy_init(&opts->policy);
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
-		switch (c) {
-		case OPT_LISTEN:
-			if (addr_parse(optarg, &a) < 0 || a.family == ADDR_HVSOCK) {
-				fprintf(stderr, "maitred: invalid --listen address '%s': expected %s\n", optarg,
-					ADDR_LISTEN_SYNTAX);
-				return -EINVAL;
-			}
-			if (opts->n_listen == MAITRED_MAX_LISTEN) {
-				fprintf(stderr, "maitred: at most %d --listen addresses\n", MAITRED_MAX_LISTEN);
-				return -EINVAL;
-			}
-			opts->listen[opts->n_listen++] = optarg;
-			break;
-		case OPT_ALLOW_CID:
-			if (parse_u32(optarg, &v) < 0 || peer_policy_allow_cid(&opts->policy, v) < 0) {
-				fprintf(stderr, "maitred: invalid --allow-cid '%s': expected a CID number\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_INTERFACE:
-			if (!*optarg || strlen(optarg) >= 16) {
-				fprintf(stderr, "maitred: invalid --interface '%s'\n", optarg);
-				return -EINVAL;
-			}
-			opts->interface = optarg;
-			break;
-		case OPT_MAX_CONN:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 4096) {
-				fprintf(stderr, "maitred: invalid --max-connections '%s': expected 1-4096\n", optarg);
-				return -EINVAL;
-			}
-			opts->max_connections = v;
-			break;
-		case OPT_HANDSHAKE:
-			if (parse_seconds(optarg, &opts->handshake_timeout_usec) < 0) {
-				fprintf(stderr,
-					"maitred: invalid --handshake-timeout '%s': expected seconds (0-3600]\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_GRACE:
-			if (parse_seconds(optarg, &opts->shutdown_grace_usec) < 0) {
-				fprintf(stderr, "maitred: invalid --shutdown-grace '%s': expected seconds (0-3600]\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_VM_READY:
-			if (strcmp(optarg, "none") != 0 && addr_parse(optarg, &a) < 0) {
-				fprintf(stderr, "maitred: invalid --vm-ready address '%s': expected %s or none\n",
-					optarg, ADDR_SYNTAX);
-				return -EINVAL;
-			}
-			opts->vm_ready = strcmp(optarg, "none") == 0 ? NULL : optarg;
-			opts->vm_ready_given = true;
-			break;
-		case OPT_VM_READY_TIMEOUT:
-			if (parse_seconds(optarg, &opts->vm_ready_timeout_usec) < 0) {
-				fprintf(stderr, "maitred: invalid --vm-ready-timeout '%s': expected seconds (0-3600]\n",
-					optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_MAIN_FS:
-		case OPT_RESOLV_CONF:
-		case OPT_LOCALTIME:
-		case OPT_ZONEINFO_DIR:
-			if (optarg[0] != '/') {
-				fprintf(stderr, "maitred: invalid path '%s': expected an absolute path\n", optarg);
-				return -EINVAL;
-			}
-			*(c == OPT_MAIN_FS	 ? &opts->main_fs
-			  : c == OPT_RESOLV_CONF ? &opts->resolv_conf
-			  : c == OPT_LOCALTIME	 ? &opts->localtime
-						 : &opts->zoneinfo_dir) = optarg;
-			break;
-		case OPT_JOBS_DIR: opts->jobs_dir = optarg; break;
-		case OPT_NO_JOBS: opts->no_startup_processes = true; break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -EINVAL;
-		}
-	}
+	supervisor_params_init(&opts->respawn);
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0)
+		if ((r = parse_one(c, optarg, opts)) != 0)
+			return r;
 	if (optind < argc) {
 		fprintf(stderr, "maitred: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;

@@ -271,3 +271,12 @@ int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
 	*ret_n = n;
 	return 0;
 }
+
+int rtnl_link_set_down(int fd, int ifindex)
+{
+	struct nl_req req = {
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)), .nlmsg_type = RTM_NEWLINK },
+		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_flags = 0, .ifi_change = IFF_UP },
+	};
+	return nl_transact(fd, &req);
+}

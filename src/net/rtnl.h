@@ -15,3 +15,5 @@ int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be);
 /* Deletes the neighbour (ARP/NDP) entries the kernel learned on ifindex
  * (not permanent ones); *ret_n is how many went. */
 int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n);
+/* Takes the link down (clears IFF_UP); a link already down is fine. */
+int rtnl_link_set_down(int fd, int ifindex);

@@ -27,7 +27,15 @@ struct rpc_server {
 	bool stopping;
 	rpc_server_stopped_fn stopped_fn;
 	void *stopped_userdata;
+	/* Armed when the last connection goes: gives the freed heap back. */
+	struct loop_timer *trim;
 };
+
+/* How long the server has had no connection before it trims the heap: the
+ * burst's memory is all free by then (the loop frees a closed connection's
+ * I/O source only after the round), and a client that connects once per
+ * call (maitctl) costs one trim per pause, not one per call. */
+#define TRIM_DELAY_USEC (250 * USEC_PER_MSEC)
 
 void rpc_server_config_init(struct rpc_server_config *cfg, const struct rpc_service *svc)
 {
@@ -61,9 +69,16 @@ static void server_conn_free(struct server_conn *sc)
 	loop_timer_free(sc->handshake);
 	rpc_server_session_free(sc->session);
 	free(sc);
-	/* The last connection of a burst is gone: hand the freed heap back to
-	 * the kernel, or idle RSS stays at the burst's peak (fragmentation
-	 * keeps glibc from trimming by itself). */
+	if (srv->n_conns == 0 && srv->trim)
+		loop_timer_set(srv->trim, now_usec() + TRIM_DELAY_USEC);
+}
+
+/* The last connection of a burst is long gone: hand the freed heap back to
+ * the kernel, or idle RSS stays near the burst's peak (the free chunks are
+ * scattered between a few live ones, so glibc does not trim by itself). */
+static void on_trim(struct loop_timer *t _unused_, void *userdata)
+{
+	struct rpc_server *srv = userdata;
 	if (srv->n_conns == 0)
 		(void)malloc_trim(0);
 }
@@ -203,7 +218,10 @@ int rpc_server_new(struct loop *l, const struct rpc_server_config *cfg, struct r
 	srv->loop = l;
 	srv->cfg = *cfg;
 	r = net_listener_new(l, &srv->cfg.policy, 128, &server_listener_ops, srv, &srv->listener);
+	if (r >= 0)
+		r = loop_add_timer(l, USEC_INFINITY, on_trim, srv, &srv->trim);
 	if (r < 0) {
+		net_listener_free(srv->listener);
 		free(srv);
 		return r;
 	}
@@ -237,6 +255,7 @@ void rpc_server_free(struct rpc_server *srv)
 		rpc_conn_free(sc->conn);
 		server_conn_free(sc);
 	}
+	loop_timer_free(srv->trim);
 	free(srv);
 }
 

@@ -1,6 +1,7 @@
 """Boot jobs from a directory: sorted order, wait_for_exit holding back the
 jobs after it and the server, bad files logged with file:line and skipped."""
 import os
+import select
 import subprocess
 import time
 
@@ -47,7 +48,8 @@ def test_no_startup_processes_and_missing_dir():
     marker = os.path.join(jobs, "ran")
     write(f"{jobs}/job", f'argv: "touch" argv: "{marker}" wait_for_exit: true\n')
     m = Maitred(args=["--jobs-dir", jobs, "--no-startup-processes"])
-    time.sleep(0.2)
+    # Anchored: a wait_for_exit job holds the server back, so had it run it
+    # would have ended before the socket existed (Maitred() waits for it).
     assert not os.path.exists(marker)
     assert m.stop() == 0
     m = Maitred(args=["--jobs-dir", os.path.join(jobs, "nonexistent")])
@@ -55,17 +57,37 @@ def test_no_startup_processes_and_missing_dir():
     assert m.stop() == 0
 
 
+def read_until(f, text, timeout=10):
+    """What the pipe f has said up to a line containing text; that line."""
+    deadline, seen = time.monotonic() + timeout, b""
+    while time.monotonic() < deadline:
+        for line in seen.decode(errors="replace").splitlines(keepends=True):
+            if text in line and line.endswith("\n"):
+                return line
+        if select.select([f], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            chunk = os.read(f.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    raise AssertionError(f"no {text!r} within {timeout} s: {seen!r}")
+
+
 def test_stop_while_a_job_is_waited_for():
     jobs = tmpdir()
-    write(f"{jobs}/job", 'argv: "sleep" argv: "1" wait_for_exit: true\n')
+    write(f"{jobs}/job", 'argv: "sleep" argv: "30" wait_for_exit: true\n')
     d = tmpdir()
     sock = os.path.join(d, "m.sock")
     p = subprocess.Popen([binary("maitred"), "--listen", "unix:" + sock, "--jobs-dir", jobs],
                          stderr=subprocess.PIPE, env=sanitizer_env())
-    time.sleep(0.3)
+    # The job runs and is waited for: stop now.
+    line = read_until(p.stderr, "Successfully launched job: job (pid ")
+    job = int(line.rsplit("(pid ", 1)[1].split(")")[0])
     p.terminate()
-    assert p.wait(10) == 0
-    assert not os.path.exists(sock)  # it never started serving
+    try:
+        assert p.wait(10) == 0  # without waiting for the job's 30 s
+        assert not os.path.exists(sock)  # it never started serving
+    finally:
+        os.kill(job, 9)
 
 
 def test_nul_in_a_job_file_is_refused_like_over_grpc():

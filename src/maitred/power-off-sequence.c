@@ -1,11 +1,13 @@
-/* PID 1's power-off sequence, as a state machine on the event loop so that
+/* PID 1's power-off sequence (the lifecycle's POWERING_OFF; the mechanics
+ * are init/power-off.c), as a state machine on the event loop so that
  * reaping, the answers to waiting LaunchProcess calls and the Shutdown
  * reply all keep flowing while it runs:
  *
  *   SIGTERM+SIGCONT to everyone -> wait until nobody is left or the grace
  *   period ends -> SIGKILL the rest -> wait (bounded) -> sync, unmount,
- *   sync -> answer Shutdown -> leave the loop once every connection has
- *   flushed (or after FLUSH_MAX) -> main calls reboot(RB_POWER_OFF). */
+ *   sync -> answer Shutdown -> MAITRED_POWER_OFF_DONE (the loop is left)
+ *   once every connection has flushed (or after FLUSH_MAX) -> main calls
+ *   reboot(RB_POWER_OFF). */
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,7 +15,7 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "common.pb-c.h"
-#include "init/poweroff.h"
+#include "init/power-off.h"
 #include "maitred.h"
 
 #define POLL_USEC (10 * 1000ull)
@@ -26,7 +28,7 @@ enum stage {
 	STAGE_FLUSH,
 };
 
-struct power_off {
+struct power_off_sequence {
 	struct maitred *m;
 	struct rpc_call *call; /* the Shutdown call to answer, if any */
 	struct loop_timer *timer;
@@ -39,17 +41,17 @@ static void power_off_tick(struct loop_timer *t, void *userdata);
 
 static void call_gone(struct rpc_call *call _unused_, void *userdata)
 {
-	struct power_off *p = userdata;
+	struct power_off_sequence *p = userdata;
 	log_info("Shutdown: caller went away; powering off anyway");
 	p->call = NULL;
 }
 
 static void server_stopped(void *userdata)
 {
-	struct power_off *p = userdata;
+	struct power_off_sequence *p = userdata;
 	p->server_stopped = true;
 	if (p->stage == STAGE_FLUSH)
-		loop_exit(p->m->loop, 0);
+		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
 }
 
 static void report_unmount(const char *mount_point, int error, bool remounted, void *userdata _unused_)
@@ -58,12 +60,12 @@ static void report_unmount(const char *mount_point, int error, bool remounted, v
 			  remounted ? "; remounted read-only" : " nor remount it read-only");
 }
 
-static void finish(struct power_off *p)
+static void finish(struct power_off_sequence *p)
 {
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 
 	sync();
-	poweroff_unmount_all(report_unmount, p);
+	power_off_unmount_all(report_unmount, p);
 	sync();
 	log_info("Power-off: processes gone, file systems unmounted after %.0f ms",
 		 (double)(now_usec() - p->started) / 1000);
@@ -74,18 +76,18 @@ static void finish(struct power_off *p)
 	}
 	p->stage = STAGE_FLUSH;
 	if (p->server_stopped) {
-		loop_exit(p->m->loop, 0);
+		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
 		return;
 	}
 	/* A client that keeps an idle connection open cannot hold power-off. */
 	loop_timer_set(p->timer, now_usec() + FLUSH_MAX_USEC);
 }
 
-static void start_kill(struct power_off *p)
+static void start_kill(struct power_off_sequence *p)
 {
-	if (poweroff_children_left()) {
+	if (power_off_children_left()) {
 		log_warning("Power-off: processes left after the grace period; sending SIGKILL");
-		(void)poweroff_signal_all(SIGKILL);
+		(void)power_off_signal_all(SIGKILL);
 	}
 	p->stage = STAGE_KILL;
 	p->deadline = now_usec() + KILL_WAIT_USEC;
@@ -93,19 +95,19 @@ static void start_kill(struct power_off *p)
 
 static void power_off_tick(struct loop_timer *t, void *userdata)
 {
-	struct power_off *p = userdata;
+	struct power_off_sequence *p = userdata;
 	uint64_t now = now_usec();
 
 	bool left;
 
 	switch (p->stage) {
 	case STAGE_TERM:
-		if (poweroff_children_left() && now < p->deadline)
+		if (power_off_children_left() && now < p->deadline)
 			break;
 		start_kill(p);
 		/* fall through */
 	case STAGE_KILL:
-		left = poweroff_children_left();
+		left = power_off_children_left();
 		if (left && now < p->deadline)
 			break;
 		if (left)
@@ -114,29 +116,23 @@ static void power_off_tick(struct loop_timer *t, void *userdata)
 		return;
 	case STAGE_FLUSH:
 		log_info("Power-off: connections still open; not waiting for them");
-		loop_exit(p->m->loop, 0);
+		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
 		return;
 	}
 	loop_timer_set(t, now + POLL_USEC);
 }
 
-void maitred_begin_power_off(struct maitred *m, struct rpc_call *call)
+void maitred_power_off_start(struct maitred *m, struct rpc_call *call)
 {
-	struct power_off *p;
+	struct power_off_sequence *p = calloc(1, sizeof(*p));
 
-	if (m->power_off) {
-		if (call)
-			rpc_call_fail(call, RPC_UNAVAILABLE, "already shutting down");
-		return;
-	}
-	p = calloc(1, sizeof(*p));
 	if (!p || loop_add_timer(m->loop, now_usec() + POLL_USEC, power_off_tick, p, &p->timer) < 0) {
 		/* No memory for an orderly power-off: do the short one. */
 		free(p);
 		log_error("Power-off: out of memory; powering off without waiting");
 		if (call)
 			rpc_call_fail(call, RPC_INTERNAL, "out of memory");
-		loop_exit(m->loop, 0);
+		maitred_input(m, MAITRED_POWER_OFF_DONE, NULL);
 		return;
 	}
 	m->power_off = p;
@@ -149,13 +145,12 @@ void maitred_begin_power_off(struct maitred *m, struct rpc_call *call)
 		rpc_call_set_cancel(call, call_gone, p);
 	}
 
-	m->shutting_down = true;
 	supervisor_stop_respawning(m->supervisor);
 	rpc_server_stop(m->server, server_stopped, p);
 	log_info("Power-off: sending SIGTERM to all processes (grace %.1f s)",
 		 (double)m->opts.shutdown_grace_usec / 1e6);
-	if (poweroff_signal_all(SIGTERM) == 0)
-		(void)poweroff_signal_all(SIGCONT);
+	if (power_off_signal_all(SIGTERM) == 0)
+		(void)power_off_signal_all(SIGCONT);
 }
 
 void maitred_power_off_free(struct maitred *m)

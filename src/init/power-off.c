@@ -1,24 +1,24 @@
+#include "power-off.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "base/macro.h"
 #include "base/strv.h"
-#include "poweroff.h"
+#include "net/rtnl.h"
 
-int poweroff_signal_all(int sig)
+int power_off_signal_all(int sig)
 {
 	return kill(-1, sig) < 0 ? -errno : 0;
 }
 
-bool poweroff_children_left(void)
+bool power_off_children_left(void)
 {
 	siginfo_t si = { 0 };
 	/* WNOWAIT: the event loop reaps, so that watchers hear of each exit. */
@@ -54,10 +54,9 @@ static bool keep_mounted(const char *path)
 }
 
 /* The mount points of mountinfo, oldest first. */
-static int read_mount_points(char ***ret)
+static int read_mount_points(const char *mountinfo, struct strv_builder *list)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	struct strv_builder list = { 0 };
+	_cleanup_fclose_ FILE *f = fopen(mountinfo, "re");
 	char line[4096];
 
 	if (!f)
@@ -70,62 +69,70 @@ static int read_mount_points(char ***ret)
 		if (!field)
 			continue;
 		unescape_octal(field);
-		if (strv_builder_add(&list, field) < 0) {
-			strv_free(list.v);
+		if (strv_builder_add(list, field) < 0)
 			return -ENOMEM;
-		}
 	}
-	*ret = list.v;
 	return 0;
 }
 
-void poweroff_unmount_all(poweroff_report_fn report, void *userdata)
+int power_off_mount_points(const char *mountinfo, char ***ret)
+{
+	_cleanup_(strv_freep) char **all = NULL;
+	struct strv_builder list = { 0 }, out = { 0 };
+	int r = read_mount_points(mountinfo, &list);
+
+	all = list.v;
+	if (r < 0)
+		return r;
+	for (size_t i = list.n; i-- > 0;)
+		if (!keep_mounted(all[i]) && strv_builder_add(&out, all[i]) < 0) {
+			strv_free(out.v);
+			return -ENOMEM;
+		}
+	if (!out.v && !(out.v = calloc(1, sizeof(char *))))
+		return -ENOMEM;
+	*ret = out.v;
+	return 0;
+}
+
+void power_off_unmount_all(power_off_report_fn report, void *userdata)
 {
 	_cleanup_(strv_freep) char **points = NULL;
-	int r = read_mount_points(&points);
+	int r = power_off_mount_points("/proc/self/mountinfo", &points);
 
 	if (r < 0) {
 		report("/proc/self/mountinfo", r, false, userdata);
 		return;
 	}
-	size_t n = 0;
-	while (points && points[n])
-		n++;
-	for (size_t i = n; i-- > 0;) {
-		const char *p = points[i];
-		if (keep_mounted(p))
-			continue;
-		if (umount2(p, UMOUNT_NOFOLLOW) == 0)
+	for (char **p = points; *p; p++) {
+		if (umount2(*p, UMOUNT_NOFOLLOW) == 0)
 			continue;
 		int err = -errno;
-		bool ro = mount(NULL, p, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0;
-		report(p, err, ro, userdata);
+		bool ro = mount(NULL, *p, NULL, MS_REMOUNT | MS_RDONLY, NULL) == 0;
+		report(*p, err, ro, userdata);
 	}
 	(void)mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
 }
 
-int poweroff_links_down(void)
+static void if_freenameindexp(struct if_nameindex **p)
 {
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct if_nameindex *all = if_nameindex();
-	int failed = 0;
+	if (*p)
+		if_freenameindex(*p);
+}
 
-	if (fd < 0 || !all) {
-		if (all)
-			if_freenameindex(all);
-		return -1;
-	}
-	for (struct if_nameindex *i = all; i->if_index; i++) {
-		struct ifreq ifr = { 0 };
-		if (strcmp(i->if_name, "lo") == 0)
-			continue;
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", i->if_name);
-		if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 || !(ifr.ifr_flags & IFF_UP))
-			continue;
-		ifr.ifr_flags &= ~IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+int power_off_links_down(void)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_(if_freenameindexp) struct if_nameindex *all = if_nameindex();
+	int failed = 0, r;
+
+	if (!all)
+		return -errno;
+	r = rtnl_open(&fd);
+	if (r < 0)
+		return r;
+	for (struct if_nameindex *i = all; i->if_index; i++)
+		if (strcmp(i->if_name, "lo") != 0 && rtnl_link_set_down(fd, (int)i->if_index) < 0)
 			failed++;
-	}
-	if_freenameindex(all);
 	return failed;
 }
