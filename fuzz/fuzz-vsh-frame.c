@@ -5,8 +5,9 @@
  * SetupConnectionRequest, then GuestMessages); odd: what vsh reads from the
  * server (the SetupConnectionResponse, then HostMessages).
  *
- * The stream arrives in chunks and is reassembled like session.c's socket
- * handler does (append, then take every whole frame). Each message is
+ * The stream arrives in chunks and is reassembled by vsh_frame_take(), the
+ * helper session.c and the client use (append, then take every whole
+ * frame). Each message is
  * decoded, checked the way the handler checks it, re-encoded, and must
  * decode again to the same bytes. session.c's handler itself is static and
  * acts on a running target (write to its stdin, TIOCSWINSZ, kill), so it is
@@ -124,54 +125,63 @@ static void round_trip(const ProtobufCMessage *m)
 	protobuf_c_message_free_unpacked(m2, NULL);
 }
 
-/* Takes every whole frame from in; false once the stream is unusable. */
-static bool take_frames(struct buf *in, bool from_client, bool *setup_done)
+struct side {
+	bool from_client;
+	bool setup_done;
+	const uint8_t *start, *end; /* the buffer being taken from */
+};
+
+/* One frame's message, as vsh_frame_take() hands it over. */
+static int on_frame(const uint8_t *msg, size_t mlen, void *userdata)
 {
-	size_t off = 0;
+	struct side *sd = userdata;
+	const ProtobufCMessageDescriptor *d;
 	bool ok = true;
 
-	while (ok) {
+	FUZZ_CHECK(mlen <= VSH_MAX_MESSAGE && msg >= sd->start + 4 && msg + mlen <= sd->end);
+	if (!sd->setup_done)
+		d = sd->from_client ? &vm_tools__vsh__setup_connection_request__descriptor
+				    : &vm_tools__vsh__setup_connection_response__descriptor;
+	else
+		d = sd->from_client ? &vm_tools__vsh__guest_message__descriptor
+				    : &vm_tools__vsh__host_message__descriptor;
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, mlen, msg);
+	if (!m)
+		return -EBADMSG;
+	round_trip(m);
+	if (sd->setup_done)
+		ok = sd->from_client ? guest_message((const VmTools__Vsh__GuestMessage *)m)
+				     : host_message((const VmTools__Vsh__HostMessage *)m);
+	sd->setup_done = true;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return ok ? 0 : 1;
+}
+
+/* Takes every whole frame from in with the helper the session and the
+ * client use; false once the stream is unusable or the peer is done. */
+static bool take_frames(struct buf *in, struct side *sd)
+{
+	size_t before = in->len;
+
+	sd->start = in->data;
+	sd->end = in->data + in->len;
+	int r = vsh_frame_take(in, on_frame, sd);
+	FUZZ_CHECK(r == 0 || r == 1 || r == -EBADMSG || r == -EMSGSIZE);
+	FUZZ_CHECK(in->len <= before);
+	/* What is left is less than a whole frame (or the stream broke). */
+	if (r == 0) {
 		const uint8_t *msg;
 		size_t mlen, flen;
-		int r = vsh_frame_next(in->data + off, in->len - off, &msg, &mlen, &flen);
-		if (r < 0) {
-			FUZZ_CHECK(r == -EMSGSIZE);
-			ok = false;
-			break;
-		}
-		if (r == 0)
-			break;
-		FUZZ_CHECK(mlen <= VSH_MAX_MESSAGE && flen == mlen + 4 && msg == in->data + off + 4);
-		off += flen;
-		const ProtobufCMessageDescriptor *d;
-		if (!*setup_done)
-			d = from_client ? &vm_tools__vsh__setup_connection_request__descriptor
-					: &vm_tools__vsh__setup_connection_response__descriptor;
-		else
-			d = from_client ? &vm_tools__vsh__guest_message__descriptor
-					: &vm_tools__vsh__host_message__descriptor;
-		ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, mlen, msg);
-		if (!m) {
-			ok = false;
-			break;
-		}
-		round_trip(m);
-		if (*setup_done)
-			ok = from_client ? guest_message((const VmTools__Vsh__GuestMessage *)m)
-					 : host_message((const VmTools__Vsh__HostMessage *)m);
-		*setup_done = true;
-		protobuf_c_message_free_unpacked(m, NULL);
+		FUZZ_CHECK(vsh_frame_next(in->data, in->len, &msg, &mlen, &flen) == 0);
 	}
-	buf_consume(in, off);
-	return ok;
+	return r == 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct buf in = { 0 };
 	struct fuzz_rng rng;
-	bool from_client = (fuzz_take(&data, &size, 1) & 1) == 0;
-	bool setup_done = false;
+	struct side sd = { .from_client = (fuzz_take(&data, &size, 1) & 1) == 0 };
 
 	rng.s = fuzz_take(&data, &size, 8);
 	while (size) {
@@ -179,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(buf_append(&in, data, n, SIZE_MAX) == 0);
 		data += n;
 		size -= n;
-		if (!take_frames(&in, from_client, &setup_done))
+		if (!take_frames(&in, &sd))
 			break;
 	}
 	buf_clear(&in);

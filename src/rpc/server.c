@@ -6,9 +6,8 @@
 
 #include "base/list.h"
 #include "base/time-util.h"
+#include "net/listener.h"
 #include "rpc/conn.h"
-
-#define SERVER_MAX_LISTENERS 8
 
 struct server_conn {
 	struct rpc_server *server;
@@ -19,17 +18,10 @@ struct server_conn {
 	struct server_conn *prev, *next;
 };
 
-struct listener {
-	int fd;
-	struct loop_io *io;
-	char unix_path[108];
-};
-
 struct rpc_server {
 	struct loop *loop;
 	struct rpc_server_config cfg;
-	struct listener listeners[SERVER_MAX_LISTENERS];
-	unsigned n_listeners;
+	struct net_listener *listener;
 	struct server_conn *conns;
 	unsigned n_conns;
 	bool stopping;
@@ -152,16 +144,13 @@ static bool server_make_room(struct rpc_server *srv)
 	return true;
 }
 
-static void server_accept_one(struct rpc_server *srv, int fd, const struct peer *peer)
+/* The listener has applied the peer policy. */
+static void server_accept_one(int fd, const struct peer *peer, void *userdata)
 {
+	struct rpc_server *srv = userdata;
 	struct server_conn *sc;
 	int r;
 
-	if (!peer_policy_check(&srv->cfg.policy, peer)) {
-		server_event(srv, RPC_SERVER_PEER_REFUSED, peer->desc, -EPERM);
-		safe_close(fd);
-		return;
-	}
 	if (srv->n_conns >= srv->cfg.max_connections && !server_make_room(srv)) {
 		server_event(srv, RPC_SERVER_PEER_OVER_LIMIT, peer->desc, -EMFILE);
 		safe_close(fd);
@@ -203,33 +192,36 @@ static void server_accept_one(struct rpc_server *srv, int fd, const struct peer 
 	srv->n_conns++;
 }
 
-static void on_listener(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+static void server_refused(const struct peer *peer, void *userdata)
 {
-	struct rpc_server *srv = userdata;
-
-	/* Bounded, so one busy listener cannot starve the loop. */
-	for (int i = 0; i < 32; i++) {
-		struct peer peer;
-		int cfd, r = sock_accept(fd, &cfd, &peer);
-		if (r == -EAGAIN || r == -EINTR)
-			return;
-		if (r < 0) {
-			server_event(srv, RPC_SERVER_ACCEPT_FAILED, "?", r);
-			return;
-		}
-		server_accept_one(srv, cfd, &peer);
-	}
+	server_event(userdata, RPC_SERVER_PEER_REFUSED, peer->desc, -EPERM);
 }
+
+static void server_accept_failed(int error, void *userdata)
+{
+	server_event(userdata, RPC_SERVER_ACCEPT_FAILED, "?", error);
+}
+
+static const struct net_listener_ops server_listener_ops = {
+	.accepted = server_accept_one,
+	.refused = server_refused,
+	.failed = server_accept_failed,
+};
 
 int rpc_server_new(struct loop *l, const struct rpc_server_config *cfg, struct rpc_server **ret)
 {
 	struct rpc_server *srv = calloc(1, sizeof(*srv));
+	int r;
+
 	if (!srv)
 		return -ENOMEM;
 	srv->loop = l;
 	srv->cfg = *cfg;
-	int r = loop_add_timer(l, USEC_INFINITY, on_trim, srv, &srv->trim);
+	r = net_listener_new(l, &srv->cfg.policy, 128, &server_listener_ops, srv, &srv->listener);
+	if (r >= 0)
+		r = loop_add_timer(l, USEC_INFINITY, on_trim, srv, &srv->trim);
 	if (r < 0) {
+		net_listener_free(srv->listener);
 		free(srv);
 		return r;
 	}
@@ -239,37 +231,7 @@ int rpc_server_new(struct loop *l, const struct rpc_server_config *cfg, struct r
 
 int rpc_server_listen(struct rpc_server *srv, const struct addr *a)
 {
-	struct listener *li;
-	int fd, r;
-
-	if (srv->n_listeners == SERVER_MAX_LISTENERS)
-		return -E2BIG;
-	r = sock_listen(a, 128, &fd);
-	if (r < 0)
-		return r;
-	li = &srv->listeners[srv->n_listeners];
-	*li = (struct listener){ .fd = fd };
-	if (addr_unix_path(a))
-		snprintf(li->unix_path, sizeof(li->unix_path), "%s", addr_unix_path(a));
-	r = loop_add_io(srv->loop, fd, EPOLLIN, on_listener, srv, &li->io);
-	if (r < 0) {
-		safe_close(fd);
-		return r;
-	}
-	srv->n_listeners++;
-	return 0;
-}
-
-static void server_close_listeners(struct rpc_server *srv)
-{
-	for (unsigned i = 0; i < srv->n_listeners; i++) {
-		struct listener *li = &srv->listeners[i];
-		loop_io_free(li->io);
-		safe_close(li->fd);
-		if (li->unix_path[0])
-			(void)unlink(li->unix_path);
-	}
-	srv->n_listeners = 0;
+	return net_listener_add(srv->listener, a);
 }
 
 void rpc_server_stop(struct rpc_server *srv, rpc_server_stopped_fn fn, void *userdata)
@@ -277,7 +239,7 @@ void rpc_server_stop(struct rpc_server *srv, rpc_server_stopped_fn fn, void *use
 	srv->stopping = true;
 	srv->stopped_fn = fn;
 	srv->stopped_userdata = userdata;
-	server_close_listeners(srv);
+	net_listener_close(srv->listener);
 	for (struct server_conn *sc = srv->conns; sc; sc = sc->next)
 		rpc_server_session_shutdown(sc->session);
 	server_maybe_stopped(srv);
@@ -287,7 +249,7 @@ void rpc_server_free(struct rpc_server *srv)
 {
 	if (!srv)
 		return;
-	server_close_listeners(srv);
+	net_listener_free(srv->listener);
 	while (srv->conns) {
 		struct server_conn *sc = srv->conns;
 		rpc_conn_free(sc->conn);

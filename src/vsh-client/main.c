@@ -17,9 +17,10 @@
 #include "base/time-util.h"
 #include "loop/loop.h"
 #include "net/sock.h"
-#include "rpc/wire.h"
+#include "base/buf.h"
 #include "vsh.pb-c.h"
 #include "vsh/frame.h"
+#include "vsh/handshake.h"
 
 #define EXIT_SETUP 1
 #define EXIT_LOST 123
@@ -29,6 +30,8 @@
 /* The same for stdin read without epoll: lower, as every partial send
  * shifts what is left. */
 #define FILE_HIGH (256 * 1024)
+/* Output written to stdout or stderr in one call at most. */
+#define BATCH_MAX (256 * 1024)
 
 struct client {
 	struct loop *loop;
@@ -120,73 +123,86 @@ static void write_fully(int fd, const uint8_t *data, size_t len)
 	}
 }
 
-/* Writes out runs of consecutive data for the same stream in one call. */
+/* Runs of consecutive data for the same stream, written in one call. */
+struct batch {
+	struct client *c;
+	uint8_t *data;
+	size_t len;
+	int fd;
+};
+
+static void batch_flush(struct batch *b)
+{
+	if (b->len)
+		write_fully(b->fd, b->data, b->len);
+	b->len = 0;
+}
+
+static void on_data(struct batch *b, const VmTools__Vsh__DataMessage *d)
+{
+	struct client *c = b->c;
+	int fd = d->stream == VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM ? 2 : 1;
+
+	if (fd != b->fd || b->len + d->data.len > BATCH_MAX) {
+		batch_flush(b);
+		b->fd = fd;
+	}
+	if (d->data.len == 0) {
+		/* Remote EOF: close ours, so readers see it too. */
+		batch_flush(b);
+		if (c->out_open[fd]) {
+			c->out_open[fd] = false;
+			(void)close(fd);
+		}
+	} else if (c->out_open[fd]) {
+		memcpy(b->data + b->len, d->data.data, d->data.len);
+		b->len += d->data.len;
+	}
+}
+
+/* 0 to go on; 1 once the session has ended. */
+static int on_status(struct client *c, const VmTools__Vsh__ConnectionStatusMessage *st)
+{
+	if (st->status == VM_TOOLS__VSH__CONNECTION_STATUS__EXITED) {
+		c->exited = true;
+		c->code = st->code;
+		if (st->code >= 126 && st->description && strncmp(st->description, "cannot execute", 14) == 0)
+			fprintf(stderr, "vsh: %s\n", st->description);
+		loop_exit(c->loop, 0);
+		return 1;
+	}
+	if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
+		fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
+		loop_exit(c->loop, 0);
+	}
+	return 0;
+}
+
+static int on_host_frame(const uint8_t *msg, size_t len, void *userdata)
+{
+	struct batch *b = userdata;
+	VmTools__Vsh__HostMessage *h = vm_tools__vsh__host_message__unpack(NULL, len, msg);
+	int r = 0;
+
+	if (!h)
+		return -EBADMSG;
+	if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE)
+		on_data(b, h->data_message);
+	else if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE)
+		r = on_status(b->c, h->status_message);
+	vm_tools__vsh__host_message__free_unpacked(h, NULL);
+	return r;
+}
+
+/* Handles every whole frame received; a broken stream ends the loop. */
 static void handle_frames(struct client *c)
 {
-	static uint8_t batch[256 * 1024];
-	size_t blen = 0, off = 0;
-	int bfd = -1;
+	static uint8_t data[BATCH_MAX];
+	struct batch b = { .c = c, .data = data, .fd = -1 };
 
-	/* Frames are consumed by offset and the buffer compacted once. */
-	for (;;) {
-		const uint8_t *msg;
-		size_t mlen, flen;
-		int r = vsh_frame_next(c->in.data + off, c->in.len - off, &msg, &mlen, &flen);
-		if (r < 0) {
-			loop_exit(c->loop, 0);
-			break;
-		}
-		if (r == 0)
-			break;
-		VmTools__Vsh__HostMessage *h = vm_tools__vsh__host_message__unpack(NULL, mlen, msg);
-		off += flen;
-		if (!h) {
-			loop_exit(c->loop, 0);
-			break;
-		}
-		if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE) {
-			VmTools__Vsh__DataMessage *d = h->data_message;
-			int fd = d->stream == VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM ? 2 : 1;
-			if (fd != bfd || blen + d->data.len > sizeof(batch)) {
-				if (blen)
-					write_fully(bfd, batch, blen);
-				blen = 0;
-				bfd = fd;
-			}
-			if (d->data.len == 0) {
-				/* Remote EOF: close ours, so readers see it too. */
-				if (blen)
-					write_fully(bfd, batch, blen);
-				blen = 0;
-				if (c->out_open[fd]) {
-					c->out_open[fd] = false;
-					(void)close(fd);
-				}
-			} else if (c->out_open[fd]) {
-				memcpy(batch + blen, d->data.data, d->data.len);
-				blen += d->data.len;
-			}
-		} else if (h->msg_case == VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE) {
-			VmTools__Vsh__ConnectionStatusMessage *st = h->status_message;
-			if (st->status == VM_TOOLS__VSH__CONNECTION_STATUS__EXITED) {
-				c->exited = true;
-				c->code = st->code;
-				if (st->code >= 126 && st->description &&
-				    strncmp(st->description, "cannot execute", 14) == 0)
-					fprintf(stderr, "vsh: %s\n", st->description);
-				loop_exit(c->loop, 0);
-			} else if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
-				fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
-				loop_exit(c->loop, 0);
-			}
-		}
-		vm_tools__vsh__host_message__free_unpacked(h, NULL);
-		if (c->exited)
-			break;
-	}
-	if (blen)
-		write_fully(bfd, batch, blen);
-	buf_consume(&c->in, off);
+	if (vsh_frame_take(&c->in, on_host_frame, &b) < 0)
+		loop_exit(c->loop, 0);
+	batch_flush(&b);
 }
 
 static void flush_sock(struct client *c)
@@ -220,28 +236,18 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 static bool read_stdin(struct client *c, int fd)
 {
 	static uint8_t buf[16 * VSH_MAX_DATA];
-	VmTools__Vsh__DataMessage d = VM_TOOLS__VSH__DATA_MESSAGE__INIT;
-	VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
 
-	d.stream = VM_TOOLS__VSH__STDIO_STREAM__STDIN_STREAM;
-	g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_DATA_MESSAGE;
-	g.data_message = &d;
 	/* One read per wake-up (stdin may be a blocking terminal shared with
 	 * our parent), as large as 16 frames: they go out in one send. */
 	ssize_t n = read(fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return errno == EINTR;
+	/* An empty DataMessage is EOF (an error is treated alike). */
+	(void)vsh_frame_append_data(&c->out, VSH_FROM_CLIENT, VM_TOOLS__VSH__STDIO_STREAM__STDIN_STREAM, buf,
+				    n > 0 ? (size_t)n : 0);
 	if (n <= 0) {
-		/* EOF (or an error, treated alike): tell the other side. */
-		d.data.len = 0;
-		(void)queue_guest(c, &g);
 		c->stdin_open = false;
 		loop_io_free(TAKE_PTR(c->stdin_io));
-	}
-	for (ssize_t off = 0; off < n; off += VSH_MAX_DATA) {
-		d.data.data = buf + off;
-		d.data.len = (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off);
-		(void)queue_guest(c, &g);
 	}
 	return true;
 }
@@ -268,32 +274,30 @@ static void update(struct client *c)
 		(void)loop_io_set_events(c->stdin_io, c->out.len > STDIN_HIGH ? 0 : EPOLLIN);
 }
 
-/* Reads the SetupConnectionResponse (blocking, bounded). */
+static void response_freep(VmTools__Vsh__SetupConnectionResponse **resp)
+{
+	if (*resp)
+		vm_tools__vsh__setup_connection_response__free_unpacked(*resp, NULL);
+}
+
+/* Reads the SetupConnectionResponse (blocking, 30 s at most); what came
+ * after it goes to rest. */
 static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, struct buf *rest)
 {
-	uint8_t buf[VSH_FRAME_MAX * 2];
-	size_t len = 0;
+	uint8_t buf[VSH_FRAME_MAX];
+	size_t len = 0, mlen, flen;
+	const uint8_t *msg;
+	int r;
 
-	for (;;) {
-		const uint8_t *msg;
-		size_t mlen, flen;
-		int r = vsh_frame_next(buf, len, &msg, &mlen, &flen);
-		if (r < 0)
-			return r;
-		if (r > 0) {
-			*ret = vm_tools__vsh__setup_connection_response__unpack(NULL, mlen, msg);
-			if (!*ret)
-				return -EBADMSG;
-			return buf_append(rest, buf + flen, len - flen, SIZE_MAX);
-		}
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, 30000) <= 0)
-			return -ETIMEDOUT;
-		ssize_t n = recv(fd, buf + len, sizeof(buf) - len, 0);
-		if (n <= 0)
-			return n == 0 ? -ECONNRESET : -errno;
-		len += (size_t)n;
-	}
+	r = vsh_read_frame(fd, buf, sizeof(buf), &len, now_usec() + 30 * USEC_PER_SEC, &msg, &mlen, &flen);
+	if (r == -ESHUTDOWN)
+		return -ECONNRESET;
+	if (r < 0)
+		return r;
+	*ret = vm_tools__vsh__setup_connection_response__unpack(NULL, mlen, msg);
+	if (!*ret)
+		return -EBADMSG;
+	return buf_append(rest, buf + flen, len - flen, SIZE_MAX);
 }
 
 /* "K=V" with both parts non-empty, as the original splits them. */
@@ -303,7 +307,18 @@ static bool is_env_word(const char *s)
 	return eq && eq != s && eq[1] && !strchr(eq + 1, '=');
 }
 
-static int run(int argc, char **argv)
+/* What the command line asks for. */
+struct invocation {
+	VmTools__Vsh__SetupConnectionRequest req;
+	VmTools__Vsh__SetupConnectionRequest__EnvEntry entries[MAX_ENV], *envp[MAX_ENV];
+	struct addr addr;
+	const char *addr_str;
+	char addr_buf[64];
+};
+
+/* Flags into inv. Returns -1 to go on, else the exit status (0 for
+ * --help, EXIT_SETUP after printing what is wrong). */
+static int parse_flags(int argc, char **argv, struct invocation *inv, int *ret_force_tty)
 {
 	enum { OPT_CID = 0x100, OPT_ADDR, OPT_PORT, OPT_USER, OPT_CWD, OPT_CONTAINER };
 	static const struct option longopts[] = {
@@ -316,15 +331,10 @@ static int run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
-	VmTools__Vsh__SetupConnectionRequest__EnvEntry entries[MAX_ENV], *envp[MAX_ENV];
-	const char *addr_str = NULL, *cid = NULL;
+	const char *cid = NULL;
 	uint32_t port = 9001, v;
-	int force_tty = -1, c;
-	struct addr addr;
-	char buf[64];
+	int c;
 
-	req.target = "/vm_shell";
 	while ((c = getopt_long(argc, argv, "+tTh", longopts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_CID:
@@ -334,139 +344,173 @@ static int run(int argc, char **argv)
 			}
 			cid = optarg;
 			break;
-		case OPT_ADDR: addr_str = optarg; break;
+		case OPT_ADDR: inv->addr_str = optarg; break;
 		case OPT_PORT:
 			if (parse_u32(optarg, &port) < 0) {
 				fprintf(stderr, "vsh: invalid --port '%s': expected a number\n", optarg);
 				return EXIT_SETUP;
 			}
 			break;
-		case OPT_USER: req.user = optarg; break;
+		case OPT_USER: inv->req.user = optarg; break;
 		case OPT_CWD:
 			if (parse_u32(optarg, &v) == 0 && v > 0 && v <= INT32_MAX)
-				req.cwd_pid = (int32_t)v;
+				inv->req.cwd_pid = (int32_t)v;
 			else
-				req.cwd = optarg;
+				inv->req.cwd = optarg;
 			break;
-		case OPT_CONTAINER: req.target = optarg; break;
-		case 't': force_tty = 1; break;
-		case 'T': force_tty = 0; break;
+		case OPT_CONTAINER: inv->req.target = optarg; break;
+		case 't': *ret_force_tty = 1; break;
+		case 'T': *ret_force_tty = 0; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_SETUP;
 		}
 	}
-	if (!!cid + !!addr_str != 1) {
+	if (!!cid + !!inv->addr_str != 1) {
 		fprintf(stderr, "vsh: exactly one of --cid or --addr is required\n");
 		return EXIT_SETUP;
 	}
 	if (cid) {
-		snprintf(buf, sizeof(buf), "vsock:%s:%u", cid, port);
-		addr_str = buf;
+		snprintf(inv->addr_buf, sizeof(inv->addr_buf), "vsock:%s:%u", cid, port);
+		inv->addr_str = inv->addr_buf;
 	}
-	if (addr_parse(addr_str, &addr) < 0) {
-		fprintf(stderr, "vsh: invalid address '%s': expected %s\n", addr_str, ADDR_SYNTAX);
+	if (addr_parse(inv->addr_str, &inv->addr) < 0) {
+		fprintf(stderr, "vsh: invalid address '%s': expected %s\n", inv->addr_str, ADDR_SYNTAX);
 		return EXIT_SETUP;
 	}
+	return -1;
+}
+
+/* The environment (TERM, then the VAR=value words) and the command. */
+static void fill_command(struct invocation *inv, int argc, char **argv)
+{
+	VmTools__Vsh__SetupConnectionRequest *req = &inv->req;
 
 	/* TERM first, so that a TERM= word overrides it. */
 	const char *term = getenv("TERM");
 	if (term) {
-		vm_tools__vsh__setup_connection_request__env_entry__init(&entries[0]);
-		entries[0].key = "TERM";
-		entries[0].value = (char *)term;
-		envp[0] = &entries[0];
-		req.n_env = 1;
+		vm_tools__vsh__setup_connection_request__env_entry__init(&inv->entries[0]);
+		inv->entries[0].key = "TERM";
+		inv->entries[0].value = (char *)term;
+		inv->envp[0] = &inv->entries[0];
+		req->n_env = 1;
 	}
-	while (optind < argc && is_env_word(argv[optind]) && req.n_env < MAX_ENV) {
+	while (optind < argc && is_env_word(argv[optind]) && req->n_env < MAX_ENV) {
 		char *eq = strchr(argv[optind], '=');
 		*eq = 0;
 		size_t k;
-		for (k = 0; k < req.n_env; k++)
-			if (strcmp(entries[k].key, argv[optind]) == 0)
+		for (k = 0; k < req->n_env; k++)
+			if (strcmp(inv->entries[k].key, argv[optind]) == 0)
 				break;
-		if (k == req.n_env) {
-			vm_tools__vsh__setup_connection_request__env_entry__init(&entries[k]);
-			envp[k] = &entries[k];
-			req.n_env++;
+		if (k == req->n_env) {
+			vm_tools__vsh__setup_connection_request__env_entry__init(&inv->entries[k]);
+			inv->envp[k] = &inv->entries[k];
+			req->n_env++;
 		}
-		entries[k].key = argv[optind];
-		entries[k].value = eq + 1;
+		inv->entries[k].key = argv[optind];
+		inv->entries[k].value = eq + 1;
 		optind++;
 	}
-	req.env = envp;
-	req.n_argv = (size_t)(argc - optind);
-	req.argv = argv + optind;
+	req->env = inv->envp;
+	req->n_argv = (size_t)(argc - optind);
+	req->argv = argv + optind;
+}
 
-	bool interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
-	bool want_pty = force_tty >= 0 ? force_tty : interactive;
-	req.nopty = !want_pty;
-	if (want_pty)
-		window_size(&req.window_rows, &req.window_cols);
+/* Connects, sends the request and reads the answer: 0 when the session is
+ * READY, else EXIT_SETUP after printing why. */
+static int set_up(struct client *cl, const struct invocation *inv)
+{
+	_cleanup_(response_freep) VmTools__Vsh__SetupConnectionResponse *resp = NULL;
+	uint8_t frame[VSH_FRAME_MAX];
+	int r;
 
-	struct client cl = { .sock = -1, .code = EXIT_LOST, .stdin_open = true, .out_open = { true, true, true } };
-	int r = sock_connect_wait(&addr, 30 * USEC_PER_SEC, &cl.sock);
+	r = sock_connect_wait(&inv->addr, 30 * USEC_PER_SEC, &cl->sock);
 	if (r < 0) {
-		fprintf(stderr, "vsh: cannot connect to %s: %s\n", addr_str, sock_connect_strerror(&addr, r));
+		fprintf(stderr, "vsh: cannot connect to %s: %s\n", inv->addr_str, sock_connect_strerror(&inv->addr, r));
 		return EXIT_SETUP;
 	}
-	uint8_t frame[VSH_FRAME_MAX];
-	int n = vsh_frame_encode(&req.base, frame, sizeof(frame));
+	int n = vsh_frame_encode(&inv->req.base, frame, sizeof(frame));
 	if (n < 0) {
 		fprintf(stderr, "vsh: the request is larger than %d bytes (too many arguments?)\n", VSH_MAX_MESSAGE);
-		safe_close(cl.sock);
 		return EXIT_SETUP;
 	}
-	if (send(cl.sock, frame, (size_t)n, MSG_NOSIGNAL) != n) {
+	if (send(cl->sock, frame, (size_t)n, MSG_NOSIGNAL) != n) {
 		fprintf(stderr, "vsh: cannot send the request: %s\n", strerror(errno));
-		safe_close(cl.sock);
 		return EXIT_SETUP;
 	}
-	VmTools__Vsh__SetupConnectionResponse *resp = NULL;
-	r = read_response(cl.sock, &resp, &cl.in);
-	if (r < 0 || resp->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
-		if (r < 0)
-			fprintf(stderr, "vsh: no answer from %s: %s\n", addr_str, strerror(-r));
-		else
-			fprintf(stderr, "vsh: the server could not set up the session: %s\n",
-				resp->description ? resp->description : "?");
-		if (resp)
-			vm_tools__vsh__setup_connection_response__free_unpacked(resp, NULL);
-		buf_clear(&cl.in);
-		safe_close(cl.sock);
+	r = read_response(cl->sock, &resp, &cl->in);
+	if (r < 0) {
+		fprintf(stderr, "vsh: no answer from %s: %s\n", inv->addr_str, strerror(-r));
 		return EXIT_SETUP;
 	}
-	vm_tools__vsh__setup_connection_response__free_unpacked(resp, NULL);
+	if (resp->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
+		fprintf(stderr, "vsh: the server could not set up the session: %s\n",
+			resp->description ? resp->description : "?");
+		return EXIT_SETUP;
+	}
+	return 0;
+}
 
+/* Forwards until EXITED or the connection's end. */
+static void forward(struct client *cl)
+{
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
+
+	if (loop_new(&cl->loop) < 0)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
+		(void)loop_add_signal(cl->loop, forwarded[i], on_signal, cl);
+	(void)loop_add_io(cl->loop, cl->sock, EPOLLIN, on_sock, cl, &cl->sock_io);
+	/* Any kind of stdin: epoll refuses regular files and such, which
+	 * update() reads as the socket takes the data (any other failure to
+	 * watch stdin takes the same road). */
+	if (loop_add_io(cl->loop, STDIN_FILENO, EPOLLIN, on_stdin, cl, &cl->stdin_io) < 0) {
+		cl->stdin_io = NULL;
+		cl->stdin_unpollable = true;
+	}
+	handle_frames(cl); /* anything that came with the response */
+	if (!cl->exited) {
+		update(cl);
+		(void)loop_run(cl->loop);
+	}
+	loop_free(TAKE_PTR(cl->loop));
+}
+
+static void client_clear(struct client *cl)
+{
+	buf_clear(&cl->in);
+	buf_clear(&cl->out);
+	cl->sock = safe_close(cl->sock);
+}
+
+static int run(int argc, char **argv)
+{
+	struct invocation inv = { .req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT };
+	_cleanup_(client_clear) struct client cl = {
+		.sock = -1, .code = EXIT_LOST, .stdin_open = true, .out_open = { true, true, true }
+	};
 	struct terminal_state term_state = { 0 };
+	int force_tty = -1, r;
+
+	inv.req.target = "/vm_shell";
+	r = parse_flags(argc, argv, &inv, &force_tty);
+	if (r >= 0)
+		return r;
+	fill_command(&inv, argc, argv);
+	bool interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	bool want_pty = force_tty >= 0 ? force_tty : interactive;
+	inv.req.nopty = !want_pty;
+	if (want_pty)
+		window_size(&inv.req.window_rows, &inv.req.window_cols);
+
+	r = set_up(&cl, &inv);
+	if (r != 0)
+		return r;
 	if (interactive && want_pty && terminal_make_raw(STDIN_FILENO, &term_state) < 0) {
 		fprintf(stderr, "vsh: cannot put the terminal in raw mode: %s\n", strerror(errno));
-		safe_close(cl.sock);
 		return EXIT_SETUP;
 	}
-	r = loop_new(&cl.loop);
-	if (r == 0) {
-		static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
-		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-			(void)loop_add_signal(cl.loop, forwarded[i], on_signal, &cl);
-		(void)loop_add_io(cl.loop, cl.sock, EPOLLIN, on_sock, &cl, &cl.sock_io);
-		/* Any kind of stdin: epoll refuses regular files and such,
-		 * which update() reads as the socket takes the data (any other
-		 * failure to watch stdin takes the same road). */
-		if (loop_add_io(cl.loop, STDIN_FILENO, EPOLLIN, on_stdin, &cl, &cl.stdin_io) < 0) {
-			cl.stdin_io = NULL;
-			cl.stdin_unpollable = true;
-		}
-		handle_frames(&cl); /* anything that came with the response */
-		if (!cl.exited) {
-			update(&cl);
-			(void)loop_run(cl.loop);
-		}
-		loop_free(cl.loop);
-	}
+	forward(&cl);
 	terminal_restore(&term_state);
-	buf_clear(&cl.in);
-	buf_clear(&cl.out);
-	safe_close(cl.sock);
 	if (!cl.exited)
 		fprintf(stderr, "vsh: connection lost before the command ended\n");
 	return cl.exited ? cl.code & 0xff : EXIT_LOST;

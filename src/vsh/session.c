@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +17,9 @@
 #include "base/time-util.h"
 #include "base/wait-status.h"
 #include "loop/loop.h"
-#include "rpc/wire.h"
+#include "base/buf.h"
 #include "vsh/frame.h"
+#include "vsh/handshake.h"
 #include "pb/nul-check.h"
 
 #define OUT_HIGH (256 * 1024)	 /* stop reading the target while this much is unsent */
@@ -45,20 +45,61 @@ struct session {
 	struct loop_io *out_io[N_OUT];
 	bool out_paused;
 	pid_t pid;
-	bool exited;
+	bool reaped; /* the target's exit status is in status */
 	int status;
 	struct loop_timer *drain;
-	bool done;
-	bool client_gone;
-	/* Set when the session cannot go on (a watch or a buffer failed): the
-	 * client gets FAILED with this, the target a hang-up. */
+	enum vsh_session_state state;
+	/* Why the session went to FAILED: the client gets it in the FAILED
+	 * status, the target a hang-up. */
 	const char *fault;
 };
 
+/* --- the state machine ---------------------------------------------------- */
+
+static const char *const state_names[] = {
+	[VSH_SESSION_RUNNING] = "running",	   [VSH_SESSION_DRAINING] = "draining",
+	[VSH_SESSION_EXITED] = "exited",	   [VSH_SESSION_CLIENT_GONE] = "client-gone",
+	[VSH_SESSION_FAILED] = "failed",
+};
+
+const char *vsh_session_state_name(enum vsh_session_state st)
+{
+	return (unsigned)st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
+}
+
+bool vsh_session_state_is_final(enum vsh_session_state st)
+{
+	return st == VSH_SESSION_EXITED || st == VSH_SESSION_CLIENT_GONE || st == VSH_SESSION_FAILED;
+}
+
+enum vsh_session_state vsh_session_step(enum vsh_session_state st, enum vsh_session_event ev)
+{
+	switch (ev) {
+	case VSH_EVENT_CLIENT_GONE:
+		/* Nothing can be told any more, whatever was to be said. */
+		return VSH_SESSION_CLIENT_GONE;
+	case VSH_EVENT_FAULT:
+		return st == VSH_SESSION_RUNNING || st == VSH_SESSION_DRAINING ? VSH_SESSION_FAILED : st;
+	case VSH_EVENT_TARGET_EXITED:
+		return st == VSH_SESSION_RUNNING ? VSH_SESSION_DRAINING : st;
+	case VSH_EVENT_OUTPUT_DONE:
+		return st == VSH_SESSION_DRAINING ? VSH_SESSION_EXITED : st;
+	}
+	return st;
+}
+
+static void session_event(struct session *s, enum vsh_session_event ev)
+{
+	s->state = vsh_session_step(s->state, ev);
+	if (vsh_session_state_is_final(s->state))
+		loop_exit(s->loop, 0);
+}
+
 static void session_fault(struct session *s, const char *why)
 {
-	if (!s->fault)
+	if (!vsh_session_state_is_final(s->state))
 		s->fault = why;
+	session_event(s, VSH_EVENT_FAULT);
 }
 
 /* --- sending ------------------------------------------------------------ */
@@ -68,16 +109,10 @@ static int queue_host(struct session *s, VmTools__Vsh__HostMessage *h)
 	return vsh_frame_append(&s->out, &h->base);
 }
 
-static void queue_data(struct session *s, int stream, const uint8_t *data, size_t len)
+/* Output in frames of at most VSH_MAX_DATA; len 0 is the stream's EOF. */
+static void queue_data(struct session *s, VmTools__Vsh__StdioStream stream, const uint8_t *data, size_t len)
 {
-	VmTools__Vsh__DataMessage d = VM_TOOLS__VSH__DATA_MESSAGE__INIT;
-	VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
-	d.stream = stream;
-	d.data.data = (uint8_t *)data;
-	d.data.len = len;
-	h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_DATA_MESSAGE;
-	h.data_message = &d;
-	if (queue_host(s, &h) < 0)
+	if (vsh_frame_append_data(&s->out, VSH_FROM_SERVER, stream, data, len) < 0)
 		session_fault(s, "out of memory for the target's output");
 }
 
@@ -86,8 +121,8 @@ static void session_update(struct session *s);
 static void flush_out(struct session *s)
 {
 	if (buf_send(s->sock, &s->out) < 0) {
-		s->client_gone = true;
 		s->out.len = 0;
+		session_event(s, VSH_EVENT_CLIENT_GONE);
 	}
 }
 
@@ -121,8 +156,8 @@ static bool read_output(struct session *s, int k, unsigned max_reads)
 {
 	/* Large reads, cut into frames of VSH_MAX_DATA: few system calls. */
 	static uint8_t buf[16 * VSH_MAX_DATA];
-	int stream = k == OUT_STDERR ? VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM
-				     : VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM;
+	VmTools__Vsh__StdioStream stream = k == OUT_STDERR ? VM_TOOLS__VSH__STDIO_STREAM__STDERR_STREAM
+							   : VM_TOOLS__VSH__STDIO_STREAM__STDOUT_STREAM;
 
 	for (unsigned i = 0; i < max_reads; i++) {
 		ssize_t n = read(s->out_fd[k], buf, sizeof(buf));
@@ -135,8 +170,7 @@ static bool read_output(struct session *s, int k, unsigned max_reads)
 		}
 		if (n == 0)
 			return false;
-		for (ssize_t off = 0; off < n; off += VSH_MAX_DATA)
-			queue_data(s, stream, buf + off, (size_t)MIN((ssize_t)VSH_MAX_DATA, n - off));
+		queue_data(s, stream, buf, (size_t)n);
 		if (s->out.len >= OUT_HIGH)
 			return true;
 	}
@@ -202,7 +236,7 @@ static void deliver_signal(struct session *s, int sig)
 {
 	pid_t pgrp = -1;
 
-	if (sig <= 0 || sig >= _NSIG || s->exited)
+	if (sig <= 0 || sig >= _NSIG || s->state != VSH_SESSION_RUNNING)
 		return;
 	if (s->pty)
 		pgrp = tcgetpgrp(s->master);
@@ -242,10 +276,30 @@ static void handle_guest(struct session *s, const VmTools__Vsh__GuestMessage *g)
 	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_SIGNAL: deliver_signal(s, (int)g->signal); break;
 	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_STATUS_MESSAGE:
 		if (g->status_message->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY)
-			s->client_gone = true;
+			session_event(s, VSH_EVENT_CLIENT_GONE);
 		break;
 	default: break;
 	}
+}
+
+static int on_guest_frame(const uint8_t *msg, size_t len, void *userdata)
+{
+	struct session *s = userdata;
+	VmTools__Vsh__GuestMessage *g = vm_tools__vsh__guest_message__unpack(NULL, len, msg);
+
+	if (!g)
+		return -EBADMSG;
+	handle_guest(s, g);
+	vm_tools__vsh__guest_message__free_unpacked(g, NULL);
+	return 0;
+}
+
+/* Decodes and handles every whole frame in s->in. An oversized or
+ * undecodable frame loses the stream. */
+static void handle_frames(struct session *s)
+{
+	if (vsh_frame_take(&s->in, on_guest_frame, s) < 0)
+		session_event(s, VSH_EVENT_CLIENT_GONE);
 }
 
 static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
@@ -258,33 +312,20 @@ static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			s->client_gone = true;
+			session_event(s, VSH_EVENT_CLIENT_GONE);
 		else if (n > 0 && buf_append(&s->in, buf, (size_t)n, SIZE_MAX) < 0)
-			s->client_gone = true;
+			session_event(s, VSH_EVENT_CLIENT_GONE);
 	}
-	size_t off = 0;
-	for (;;) {
-		const uint8_t *msg;
-		size_t mlen, flen;
-		int r = vsh_frame_next(s->in.data + off, s->in.len - off, &msg, &mlen, &flen);
-		if (r < 0)
-			s->client_gone = true; /* oversized: the stream is lost */
-		if (r <= 0)
-			break;
-		VmTools__Vsh__GuestMessage *g = vm_tools__vsh__guest_message__unpack(NULL, mlen, msg);
-		off += flen;
-		if (!g) {
-			s->client_gone = true;
-			break;
-		}
-		handle_guest(s, g);
-		vm_tools__vsh__guest_message__free_unpacked(g, NULL);
-	}
-	buf_consume(&s->in, off);
+	handle_frames(s);
 	session_update(s);
 }
 
 /* --- lifecycle ------------------------------------------------------------ */
+
+static bool outputs_open(const struct session *s)
+{
+	return s->out_fd[OUT_STDOUT] >= 0 || s->out_fd[OUT_STDERR] >= 0;
+}
 
 static void on_drain_deadline(struct loop_timer *t _unused_, void *userdata)
 {
@@ -298,18 +339,17 @@ static void on_drain_deadline(struct loop_timer *t _unused_, void *userdata)
 	session_update(s);
 }
 
-static void on_target_exit(pid_t pid _unused_, int status, void *userdata)
+static void on_target_exit(struct session *s, int status)
 {
-	struct session *s = userdata;
-
-	s->exited = true;
+	s->reaped = true;
 	s->status = status;
+	session_event(s, VSH_EVENT_TARGET_EXITED);
 	/* Everything the target wrote is in the pipe or pty by now. */
 	for (int k = 0; k < N_OUT; k++)
 		if (s->out_fd[k] >= 0 && !read_output(s, k, 1u << 20))
 			close_output(s, k, true);
 	/* Registered before the target started: arming it cannot fail. */
-	if (s->out_fd[OUT_STDOUT] >= 0 || s->out_fd[OUT_STDERR] >= 0)
+	if (outputs_open(s))
 		loop_timer_set(s->drain, now_usec() + VSH_DRAIN_USEC);
 	session_update(s);
 }
@@ -320,21 +360,19 @@ static void on_target_exit(pid_t pid _unused_, int status, void *userdata)
 static void on_reaped(struct loop *l _unused_, pid_t pid, int status, void *userdata)
 {
 	struct session *s = userdata;
-	if (pid == s->pid && !s->exited)
-		on_target_exit(pid, status, s);
+	if (pid == s->pid && !s->reaped)
+		on_target_exit(s, status);
 }
 
-/* Re-arms interest from the buffers' state; ends the loop when done. */
+/* Re-arms interest from the buffers' state. */
 static void session_update(struct session *s)
 {
-	bool outputs_open = s->out_fd[OUT_STDOUT] >= 0 || s->out_fd[OUT_STDERR] >= 0;
 	int r = 0;
 
-	if (s->client_gone || s->fault || (s->exited && !outputs_open)) {
-		s->done = true;
-		loop_exit(s->loop, 0);
+	if (!outputs_open(s))
+		session_event(s, VSH_EVENT_OUTPUT_DONE);
+	if (vsh_session_state_is_final(s->state))
 		return;
-	}
 	bool pause = s->out.len >= OUT_HIGH;
 	for (int k = 0; k < N_OUT && r >= 0; k++)
 		if (s->out_io[k])
@@ -347,163 +385,155 @@ static void session_update(struct session *s)
 		r = loop_io_set_events(s->sock_io, ev);
 	if (r >= 0 && s->stdin_io)
 		r = loop_io_set_events(s->stdin_io, s->stdin_pending.len ? EPOLLOUT : 0);
-	if (r < 0) {
-		/* Watching with stale interest would spin or stall: stop. */
+	/* Watching with stale interest would spin or stall: stop. */
+	if (r < 0)
 		session_fault(s, "cannot update the session's watches");
-		s->done = true;
-		loop_exit(s->loop, 0);
-	}
 }
 
 /* --- setup ---------------------------------------------------------------- */
 
-static int send_blocking(int fd, const uint8_t *data, size_t len)
+static int reply_setup(int fd, VmTools__Vsh__ConnectionStatus status, const char *description, int pid)
 {
-	while (len) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -errno;
-			if (poll(&p, 1, VSH_SETUP_TIMEOUT_MSEC) <= 0)
-				return -ETIMEDOUT;
-			continue;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return vsh_send_setup_response(fd, status, description, pid, VSH_SETUP_TIMEOUT_MSEC);
 }
 
-static int reply_setup(int fd, int status, const char *description, int pid)
+static void request_freep(VmTools__Vsh__SetupConnectionRequest **req)
 {
-	VmTools__Vsh__SetupConnectionResponse resp = VM_TOOLS__VSH__SETUP_CONNECTION_RESPONSE__INIT;
-	uint8_t frame[VSH_FRAME_MAX];
-	resp.status = status;
-	resp.description = (char *)description;
-	resp.pid = pid;
-	int n = vsh_frame_encode(&resp.base, frame, sizeof(frame));
-	return n < 0 ? n : send_blocking(fd, frame, (size_t)n);
+	if (*req)
+		vm_tools__vsh__setup_connection_request__free_unpacked(*req, NULL);
+}
+
+/* Decodes the request, refusing one with a string that protobuf-c would
+ * cut at a NUL. */
+static int decode_setup(const uint8_t *msg, size_t mlen, VmTools__Vsh__SetupConnectionRequest **ret, char *err,
+			size_t err_size)
+{
+	_cleanup_(request_freep) VmTools__Vsh__SetupConnectionRequest *req =
+		vm_tools__vsh__setup_connection_request__unpack(NULL, mlen, msg);
+	char field[64];
+
+	if (!req) {
+		snprintf(err, err_size, "could not decode the setup request");
+		return -EBADMSG;
+	}
+	int nul = pb_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, msg, mlen, field,
+				     sizeof(field));
+	if (nul > 0)
+		snprintf(err, err_size, "invalid setup request: field '%s' contains a NUL byte", field);
+	else if (nul < 0)
+		snprintf(err, err_size, "could not decode the setup request");
+	if (nul != 0)
+		return -EBADMSG;
+	*ret = TAKE_PTR(req);
+	return 0;
 }
 
 /* Starts from the bytes vshd already read (at most VSH_FRAME_MAX). Bytes
  * after the request (the client may send stdin right away) are left in
  * rest. */
-static VmTools__Vsh__SetupConnectionRequest *read_setup(int fd, const uint8_t *received, size_t received_len,
-							struct buf *rest, char *err, size_t err_size)
+static int read_setup(int fd, const uint8_t *received, size_t received_len, struct buf *rest,
+		      VmTools__Vsh__SetupConnectionRequest **ret, char *err, size_t err_size)
 {
+	_cleanup_(request_freep) VmTools__Vsh__SetupConnectionRequest *req = NULL;
 	uint8_t buf[VSH_FRAME_MAX];
-	size_t len = MIN(received_len, sizeof(buf));
-	char field[64];
-	uint64_t deadline = now_usec() + VSH_SETUP_TIMEOUT_MSEC * 1000ull;
+	size_t len = MIN(received_len, sizeof(buf)), mlen, flen;
+	const uint8_t *msg;
+	int r;
 
 	if (len)
 		memcpy(buf, received, len);
-	for (;;) {
-		const uint8_t *msg;
-		size_t mlen, flen;
-		int r = vsh_frame_next(buf, len, &msg, &mlen, &flen);
-		if (r < 0) {
-			snprintf(err, err_size, "setup request larger than %d bytes", VSH_MAX_MESSAGE);
-			return NULL;
-		}
-		if (r > 0) {
-			VmTools__Vsh__SetupConnectionRequest *req =
-				vm_tools__vsh__setup_connection_request__unpack(NULL, mlen, msg);
-			/* protobuf-c would cut a string at a NUL: refuse it whole. */
-			int nul = req ? pb_find_nul_string(&vm_tools__vsh__setup_connection_request__descriptor, msg,
-							   mlen, field, sizeof(field))
-				      : 0;
-			if (nul != 0) {
-				vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
-				req = NULL;
-			}
-			if (nul > 0)
-				snprintf(err, err_size, "invalid setup request: field '%s' contains a NUL byte", field);
-			else if (!req)
-				snprintf(err, err_size, "could not decode the setup request");
-			else if (buf_append(rest, buf + flen, len - flen, SIZE_MAX) < 0) {
-				vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
-				snprintf(err, err_size, "out of memory");
-				return NULL;
-			}
-			return req;
-		}
-		uint64_t now = now_usec();
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (now >= deadline || poll(&p, 1, (int)((deadline - now) / 1000) + 1) <= 0) {
-			snprintf(err, err_size, "no setup request within %d s", VSH_SETUP_TIMEOUT_MSEC / 1000);
-			return NULL;
-		}
-		ssize_t n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-		if (n == 0) {
-			snprintf(err, err_size, "client closed the connection during setup");
-			return NULL;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			snprintf(err, err_size, "read failed during setup: %s", strerror(errno));
-			return NULL;
-		}
-		if (n > 0)
-			len += (size_t)n;
+	r = vsh_read_frame(fd, buf, sizeof(buf), &len, now_usec() + VSH_SETUP_TIMEOUT_MSEC * 1000ull, &msg, &mlen,
+			   &flen);
+	if (r == -EMSGSIZE)
+		snprintf(err, err_size, "setup request larger than %d bytes", VSH_MAX_MESSAGE);
+	else if (r == -ETIMEDOUT)
+		snprintf(err, err_size, "no setup request within %d s", VSH_SETUP_TIMEOUT_MSEC / 1000);
+	else if (r == -ESHUTDOWN)
+		snprintf(err, err_size, "client closed the connection during setup");
+	else if (r < 0)
+		snprintf(err, err_size, "read failed during setup: %s", strerror(-r));
+	if (r >= 0)
+		r = decode_setup(msg, mlen, &req, err, err_size);
+	if (r >= 0 && buf_append(rest, buf + flen, len - flen, SIZE_MAX) < 0) {
+		snprintf(err, err_size, "out of memory");
+		r = -ENOMEM;
 	}
+	if (r < 0)
+		return -EPROTO;
+	*ret = TAKE_PTR(req);
+	return 0;
 }
 
 static int open_pty(const VmTools__Vsh__SetupConnectionRequest *req, int *ret_master, int *ret_slave)
 {
-	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK), slave;
+	_cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	int slave;
 	char name[64];
 
 	if (master < 0)
 		return -errno;
-	if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0) {
-		int r = -errno;
-		safe_close(master);
-		return r;
-	}
+	if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+		return -errno;
 	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0) {
-		int r = -errno;
-		safe_close(master);
-		return r;
-	}
+	if (slave < 0)
+		return -errno;
 	if (req->window_rows > 0 && req->window_rows <= 65535 && req->window_cols > 0 && req->window_cols <= 65535) {
 		struct winsize ws = { .ws_row = (unsigned short)req->window_rows,
 				      .ws_col = (unsigned short)req->window_cols };
 		(void)ioctl(master, TIOCSWINSZ, &ws);
 	}
-	*ret_master = master;
+	*ret_master = TAKE_FD(master);
 	*ret_slave = slave;
 	return 0;
 }
 
-static void describe_exit(int status, char *buf, size_t size, int *ret_code)
+/* The target's ends of its stdio, closed once it has started. */
+struct child_stdio {
+	int fds[3];
+};
+
+static void child_stdio_close(struct child_stdio *c)
 {
-	*ret_code = wait_status_code(status);
-	if (WIFEXITED(status))
-		snprintf(buf, size, "target process has exited");
-	else
-		wait_status_str(status, buf);
+	for (int i = 0; i < 3; i++)
+		c->fds[i] = safe_close(c->fds[i]);
 }
 
-/* Sends the last status message: EXITED with the code, or FAILED. */
-static void send_status(struct session *s, int status, const char *desc, int code)
+/* A PTY (one fd for the three) or three pipes; the session's ends go into
+ * s, the target's into ret. */
+static int open_stdio(struct session *s, const VmTools__Vsh__SetupConnectionRequest *req, struct child_stdio *ret,
+		      char *err, size_t err_size)
 {
-	VmTools__Vsh__ConnectionStatusMessage st = VM_TOOLS__VSH__CONNECTION_STATUS_MESSAGE__INIT;
-	VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
-	st.status = status;
-	st.description = (char *)desc;
-	st.code = code;
-	h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE;
-	h.status_message = &st;
-	if (queue_host(s, &h) < 0) {
-		/* No room to append it: drop the unsent output instead. */
-		s->out.len = 0;
-		(void)queue_host(s, &h);
+	int r;
+
+	if (s->pty) {
+		int slave = -1;
+		r = open_pty(req, &s->master, &slave);
+		if (r < 0) {
+			snprintf(err, err_size, "could not allocate pty: %s", strerror(-r));
+			return r;
+		}
+		ret->fds[0] = slave;
+		s->stdin_fd = s->out_fd[OUT_STDOUT] = s->master;
+		return 0;
 	}
-	(void)send_blocking(s->sock, s->out.data, s->out.len);
+	int pipes[3][2];
+	for (int i = 0; i < 3; i++)
+		if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+			r = -errno;
+			for (int j = 0; j < i; j++) {
+				safe_close(pipes[j][0]);
+				safe_close(pipes[j][1]);
+			}
+			snprintf(err, err_size, "could not create pipes: %s", strerror(-r));
+			return r;
+		}
+	*ret = (struct child_stdio){ { pipes[0][0], pipes[1][1], pipes[2][1] } };
+	s->stdin_fd = pipes[0][1];
+	s->out_fd[OUT_STDOUT] = pipes[1][0];
+	s->out_fd[OUT_STDERR] = pipes[2][0];
+	for (int i = 0; i < 3; i++)
+		(void)fcntl(i == 0 ? s->stdin_fd : s->out_fd[i - 1], F_SETFL, O_NONBLOCK);
+	return 0;
 }
 
 /* Everything the session watches, registered before the target starts:
@@ -527,166 +557,178 @@ static int watch_all(struct session *s)
 	return r;
 }
 
+/* Opens its stdio, watches everything and starts the target. Returns 0 when
+ * it runs, SPAWN_FAILED (with se) when exec failed, -errno with err. */
+static int start_target(struct session *s, const VmTools__Vsh__SetupConnectionRequest *req,
+			const struct vsh_target *t, struct spawn_error *se, char *err, size_t err_size)
+{
+	struct child_stdio child = { { -1, -1, -1 } };
+	struct spawn_params p;
+	int r;
+
+	s->pty = !req->nopty;
+	r = open_stdio(s, req, &child, err, err_size);
+	if (r < 0)
+		return r;
+	spawn_params_init(&p);
+	for (int i = 0; i < 3; i++)
+		p.stdio_fds[i] = child.fds[s->pty ? 0 : i];
+	p.controlling_tty = s->pty;
+	p.argv = t->argv;
+	p.file = t->file;
+	p.envp = t->envp;
+	p.new_session = true;
+	p.cwd = t->cwd;
+	p.cwd_fallback = t->home;
+	p.cwd_optional = true;
+	p.umask = 022;
+	p.switch_user = t->switch_user;
+	p.uid = t->uid;
+	p.gid = t->gid;
+	p.groups = t->groups;
+	p.n_groups = (size_t)t->n_groups;
+
+	r = watch_all(s);
+	if (r < 0) {
+		snprintf(err, err_size, "out of resources: cannot watch the session: %s", strerror(-r));
+		child_stdio_close(&child);
+		return r;
+	}
+	r = spawn_process(&p, &s->pid, se);
+	/* The child's ends belong to the child now. */
+	child_stdio_close(&child);
+	if (r < 0)
+		snprintf(err, err_size, "could not start the target: %s", strerror(-r));
+	return r;
+}
+
+/* --- the end -------------------------------------------------------------- */
+
+/* Sends the last status message: EXITED with the code, or FAILED. */
+static void send_status(struct session *s, VmTools__Vsh__ConnectionStatus status, const char *desc, int code)
+{
+	VmTools__Vsh__ConnectionStatusMessage st = VM_TOOLS__VSH__CONNECTION_STATUS_MESSAGE__INIT;
+	VmTools__Vsh__HostMessage h = VM_TOOLS__VSH__HOST_MESSAGE__INIT;
+	st.status = status;
+	st.description = (char *)desc;
+	st.code = code;
+	h.msg_case = VM_TOOLS__VSH__HOST_MESSAGE__MSG_STATUS_MESSAGE;
+	h.status_message = &st;
+	if (queue_host(s, &h) < 0) {
+		/* No room to append it: drop the unsent output instead. */
+		s->out.len = 0;
+		(void)queue_host(s, &h);
+	}
+	(void)vsh_send_all(s->sock, s->out.data, s->out.len, VSH_SETUP_TIMEOUT_MSEC);
+}
+
+/* Exec failed: started, as far as the client can tell, and ended at once:
+ * 127 when there is no such program, 126 when it cannot run. */
+static void report_exec_failure(struct session *s, const struct vsh_target *t, const struct spawn_error *se,
+				char *summary, size_t summary_size)
+{
+	char desc[300];
+
+	snprintf(desc, sizeof(desc), "cannot execute '%.200s': %s%s%s", t->file, strerror(se->error),
+		 se->stage == SPAWN_STAGE_EXEC ? "" : " at ",
+		 se->stage == SPAWN_STAGE_EXEC ? "" : spawn_stage_name(se->stage));
+	(void)reply_setup(s->sock, VM_TOOLS__VSH__CONNECTION_STATUS__READY, "vsh ready", 0);
+	send_status(s, VM_TOOLS__VSH__CONNECTION_STATUS__EXITED, desc,
+		    se->stage == SPAWN_STAGE_EXEC && se->error == ENOENT ? 127 : 126);
+	snprintf(summary, summary_size, "user %s: %s", t->user, desc);
+}
+
+/* What the final state means for the client, the target and the log. */
+static void finish(struct session *s, const struct vsh_target *t, char *summary, size_t summary_size)
+{
+	if (s->state == VSH_SESSION_EXITED) {
+		char desc[128];
+		int code = wait_status_code(s->status);
+		if (WIFEXITED(s->status))
+			snprintf(desc, sizeof(desc), "target process has exited");
+		else
+			wait_status_str(s->status, desc);
+		send_status(s, VM_TOOLS__VSH__CONNECTION_STATUS__EXITED, desc, code);
+		snprintf(summary, summary_size, "user %s: %s (pid %d) ended with code %d: %s", t->user, t->argv[0],
+			 (int)s->pid, code, desc);
+		return;
+	}
+	/* The client went away first, or the session cannot go on: hang the
+	 * target up. SIGCONT too, or a stopped target would keep the SIGHUP
+	 * pending for ever. */
+	if (!s->reaped) {
+		(void)kill(-s->pid, SIGHUP);
+		(void)kill(-s->pid, SIGCONT);
+	}
+	bool failed = s->state == VSH_SESSION_FAILED;
+	if (failed)
+		send_status(s, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, s->fault, 0);
+	snprintf(summary, summary_size, "user %s: %s (pid %d): %s%s%s", t->user, t->argv[0], (int)s->pid,
+		 failed ? "session failed: " : "client went away", failed ? s->fault : "",
+		 s->reaped ? " after the target ended" : "; sent SIGHUP");
+}
+
+/* READY, then the loop until a final state. */
+static void forward(struct session *s)
+{
+	(void)fcntl(s->sock, F_SETFL, O_NONBLOCK);
+	if (reply_setup(s->sock, VM_TOOLS__VSH__CONNECTION_STATUS__READY, "vsh ready", s->pid) < 0)
+		session_event(s, VSH_EVENT_CLIENT_GONE);
+	else
+		on_sock(NULL, s->sock, 0, s); /* whatever came along with the request */
+	if (!vsh_session_state_is_final(s->state) && loop_run(s->loop) < 0)
+		session_fault(s, "the session's event loop failed");
+}
+
+static void session_clear(struct session *s)
+{
+	/* The target is reaped (or hung up) by now: closing the master is
+	 * safe. */
+	if (s->pty)
+		safe_close(s->master);
+	else {
+		safe_close(s->out_fd[OUT_STDOUT]);
+		safe_close(s->out_fd[OUT_STDERR]);
+		safe_close(s->stdin_fd);
+	}
+	buf_clear(&s->in);
+	buf_clear(&s->out);
+	buf_clear(&s->stdin_pending);
+	loop_timer_free(s->drain);
+	loop_free(s->loop);
+	safe_close(s->sock);
+}
+
 int vsh_session_run(int fd, const uint8_t *received, size_t received_len, const struct vsh_policy *policy,
 		    char *summary, size_t summary_size)
 {
-	struct session s = { .sock = fd, .master = -1, .stdin_fd = -1, .out_fd = { -1, -1 } };
-	VmTools__Vsh__SetupConnectionRequest *req;
-	struct vsh_target t = { 0 };
+	_cleanup_(session_clear) struct session s = { .sock = fd, .master = -1, .stdin_fd = -1, .out_fd = { -1, -1 } };
+	_cleanup_(request_freep) VmTools__Vsh__SetupConnectionRequest *req = NULL;
+	_cleanup_(vsh_target_clear) struct vsh_target t = { 0 };
+	struct spawn_error se;
 	char err[256];
-	int r, slave = -1, pipes[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	int r;
 
-	req = read_setup(fd, received, received_len, &s.in, err, sizeof(err));
-	if (!req) {
-		(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, err, 0);
-		snprintf(summary, summary_size, "setup failed: %s", err);
-		safe_close(fd);
-		return -EPROTO;
-	}
-	if (req->target && *req->target && strcmp(req->target, "/vm_shell") != 0) {
+	r = read_setup(fd, received, received_len, &s.in, &req, err, sizeof(err));
+	if (r >= 0 && req->target && *req->target && strcmp(req->target, "/vm_shell") != 0) {
 		snprintf(err, sizeof(err), "container shells are not supported (target '%.100s'); use /vm_shell",
 			 req->target);
 		r = -EOPNOTSUPP;
-		goto fail;
 	}
-	r = vsh_target_prepare(req, policy, &t, err, sizeof(err));
-	if (r < 0)
-		goto fail;
-
-	s.pty = !req->nopty;
-	struct spawn_params p;
-	spawn_params_init(&p);
-	if (s.pty) {
-		r = open_pty(req, &s.master, &slave);
-		if (r < 0) {
-			snprintf(err, sizeof(err), "could not allocate pty: %s", strerror(-r));
-			goto fail;
-		}
-		p.stdio_fds[0] = p.stdio_fds[1] = p.stdio_fds[2] = slave;
-		p.controlling_tty = true;
-		s.stdin_fd = s.master;
-		s.out_fd[OUT_STDOUT] = s.master;
-	} else {
-		for (int i = 0; i < 3; i++)
-			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-				r = -errno;
-				snprintf(err, sizeof(err), "could not create pipes: %s", strerror(-r));
-				goto fail;
-			}
-		p.stdio_fds[0] = pipes[0][0];
-		p.stdio_fds[1] = pipes[1][1];
-		p.stdio_fds[2] = pipes[2][1];
-		s.stdin_fd = TAKE_FD(pipes[0][1]);
-		s.out_fd[OUT_STDOUT] = TAKE_FD(pipes[1][0]);
-		s.out_fd[OUT_STDERR] = TAKE_FD(pipes[2][0]);
-		for (int i = 0; i < 3; i++)
-			(void)fcntl(i == 0 ? s.stdin_fd : s.out_fd[i - 1], F_SETFL, O_NONBLOCK);
-	}
-	p.argv = t.argv;
-	p.file = t.file;
-	p.envp = t.envp;
-	p.new_session = true;
-	p.cwd = t.cwd;
-	p.cwd_fallback = t.home;
-	p.cwd_optional = true;
-	p.umask = 022;
-	p.switch_user = t.switch_user;
-	p.uid = t.uid;
-	p.gid = t.gid;
-	p.groups = t.groups;
-	p.n_groups = (size_t)t.n_groups;
-
-	r = watch_all(&s);
+	if (r >= 0)
+		r = vsh_target_prepare(req, policy, &t, err, sizeof(err));
+	if (r >= 0)
+		r = start_target(&s, req, &t, &se, err, sizeof(err));
 	if (r < 0) {
-		snprintf(err, sizeof(err), "out of resources: cannot watch the session: %s", strerror(-r));
-		goto fail;
-	}
-	struct spawn_error se;
-	r = spawn_process(&p, &s.pid, &se);
-	/* The child's ends belong to the child now. */
-	safe_close(slave);
-	slave = -1;
-	for (int i = 0; i < 3; i++)
-		for (int j = 0; j < 2; j++)
-			pipes[i][j] = safe_close(pipes[i][j]);
-	if (r < 0) {
-		snprintf(err, sizeof(err), "could not start the target: %s", strerror(-r));
-		goto fail;
+		(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, err, 0);
+		snprintf(summary, summary_size, "setup failed: %s", err);
+		return r;
 	}
 	if (r == SPAWN_FAILED) {
-		/* Started, as far as the client can tell, and ended at once:
-		 * 127 when there is no such program, 126 when it cannot run. */
-		char desc[300];
-		snprintf(desc, sizeof(desc), "cannot execute '%.200s': %s%s%s", t.file, strerror(se.error),
-			 se.stage == SPAWN_STAGE_EXEC ? "" : " at ",
-			 se.stage == SPAWN_STAGE_EXEC ? "" : spawn_stage_name(se.stage));
-		(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__READY, "vsh ready", 0);
-		send_status(&s, VM_TOOLS__VSH__CONNECTION_STATUS__EXITED, desc,
-			    se.stage == SPAWN_STAGE_EXEC && se.error == ENOENT ? 127 : 126);
-		snprintf(summary, summary_size, "user %s: %s", t.user, desc);
-		r = 0;
-		goto out;
+		report_exec_failure(&s, &t, &se, summary, summary_size);
+		return 0;
 	}
-
-	(void)fcntl(fd, F_SETFL, O_NONBLOCK);
-	r = reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__READY, "vsh ready", s.pid);
-	if (r < 0)
-		s.client_gone = true;
-	on_sock(NULL, fd, 0, &s); /* whatever came along with the request */
-	if (!s.client_gone && !s.done) {
-		r = loop_run(s.loop);
-		if (r < 0)
-			session_fault(&s, "the session's event loop failed");
-	}
-
-	if (s.exited && !s.client_gone && !s.fault) {
-		char desc[128];
-		int code;
-		describe_exit(s.status, desc, sizeof(desc), &code);
-		send_status(&s, VM_TOOLS__VSH__CONNECTION_STATUS__EXITED, desc, code);
-		snprintf(summary, summary_size, "user %s: %s (pid %d) ended with code %d: %s", t.user, t.argv[0],
-			 (int)s.pid, code, desc);
-	} else {
-		/* The client went away first, or the session cannot go on: hang
-		 * the target up. SIGCONT too, or a stopped target would keep the
-		 * SIGHUP pending for ever. */
-		if (!s.exited) {
-			(void)kill(-s.pid, SIGHUP);
-			(void)kill(-s.pid, SIGCONT);
-		}
-		if (s.fault && !s.client_gone)
-			send_status(&s, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, s.fault, 0);
-		snprintf(summary, summary_size, "user %s: %s (pid %d): %s%s%s", t.user, t.argv[0], (int)s.pid,
-			 s.fault ? "session failed: " : "client went away", s.fault ? s.fault : "",
-			 s.exited ? " after the target ended" : "; sent SIGHUP");
-	}
-	r = 0;
-	goto out;
-
-fail:
-	(void)reply_setup(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, err, 0);
-	snprintf(summary, summary_size, "setup failed: %s", err);
-out:
-	/* The target is reaped (or hung up) by now: closing the master is
-	 * safe. */
-	if (s.pty)
-		safe_close(s.master);
-	else {
-		safe_close(s.out_fd[OUT_STDOUT]);
-		safe_close(s.out_fd[OUT_STDERR]);
-		safe_close(s.stdin_fd);
-	}
-	safe_close(slave);
-	for (int i = 0; i < 3; i++)
-		for (int j = 0; j < 2; j++)
-			safe_close(pipes[i][j]);
-	buf_clear(&s.in);
-	buf_clear(&s.out);
-	buf_clear(&s.stdin_pending);
-	loop_timer_free(s.drain);
-	loop_free(s.loop);
-	vsh_target_clear(&t);
-	vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
-	safe_close(fd);
-	return r;
+	forward(&s);
+	finish(&s, &t, summary, summary_size);
+	return 0;
 }

@@ -24,6 +24,27 @@ void vsh_user_clear(struct vsh_user *u)
 	*u = (struct vsh_user){ 0 };
 }
 
+/* What fgetpwent_r() or fgetgrent_r() said (error e, entry res): 1 for an
+ * entry, 0 at the end of the file, -EAGAIN to call again after the buffer
+ * has been grown for a line that did not fit (glibc rewinds to its start),
+ * -errno. */
+static int next_entry(int e, const void *res, char **buf, size_t *size)
+{
+	if (e == ERANGE) {
+		if (*size >= LINE_MAX_BYTES)
+			return -E2BIG;
+		char *grown = realloc(*buf, *size * 4);
+		if (!grown)
+			return -ENOMEM;
+		*buf = grown;
+		*size *= 4;
+		return -EAGAIN;
+	}
+	if (e == ENOENT || !res)
+		return 0;
+	return e ? -e : 1;
+}
+
 /* Walks /etc/passwd; match() picks the entry. fgetpwent_r() parses a file
  * it is given and never consults NSS. */
 static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct vsh_user *ret)
@@ -38,22 +59,12 @@ static int find_user(bool (*match)(const struct passwd *pw, const void *key), co
 	if (!(buf = malloc(size)))
 		return -ENOMEM;
 	for (;;) {
-		int r = fgetpwent_r(f, &pw, buf, size, &res);
-		if (r == ERANGE) {
-			/* glibc rewinds to the start of the line: retry bigger. */
-			if (size >= LINE_MAX_BYTES)
-				return -E2BIG;
-			size *= 4;
-			char *n = realloc(buf, size);
-			if (!n)
-				return -ENOMEM;
-			buf = n;
+		int e = fgetpwent_r(f, &pw, buf, size, &res);
+		int r = next_entry(e, res, &buf, &size);
+		if (r == -EAGAIN)
 			continue;
-		}
-		if (r == ENOENT || !res)
-			return -ENOENT;
-		if (r != 0)
-			return -r;
+		if (r <= 0)
+			return r == 0 ? -ENOENT : r;
 		if (!match(&pw, key))
 			continue;
 		struct vsh_user u = {
@@ -129,21 +140,14 @@ int vsh_user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret
 	if (f && !(buf = malloc(size)))
 		return -ENOMEM;
 	while (f) {
-		r = fgetgrent_r(f, &gr, buf, size, &res);
-		if (r == ERANGE) {
-			if (size >= LINE_MAX_BYTES)
-				return -E2BIG;
-			size *= 4;
-			char *grown = realloc(buf, size);
-			if (!grown)
-				return -ENOMEM;
-			buf = grown;
+		int e = fgetgrent_r(f, &gr, buf, size, &res);
+		r = next_entry(e, res, &buf, &size);
+		if (r == -EAGAIN)
 			continue;
-		}
-		if (r == ENOENT || !res)
+		if (r < 0)
+			return r;
+		if (r == 0)
 			break;
-		if (r != 0)
-			return -r;
 		for (char **m = gr.gr_mem; m && *m; m++)
 			if (strcmp(*m, name) == 0) {
 				r = add_group(&groups, &n, &cap, gr.gr_gid);

@@ -14,23 +14,28 @@
 #include "base/notify.h"
 #include "base/parse.h"
 #include "loop/loop.h"
-#include "net/sock.h"
+#include "net/listener.h"
 #include "vsh/frame.h"
 #include "vsh/session.h"
 #include "vsh/users.h"
 #include "vshd/pending.h"
 
-#define VSHD_MAX_LISTEN 8
+struct options {
+	struct addr listen[NET_LISTENER_MAX];
+	const char *listen_str[NET_LISTENER_MAX];
+	unsigned n_listen;
+	struct peer_policy peers;
+	struct vsh_policy policy;
+	unsigned max_sessions, max_pending, setup_timeout;
+	bool kmsg;
+};
 
 struct vshd {
 	struct loop *loop;
-	struct peer_policy peers;
 	struct vsh_policy policy;
 	unsigned max_sessions, sessions;
 	struct pending_set *pending;
-	int listen_fds[VSHD_MAX_LISTEN];
-	struct loop_io *listen_ios[VSHD_MAX_LISTEN];
-	unsigned n_listen;
+	struct net_listener *listener;
 };
 
 static void usage(FILE *f)
@@ -75,8 +80,7 @@ static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len,
 	memcpy(request, data, len);
 	data = (const uint8_t *)request;
 	/* Nothing of the listener's process is ours to use any more. */
-	for (unsigned i = 0; i < d->n_listen; i++)
-		safe_close(d->listen_fds[i]);
+	net_listener_free_after_fork(d->listener);
 	pending_set_free_after_fork(d->pending);
 	loop_free_after_fork(d->loop);
 	(void)vsh_session_run(fd, data, len, &d->policy, summary, sizeof(summary));
@@ -85,8 +89,9 @@ static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len,
 }
 
 /* A whole request has arrived: a session, if there is room for one. */
-static void on_request(int fd, const uint8_t *data, size_t len, const char *peer, void *userdata)
+static void on_request(int take_fd, const uint8_t *data, size_t len, const char *peer, void *userdata)
 {
+	_cleanup_close_ int fd = take_fd;
 	struct vshd *d = userdata;
 	char why[64];
 
@@ -94,50 +99,47 @@ static void on_request(int fd, const uint8_t *data, size_t len, const char *peer
 		log_warning("refused connection from %s: %u sessions already", peer, d->sessions);
 		snprintf(why, sizeof(why), "too many sessions (%u running)", d->sessions);
 		vshd_refuse(fd, why);
-		safe_close(fd);
 		return;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warning_errno(errno, "fork failed");
 		vshd_refuse(fd, "could not start a session");
-		safe_close(fd);
 		return;
 	}
 	if (pid == 0)
-		run_session(d, fd, data, len, peer);
-	safe_close(fd);
+		run_session(d, TAKE_FD(fd), data, len, peer); /* does not return */
 	d->sessions++;
 }
 
-static void on_listener(struct loop_io *io _unused_, int lfd, uint32_t events _unused_, void *userdata)
+static void on_accepted(int fd, const struct peer *peer, void *userdata)
 {
 	struct vshd *d = userdata;
-
-	for (int i = 0; i < 32; i++) {
-		struct peer peer;
-		int fd, r = sock_accept(lfd, &fd, &peer);
-		if (r == -EAGAIN || r == -EINTR)
-			return;
-		if (r < 0) {
-			log_warning_errno(r, "accept failed");
-			return;
-		}
-		if (!peer_policy_check(&d->peers, &peer)) {
-			log_warning("refused connection from %s: not allowed by the peer policy", peer.desc);
-			safe_close(fd);
-			continue;
-		}
-		pending_add(d->pending, fd, peer.desc);
-	}
+	pending_add(d->pending, fd, peer->desc);
 }
+
+static void on_refused(const struct peer *peer, void *userdata _unused_)
+{
+	log_warning("refused connection from %s: not allowed by the peer policy", peer->desc);
+}
+
+static void on_accept_failed(int error, void *userdata _unused_)
+{
+	log_warning_errno(error, "accept failed");
+}
+
+static const struct net_listener_ops listener_ops = {
+	.accepted = on_accepted,
+	.refused = on_refused,
+	.failed = on_accept_failed,
+};
 
 /* --no-allow-user-switch serves the default user only: it must be one vshd
  * can serve, or nothing could ever be. Fills in vshd's own name when no
  * --default-user was given. Returns false after printing why. */
 static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
 {
-	struct vsh_user u = { 0 };
+	_cleanup_(vsh_user_clear) struct vsh_user u = { 0 };
 	int r;
 
 	if (policy->allow_user_switch)
@@ -161,14 +163,12 @@ static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
 			"vshd: --no-allow-user-switch with --default-user '%s' (uid %u): vshd runs as uid %u and "
 			"cannot become that user without root\n",
 			u.name, (unsigned)u.uid, (unsigned)geteuid());
-		vsh_user_clear(&u);
 		return false;
 	}
 	if (!policy->default_user) {
 		*ret_own_name = TAKE_PTR(u.name);
 		policy->default_user = *ret_own_name;
 	}
-	vsh_user_clear(&u);
 	return true;
 }
 
@@ -178,7 +178,22 @@ static void on_stop(struct loop *l, int signo, void *userdata _unused_)
 	loop_exit(l, 0);
 }
 
-int main(int argc, char **argv)
+/* A number from 1 to max for --name; -EINVAL after printing why. */
+static int parse_count(const char *name, const char *arg, uint32_t max, const char *unit, unsigned *ret)
+{
+	uint32_t v;
+
+	if (parse_u32(arg, &v) < 0 || v == 0 || v > max) {
+		fprintf(stderr, "vshd: invalid --%s '%s': expected 1-%u%s\n", name, arg, (unsigned)max, unit);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Fills o from the command line. Returns -1 to go on, else the exit
+ * status (0 for --help, 2 after printing what is wrong). */
+static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_LISTEN = 0x100,
@@ -202,58 +217,41 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct vshd d = { .max_sessions = 64, .policy = { .allow_user_switch = true } };
-	const char *listen[VSHD_MAX_LISTEN];
-	unsigned n_listen = 0, max_pending = 64, setup_timeout = VSH_SETUP_TIMEOUT_MSEC / 1000;
-	_cleanup_free_ char *own_name = NULL;
-	bool kmsg = false;
 	uint32_t v;
-	int c, r;
+	int c;
 
-	peer_policy_init(&d.peers);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
 		switch (c) {
-		case OPT_LISTEN: {
-			struct addr a;
-			if (addr_parse(optarg, &a) < 0 || a.family == ADDR_HVSOCK || n_listen == VSHD_MAX_LISTEN) {
+		case OPT_LISTEN:
+			if (o->n_listen == NET_LISTENER_MAX || addr_parse(optarg, &o->listen[o->n_listen]) < 0 ||
+			    o->listen[o->n_listen].family == ADDR_HVSOCK) {
 				fprintf(stderr, "vshd: invalid --listen address '%s': expected %s\n", optarg,
 					ADDR_LISTEN_SYNTAX);
 				return 2;
 			}
-			listen[n_listen++] = optarg;
+			o->listen_str[o->n_listen++] = optarg;
 			break;
-		}
 		case OPT_ALLOW_CID:
-			if (parse_u32(optarg, &v) < 0 || peer_policy_allow_cid(&d.peers, v) < 0) {
+			if (parse_u32(optarg, &v) < 0 || peer_policy_allow_cid(&o->peers, v) < 0) {
 				fprintf(stderr, "vshd: invalid --allow-cid '%s': expected a CID number\n", optarg);
 				return 2;
 			}
 			break;
-		case OPT_DEFAULT_USER: d.policy.default_user = optarg; break;
-		case OPT_NO_SWITCH: d.policy.allow_user_switch = false; break;
+		case OPT_DEFAULT_USER: o->policy.default_user = optarg; break;
+		case OPT_NO_SWITCH: o->policy.allow_user_switch = false; break;
 		case OPT_MAX:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 65536) {
-				fprintf(stderr, "vshd: invalid --max-sessions '%s': expected 1-65536\n", optarg);
+			if (parse_count("max-sessions", optarg, 65536, "", &o->max_sessions) < 0)
 				return 2;
-			}
-			d.max_sessions = v;
 			break;
 		case OPT_PENDING:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 65536) {
-				fprintf(stderr, "vshd: invalid --max-pending '%s': expected 1-65536\n", optarg);
+			if (parse_count("max-pending", optarg, 65536, "", &o->max_pending) < 0)
 				return 2;
-			}
-			max_pending = v;
 			break;
 		case OPT_SETUP:
-			if (parse_u32(optarg, &v) < 0 || v == 0 || v > 3600) {
-				fprintf(stderr, "vshd: invalid --setup-timeout '%s': expected 1-3600 seconds\n",
-					optarg);
+			if (parse_count("setup-timeout", optarg, 3600, " seconds", &o->setup_timeout) < 0)
 				return 2;
-			}
-			setup_timeout = v;
 			break;
-		case OPT_KMSG: kmsg = true; break;
+		case OPT_KMSG: o->kmsg = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -262,60 +260,80 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vshd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (n_listen == 0)
-		listen[n_listen++] = "vsock:-1:9001";
-	if (!check_user_policy(&d.policy, &own_name))
+	if (o->n_listen == 0) {
+		o->listen_str[0] = "vsock:-1:9001";
+		(void)addr_parse(o->listen_str[0], &o->listen[0]);
+		o->n_listen = 1;
+	}
+	return -1;
+}
+
+/* The loop, the pending set, the stop signals and the listening sockets.
+ * Logs what failed. */
+static int setup(struct vshd *d, const struct options *o)
+{
+	int r = loop_new(&d->loop);
+	if (r < 0)
+		return log_error_errno(r, "could not create the event loop");
+	loop_set_orphan_handler(d->loop, on_reaped, d);
+	r = pending_set_new(d->loop, o->max_pending, o->setup_timeout * 1000000ull, on_request, d, &d->pending);
+	if (r >= 0)
+		r = net_listener_new(d->loop, &o->peers, 32, &listener_ops, d, &d->listener);
+	if (r < 0)
+		return log_error_errno(r, "could not set up");
+	/* Unread, a blocked SIGTERM would leave vshd unstoppable: fail now. */
+	r = loop_add_signal(d->loop, SIGTERM, on_stop, d);
+	if (r >= 0)
+		r = loop_add_signal(d->loop, SIGINT, on_stop, d);
+	if (r < 0)
+		return log_error_errno(r, "could not watch SIGTERM and SIGINT");
+	for (unsigned i = 0; i < o->n_listen; i++) {
+		r = net_listener_add(d->listener, &o->listen[i]);
+		if (r < 0)
+			return log_error_errno(r, "could not listen on %s", o->listen_str[i]);
+		log_info("listening on %s", o->listen_str[i]);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { .max_sessions = 64,
+			     .max_pending = 64,
+			     .setup_timeout = VSH_SETUP_TIMEOUT_MSEC / 1000,
+			     .policy = { .allow_user_switch = true } };
+	struct vshd d = { 0 };
+	_cleanup_free_ char *own_name = NULL;
+	struct notify notify;
+	int r;
+
+	peer_policy_init(&o.peers);
+	r = parse_options(argc, argv, &o);
+	if (r >= 0)
+		return r;
+	if (!check_user_policy(&o.policy, &own_name))
 		return 2;
+	d.policy = o.policy;
+	d.max_sessions = o.max_sessions;
 
 	log_setup("vshd", LOG_SINK_STDERR);
-	if (kmsg && log_open_kmsg() < 0)
+	if (o.kmsg && log_open_kmsg() < 0)
 		log_warning_errno(errno, "cannot open /dev/kmsg, logging to stderr");
 	/* Writing to a vanished client must fail with EPIPE, not kill the
 	 * session; targets still start with SIGPIPE at its default. */
 	signal(SIGPIPE, SIG_IGN);
 	/* The service manager's socket is ours alone: taken out of the
 	 * environment before any session starts. */
-	struct notify notify;
 	if (notify_init(&notify) < 0)
 		log_warning("ignoring an unusable $NOTIFY_SOCKET");
 
-	r = loop_new(&d.loop);
-	if (r < 0)
-		return log_error_errno(r, "could not create the event loop"), 1;
-	loop_set_orphan_handler(d.loop, on_reaped, &d);
-	r = pending_set_new(d.loop, max_pending, setup_timeout * 1000000ull, on_request, &d, &d.pending);
-	if (r < 0)
-		return log_error_errno(r, "could not set up"), 1;
-	/* Unread, a blocked SIGTERM would leave vshd unstoppable: fail now. */
-	r = loop_add_signal(d.loop, SIGTERM, on_stop, &d);
-	if (r >= 0)
-		r = loop_add_signal(d.loop, SIGINT, on_stop, &d);
-	if (r < 0)
-		return log_error_errno(r, "could not watch SIGTERM and SIGINT"), 1;
-	for (unsigned i = 0; i < n_listen; i++) {
-		struct addr a;
-		(void)addr_parse(listen[i], &a);
-		r = sock_listen(&a, 32, &d.listen_fds[d.n_listen]);
-		if (r < 0)
-			return log_error_errno(r, "could not listen on %s", listen[i]), 1;
-		d.n_listen++;
-		r = loop_add_io(d.loop, d.listen_fds[d.n_listen - 1], EPOLLIN, on_listener, &d,
-				&d.listen_ios[d.n_listen - 1]);
-		if (r < 0)
-			return log_error_errno(r, "could not watch %s", listen[i]), 1;
-		log_info("listening on %s", listen[i]);
+	r = setup(&d, &o);
+	if (r >= 0) {
+		(void)notify_send(&notify, "READY=1");
+		r = loop_run(d.loop);
+		(void)notify_send(&notify, "STOPPING=1");
 	}
-	(void)notify_send(&notify, "READY=1");
-	r = loop_run(d.loop);
-	(void)notify_send(&notify, "STOPPING=1");
-	for (unsigned i = 0; i < d.n_listen; i++) {
-		struct addr a;
-		(void)addr_parse(listen[i], &a);
-		if (addr_unix_path(&a))
-			(void)unlink(addr_unix_path(&a));
-		loop_io_free(d.listen_ios[i]);
-		safe_close(d.listen_fds[i]);
-	}
+	net_listener_free(d.listener);
 	pending_set_free(d.pending);
 	loop_free(d.loop);
 	return r < 0 ? 1 : 0;

@@ -10,6 +10,7 @@
 #include "base/time-util.h"
 #include "loop/loop.h"
 #include "vsh/frame.h"
+#include "vsh/handshake.h"
 #include "vsh.pb-c.h"
 
 struct pending {
@@ -36,13 +37,8 @@ struct pending_set {
 
 void vshd_refuse(int fd, const char *why)
 {
-	VmTools__Vsh__SetupConnectionResponse resp = VM_TOOLS__VSH__SETUP_CONNECTION_RESPONSE__INIT;
-	uint8_t frame[VSH_FRAME_MAX];
-	resp.status = VM_TOOLS__VSH__CONNECTION_STATUS__FAILED;
-	resp.description = (char *)why;
-	int n = vsh_frame_encode(&resp.base, frame, sizeof(frame));
-	if (n > 0)
-		(void)!send(fd, frame, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* A courtesy: one attempt that does not wait. */
+	(void)vsh_send_setup_response(fd, VM_TOOLS__VSH__CONNECTION_STATUS__FAILED, why, 0, 0);
 }
 
 static void rearm(struct pending_set *p)
@@ -127,52 +123,50 @@ static void on_deadline(struct loop_timer *t _unused_, void *userdata)
 int pending_set_new(struct loop *l, unsigned max, uint64_t timeout_usec, pending_ready_fn fn, void *userdata,
 		    struct pending_set **ret)
 {
-	struct pending_set *p = calloc(1, sizeof(*p));
+	_cleanup_free_ struct pending_set *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	*p = (struct pending_set){
 		.loop = l, .max = max, .timeout_usec = timeout_usec, .fn = fn, .userdata = userdata
 	};
 	int r = loop_add_timer(l, UINT64_MAX, on_deadline, p, &p->timer);
-	if (r < 0) {
-		free(p);
+	if (r < 0)
 		return r;
-	}
-	*ret = p;
+	*ret = TAKE_PTR(p);
 	return 0;
 }
 
-void pending_add(struct pending_set *p, int fd, const char *peer)
+void pending_add(struct pending_set *p, int take_fd, const char *peer)
 {
+	_cleanup_close_ int fd = take_fd;
+
 	if (p->n >= p->max) {
 		/* The oldest has had the longest to speak: it makes room. */
 		log_warning("connection from %s: %u connections without a setup request; dropping the oldest",
 			    p->head->peer, p->n);
 		refuse_and_drop(p->head, "too many connections waiting to set up; this one was the oldest");
 	}
-	struct pending *c = calloc(1, sizeof(*c));
+	_cleanup_free_ struct pending *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_warning("refused connection from %s: out of memory", peer);
 		vshd_refuse(fd, "out of resources");
-		safe_close(fd);
 		return;
 	}
-	*c = (struct pending){ .set = p, .fd = fd, .deadline = now_usec() + p->timeout_usec };
+	*c = (struct pending){ .set = p, .fd = -1, .deadline = now_usec() + p->timeout_usec };
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	int r = loop_add_io(p->loop, fd, EPOLLIN, on_readable, c, &c->io);
 	if (r < 0) {
 		log_warning_errno(r, "refused connection from %s: cannot watch it", peer);
 		vshd_refuse(fd, "out of resources");
-		safe_close(fd);
-		free(c);
 		return;
 	}
+	c->fd = TAKE_FD(fd);
 	c->prev = p->tail;
 	if (p->tail)
 		p->tail->next = c;
 	else
 		p->head = c;
-	p->tail = c;
+	p->tail = TAKE_PTR(c); /* the set's now */
 	p->n++;
 	rearm(p);
 }

@@ -20,7 +20,7 @@ typedef void (*pending_ready_fn)(int fd, const uint8_t *data, size_t len, const 
 int pending_set_new(struct loop *l, unsigned max, uint64_t timeout_usec, pending_ready_fn fn, void *userdata,
 		    struct pending_set **ret);
 /* Takes fd. Answers FAILED and closes it when it cannot be held. */
-void pending_add(struct pending_set *p, int fd, const char *peer);
+void pending_add(struct pending_set *p, int take_fd, const char *peer);
 unsigned pending_count(const struct pending_set *p);
 void pending_set_free(struct pending_set *p);
 /* In a forked child: closes the inherited descriptors without touching the

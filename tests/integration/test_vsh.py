@@ -205,22 +205,58 @@ def test_signals_forwarded_and_connection_loss():
     d = Vshd()
     p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sh", "-c", "sleep 100; exit 5"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
-    wait_until(lambda: "ended" not in d.log() and len(_descendants(d.pid)) >= 3, 10, what="remote sleep")
+    # The sleep itself, exec'd: dash catches SIGINT under -c, so a signal that
+    # reached the shell's child between fork and exec would be swallowed
+    # (counting three descendants let that happen, about once in 30 runs).
+    wait_until(lambda: _descendant_running(d.pid, [b"sleep", b"100"]), 10, what="remote sleep")
     p.send_signal(signal.SIGINT)  # forwarded, not fatal to vsh
     out, err = p.communicate(timeout=10)
     assert p.returncode == 130, (p.returncode, err)
     # The connection dies before EXITED: 123.
-    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sleep", "100"],
+    p = track(subprocess.Popen([binary("vsh"), "--addr", d.addr, "--", "sh", "-c", "echo up $$; exec sleep 100"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
-    # Set up means READY was sent: the target runs under the session.
-    session = wait_until(lambda: [s for s in _session_pids(d) if _children(s)], 10, what="the remote sleep")[0]
-    time.sleep(0.2)  # READY follows the spawn by a few instructions
+    # Output reaches the client only after READY: once "up" is here, the
+    # session is set up and the connection dies in the middle of it.
+    line = _read_line(p.stdout, 10)
+    assert line.startswith(b"up "), line
+    orphan = int(line.split()[1])  # the sleep, left behind by the killed session
+    session = [s for s in _session_pids(d) if _children(s)][0]
     os.kill(session, 9)  # the session process of our vshd
     p.wait(10)
     assert p.returncode == 123, p.returncode
     assert b"connection lost" in p.stderr.read()
+    os.kill(orphan, 9)
     assert vsh(d.addr, "--", "true").returncode == 0
     assert d.stop() == 0
+
+
+def _read_line(f, timeout):
+    """One line from a pipe, waiting up to timeout seconds for it."""
+    import select
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([f], [], [], left)[0]:
+            raise AssertionError(f"no line within {timeout} s (got {line!r})")
+        c = os.read(f.fileno(), 1)
+        if not c:
+            break
+        line += c
+    return line
+
+
+def _descendant_running(pid, argv):
+    """True when a descendant of pid runs argv (has exec'd it)."""
+    want = b"\0".join(argv) + b"\0"
+    for q in _descendants(pid):
+        try:
+            with open(f"/proc/{q}/cmdline", "rb") as f:
+                if f.read() == want:
+                    return True
+        except OSError:
+            pass
+    return False
 
 
 def _children(pid):

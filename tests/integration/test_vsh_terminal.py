@@ -31,6 +31,19 @@ class Tmux:
         subprocess.run(["tmux", "kill-session", "-t", self.name], stderr=subprocess.DEVNULL)
 
 
+def _process_with_cmdline(argv):
+    """The pid of a process whose command line is argv, or None."""
+    want = "\0".join(argv).encode() + b"\0"
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == want:
+                    return int(pid)
+        except OSError:
+            pass
+    return None
+
+
 def test_interactive_session_in_tmux():
     d = Vshd()
     before, after, rc = (os.path.join(d.dir, n) for n in ("before", "after", "rc"))
@@ -60,13 +73,15 @@ sleep 30
         t.send("clear; stty size", "Enter")
         t.wait_for("40 120")
         # Ctrl-C interrupts the remote foreground job; the shell survives.
-        t.send("sleep 100; echo sleep-ended-$?", "Enter")
-        time.sleep(0.5)
+        # The key goes only once the sleep really runs (exec'd, found by its
+        # unique argument), so the shell cannot be the one it interrupts.
+        secs = str(100000 + os.getpid() % 100000)
+        t.send(f"sleep {secs}; echo sleep-ended-$?", "Enter")
+        sleeper = wait_until(lambda: _process_with_cmdline(["sleep", secs]), 15, what="the remote sleep")
         t.send("C-c")
+        wait_until(lambda: not os.path.exists(f"/proc/{sleeper}"), 10, what="the sleep to be interrupted")
         t.send("echo alive-$((40+2))", "Enter")
         t.wait_for("alive-42")
-        # alive-42 within seconds means sleep 100 was interrupted; it must not
-        # have ended normally.
         assert not any(line.startswith("sleep-ended-0") for line in t.screen().splitlines())
         t.send("exit 7", "Enter")
         wait_until(lambda: os.path.exists(rc) and open(rc).read().strip(), 10, what="vsh to exit")
