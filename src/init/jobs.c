@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "base/macro.h"
 #include "base/strv.h"
 
 #define JOBS_MAX 4096

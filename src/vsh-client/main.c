@@ -17,7 +17,7 @@
 #include "base/time-util.h"
 #include "loop/loop.h"
 #include "net/sock.h"
-#include "rpc/wire.h"
+#include "base/buf.h"
 #include "vsh.pb-c.h"
 #include "vsh/frame.h"
 

@@ -18,7 +18,7 @@
 #include "base/time-util.h"
 #include "base/wait-status.h"
 #include "loop/loop.h"
-#include "rpc/wire.h"
+#include "base/buf.h"
 #include "vsh/frame.h"
 #include "pb/nul-check.h"
 
