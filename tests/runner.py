@@ -4,17 +4,29 @@
 The VM test (tests/vm/vm_suite.py) boots maitred as the init of a real
 kernel under QEMU, with the static programs of the build given by --vm.
 
-Unit tests are the C programs built under BUILD/tests/unit (each prints
-"ok NAME" or "not ok NAME: why" per case); BUILD/fuzz/replay-* run every
-fuzz corpus file once in the same format. Integration tests are the
-functions named test_* in tests/integration/test_*.py, run against the real
-binaries of that build. The last line printed is "N passed, N failed".
+The C programs are the tests each build registers with `meson test`
+(`meson introspect --tests`: suites unit, failmalloc, fuzz-replay, layers);
+each prints "ok NAME" or "not ok NAME: why" per case. Integration tests are
+the functions named test_* in tests/integration/test_*.py, run against the
+real binaries of that build, one file per worker process
+(`runner.py --worker FILE ...`).
+
+Everything runs in parallel: a pool of 2 x CPUs jobs, longest first (the
+durations of the last run are kept in BUILD/test-durations.json). The
+tests listed in TIMING measure time: they run one at a time in a lane of
+their own, at normal priority, while the pool's jobs run at nice 10, so
+that a busy pool does not stretch what they measure. Those in EXCLUSIVE
+measure speed itself and run alone once the rest is done. The VM test
+runs last, alone. The last line printed is "N passed, N failed".
 """
 import argparse
+import concurrent.futures
 import importlib.util
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -24,42 +36,100 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 
 import valet  # noqa: E402
 
+# Integration tests whose outcome depends on elapsed time (a deadline, a
+# rate-limit interval, a throttle window, "finished while X still ran"):
+# never two at once, and ahead of the pool for the CPU. file -> functions.
+TIMING = {
+    "test_launch": ["test_respawn_throttled_after_ten_starts"],
+    "test_server": ["test_waiting_call_does_not_delay_others", "test_deadline_exceeded_and_process_reaped",
+                    "test_silent_peer_is_dropped_after_the_handshake_timeout"],
+    "test_interop_logging": ["test_a_flood_of_rejections_is_rate_limited"],
+    "test_hvsock": ["test_stalled_vmm_is_bounded", "test_wait_ready_over_tcp_and_timeout"],
+    "test_vm_ready": ["test_vm_ready_to_a_silent_host_gives_up_at_the_deadline",
+                      "test_vm_ready_gives_up_at_its_bound_and_serving_goes_on"],
+    # Keys typed into tmux race the remote shell's job control.
+    "test_vsh_terminal": ["test_interactive_session_in_tmux"],
+    # Sends SIGINT once the remote processes exist, then sleeps 0.2 s for
+    # READY: under load the signal was once lost (vsh waited 10 s).
+    "test_vsh": ["test_signals_forwarded_and_connection_loss"],
+}
+# Tests that measure speed itself: they run alone, after everything else.
+EXCLUSIVE = {
+    # "100 children at once" holds only if 100 spawns take less than the
+    # children's 0.5 s.
+    "test_server": ["test_hundred_concurrent_calls_on_one_connection"],
+    # Counts calls slower than 30 ms.
+    "test_interop_tcp": ["test_tcp_two_thousand_sequential_calls_none_stalls"],
+}
+# C test programs that measure time (orphans reaped within 100 ms).
+TIMING_PROGRAMS = {"test-loop"}
+SUITES = ("unit", "failmalloc", "fuzz-replay", "layers")
+POOL_NICE = 10
+
 
 class Tally:
     def __init__(self):
         self.passed = 0
         self.failed = []
+        self.lock = threading.RLock()
 
     def ok(self, name, secs=None):
-        self.passed += 1
-        extra = f" ({secs:.1f}s)" if secs is not None and secs >= 1 else ""
-        print(f"ok {name}{extra}", flush=True)
+        with self.lock:
+            self.passed += 1
+            extra = f" ({secs:.1f}s)" if secs is not None and secs >= 1 else ""
+            print(f"ok {name}{extra}", flush=True)
 
     def fail(self, name, why):
-        self.failed.append(name)
-        print(f"not ok {name}: {why}", flush=True)
+        with self.lock:
+            self.failed.append(name)
+            print(f"not ok {name}: {why}", flush=True)
 
 
-def run_unit(build, label, tally, pattern, subdir=("tests", "unit"), prefix="test-"):
-    unit_dir = os.path.join(build, *subdir)
-    if not os.path.isdir(unit_dir):
-        tally.fail(f"{label}/{subdir[-1]}", f"nothing built in {unit_dir}")
-        return
-    progs = sorted(p for p in os.listdir(unit_dir)
-                   if p.startswith(prefix) and os.access(os.path.join(unit_dir, p), os.X_OK)
-                   and not p.endswith(".p"))
-    for prog in progs:
-        path = os.path.join(unit_dir, prog)
-        if os.path.isdir(path):
-            continue
+class Job:
+    """One process to run: a registered C test or one integration file."""
+
+    def __init__(self, key, argv, report, env=None, cwd=ROOT, timeout=300, timing=False):
+        self.key, self.argv, self.report = key, argv, report
+        self.env, self.cwd, self.timeout, self.timing = env, cwd, timeout, timing
+        self.exclusive = False
+
+    def run(self):
+        start = time.monotonic()
+        nice = None if self.timing else (lambda: os.nice(POOL_NICE))
         try:
-            res = subprocess.run([path], capture_output=True, text=True, timeout=300,
-                                 env=valet.sanitizer_env(), cwd=ROOT)
-        except subprocess.TimeoutExpired:
-            tally.fail(f"{label}/{prog}", "timed out")
-            continue
+            res = subprocess.run(self.argv, capture_output=True, text=True, timeout=self.timeout, env=self.env,
+                                 cwd=self.cwd, preexec_fn=nice)
+            out = (res.returncode, res.stdout, res.stderr)
+        except subprocess.TimeoutExpired as e:
+            out = (None, _text(e.stdout), _text(e.stderr))
+        return out, time.monotonic() - start
+
+
+def _text(b):
+    return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+
+def registered_tests(build):
+    """The tests of SUITES that BUILD registers with meson test."""
+    r = subprocess.run(["meson", "introspect", build, "--tests"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"meson introspect {build} --tests: {r.stderr.strip()}")
+    return [t for t in json.loads(r.stdout) if set(t["suite"]) & {f"valet:{s}" for s in SUITES} or
+            set(t["suite"]) & set(SUITES)]
+
+
+def c_job(build, label, t, tally, pattern):
+    prog = t["name"]
+    env = valet.sanitizer_env(t.get("env") or {})
+
+    def report(result, secs):
+        with tally.lock:
+            report_locked(result, secs)
+
+    def report_locked(result, secs):
+        rc, stdout, stderr = result
         seen = 0
-        for line in res.stdout.splitlines():
+        for line in stdout.splitlines():
             if line.startswith("ok "):
                 seen += 1
                 name = line[3:].strip()
@@ -69,37 +139,129 @@ def run_unit(build, label, tally, pattern, subdir=("tests", "unit"), prefix="tes
             elif line.startswith("not ok "):
                 seen += 1
                 tally.fail(f"{label}/{prog}/{line[7:].split(':', 1)[0]}", line[7:])
-        if res.returncode != 0 or seen == 0:
-            tally.fail(f"{label}/{prog}", f"exit status {res.returncode}, {seen} cases\n{res.stderr[-3000:]}")
+        if rc is None:
+            tally.fail(f"{label}/{prog}", f"timed out after {t.get('timeout') or 300}s\n{stderr[-3000:]}")
+        elif rc != 0 or seen == 0:
+            tally.fail(f"{label}/{prog}", f"exit status {rc}, {seen} cases\n{stderr[-3000:]}")
+
+    return Job(f"{label}/{prog}", t["cmd"], report, env=env, cwd=t.get("workdir") or ROOT,
+               timeout=t.get("timeout") or 300, timing=prog in TIMING_PROGRAMS)
 
 
-def run_integration(build, label, tally, pattern):
-    valet.configure(build)
+def integration_jobs(build, label, tally, pattern):
     idir = os.path.join(HERE, "integration")
+    jobs = []
     for fname in sorted(os.listdir(idir)):
         if not (fname.startswith("test_") and fname.endswith(".py")):
             continue
         modname = fname[:-3]
-        spec = importlib.util.spec_from_file_location(f"{label}_{modname}", os.path.join(idir, fname))
-        mod = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(mod)
-        except Exception:
-            tally.fail(f"{label}/{modname}", "import failed\n" + traceback.format_exc())
+        timing = TIMING.get(modname, [])
+        exclusive = EXCLUSIVE.get(modname, [])
+
+        def job(key, extra, is_timing, modname=modname):
+            argv = [sys.executable, os.path.abspath(__file__), "--worker", os.path.join(idir, modname + ".py"),
+                    "--build", build, "--label", label] + (["-k", pattern] if pattern else []) + extra
+
+            def report(result, secs):
+                # The worker's lines as they are (a failure's traceback
+                # follows its "not ok" line), counted here.
+                rc, stdout, stderr = result
+                with tally.lock:
+                    for line in stdout.splitlines():
+                        if line == "# worker done":
+                            continue
+                        if line.startswith("ok "):
+                            tally.passed += 1
+                        elif line.startswith("not ok "):
+                            tally.failed.append(line[7:].split(":", 1)[0])
+                        print(line)
+                    sys.stdout.flush()
+                    if rc is None or rc not in (0, 1) or "# worker done" not in stdout.splitlines():
+                        tally.fail(key, f"the worker {'timed out' if rc is None else f'exited {rc}'}\n"
+                                   f"{stderr[-3000:]}")
+            return Job(key, argv, report, timeout=1800, timing=is_timing)
+
+        for name in timing:
+            jobs.append(job(f"{label}/{modname}/{name}", ["--only", name], True))
+        for name in exclusive:
+            j = job(f"{label}/{modname}/{name}", ["--only", name], True)
+            j.exclusive = True
+            jobs.append(j)
+        if timing or exclusive:
+            jobs.append(job(f"{label}/{modname}", ["--skip", ",".join(timing + exclusive)], False))
+        else:
+            jobs.append(job(f"{label}/{modname}", [], False))
+    return jobs
+
+
+def worker(args):
+    """Runs the test functions of one integration file; prints ok/not ok."""
+    valet.configure(os.path.abspath(args.build[0]))
+    path = args.worker
+    modname = os.path.basename(path)[:-3]
+    label = args.label
+    tally = Tally()
+    spec = importlib.util.spec_from_file_location(f"{label}_{modname}", path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except Exception:
+        tally.fail(f"{label}/{modname}", "import failed\n" + traceback.format_exc())
+        print("# worker done", flush=True)
+        return 1
+    only = set(args.only.split(",")) if args.only else None
+    skip = set(args.skip.split(",")) if args.skip else set()
+    for name in sorted(n for n in dir(mod) if n.startswith("test_")):
+        full = f"{label}/{modname}/{name}"
+        if (only is not None and name not in only) or name in skip:
             continue
-        for name in sorted(n for n in dir(mod) if n.startswith("test_")):
-            full = f"{label}/{modname}/{name}"
-            if pattern and pattern not in full:
-                continue
-            start = time.monotonic()
-            try:
-                getattr(mod, name)()
-            except Exception as e:
-                tally.fail(full, f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6))
-                continue
-            finally:
-                valet.cleanup()
-            tally.ok(full, time.monotonic() - start)
+        if args.pattern and args.pattern not in full:
+            continue
+        start = time.monotonic()
+        try:
+            getattr(mod, name)()
+        except Exception as e:
+            tally.fail(full, f"{type(e).__name__}: {e}\n" + traceback.format_exc(limit=6))
+            continue
+        finally:
+            valet.cleanup()
+        tally.ok(full, time.monotonic() - start)
+    print("# worker done", flush=True)
+    return 1 if tally.failed else 0
+
+
+def run_jobs(jobs, durations, workers):
+    """Runs the pool (longest first) and the timing lane side by side,
+    then the exclusive tests one by one."""
+    def est(j):
+        return durations.get(j.key, 5.0)
+    exclusive = [j for j in jobs if j.exclusive]
+    jobs = [j for j in jobs if not j.exclusive]
+    timing = [j for j in jobs if j.timing]
+    pool = sorted((j for j in jobs if not j.timing), key=est, reverse=True)
+    took = {}
+
+    def lane():
+        for j in timing:
+            result, secs = j.run()
+            took[j.key] = secs
+            j.report(result, secs)
+
+    lane_thread = threading.Thread(target=lane)
+    lane_thread.start()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as ex:
+        futures = {ex.submit(j.run): j for j in pool}
+        for f in concurrent.futures.as_completed(futures):
+            j = futures[f]
+            result, secs = f.result()
+            took[j.key] = secs
+            j.report(result, secs)
+    lane_thread.join()
+    for j in exclusive:
+        result, secs = j.run()
+        took[j.key] = secs
+        j.report(result, secs)
+    return took
 
 
 def main():
@@ -108,21 +270,55 @@ def main():
     ap.add_argument("--vm", metavar="STATIC_BUILD", help="also run the VM test with this static build")
     ap.add_argument("-k", dest="pattern", default=None, help="run only tests whose name contains this")
     ap.add_argument("--unit-only", action="store_true")
+    ap.add_argument("-j", dest="jobs", type=int, default=2 * (os.cpu_count() or 1),
+                    help="how many jobs run at once (default: 2 x CPUs)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--label", help=argparse.SUPPRESS)
+    ap.add_argument("--only", help=argparse.SUPPRESS)
+    ap.add_argument("--skip", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
+    if args.worker:
+        return worker(args)
     if os.geteuid() != 0:
         print("tests need root (they create namespaces); run as root", file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
     tally = Tally()
+    start = time.monotonic()
+    # Every build's jobs in one pool.
+    jobs, durations, labels = [], {}, {}
     for build in args.build:
         build = os.path.abspath(build)
         label = os.path.basename(build)
-        run_unit(build, label, tally, args.pattern)
-        # The fuzz corpora, replayed once through each target (fuzz/replay-main.c).
-        run_unit(build, label, tally, args.pattern, ("fuzz",), "replay-")
+        labels[label] = build
+        try:
+            tests = registered_tests(build)
+        except Exception as e:
+            tally.fail(f"{label}/meson-tests", str(e))
+            tests = []
+        if not any(t["name"].startswith("test-") for t in tests):
+            tally.fail(f"{label}/unit", f"no unit tests registered in {build}")
+        for t in tests:
+            jobs.append(c_job(build, label, t, tally, args.pattern))
         if not args.unit_only:
-            run_integration(build, label, tally, args.pattern)
+            # The generated Python protos, once, before the workers import them.
+            valet.configure(build)
+            jobs += integration_jobs(build, label, tally, args.pattern)
+        try:
+            with open(os.path.join(build, "test-durations.json")) as f:
+                durations.update(json.load(f))
+        except (OSError, ValueError):
+            pass
+    took = run_jobs(jobs, durations, max(1, args.jobs))
+    if not args.pattern:
+        for label, build in labels.items():
+            mine = {k: v for k, v in dict(durations, **took).items() if k.startswith(label + "/")}
+            try:
+                with open(os.path.join(build, "test-durations.json"), "w") as f:
+                    json.dump(mine, f, indent=0, sort_keys=True)
+            except OSError:
+                pass
     if args.vm and not args.unit_only:
         sys.path.insert(0, os.path.join(HERE, "vm"))
         import vm_suite
@@ -134,6 +330,7 @@ def main():
                 tally.fail(f"vm/{suite.__name__}", "the VM test could not run\n" + traceback.format_exc())
     if tally.failed:
         print("\nfailed:\n  " + "\n  ".join(tally.failed))
+    print(f"took {time.monotonic() - start:.0f}s")
     print(f"{tally.passed} passed, {len(tally.failed)} failed")
     return 1 if tally.failed or tally.passed == 0 else 0
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/list.h"
 #include "base/time-util.h"
 #include "rpc/wire.h"

@@ -6,7 +6,7 @@
 #include "base/time-util.h"
 #include "rpc/client-session.h"
 #include "rpc/server-session.h"
-#include "rpc/wire.h"
+#include "base/buf.h"
 
 #define CONN_READ_CHUNK (64 * 1024)
 /* Stop pulling from the session while this much is unsent. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/buf.h"
 #include "base/list.h"
 #include "base/time-util.h"
 #include "rpc/alloc.h"

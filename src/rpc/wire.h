@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/buf.h"
-
 #define RPC_PREFIX_SIZE 5
 /* Largest message either side accepts (gRPC's default). */
 #define RPC_MAX_MESSAGE_SIZE (4u * 1024 * 1024)

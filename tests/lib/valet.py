@@ -90,6 +90,10 @@ class Maitred:
         _procs.append(self.proc)
         wait_until(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 10,
                    what=self.program + " socket")
+        # As for vshd below: the socket file appears at bind(), before
+        # listen(); maitred logs "Server listening on" once it listens.
+        wait_until(lambda: "listening on" in self.log() or self.proc.poll() is not None, 10,
+                   what=self.program + " listening")
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.program} exited at start ({self.proc.returncode}): {self.log()}")
 

@@ -72,18 +72,6 @@ TEST(timeout_format_roundtrip)
 	}
 }
 
-TEST(buf_limit)
-{
-	struct buf b = { 0 };
-	CHECK_EQ(buf_append(&b, (const uint8_t *)"abcd", 4, 6), 0);
-	CHECK_EQ(buf_append(&b, (const uint8_t *)"efg", 3, 6), -E2BIG);
-	CHECK_EQ(b.len, 4);
-	buf_consume(&b, 1);
-	CHECK(memcmp(b.data, "bcd", 3) == 0);
-	buf_clear(&b);
-	CHECK(b.data == NULL);
-}
-
 TEST(status_names)
 {
 	CHECK_STR(rpc_code_name(RPC_OK), "OK");
