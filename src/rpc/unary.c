@@ -79,10 +79,10 @@ static void unary_on_connected(int fd, void *userdata)
 
 	u->connector = NULL;
 	if (fd >= 0) {
+		/* Takes the fd, even when it fails. */
 		r = rpc_conn_new(u->loop, fd, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
 		if (r >= 0)
 			return;
-		safe_close(fd);
 	}
 	addr_format(&u->addr, addrbuf, sizeof(addrbuf));
 	if (r == -ETIMEDOUT && now_usec() >= u->deadline) {
