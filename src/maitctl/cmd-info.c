@@ -27,11 +27,6 @@ static const struct maitctl_query kernel_version_query = {
 	.print = print_kernel_version,
 };
 
-static int kernel_version(struct maitctl *ctl, int argc, char **argv)
-{
-	return maitctl_run_query(ctl, argc, argv, &kernel_version_query);
-}
-
 static void print_space(const struct maitctl *ctl, const ProtobufCMessage *m)
 {
 	const VmTools__GetAvailableSpaceResponse *resp = (const VmTools__GetAvailableSpaceResponse *)m;
@@ -51,11 +46,9 @@ static const struct maitctl_query space_query = {
 	.print = print_space,
 };
 
-static int space(struct maitctl *ctl, int argc, char **argv)
-{
-	return maitctl_run_query(ctl, argc, argv, &space_query);
-}
-
-const struct maitctl_command maitctl_cmd_kernel_version = { "kernel-version", "print the guest kernel's version",
-							    kernel_version };
-const struct maitctl_command maitctl_cmd_space = { "space", "print the free bytes of the main filesystem", space };
+const struct maitctl_command maitctl_cmd_kernel_version = { .name = "kernel-version",
+							    .summary = "print the guest kernel's version",
+							    .query = &kernel_version_query };
+const struct maitctl_command maitctl_cmd_space = { .name = "space",
+						   .summary = "print the free bytes of the main filesystem",
+						   .query = &space_query };

@@ -85,11 +85,6 @@ static const struct maitctl_query resize_status_query = {
 	.print = print_resize_status,
 };
 
-static int resize_status(struct maitctl *ctl, int argc, char **argv)
-{
-	return maitctl_run_query(ctl, argc, argv, &resize_status_query);
-}
-
 static void print_resize_bounds(const struct maitctl *ctl, const ProtobufCMessage *m)
 {
 	const VmTools__GetResizeBoundsResponse *resp = (const VmTools__GetResizeBoundsResponse *)m;
@@ -108,13 +103,10 @@ static const struct maitctl_query resize_bounds_query = {
 	.print = print_resize_bounds,
 };
 
-static int resize_bounds(struct maitctl *ctl, int argc, char **argv)
-{
-	return maitctl_run_query(ctl, argc, argv, &resize_bounds_query);
-}
-
 const struct maitctl_command maitctl_cmd_resize = { "resize", "resize the guest's main filesystem", resize };
-const struct maitctl_command maitctl_cmd_resize_status = { "resize-status", "show the progress of a resize",
-							   resize_status };
-const struct maitctl_command maitctl_cmd_resize_bounds = { "resize-bounds", "print the smallest size resize accepts",
-							   resize_bounds };
+const struct maitctl_command maitctl_cmd_resize_status = { .name = "resize-status",
+							   .summary = "show the progress of a resize",
+							   .query = &resize_status_query };
+const struct maitctl_command maitctl_cmd_resize_bounds = { .name = "resize-bounds",
+							   .summary = "print the smallest size resize accepts",
+							   .query = &resize_bounds_query };

@@ -20,11 +20,16 @@ struct maitctl {
 	bool json;
 };
 
+struct maitctl_query;
+
+/* A subcommand is either a run function or, for the argument-less
+ * getters, a query (run is NULL then). */
 struct maitctl_command {
 	const char *name;
 	const char *summary;
 	int (*run)(struct maitctl *ctl, int argc, char **argv);
 	bool local; /* runs on the host alone: no guest address needed */
+	const struct maitctl_query *query;
 };
 
 extern const struct maitctl_command maitctl_cmd_network;
@@ -68,7 +73,8 @@ int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage
 int maitctl_call_empty(struct maitctl *ctl, const char *method, const ProtobufCMessage *request);
 
 /* A subcommand without arguments that sends an EmptyMessage and prints
- * the answer (kernel-version, space, resize-status, resize-bounds). */
+ * the answer (kernel-version, space, resize-status, resize-bounds): it
+ * accepts --help only. */
 struct maitctl_query {
 	const char *help;
 	const char *method;
