@@ -6,6 +6,7 @@
 
 #include "base/list.h"
 #include "base/time-util.h"
+#include "rpc/h2.h"
 #include "rpc/wire.h"
 
 struct rpc_client_call {
@@ -233,11 +234,6 @@ static ssize_t request_read(nghttp2_session *h2 _unused_, int32_t stream_id _unu
 	return (ssize_t)n;
 }
 
-#define NV(n, v)                                                                               \
-	{                                                                                      \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
-	}
-
 int rpc_client_session_call(struct rpc_client_session *s, const char *path, const ProtobufCMessage *request,
 			    uint64_t timeout_usec, rpc_reply_fn fn, void *userdata)
 {
@@ -266,18 +262,18 @@ int rpc_client_session_call(struct rpc_client_session *s, const char *path, cons
 	c->deadline = timeout_usec ? now_usec() + timeout_usec : USEC_INFINITY;
 
 	nghttp2_nv nva[8] = {
-		NV(":method", "POST"),
-		NV(":scheme", "http"),
-		NV(":path", path),
-		NV(":authority", "localhost"),
-		NV("content-type", "application/grpc"),
-		NV("te", "trailers"),
-		NV("user-agent", "valet-grpc/1"),
+		RPC_NV(":method", "POST"),
+		RPC_NV(":scheme", "http"),
+		RPC_NV(":path", path),
+		RPC_NV(":authority", "localhost"),
+		RPC_NV("content-type", "application/grpc"),
+		RPC_NV("te", "trailers"),
+		RPC_NV("user-agent", "valet-grpc/1"),
 	};
 	size_t n = 7;
 	if (timeout_usec) {
 		rpc_timeout_format(timeout_usec, timeout);
-		nva[n++] = (nghttp2_nv)NV("grpc-timeout", timeout);
+		nva[n++] = (nghttp2_nv)RPC_NV("grpc-timeout", timeout);
 	}
 	nghttp2_data_provider prd = { .source.ptr = c, .read_callback = request_read };
 	int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, c);
@@ -304,7 +300,7 @@ ssize_t rpc_client_session_pull(struct rpc_client_session *s, const uint8_t **re
 
 bool rpc_client_session_alive(struct rpc_client_session *s)
 {
-	return nghttp2_session_want_read(s->h2) || nghttp2_session_want_write(s->h2);
+	return rpc_h2_alive(s->h2);
 }
 
 unsigned rpc_client_session_pending_calls(const struct rpc_client_session *s)

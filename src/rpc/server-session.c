@@ -11,6 +11,7 @@
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
 #include "pb/nul-check.h"
+#include "rpc/h2.h"
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
@@ -113,11 +114,6 @@ static int session_check_submit(struct rpc_server_session *s, int r)
 	return -ENOMEM;
 }
 
-#define NV(n, v)                                                                               \
-	{                                                                                      \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
-	}
-
 static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream *st, const char *http_status, int code,
 				const char *message)
 {
@@ -129,11 +125,11 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	if (message && *message)
 		encoded = rpc_percent_encode(message);
 	nghttp2_nv nva[] = {
-		NV(":status", http_status),
-		NV("content-type", "application/grpc"),
-		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
-		NV("grpc-status", code_str),
-		NV("grpc-message", encoded ? encoded : ""),
+		RPC_NV(":status", http_status),
+		RPC_NV("content-type", "application/grpc"),
+		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
+		RPC_NV("grpc-status", code_str),
+		RPC_NV("grpc-message", encoded ? encoded : ""),
 	};
 	st->answered = true;
 	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 5 : 4, NULL);
@@ -150,7 +146,7 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 	size_t n = MIN(length, st->resp_len - st->resp_off);
 
 	if (st->resp_off + n == st->resp_len) {
-		nghttp2_nv trailers[] = { NV("grpc-status", "0") };
+		nghttp2_nv trailers[] = { RPC_NV("grpc-status", "0") };
 		/* A response without its status is no answer: without memory
 		 * for the trailers, reset the stream instead. */
 		if (nghttp2_submit_trailer(h2, stream_id, trailers, 1) != 0)
@@ -166,9 +162,9 @@ static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, c
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	nghttp2_nv nva[] = {
-		NV(":status", "200"),
-		NV("content-type", "application/grpc"),
-		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
+		RPC_NV(":status", "200"),
+		RPC_NV("content-type", "application/grpc"),
+		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
 
@@ -774,7 +770,7 @@ ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **re
 
 bool rpc_server_session_alive(struct rpc_server_session *s)
 {
-	return nghttp2_session_want_read(s->h2) || nghttp2_session_want_write(s->h2);
+	return rpc_h2_alive(s->h2);
 }
 
 uint64_t rpc_server_session_next_deadline(struct rpc_server_session *s)
