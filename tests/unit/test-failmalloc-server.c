@@ -99,20 +99,8 @@ static void conn_scenario(unsigned long n, unsigned long *ret_count)
 
 TEST(sweep_conn_deadline_timer)
 {
-	unsigned long total, count;
-
-	conn_scenario(0, &total);
-	CHECK(!test_failed_flag);
+	unsigned long total = failmalloc_sweep(NULL, conn_scenario, FAILMALLOC_EACH_INJECTED);
 	CHECK(total >= 3);
-	for (unsigned long n = 1; n <= total; n++) {
-		conn_scenario(n, &count);
-		if (test_failed_flag) {
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-			return;
-		}
-		CHECK(failmalloc_injected());
-	}
-	printf("# %lu allocations, each failed once\n", total);
 }
 
 /* --- a silent peer --------------------------------------------------- */
@@ -200,21 +188,11 @@ static void server_scenario(unsigned long n, unsigned long *ret_count)
 
 TEST(sweep_server_silent_peer)
 {
-	unsigned long total, count;
 	char dir[] = "/tmp/valet-failmalloc-XXXXXX";
 
 	CHECK(mkdtemp(dir));
 	snprintf(sock_path, sizeof(sock_path), "%s/s", dir);
-	server_scenario(0, &total);
-	for (unsigned long n = 1; n <= total && !test_failed_flag; n++) {
-		server_scenario(n, &count);
-		if (test_failed_flag)
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-		else
-			CHECK(failmalloc_injected());
-	}
+	(void)failmalloc_sweep(NULL, server_scenario, FAILMALLOC_EACH_INJECTED);
 	(void)unlink(sock_path);
 	(void)rmdir(dir);
-	if (!test_failed_flag)
-		printf("# %lu allocations, each failed once\n", total);
 }
