@@ -233,7 +233,7 @@ def main():
     start_m = startup_times(lambda dd: start_maitred(binary, dd), d)
     start_q = startup_times(start_qga, d)
 
-    fl50, fl99 = pct(seq["floor"], 50), pct(seq["floor"], 99)
+    fl50 = pct(seq["floor"], 50)
     print(f"## LaunchProcess(wait_for_exit, {TRUE}) round trip, C client\n")
     print(f"`bench/launch-rtt.c`: N = {args.n} calls each on one connection, interleaved round by round.\n")
     print("| | p50 µs | p99 µs | overhead p50 µs (minus floor) | overhead vs maitred |")
@@ -243,7 +243,7 @@ def main():
         ratio = "" if kind == "floor" else f"{c_over[kind] / max(c_over['maitred'], 1):.1f}×"
         print(f"| {kind} | {c_lat[kind][0]:.0f} | {c_lat[kind][1]:.0f} | "
               f"{'' if kind == 'floor' else f'{c_over[kind]:.0f}'} | {ratio} |")
-    print(f"\n## The same from Python (grpcio for maitred, a socket for qemu-ga)\n")
+    print("\n## The same from Python (grpcio for maitred, a socket for qemu-ga)\n")
     print(f"maitred binary: `{os.path.relpath(binary, valet.ROOT)}`; N = {args.n} sequential calls each, interleaved round by round; "
           f"{args.clients} concurrent clients (threads, a connection each) sharing {args.n} calls.\n")
     print("| | p50 µs | p99 µs | overhead p50 µs (minus floor) | overhead vs maitred |")
