@@ -122,5 +122,9 @@ static int set_timezone(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_set_time = { "set-time", "set the guest's clock", set_time };
-const struct maitctl_command maitctl_cmd_set_timezone = { "set-timezone", "set the guest's time zone", set_timezone };
+const struct maitctl_command maitctl_cmd_set_time = { .name = "set-time",
+						      .summary = "set the guest's clock",
+						      .run = set_time };
+const struct maitctl_command maitctl_cmd_set_timezone = { .name = "set-timezone",
+							  .summary = "set the guest's time zone",
+							  .run = set_timezone };

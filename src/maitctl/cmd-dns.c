@@ -66,4 +66,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_set_dns = { "set-dns", "write the guest's resolv.conf", run };
+const struct maitctl_command maitctl_cmd_set_dns = { .name = "set-dns",
+						     .summary = "write the guest's resolv.conf",
+						     .run = run };

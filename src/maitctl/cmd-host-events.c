@@ -53,8 +53,9 @@ static int network_changed(struct maitctl *ctl, int argc, char **argv)
 	return r >= 0 ? r : empty_call(ctl, method);
 }
 
-const struct maitctl_command maitctl_cmd_suspend_prep = { "suspend-prep", "prepare the guest for a suspend",
-							  suspend_prep };
-const struct maitctl_command maitctl_cmd_network_changed = { "network-changed",
-							     "tell the guest the host network changed",
-							     network_changed };
+const struct maitctl_command maitctl_cmd_suspend_prep = { .name = "suspend-prep",
+							  .summary = "prepare the guest for a suspend",
+							  .run = suspend_prep };
+const struct maitctl_command maitctl_cmd_network_changed = { .name = "network-changed",
+							     .summary = "tell the guest the host network changed",
+							     .run = network_changed };

@@ -8,14 +8,13 @@
 
 #define MAX_ENV 256
 
-static const char help[] =
-	"Usage: maitctl launch [--env K=V]... [--respawn] [--console] [--wait] -- ARGV...\n"
-	"\n"
-	"Starts a process in the guest.\n"
-	"  --env K=V    add K=V to the process's environment (repeatable)\n"
-	"  --respawn    restart it whenever it exits (throttled)\n"
-	"  --console    use /dev/console for its stdio instead of /dev/null\n"
-	"  --wait       wait for it to end; exit with its status (128+N for signal N)\n";
+static const char help[] = "Usage: maitctl launch [--env K=V]... [--respawn] [--console] [--wait] -- ARGV...\n"
+			   "\n"
+			   "Starts a process in the guest.\n"
+			   "  --env K=V    add K=V to the process's environment (repeatable)\n"
+			   "  --respawn    restart it whenever it exits (throttled)\n"
+			   "  --console    use /dev/console for its stdio instead of /dev/null\n"
+			   "  --wait       wait for it to end; exit with its status (128+N for signal N)\n";
 
 static const char *status_name(VmTools__ProcessStatus s)
 {
@@ -95,4 +94,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return rc;
 }
 
-const struct maitctl_command maitctl_cmd_launch = { "launch", "start a process in the guest", run };
+const struct maitctl_command maitctl_cmd_launch = { .name = "launch",
+						    .summary = "start a process in the guest",
+						    .run = run };

@@ -142,4 +142,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_mount = { "mount", "mount a filesystem in the guest", run };
+const struct maitctl_command maitctl_cmd_mount = { .name = "mount",
+						   .summary = "mount a filesystem in the guest",
+						   .run = run };

@@ -90,4 +90,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_network = { "network", "configure the guest's IPv4 network", run };
+const struct maitctl_command maitctl_cmd_network = { .name = "network",
+						     .summary = "configure the guest's IPv4 network",
+						     .run = run };

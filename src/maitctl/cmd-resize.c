@@ -103,7 +103,9 @@ static const struct maitctl_query resize_bounds_query = {
 	.print = print_resize_bounds,
 };
 
-const struct maitctl_command maitctl_cmd_resize = { "resize", "resize the guest's main filesystem", resize };
+const struct maitctl_command maitctl_cmd_resize = { .name = "resize",
+						    .summary = "resize the guest's main filesystem",
+						    .run = resize };
 const struct maitctl_command maitctl_cmd_resize_status = { .name = "resize-status",
 							   .summary = "show the progress of a resize",
 							   .query = &resize_status_query };

@@ -27,4 +27,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_shutdown = { "shutdown", "shut the guest down", run };
+const struct maitctl_command maitctl_cmd_shutdown = { .name = "shutdown",
+						      .summary = "shut the guest down",
+						      .run = run };

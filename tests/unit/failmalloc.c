@@ -20,7 +20,7 @@ void *__wrap_calloc(size_t nmemb, size_t size);
 void *__wrap_realloc(void *ptr, size_t size);
 char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
-int __wrap_asprintf(char **ret, const char *fmt, ...);
+int __wrap_asprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static bool armed, injected;
 static unsigned long counted, fail_at;

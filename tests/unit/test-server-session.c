@@ -181,7 +181,10 @@ static size_t mount_body_compressed(uint8_t *out, size_t cap, const char *source
 	vm_tools__mount_request__pack(&req, msg);
 	z_stream z = { 0 };
 	deflateInit2(&z, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
-	z.next_in = msg, z.avail_in = (uInt)len, z.next_out = out + 5, z.avail_out = (uInt)(cap - 5);
+	z.next_in = msg;
+	z.avail_in = (uInt)len;
+	z.next_out = out + 5;
+	z.avail_out = (uInt)(cap - 5);
 	deflate(&z, Z_FINISH);
 	size_t zlen = z.total_out;
 	deflateEnd(&z);
