@@ -39,10 +39,18 @@ static void call_unlink(struct rpc_client_call *c)
 
 static void call_free(struct rpc_client_call *c)
 {
+	if (!c)
+		return;
 	free(c->req);
 	free(c->grpc_message);
 	buf_clear(&c->body);
 	free(c);
+}
+DEFINE_FREEP(struct rpc_client_call, call_free)
+
+static void callbacks_freep(nghttp2_session_callbacks **cbs)
+{
+	nghttp2_session_callbacks_del(*cbs);
 }
 
 /* Answers the call once; the memory goes with the stream (or now, when the
@@ -173,31 +181,22 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 
 int rpc_client_session_new(struct rpc_client_session **ret)
 {
-	nghttp2_session_callbacks *cbs;
-	struct rpc_client_session *s = calloc(1, sizeof(*s));
-	int r;
+	_cleanup_(callbacks_freep) nghttp2_session_callbacks *cbs = NULL;
+	_cleanup_(rpc_client_session_freep) struct rpc_client_session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
-	if (nghttp2_session_callbacks_new(&cbs) != 0) {
-		free(s);
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
 		return -ENOMEM;
-	}
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	r = nghttp2_session_client_new(&s->h2, cbs, s);
-	nghttp2_session_callbacks_del(cbs);
-	if (r != 0) {
-		free(s);
+	if (nghttp2_session_client_new(&s->h2, cbs, s) != 0)
 		return -ENOMEM;
-	}
-	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, NULL, 0) != 0) {
-		rpc_client_session_free(s);
+	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, NULL, 0) != 0)
 		return -ENOMEM;
-	}
-	*ret = s;
+	*ret = TAKE_PTR(s);
 	return 0;
 }
 
@@ -237,21 +236,17 @@ static ssize_t request_read(nghttp2_session *h2 _unused_, int32_t stream_id _unu
 int rpc_client_session_call(struct rpc_client_session *s, const char *path, const ProtobufCMessage *request,
 			    uint64_t timeout_usec, rpc_reply_fn fn, void *userdata)
 {
-	struct rpc_client_call *c = calloc(1, sizeof(*c));
+	_cleanup_(call_freep) struct rpc_client_call *c = calloc(1, sizeof(*c));
 	size_t len = protobuf_c_message_get_packed_size(request);
 	char timeout[16];
 
 	if (!c)
 		return -ENOMEM;
-	if (len > RPC_MAX_MESSAGE_SIZE) {
-		free(c);
+	if (len > RPC_MAX_MESSAGE_SIZE)
 		return -E2BIG;
-	}
 	c->req = malloc(RPC_PREFIX_SIZE + len);
-	if (!c->req) {
-		free(c);
+	if (!c->req)
 		return -ENOMEM;
-	}
 	rpc_prefix_encode(c->req, false, (uint32_t)len);
 	protobuf_c_message_pack(request, c->req + RPC_PREFIX_SIZE);
 	c->req_len = RPC_PREFIX_SIZE + len;
@@ -277,13 +272,12 @@ int rpc_client_session_call(struct rpc_client_session *s, const char *path, cons
 	}
 	nghttp2_data_provider prd = { .source.ptr = c, .read_callback = request_read };
 	int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, c);
-	if (id < 0) {
-		call_free(c);
+	if (id < 0)
 		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -EIO;
-	}
 	c->id = id;
 	LIST_PREPEND(s->calls, c);
 	s->pending++;
+	TAKE_PTR(c); /* the session's now */
 	return 0;
 }
 
