@@ -99,6 +99,15 @@ int maitctl_call_empty(struct maitctl *ctl, const char *method, const ProtobufCM
 	return 0;
 }
 
+int maitctl_call_ok(struct maitctl *ctl, const char *method, const ProtobufCMessage *request)
+{
+	int r = maitctl_call_empty(ctl, method, request);
+
+	if (r == 0)
+		puts(ctl->json ? "{}" : "OK");
+	return r;
+}
+
 int maitctl_run_query(struct maitctl *ctl, int argc, char **argv, const struct maitctl_query *q)
 {
 	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;

@@ -10,10 +10,7 @@ static int empty_call(struct maitctl *ctl, const char *method)
 {
 	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;
 
-	if (maitctl_call_empty(ctl, method, &req.base) != 0)
-		return MAITCTL_EXIT_RPC_ERROR;
-	puts(ctl->json ? "{}" : "OK");
-	return 0;
+	return maitctl_call_ok(ctl, method, &req.base);
 }
 
 static int suspend_prep(struct maitctl *ctl, int argc, char **argv)

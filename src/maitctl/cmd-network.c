@@ -84,10 +84,7 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		return MAITCTL_EXIT_USAGE;
 	}
 	req.ipv4_config = &cfg;
-	if (maitctl_call_empty(ctl, "/vm_tools.Maitred/ConfigureNetwork", &req.base) != 0)
-		return MAITCTL_EXIT_RPC_ERROR;
-	puts(ctl->json ? "{}" : "OK");
-	return 0;
+	return maitctl_call_ok(ctl, "/vm_tools.Maitred/ConfigureNetwork", &req.base);
 }
 
 const struct maitctl_command maitctl_cmd_network = { .name = "network",

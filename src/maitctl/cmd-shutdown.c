@@ -21,10 +21,7 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	int r = maitctl_no_stray(argc, argv);
 	if (r >= 0)
 		return r;
-	if (maitctl_call_empty(ctl, "/vm_tools.Maitred/Shutdown", &req.base) != 0)
-		return MAITCTL_EXIT_RPC_ERROR;
-	puts(ctl->json ? "{}" : "OK");
-	return 0;
+	return maitctl_call_ok(ctl, "/vm_tools.Maitred/Shutdown", &req.base);
 }
 
 const struct maitctl_command maitctl_cmd_shutdown = { .name = "shutdown",

@@ -71,6 +71,8 @@ int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage
 /* maitctl_call() of a method whose response is an EmptyMessage: 0, or
  * MAITCTL_EXIT_RPC_ERROR once the status is printed. */
 int maitctl_call_empty(struct maitctl *ctl, const char *method, const ProtobufCMessage *request);
+/* The same, printing "OK" (or "{}" with --json) on success. */
+int maitctl_call_ok(struct maitctl *ctl, const char *method, const ProtobufCMessage *request);
 
 /* A subcommand without arguments that sends an EmptyMessage and prints
  * the answer (kernel-version, space, resize-status, resize-bounds): it
