@@ -57,8 +57,8 @@ struct loop_defer {
 	struct loop *loop;
 	loop_defer_fn fn;
 	void *userdata;
-	bool pending;	/* on the loop's pending list */
-	uint64_t seq;	/* when it was scheduled, for the round's cut-off */
+	bool pending; /* on the loop's pending list */
+	uint64_t seq; /* when it was scheduled, for the round's cut-off */
 	struct loop_defer *prev, *next;
 };
 
@@ -521,6 +521,25 @@ static void loop_dispatch_defers(struct loop *l)
 	}
 }
 
+/* Marks the start of dispatching; returns whether an outer dispatch (a
+ * loop_run() from a callback) was already under way. */
+static bool loop_dispatch_begin(struct loop *l)
+{
+	bool outer = l->dispatching;
+	l->dispatching = true;
+	return outer;
+}
+
+/* Frees what the round freed, unless an outer round still holds
+ * pointers to it (its epoll events). */
+static void loop_dispatch_end(struct loop *l, bool outer)
+{
+	if (outer)
+		return;
+	l->dispatching = false;
+	loop_release_dead(l);
+}
+
 /* One round: see loop.h for the order. */
 static int loop_round(struct loop *l)
 {
@@ -529,7 +548,7 @@ static int loop_round(struct loop *l)
 
 	if (n < 0 && errno != EINTR)
 		return negative_errno();
-	l->dispatching = true;
+	bool outer = loop_dispatch_begin(l);
 	for (int i = 0; i < n && l->running; i++) {
 		struct loop_io *io = events[i].data.ptr;
 		if (!io->dead)
@@ -539,8 +558,7 @@ static int loop_round(struct loop *l)
 		loop_dispatch_children(l);
 	loop_dispatch_timers(l);
 	loop_dispatch_defers(l);
-	l->dispatching = false;
-	loop_release_dead(l);
+	loop_dispatch_end(l, outer);
 	return 0;
 }
 
@@ -548,10 +566,9 @@ int loop_run(struct loop *l)
 {
 	l->running = true;
 	/* Children that exited before the loop started are reaped too. */
-	l->dispatching = true;
+	bool outer = loop_dispatch_begin(l);
 	loop_reap(l);
-	l->dispatching = false;
-	loop_release_dead(l);
+	loop_dispatch_end(l, outer);
 	while (l->running) {
 		int r = loop_round(l);
 		if (r < 0)

@@ -33,30 +33,30 @@ struct rpc_conn {
 /* The operations tables call the sessions through wrappers of the exact
  * pointer type: calling a function through a pointer cast to another
  * type is undefined (and trapped by control-flow-integrity builds). */
-#define DEFINE_SESSION_OPS(kind)                                                              \
-	static int kind##_feed(void *s, const uint8_t *data, size_t len)                      \
-	{                                                                                     \
-		return rpc_##kind##_session_feed(s, data, len);                               \
-	}                                                                                     \
-	static ssize_t kind##_pull(void *s, const uint8_t **ret)                              \
-	{                                                                                     \
-		return rpc_##kind##_session_pull(s, ret);                                     \
-	}                                                                                     \
-	static bool kind##_alive(void *s)                                                     \
-	{                                                                                     \
-		return rpc_##kind##_session_alive(s);                                         \
-	}                                                                                     \
-	static uint64_t kind##_next_deadline(void *s)                                         \
-	{                                                                                     \
-		return rpc_##kind##_session_next_deadline(s);                                 \
-	}                                                                                     \
-	static void kind##_expire(void *s, uint64_t now)                                      \
-	{                                                                                     \
-		rpc_##kind##_session_expire(s, now);                                          \
-	}                                                                                     \
-	const struct rpc_session_ops rpc_##kind##_session_ops = { .feed = kind##_feed,        \
-								  .pull = kind##_pull,        \
-								  .alive = kind##_alive,      \
+#define DEFINE_SESSION_OPS(kind)                                                                         \
+	static int kind##_feed(void *s, const uint8_t *data, size_t len)                                 \
+	{                                                                                                \
+		return rpc_##kind##_session_feed(s, data, len);                                          \
+	}                                                                                                \
+	static ssize_t kind##_pull(void *s, const uint8_t **ret)                                         \
+	{                                                                                                \
+		return rpc_##kind##_session_pull(s, ret);                                                \
+	}                                                                                                \
+	static bool kind##_alive(void *s)                                                                \
+	{                                                                                                \
+		return rpc_##kind##_session_alive(s);                                                    \
+	}                                                                                                \
+	static uint64_t kind##_next_deadline(void *s)                                                    \
+	{                                                                                                \
+		return rpc_##kind##_session_next_deadline(s);                                            \
+	}                                                                                                \
+	static void kind##_expire(void *s, uint64_t now)                                                 \
+	{                                                                                                \
+		rpc_##kind##_session_expire(s, now);                                                     \
+	}                                                                                                \
+	const struct rpc_session_ops rpc_##kind##_session_ops = { .feed = kind##_feed,                   \
+								  .pull = kind##_pull,                   \
+								  .alive = kind##_alive,                 \
 								  .next_deadline = kind##_next_deadline, \
 								  .expire = kind##_expire }
 

@@ -148,7 +148,7 @@ int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content
 {
 	static int next_body;
 	nghttp2_nv nva[8] = {
-		RPC_NV(":method", "POST"),	  RPC_NV(":scheme", "http"), RPC_NV(":path", path),
+		RPC_NV(":method", "POST"),    RPC_NV(":scheme", "http"), RPC_NV(":path", path),
 		RPC_NV(":authority", "test"), RPC_NV("te", "trailers"),
 	};
 	size_t n = 5;
