@@ -4,7 +4,6 @@
  * connection has a call in flight) and the graceful stop. */
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include "base/time-util.h"
 #include "guest.pb-c.h"
@@ -107,26 +106,19 @@ static void client_on_close(struct rpc_conn *c, int reason, void *ud)
 	loop_exit(L, 0);
 }
 
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		fd = safe_close(fd);
-	return fd;
-}
+static struct addr srv_addr;
 
-/* Connects and, with call, starts a held call. */
-static int client_start(struct client *cl, const char *path, bool call)
+/* Connects (a unix socket connects at once) and, with call, starts a held
+ * call. */
+static int client_start(struct client *cl, bool call)
 {
 	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	int fd = unix_connect(path);
-	int r;
+	int fd, r;
 
 	*cl = (struct client){ 0 };
-	if (fd < 0)
-		return -errno;
+	r = sock_connect(&srv_addr, &fd);
+	if (r < 0)
+		return r;
 	r = rpc_client_session_new(&cl->session);
 	if (r >= 0 && call)
 		r = rpc_client_session_call(cl->session, "/t.S/Hold", &req.base, 0, client_on_reply, cl);
@@ -150,7 +142,6 @@ static char dir[64], sock_path[96];
 static int server_start(struct rpc_server **ret, unsigned max_connections)
 {
 	struct rpc_server_config cfg;
-	struct addr a;
 	char spec[128];
 	int r;
 
@@ -174,10 +165,10 @@ static int server_start(struct rpc_server **ret, unsigned max_connections)
 	if (r < 0)
 		return r;
 	snprintf(spec, sizeof(spec), "unix:%s", sock_path);
-	r = addr_parse(spec, &a);
+	r = addr_parse(spec, &srv_addr);
 	if (r < 0)
 		return r;
-	return rpc_server_listen(*ret, &a);
+	return rpc_server_listen(*ret, &srv_addr);
 }
 
 static void server_done(struct rpc_server *srv)
@@ -208,14 +199,14 @@ TEST(at_the_cap_the_longest_idle_connection_is_evicted)
 
 	CHECK_EQ(server_start(&srv, 2), 0);
 	/* One connection with a call in flight, one idle (its preface sent). */
-	CHECK_EQ(client_start(&busy, sock_path, true), 0);
-	CHECK_EQ(client_start(&idle, sock_path, false), 0);
+	CHECK_EQ(client_start(&busy, true), 0);
+	CHECK_EQ(client_start(&idle, false), 0);
 	wait_held = 1;
 	CHECK_EQ(run_guarded(), 0);
 	CHECK_EQ(n_held, 1);
 	CHECK_EQ(rpc_server_connections(srv), 2);
 	/* A third: the idle one goes (GOAWAY, then closed), the busy stays. */
-	CHECK_EQ(client_start(&third, sock_path, true), 0);
+	CHECK_EQ(client_start(&third, true), 0);
 	wait_held = 2;
 	while (!(n_held == 2 && idle.closed) && !hung)
 		CHECK_EQ(run_guarded(), 0);
@@ -237,13 +228,13 @@ TEST(at_the_cap_with_every_connection_busy_a_new_peer_is_refused)
 	struct client a, b, c;
 
 	CHECK_EQ(server_start(&srv, 2), 0);
-	CHECK_EQ(client_start(&a, sock_path, true), 0);
-	CHECK_EQ(client_start(&b, sock_path, true), 0);
+	CHECK_EQ(client_start(&a, true), 0);
+	CHECK_EQ(client_start(&b, true), 0);
 	wait_held = 2;
 	CHECK_EQ(run_guarded(), 0);
 	CHECK_EQ(n_held, 2);
 	/* Refused: closed at once; the call it queued fails on the client. */
-	CHECK_EQ(client_start(&c, sock_path, true), 0);
+	CHECK_EQ(client_start(&c, true), 0);
 	while (!c.closed && !hung)
 		CHECK_EQ(run_guarded(), 0);
 	CHECK_EQ(events[RPC_SERVER_PEER_OVER_LIMIT], 1);
@@ -265,7 +256,7 @@ TEST(graceful_stop_waits_for_calls_in_flight)
 	struct stat st;
 
 	CHECK_EQ(server_start(&srv, 8), 0);
-	CHECK_EQ(client_start(&cl, sock_path, true), 0);
+	CHECK_EQ(client_start(&cl, true), 0);
 	wait_held = 1;
 	CHECK_EQ(run_guarded(), 0);
 	CHECK_EQ(n_held, 1);
@@ -274,7 +265,8 @@ TEST(graceful_stop_waits_for_calls_in_flight)
 	rpc_server_stop(srv, on_stopped, NULL);
 	CHECK(!stopped);
 	CHECK(stat(sock_path, &st) < 0 && errno == ENOENT);
-	CHECK(unix_connect(sock_path) < 0);
+	int fd;
+	CHECK_EQ(sock_connect(&srv_addr, &fd), -ENOENT);
 	CHECK_EQ(rpc_server_connections(srv), 1);
 	/* Answered: the reply reaches the client, then the server is done. */
 	rpc_call_reply(held[0], &resp.base);
