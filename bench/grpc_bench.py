@@ -12,7 +12,6 @@ RSS after the whole burst. Prints a Markdown report.
 """
 import argparse
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -22,36 +21,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import valet  # noqa: E402
+from benchlib import free_port, status_kib, wait_port  # noqa: E402
 
 # (connections, streams per connection, calls)
 LOADS = [(1, 1, 20000), (4, 10, 100000), (100, 100, 200000)]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def status_kib(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def wait_port(port, proc, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode})")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("server did not listen")
 
 
 def settle_rss(pid):

@@ -13,17 +13,11 @@ import sys
 import tempfile
 import time
 
+from benchlib import wait_path
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELAY = os.path.join(ROOT, "tests", "lib", "hvsock_relay.py")
 SIZE = 1 << 30
-
-
-def wait_path(path, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} did not appear")
-        time.sleep(0.01)
 
 
 def vsh_run(vsh, addr, *argv, check_size=None):

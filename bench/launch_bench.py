@@ -18,6 +18,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import valet  # noqa: E402
+from benchlib import status_kib, wait_connectable  # noqa: E402
 
 TRUE = "/bin/true"
 
@@ -126,29 +127,8 @@ def pct(lat, p):
 
 # --- servers ---------------------------------------------------------------
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-
-
 def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def wait_connectable(path, proc, timeout=10):
-    deadline = time.perf_counter() + timeout
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return time.perf_counter()
-        except OSError:
-            if proc.poll() is not None or time.perf_counter() > deadline:
-                raise RuntimeError(f"{proc.args[0]} did not start")
-        finally:
-            s.close()
 
 
 def start_maitred(binary, d):
@@ -190,7 +170,7 @@ def soak(addr, pid, total):
     launch = guest_pb2.LaunchProcessRequest(argv=[TRUE], wait_for_exit=True)
     for i in range(1000):
         g.Mount(mount, timeout=10)
-    before = (rss_kib(pid), fds(pid))
+    before = (status_kib(pid), fds(pid))
     for i in range(total):
         if i % 10 == 0:
             g.LaunchProcess(launch, timeout=10)
@@ -198,7 +178,7 @@ def soak(addr, pid, total):
             assert g.Mount(mount, timeout=10).error == 2
     g.channel.close()
     time.sleep(0.2)
-    return before, (rss_kib(pid), fds(pid))
+    return before, (status_kib(pid), fds(pid))
 
 
 def main():
@@ -217,7 +197,7 @@ def main():
     m, maddr, _ = start_maitred(binary, d)
     q, qpath, _ = start_qga(d)
     time.sleep(0.5)
-    idle = {"maitred": rss_kib(m.pid), "qemu-ga": rss_kib(q.pid)}
+    idle = {"maitred": status_kib(m.pid), "qemu-ga": status_kib(q.pid)}
     targets = {"maitred": "unix:" + maddr, "qemu-ga": qpath, "floor": None}
 
     # The C client first: the same client code path for all three, with
@@ -253,7 +233,7 @@ def main():
     start_m = startup_times(lambda dd: start_maitred(binary, dd), d)
     start_q = startup_times(start_qga, d)
 
-    fl50, fl99 = pct(seq["floor"], 50), pct(seq["floor"], 99)
+    fl50 = pct(seq["floor"], 50)
     print(f"## LaunchProcess(wait_for_exit, {TRUE}) round trip, C client\n")
     print(f"`bench/launch-rtt.c`: N = {args.n} calls each on one connection, interleaved round by round.\n")
     print("| | p50 µs | p99 µs | overhead p50 µs (minus floor) | overhead vs maitred |")
@@ -263,7 +243,7 @@ def main():
         ratio = "" if kind == "floor" else f"{c_over[kind] / max(c_over['maitred'], 1):.1f}×"
         print(f"| {kind} | {c_lat[kind][0]:.0f} | {c_lat[kind][1]:.0f} | "
               f"{'' if kind == 'floor' else f'{c_over[kind]:.0f}'} | {ratio} |")
-    print(f"\n## The same from Python (grpcio for maitred, a socket for qemu-ga)\n")
+    print("\n## The same from Python (grpcio for maitred, a socket for qemu-ga)\n")
     print(f"maitred binary: `{os.path.relpath(binary, valet.ROOT)}`; N = {args.n} sequential calls each, interleaved round by round; "
           f"{args.clients} concurrent clients (threads, a connection each) sharing {args.n} calls.\n")
     print("| | p50 µs | p99 µs | overhead p50 µs (minus floor) | overhead vs maitred |")

@@ -11,18 +11,27 @@
 /* Reaped pids nobody watched yet; bounded, oldest dropped first. */
 #define LOOP_UNCLAIMED_MAX 64
 
+/* The first member of every source. A source freed while the loop
+ * dispatches waits on the loop's dead list until the round is over, so
+ * that whatever still points at it in this round (an epoll event, a
+ * dispatch walk) reads valid memory. */
+struct loop_source {
+	struct loop_source *next_dead;
+};
+
 struct loop_io {
+	struct loop_source src;
 	struct loop *loop;
 	int fd;
 	uint32_t events;
 	loop_io_fn fn;
 	void *userdata;
 	bool dead;
-	struct loop_io *next_dead;
 	struct loop_io *prev, *next; /* live sources, so loop_free can free them */
 };
 
 struct loop_timer {
+	struct loop_source src;
 	struct loop *loop;
 	uint64_t deadline;
 	loop_timer_fn fn;
@@ -32,6 +41,7 @@ struct loop_timer {
 };
 
 struct loop_child {
+	struct loop_source src;
 	struct loop *loop;
 	pid_t pid;
 	int status;
@@ -40,6 +50,16 @@ struct loop_child {
 	loop_child_fn fn;
 	void *userdata;
 	struct loop_child *prev, *next;
+};
+
+struct loop_defer {
+	struct loop_source src;
+	struct loop *loop;
+	loop_defer_fn fn;
+	void *userdata;
+	bool pending; /* on the loop's pending list */
+	uint64_t seq; /* when it was scheduled, for the round's cut-off */
+	struct loop_defer *prev, *next;
 };
 
 struct loop_signal {
@@ -59,7 +79,11 @@ struct loop {
 	struct loop_timer *timers; /* sorted by deadline */
 	struct loop_child *children;
 	unsigned n_children;
-	struct loop_io *dead_ios;
+	/* Deferred sources scheduled, oldest first. */
+	struct loop_defer *defers, *defers_tail;
+	uint64_t defer_seq;
+	struct loop_source *dead;
+	bool dispatching;
 
 	struct {
 		pid_t pid;
@@ -111,11 +135,23 @@ int loop_new(struct loop **ret)
 
 static void loop_release_dead(struct loop *l)
 {
-	while (l->dead_ios) {
-		struct loop_io *io = l->dead_ios;
-		l->dead_ios = io->next_dead;
-		free(io);
+	while (l->dead) {
+		struct loop_source *s = l->dead;
+		l->dead = s->next_dead;
+		free(s);
 	}
+}
+
+/* Frees a source now, or at the end of the round when the loop is
+ * dispatching. s is the first member of the source's struct. */
+static void loop_source_release(struct loop *l, struct loop_source *s)
+{
+	if (!l->dispatching) {
+		free(s);
+		return;
+	}
+	s->next_dead = l->dead;
+	l->dead = s;
 }
 
 void loop_free(struct loop *l)
@@ -128,6 +164,9 @@ void loop_free(struct loop *l)
 		loop_timer_free(l->timers);
 	while (l->children)
 		loop_child_free(l->children);
+	while (l->defers)
+		loop_defer_free(l->defers);
+	l->dispatching = false;
 	loop_release_dead(l);
 	safe_close(l->signal_fd);
 	safe_close(l->epoll_fd);
@@ -192,8 +231,7 @@ void loop_io_free(struct loop_io *io)
 	(void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
 	LIST_REMOVE(l->ios, io);
 	io->dead = true;
-	io->next_dead = io->loop->dead_ios;
-	io->loop->dead_ios = io;
+	loop_source_release(l, &io->src);
 }
 
 static void timer_unlink(struct loop_timer *t)
@@ -242,7 +280,54 @@ void loop_timer_free(struct loop_timer *t)
 	if (!t)
 		return;
 	timer_unlink(t);
-	free(t);
+	loop_source_release(t->loop, &t->src);
+}
+
+int loop_add_defer(struct loop *l, loop_defer_fn fn, void *userdata, struct loop_defer **ret)
+{
+	struct loop_defer *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	*d = (struct loop_defer){ .loop = l, .fn = fn, .userdata = userdata };
+	*ret = d;
+	return 0;
+}
+
+void loop_defer_schedule(struct loop_defer *d)
+{
+	struct loop *l = d->loop;
+
+	if (d->pending)
+		return;
+	d->pending = true;
+	d->seq = ++l->defer_seq;
+	d->next = NULL;
+	d->prev = l->defers_tail;
+	if (l->defers_tail)
+		l->defers_tail->next = d;
+	else
+		l->defers = d;
+	l->defers_tail = d;
+}
+
+void loop_defer_cancel(struct loop_defer *d)
+{
+	struct loop *l = d->loop;
+
+	if (!d->pending)
+		return;
+	if (d == l->defers_tail)
+		l->defers_tail = d->prev;
+	LIST_REMOVE(l->defers, d);
+	d->pending = false;
+}
+
+void loop_defer_free(struct loop_defer *d)
+{
+	if (!d)
+		return;
+	loop_defer_cancel(d);
+	loop_source_release(d->loop, &d->src);
 }
 
 int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata)
@@ -320,7 +405,7 @@ void loop_child_free(struct loop_child *c)
 		LIST_REMOVE(l->children, c);
 		l->n_children--;
 	}
-	free(c);
+	loop_source_release(l, &c->src);
 }
 
 static void loop_remember_unclaimed(struct loop *l, pid_t pid, int status)
@@ -401,7 +486,7 @@ static void loop_on_signalfd(struct loop_io *io _unused_, int fd, uint32_t event
 
 static int loop_timeout_ms(struct loop *l)
 {
-	if (l->dispatch_pending_children)
+	if (l->dispatch_pending_children || l->defers)
 		return 0;
 	if (!l->timers || l->timers->deadline == USEC_INFINITY)
 		return -1;
@@ -422,27 +507,72 @@ static void loop_dispatch_timers(struct loop *l)
 	}
 }
 
-int loop_run(struct loop *l)
+/* Runs the deferred sources scheduled before this phase began, oldest
+ * first; those scheduled from here on wait for the next round (which does
+ * not block), so one that keeps scheduling itself cannot starve I/O. */
+static void loop_dispatch_defers(struct loop *l)
+{
+	uint64_t cut = l->defer_seq;
+
+	while (l->defers && l->defers->seq <= cut) {
+		struct loop_defer *d = l->defers;
+		loop_defer_cancel(d);
+		d->fn(d, d->userdata);
+	}
+}
+
+/* Marks the start of dispatching; returns whether an outer dispatch (a
+ * loop_run() from a callback) was already under way. */
+static bool loop_dispatch_begin(struct loop *l)
+{
+	bool outer = l->dispatching;
+	l->dispatching = true;
+	return outer;
+}
+
+/* Frees what the round freed, unless an outer round still holds
+ * pointers to it (its epoll events). */
+static void loop_dispatch_end(struct loop *l, bool outer)
+{
+	if (outer)
+		return;
+	l->dispatching = false;
+	loop_release_dead(l);
+}
+
+/* One round: see loop.h for the order. */
+static int loop_round(struct loop *l)
 {
 	struct epoll_event events[64];
+	int n = epoll_wait(l->epoll_fd, events, (int)ARRAY_SIZE(events), loop_timeout_ms(l));
 
+	if (n < 0 && errno != EINTR)
+		return negative_errno();
+	bool outer = loop_dispatch_begin(l);
+	for (int i = 0; i < n && l->running; i++) {
+		struct loop_io *io = events[i].data.ptr;
+		if (!io->dead)
+			io->fn(io, io->fd, events[i].events, io->userdata);
+	}
+	if (l->dispatch_pending_children)
+		loop_dispatch_children(l);
+	loop_dispatch_timers(l);
+	loop_dispatch_defers(l);
+	loop_dispatch_end(l, outer);
+	return 0;
+}
+
+int loop_run(struct loop *l)
+{
 	l->running = true;
 	/* Children that exited before the loop started are reaped too. */
+	bool outer = loop_dispatch_begin(l);
 	loop_reap(l);
+	loop_dispatch_end(l, outer);
 	while (l->running) {
-		int n = epoll_wait(l->epoll_fd, events, (int)ARRAY_SIZE(events), loop_timeout_ms(l));
-		if (n < 0 && errno != EINTR)
-			return negative_errno();
-		for (int i = 0; i < n && l->running; i++) {
-			struct loop_io *io = events[i].data.ptr;
-			if (!io->dead)
-				io->fn(io, io->fd, events[i].events, io->userdata);
-		}
-		loop_release_dead(l);
-		if (l->dispatch_pending_children)
-			loop_dispatch_children(l);
-		loop_dispatch_timers(l);
-		loop_release_dead(l);
+		int r = loop_round(l);
+		if (r < 0)
+			return r;
 	}
 	return l->exit_code;
 }

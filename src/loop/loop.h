@@ -1,9 +1,25 @@
 /* A single-threaded epoll event loop: descriptors, monotonic timers,
- * signals (through one signalfd) and child processes (reaped completely on
- * every SIGCHLD, dispatched to whoever watches the pid).
+ * signals (through one signalfd), child processes (reaped completely on
+ * every SIGCHLD, dispatched to whoever watches the pid) and deferred
+ * sources (work to do once the current round's events are handled).
  *
- * Sources may be freed from any callback, including their own; the memory
- * is released once the current dispatch round is over. */
+ * One round of loop_run():
+ *   1. wait in epoll_wait() (not at all if a child watch or a deferred
+ *      source is pending, or a timer is due);
+ *   2. I/O callbacks, in the order epoll reported them; signals are I/O
+ *      too (the signalfd), and SIGCHLD reaps here;
+ *   3. child watchers of the pids reaped;
+ *   4. timers whose deadline has passed, earliest first (one armed from
+ *      here with a passed deadline runs in this round too);
+ *   5. deferred sources scheduled before this step began, in the order
+ *      they were scheduled (one scheduled from step 5 runs next round,
+ *      without waiting in step 1);
+ *   6. the memory of the sources freed during the round is released.
+ * After loop_exit(), step 2 stops at once; steps 3 to 6 still run.
+ *
+ * Any source (I/O, timer, child watch, deferred) may be freed from any
+ * callback, including its own: it is never called again, and its memory is
+ * released at step 6. Freed outside loop_run(), it is released at once. */
 #pragma once
 
 #include <stdbool.h>
@@ -17,6 +33,7 @@ struct loop;
 struct loop_io;
 struct loop_timer;
 struct loop_child;
+struct loop_defer;
 
 typedef void (*loop_io_fn)(struct loop_io *io, int fd, uint32_t events, void *userdata);
 typedef void (*loop_timer_fn)(struct loop_timer *t, void *userdata);
@@ -24,6 +41,7 @@ typedef void (*loop_signal_fn)(struct loop *l, int signo, void *userdata);
 /* status is as from waitpid(). */
 typedef void (*loop_child_fn)(pid_t pid, int status, void *userdata);
 typedef void (*loop_orphan_fn)(struct loop *l, pid_t pid, int status, void *userdata);
+typedef void (*loop_defer_fn)(struct loop_defer *d, void *userdata);
 
 int loop_new(struct loop **ret);
 /* Frees the loop with every source still registered (closing no fd). */
@@ -47,7 +65,19 @@ void loop_io_free(struct loop_io *io);
  * USEC_INFINITY never fires: a way to allocate one before it is needed. */
 int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *userdata, struct loop_timer **ret);
 void loop_timer_set(struct loop_timer *t, uint64_t deadline);
+/* Accepts NULL. */
 void loop_timer_free(struct loop_timer *t);
+
+/* A deferred source: created idle; each loop_defer_schedule() makes it
+ * run once at step 5 of the current round (or of the next round, when
+ * called outside loop_run() or from step 5). Scheduling one already
+ * pending does nothing. Allocate it early, and scheduling cannot fail. */
+int loop_add_defer(struct loop *l, loop_defer_fn fn, void *userdata, struct loop_defer **ret);
+void loop_defer_schedule(struct loop_defer *d);
+/* Unschedules (if pending); the source stays allocated. */
+void loop_defer_cancel(struct loop_defer *d);
+/* Accepts NULL. */
+void loop_defer_free(struct loop_defer *d);
 
 /* Routes a signal through the loop (it is blocked and read from a
  * signalfd). One handler per signal. SIGCHLD is the loop's own. */

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common.pb-c.h"
 #include "loop/loop.h"
 #include "maitctl.h"
 #include "rpc/status.h"
@@ -87,4 +88,36 @@ int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage
 	}
 	*ret_response = res.response;
 	return RPC_OK;
+}
+
+int maitctl_call_empty(struct maitctl *ctl, const char *method, const ProtobufCMessage *request)
+{
+	_cleanup_response_ ProtobufCMessage *resp = NULL;
+
+	if (maitctl_call(ctl, method, request, &vm_tools__empty_message__descriptor, &resp) != RPC_OK)
+		return MAITCTL_EXIT_RPC_ERROR;
+	return 0;
+}
+
+int maitctl_call_ok(struct maitctl *ctl, const char *method, const ProtobufCMessage *request)
+{
+	int r = maitctl_call_empty(ctl, method, request);
+
+	if (r == 0)
+		puts(ctl->json ? "{}" : "OK");
+	return r;
+}
+
+int maitctl_run_query(struct maitctl *ctl, int argc, char **argv, const struct maitctl_query *q)
+{
+	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;
+	_cleanup_response_ ProtobufCMessage *resp = NULL;
+	int r = maitctl_no_args(argc, argv, q->help);
+
+	if (r >= 0)
+		return r;
+	if (maitctl_call(ctl, q->method, &req.base, q->response_type, &resp) != RPC_OK)
+		return MAITCTL_EXIT_RPC_ERROR;
+	q->print(ctl, resp);
+	return 0;
 }

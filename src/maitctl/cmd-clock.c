@@ -6,19 +6,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "common.pb-c.h"
 #include "guest.pb-c.h"
 #include "maitctl.h"
-#include "rpc/status.h"
 
-static void set_time_usage(FILE *f)
-{
-	fputs("Usage: maitctl set-time [--now | SECONDS]\n"
-	      "\n"
-	      "Sets the guest's wall clock (SetTime): to this host's time (--now, the\n"
-	      "default), or to SECONDS since the epoch (fractions allowed).\n",
-	      f);
-}
+static const char set_time_help[] = "Usage: maitctl set-time [--now | SECONDS]\n"
+				    "\n"
+				    "Sets the guest's wall clock (SetTime): to this host's time (--now, the\n"
+				    "default), or to SECONDS since the epoch (fractions allowed).\n";
 
 /* "1700000000" or "1700000000.25": whole seconds and nanoseconds. */
 static int parse_epoch(const char *s, int64_t *ret_sec, int32_t *ret_nsec)
@@ -56,16 +50,13 @@ static int set_time(struct maitctl *ctl, int argc, char **argv)
 	};
 	VmTools__SetTimeRequest req = VM_TOOLS__SET_TIME_REQUEST__INIT;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-	ProtobufCMessage *resp = NULL;
 	bool now = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
-		switch (c) {
-		case 'n': now = true; break;
-		case 'h': set_time_usage(stdout); return 0;
-		default: set_time_usage(stderr); return MAITCTL_EXIT_USAGE;
-		}
+		if (c != 'n')
+			return maitctl_help(set_time_help, c);
+		now = true;
 	}
 	if (argc - optind > 1 || (now && argc - optind == 1)) {
 		fprintf(stderr, "maitctl set-time: expected --now or one SECONDS argument\n");
@@ -84,10 +75,8 @@ static int set_time(struct maitctl *ctl, int argc, char **argv)
 		ts.nanos = (int32_t)t.tv_nsec;
 	}
 	req.time = &ts;
-	if (maitctl_call(ctl, "/vm_tools.Maitred/SetTime", &req.base, &vm_tools__empty_message__descriptor, &resp) !=
-	    RPC_OK)
+	if (maitctl_call_empty(ctl, "/vm_tools.Maitred/SetTime", &req.base) != 0)
 		return MAITCTL_EXIT_RPC_ERROR;
-	protobuf_c_message_free_unpacked(resp, NULL);
 	if (ctl->json)
 		printf("{\"seconds\":%lld,\"nanos\":%d}\n", (long long)ts.seconds, ts.nanos);
 	else
@@ -95,15 +84,12 @@ static int set_time(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-static void set_timezone_usage(FILE *f)
-{
-	fputs("Usage: maitctl set-timezone [--bind-mount] NAME\n"
-	      "\n"
-	      "Sets the guest's time zone (SetTimezone) to NAME, a zone under the guest's\n"
-	      "/usr/share/zoneinfo such as UTC or Europe/Paris.\n"
-	      "  --bind-mount   bind-mount the zone file on /etc/localtime instead of a symlink\n",
-	      f);
-}
+static const char set_timezone_help[] =
+	"Usage: maitctl set-timezone [--bind-mount] NAME\n"
+	"\n"
+	"Sets the guest's time zone (SetTimezone) to NAME, a zone under the guest's\n"
+	"/usr/share/zoneinfo such as UTC or Europe/Paris.\n"
+	"  --bind-mount   bind-mount the zone file on /etc/localtime instead of a symlink\n";
 
 static int set_timezone(struct maitctl *ctl, int argc, char **argv)
 {
@@ -113,25 +99,20 @@ static int set_timezone(struct maitctl *ctl, int argc, char **argv)
 		{},
 	};
 	VmTools__SetTimezoneRequest req = VM_TOOLS__SET_TIMEZONE_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
-		switch (c) {
-		case 'b': req.use_bind_mount = true; break;
-		case 'h': set_timezone_usage(stdout); return 0;
-		default: set_timezone_usage(stderr); return MAITCTL_EXIT_USAGE;
-		}
+		if (c != 'b')
+			return maitctl_help(set_timezone_help, c);
+		req.use_bind_mount = true;
 	}
 	if (argc - optind != 1) {
 		fprintf(stderr, "maitctl set-timezone: expected one zone NAME, got %d argument(s)\n", argc - optind);
 		return MAITCTL_EXIT_USAGE;
 	}
 	req.timezone_name = argv[optind];
-	if (maitctl_call(ctl, "/vm_tools.Maitred/SetTimezone", &req.base, &vm_tools__empty_message__descriptor,
-			 &resp) != RPC_OK)
+	if (maitctl_call_empty(ctl, "/vm_tools.Maitred/SetTimezone", &req.base) != 0)
 		return MAITCTL_EXIT_RPC_ERROR;
-	protobuf_c_message_free_unpacked(resp, NULL);
 	if (ctl->json) {
 		printf("{\"timezone\":");
 		maitctl_json_string(req.timezone_name);
@@ -141,5 +122,9 @@ static int set_timezone(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_set_time = { "set-time", "set the guest's clock", set_time };
-const struct maitctl_command maitctl_cmd_set_timezone = { "set-timezone", "set the guest's time zone", set_timezone };
+const struct maitctl_command maitctl_cmd_set_time = { .name = "set-time",
+						      .summary = "set the guest's clock",
+						      .run = set_time };
+const struct maitctl_command maitctl_cmd_set_timezone = { .name = "set-timezone",
+							  .summary = "set the guest's time zone",
+							  .run = set_timezone };

@@ -2,22 +2,16 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "common.pb-c.h"
 #include "guest.pb-c.h"
 #include "maitctl.h"
-#include "rpc/status.h"
 
 #define MAX_ENTRIES 64 /* more than resolv.conf allows: the guest says no */
 
-static void usage(FILE *f)
-{
-	fputs("Usage: maitctl set-dns [--nameserver IP]... [--search DOMAIN]...\n"
-	      "\n"
-	      "Writes the guest's resolv.conf (SetResolvConfig) with exactly these entries,\n"
-	      "in this order. The guest checks them (IPv4/IPv6 literals, host names, at\n"
-	      "most 3 nameservers and 6 search domains).\n",
-	      f);
-}
+static const char help[] = "Usage: maitctl set-dns [--nameserver IP]... [--search DOMAIN]...\n"
+			   "\n"
+			   "Writes the guest's resolv.conf (SetResolvConfig) with exactly these entries,\n"
+			   "in this order. The guest checks them (IPv4/IPv6 literals, host names, at\n"
+			   "most 3 nameservers and 6 search domains).\n";
 
 static void json_list(const char *name, char **v, size_t n)
 {
@@ -41,36 +35,26 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	VmTools__SetResolvConfigRequest req = VM_TOOLS__SET_RESOLV_CONFIG_REQUEST__INIT;
 	VmTools__ResolvConfig rc = VM_TOOLS__RESOLV_CONFIG__INIT;
 	char *ns[MAX_ENTRIES], *search[MAX_ENTRIES];
-	ProtobufCMessage *resp = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
-		switch (c) {
-		case 'n':
-		case 's': {
-			size_t *n = c == 'n' ? &rc.n_nameservers : &rc.n_search_domains;
-			if (*n == MAX_ENTRIES) {
-				fprintf(stderr, "maitctl set-dns: too many entries (at most %d each)\n", MAX_ENTRIES);
-				return MAITCTL_EXIT_USAGE;
-			}
-			(c == 'n' ? ns : search)[(*n)++] = optarg;
-			break;
+		if (c != 'n' && c != 's')
+			return maitctl_help(help, c);
+		size_t *n = c == 'n' ? &rc.n_nameservers : &rc.n_search_domains;
+		if (*n == MAX_ENTRIES) {
+			fprintf(stderr, "maitctl set-dns: too many entries (at most %d each)\n", MAX_ENTRIES);
+			return MAITCTL_EXIT_USAGE;
 		}
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return MAITCTL_EXIT_USAGE;
-		}
+		(c == 'n' ? ns : search)[(*n)++] = optarg;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "maitctl set-dns: unexpected argument '%s'\n", argv[optind]);
-		return MAITCTL_EXIT_USAGE;
-	}
+	int r = maitctl_no_stray(argc, argv);
+	if (r >= 0)
+		return r;
 	rc.nameservers = ns;
 	rc.search_domains = search;
 	req.resolv_config = &rc;
-	if (maitctl_call(ctl, "/vm_tools.Maitred/SetResolvConfig", &req.base, &vm_tools__empty_message__descriptor,
-			 &resp) != RPC_OK)
+	if (maitctl_call_empty(ctl, "/vm_tools.Maitred/SetResolvConfig", &req.base) != 0)
 		return MAITCTL_EXIT_RPC_ERROR;
-	protobuf_c_message_free_unpacked(resp, NULL);
 	if (ctl->json) {
 		putchar('{');
 		json_list("nameservers", ns, rc.n_nameservers);
@@ -82,4 +66,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_set_dns = { "set-dns", "write the guest's resolv.conf", run };
+const struct maitctl_command maitctl_cmd_set_dns = { .name = "set-dns",
+						     .summary = "write the guest's resolv.conf",
+						     .run = run };

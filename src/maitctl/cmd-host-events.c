@@ -5,18 +5,12 @@
 
 #include "common.pb-c.h"
 #include "maitctl.h"
-#include "rpc/status.h"
 
 static int empty_call(struct maitctl *ctl, const char *method)
 {
 	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	ProtobufCMessage *resp = NULL;
 
-	if (maitctl_call(ctl, method, &req.base, &vm_tools__empty_message__descriptor, &resp) != RPC_OK)
-		return MAITCTL_EXIT_RPC_ERROR;
-	protobuf_c_message_free_unpacked(resp, NULL);
-	puts(ctl->json ? "{}" : "OK");
-	return 0;
+	return maitctl_call_ok(ctl, method, &req.base);
 }
 
 static int suspend_prep(struct maitctl *ctl, int argc, char **argv)
@@ -44,24 +38,21 @@ static int network_changed(struct maitctl *ctl, int argc, char **argv)
 			method = "/vm_tools.Maitred/ResetIPv6";
 			continue;
 		}
-		fputs("Usage: maitctl network-changed [--reset-ipv6]\n"
-		      "\n"
-		      "Tells the guest the host's network changed (OnHostNetworkChanged): it\n"
-		      "forgets learned neighbours, sets its IPv4 configuration again and restarts\n"
-		      "IPv6 autoconfiguration.\n"
-		      "  --reset-ipv6   call the deprecated ResetIPv6 instead (same effect)\n",
-		      c == 'h' ? stdout : stderr);
-		return c == 'h' ? 0 : MAITCTL_EXIT_USAGE;
+		return maitctl_help("Usage: maitctl network-changed [--reset-ipv6]\n"
+				    "\n"
+				    "Tells the guest the host's network changed (OnHostNetworkChanged): it\n"
+				    "forgets learned neighbours, sets its IPv4 configuration again and restarts\n"
+				    "IPv6 autoconfiguration.\n"
+				    "  --reset-ipv6   call the deprecated ResetIPv6 instead (same effect)\n",
+				    c);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "maitctl network-changed: unexpected argument '%s'\n", argv[optind]);
-		return MAITCTL_EXIT_USAGE;
-	}
-	return empty_call(ctl, method);
+	int r = maitctl_no_stray(argc, argv);
+	return r >= 0 ? r : empty_call(ctl, method);
 }
 
-const struct maitctl_command maitctl_cmd_suspend_prep = { "suspend-prep", "prepare the guest for a suspend",
-							  suspend_prep };
-const struct maitctl_command maitctl_cmd_network_changed = { "network-changed",
-							     "tell the guest the host network changed",
-							     network_changed };
+const struct maitctl_command maitctl_cmd_suspend_prep = { .name = "suspend-prep",
+							  .summary = "prepare the guest for a suspend",
+							  .run = suspend_prep };
+const struct maitctl_command maitctl_cmd_network_changed = { .name = "network-changed",
+							     .summary = "tell the guest the host network changed",
+							     .run = network_changed };

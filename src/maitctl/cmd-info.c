@@ -2,24 +2,13 @@
  * writable filesystem has. */
 #include <stdio.h>
 
-#include "common.pb-c.h"
 #include "guest.pb-c.h"
 #include "maitctl.h"
-#include "rpc/status.h"
 
-static int kernel_version(struct maitctl *ctl, int argc, char **argv)
+static void print_kernel_version(const struct maitctl *ctl, const ProtobufCMessage *m)
 {
-	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	VmTools__GetKernelVersionResponse *resp = NULL;
-	int r = maitctl_no_args(argc, argv,
-				"Usage: maitctl kernel-version\n\n"
-				"Prints the guest kernel's release and version (GetKernelVersion, uname -r and -v).\n");
+	const VmTools__GetKernelVersionResponse *resp = (const VmTools__GetKernelVersionResponse *)m;
 
-	if (r >= 0)
-		return r;
-	if (maitctl_call(ctl, "/vm_tools.Maitred/GetKernelVersion", &req.base,
-			 &vm_tools__get_kernel_version_response__descriptor, (ProtobufCMessage **)&resp) != RPC_OK)
-		return MAITCTL_EXIT_RPC_ERROR;
 	if (ctl->json) {
 		printf("{\"kernel_release\":");
 		maitctl_json_string(resp->kernel_release);
@@ -28,32 +17,38 @@ static int kernel_version(struct maitctl *ctl, int argc, char **argv)
 		puts("}");
 	} else
 		printf("%s %s\n", resp->kernel_release, resp->kernel_version);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
 }
 
-static int space(struct maitctl *ctl, int argc, char **argv)
-{
-	VmTools__EmptyMessage req = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	VmTools__GetAvailableSpaceResponse *resp = NULL;
-	int r = maitctl_no_args(argc, argv,
-				"Usage: maitctl space\n\n"
-				"Prints the bytes available on the guest's main writable filesystem\n"
-				"(GetAvailableSpace).\n");
+static const struct maitctl_query kernel_version_query = {
+	.help = "Usage: maitctl kernel-version\n\n"
+		"Prints the guest kernel's release and version (GetKernelVersion, uname -r and -v).\n",
+	.method = "/vm_tools.Maitred/GetKernelVersion",
+	.response_type = &vm_tools__get_kernel_version_response__descriptor,
+	.print = print_kernel_version,
+};
 
-	if (r >= 0)
-		return r;
-	if (maitctl_call(ctl, "/vm_tools.Maitred/GetAvailableSpace", &req.base,
-			 &vm_tools__get_available_space_response__descriptor, (ProtobufCMessage **)&resp) != RPC_OK)
-		return MAITCTL_EXIT_RPC_ERROR;
+static void print_space(const struct maitctl *ctl, const ProtobufCMessage *m)
+{
+	const VmTools__GetAvailableSpaceResponse *resp = (const VmTools__GetAvailableSpaceResponse *)m;
+
 	if (ctl->json)
 		printf("{\"available_space\":%llu}\n", (unsigned long long)resp->available_space);
 	else
 		printf("%llu\n", (unsigned long long)resp->available_space);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_kernel_version = { "kernel-version", "print the guest kernel's version",
-							    kernel_version };
-const struct maitctl_command maitctl_cmd_space = { "space", "print the free bytes of the main filesystem", space };
+static const struct maitctl_query space_query = {
+	.help = "Usage: maitctl space\n\n"
+		"Prints the bytes available on the guest's main writable filesystem\n"
+		"(GetAvailableSpace).\n",
+	.method = "/vm_tools.Maitred/GetAvailableSpace",
+	.response_type = &vm_tools__get_available_space_response__descriptor,
+	.print = print_space,
+};
+
+const struct maitctl_command maitctl_cmd_kernel_version = { .name = "kernel-version",
+							    .summary = "print the guest kernel's version",
+							    .query = &kernel_version_query };
+const struct maitctl_command maitctl_cmd_space = { .name = "space",
+						   .summary = "print the free bytes of the main filesystem",
+						   .query = &space_query };

@@ -8,17 +8,13 @@
 
 #define MAX_ENV 256
 
-static void usage(FILE *f)
-{
-	fputs("Usage: maitctl launch [--env K=V]... [--respawn] [--console] [--wait] -- ARGV...\n"
-	      "\n"
-	      "Starts a process in the guest.\n"
-	      "  --env K=V    add K=V to the process's environment (repeatable)\n"
-	      "  --respawn    restart it whenever it exits (throttled)\n"
-	      "  --console    use /dev/console for its stdio instead of /dev/null\n"
-	      "  --wait       wait for it to end; exit with its status (128+N for signal N)\n",
-	      f);
-}
+static const char help[] = "Usage: maitctl launch [--env K=V]... [--respawn] [--console] [--wait] -- ARGV...\n"
+			   "\n"
+			   "Starts a process in the guest.\n"
+			   "  --env K=V    add K=V to the process's environment (repeatable)\n"
+			   "  --respawn    restart it whenever it exits (throttled)\n"
+			   "  --console    use /dev/console for its stdio instead of /dev/null\n"
+			   "  --wait       wait for it to end; exit with its status (128+N for signal N)\n";
 
 static const char *status_name(VmTools__ProcessStatus s)
 {
@@ -41,7 +37,7 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	VmTools__LaunchProcessRequest req = VM_TOOLS__LAUNCH_PROCESS_REQUEST__INIT;
 	VmTools__LaunchProcessRequest__EnvEntry entries[MAX_ENV];
 	VmTools__LaunchProcessRequest__EnvEntry *envp[MAX_ENV];
-	VmTools__LaunchProcessResponse *resp = NULL;
+	_cleanup_response_ VmTools__LaunchProcessResponse *resp = NULL;
 	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
@@ -67,8 +63,7 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		case 'r': req.respawn = true; break;
 		case 'c': req.use_console = true; break;
 		case 'w': req.wait_for_exit = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return MAITCTL_EXIT_USAGE;
+		default: return maitctl_help(help, c);
 		}
 	}
 	/* An empty argv goes to the guest, which answers INVALID_ARGUMENT:
@@ -96,8 +91,9 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		printf("%s\n", status_name(resp->status));
 	if (resp->status == VM_TOOLS__PROCESS_STATUS__FAILED)
 		fprintf(stderr, "maitctl launch: the guest could not start '%s'\n", req.argv[0]);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;
 }
 
-const struct maitctl_command maitctl_cmd_launch = { "launch", "start a process in the guest", run };
+const struct maitctl_command maitctl_cmd_launch = { .name = "launch",
+						    .summary = "start a process in the guest",
+						    .run = run };

@@ -90,7 +90,7 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		{},
 	};
 	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
-	VmTools__MountResponse *resp = NULL;
+	_cleanup_response_ VmTools__MountResponse *resp = NULL;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
@@ -129,7 +129,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 			 (ProtobufCMessage **)&resp) != RPC_OK)
 		return MAITCTL_EXIT_RPC_ERROR;
 	int err = resp->error;
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	if (ctl->json) {
 		printf("{\"error\":%d,\"message\":", err);
 		maitctl_json_string(err ? strerror(err) : "");
@@ -143,4 +142,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return 0;
 }
 
-const struct maitctl_command maitctl_cmd_mount = { "mount", "mount a filesystem in the guest", run };
+const struct maitctl_command maitctl_cmd_mount = { .name = "mount",
+						   .summary = "mount a filesystem in the guest",
+						   .run = run };

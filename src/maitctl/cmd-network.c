@@ -4,21 +4,15 @@
 #include <string.h>
 
 #include "base/parse.h"
-#include "common.pb-c.h"
 #include "guest.pb-c.h"
 #include "maitctl.h"
-#include "rpc/status.h"
 
-static void usage(FILE *f)
-{
-	fputs("Usage: maitctl network --address A[/PREFIX] [--netmask M] --gateway G\n"
-	      "\n"
-	      "Sets the guest's IPv4 address, netmask and default route.\n"
-	      "  --address A[/PREFIX]  IPv4 address, optionally with a prefix length\n"
-	      "  --netmask M           dotted netmask (instead of /PREFIX)\n"
-	      "  --gateway G           default gateway\n",
-	      f);
-}
+static const char help[] = "Usage: maitctl network --address A[/PREFIX] [--netmask M] --gateway G\n"
+			   "\n"
+			   "Sets the guest's IPv4 address, netmask and default route.\n"
+			   "  --address A[/PREFIX]  IPv4 address, optionally with a prefix length\n"
+			   "  --netmask M           dotted netmask (instead of /PREFIX)\n"
+			   "  --gateway G           default gateway\n";
 
 /* Dotted quad to s_addr as the wire carries it (no byte swap). */
 static int parse_ipv4(const char *opt, const char *s, uint32_t *ret)
@@ -43,7 +37,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	};
 	VmTools__IPv4Config cfg = VM_TOOLS__IPV4_CONFIG__INIT;
 	VmTools__NetworkConfigRequest req = VM_TOOLS__NETWORK_CONFIG_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
 	bool have_addr = false, have_mask = false, have_gw = false;
 	char addr[64];
 	int c;
@@ -79,26 +72,21 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 				return MAITCTL_EXIT_USAGE;
 			have_gw = true;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return MAITCTL_EXIT_USAGE;
+		default: return maitctl_help(help, c);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "maitctl network: unexpected argument '%s'\n", argv[optind]);
-		return MAITCTL_EXIT_USAGE;
-	}
+	int r = maitctl_no_stray(argc, argv);
+	if (r >= 0)
+		return r;
 	if (!have_addr || !have_mask || !have_gw) {
 		fprintf(stderr,
 			"maitctl network: --address, a netmask (--netmask or /PREFIX) and --gateway are required\n");
 		return MAITCTL_EXIT_USAGE;
 	}
 	req.ipv4_config = &cfg;
-	if (maitctl_call(ctl, "/vm_tools.Maitred/ConfigureNetwork", &req.base, &vm_tools__empty_message__descriptor,
-			 &resp) != RPC_OK)
-		return MAITCTL_EXIT_RPC_ERROR;
-	protobuf_c_message_free_unpacked(resp, NULL);
-	puts(ctl->json ? "{}" : "OK");
-	return 0;
+	return maitctl_call_ok(ctl, "/vm_tools.Maitred/ConfigureNetwork", &req.base);
 }
 
-const struct maitctl_command maitctl_cmd_network = { "network", "configure the guest's IPv4 network", run };
+const struct maitctl_command maitctl_cmd_network = { .name = "network",
+						     .summary = "configure the guest's IPv4 network",
+						     .run = run };

@@ -57,21 +57,17 @@ static void on_signal(struct loop *l, int signo _unused_, void *userdata _unused
 	loop_exit(l, 2);
 }
 
-static void usage(FILE *f)
-{
-	fputs("Usage: maitctl wait-ready [--timeout SECONDS] [--cid N] [ADDR]\n"
-	      "\n"
-	      "Serves vm_tools.StartupListener on ADDR (default " DEFAULT_ADDR ") and exits\n"
-	      "0 when a guest's maitred calls VmReady, printing how long it waited.\n"
-	      "Firecracker and Cloud Hypervisor deliver the guest's call to the unix\n"
-	      "socket <vsock uds path>_7777: use unix:PATH_7777 there.\n"
-	      "\n"
-	      "  --timeout SECONDS  give up after this long, exit 1 (default: the global\n"
-	      "                     --timeout, 30 s; 0 waits for ever)\n"
-	      "  --cid N            over vsock, accept only the guest with this CID\n"
-	      "                     (default: any guest)\n",
-	      f);
-}
+static const char help[] = "Usage: maitctl wait-ready [--timeout SECONDS] [--cid N] [ADDR]\n"
+			   "\n"
+			   "Serves vm_tools.StartupListener on ADDR (default " DEFAULT_ADDR ") and exits\n"
+			   "0 when a guest's maitred calls VmReady, printing how long it waited.\n"
+			   "Firecracker and Cloud Hypervisor deliver the guest's call to the unix\n"
+			   "socket <vsock uds path>_7777: use unix:PATH_7777 there.\n"
+			   "\n"
+			   "  --timeout SECONDS  give up after this long, exit 1 (default: the global\n"
+			   "                     --timeout, 30 s; 0 waits for ever)\n"
+			   "  --cid N            over vsock, accept only the guest with this CID\n"
+			   "                     (default: any guest)\n";
 
 static int serve(struct maitctl *ctl, const struct addr *a, uint64_t timeout_usec, const uint32_t *cid)
 {
@@ -89,8 +85,10 @@ static int serve(struct maitctl *ctl, const struct addr *a, uint64_t timeout_use
 
 	addr_format(a, addrbuf, sizeof(addrbuf));
 	r = loop_new(&loop);
-	if (r < 0)
-		return fprintf(stderr, "maitctl wait-ready: %s\n", strerror(-r)), MAITCTL_EXIT_RPC_ERROR;
+	if (r < 0) {
+		fprintf(stderr, "maitctl wait-ready: %s\n", strerror(-r));
+		return MAITCTL_EXIT_RPC_ERROR;
+	}
 	w.loop = loop;
 	rpc_server_config_init(&cfg, &svc);
 	/* The callers are guests, not the host: any CID unless one is named. */
@@ -167,8 +165,7 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 			}
 			have_cid = true;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return MAITCTL_EXIT_USAGE;
+		default: return maitctl_help(help, c);
 		}
 	}
 	if (argc - optind > 1) {
@@ -186,5 +183,6 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 	return serve(ctl, &a, timeout_usec, have_cid ? &cid : NULL);
 }
 
-const struct maitctl_command maitctl_cmd_wait_ready = { "wait-ready", "wait for a guest's VmReady (host side)", run,
-							.local = true };
+const struct maitctl_command maitctl_cmd_wait_ready = {
+	.name = "wait-ready", .summary = "wait for a guest's VmReady (host side)", .run = run, .local = true
+};

@@ -103,6 +103,8 @@ int main(int argc, char **argv)
 		int sub_argc = argc - optind;
 		char **sub_argv = argv + optind;
 		optind = 0;
+		if (!commands[i]->run)
+			return maitctl_run_query(&ctl, sub_argc, sub_argv, commands[i]->query);
 		return commands[i]->run(&ctl, sub_argc, sub_argv);
 	}
 	fprintf(stderr, "maitctl: unknown command '%s' (try --help)\n", name);

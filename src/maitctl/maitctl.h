@@ -20,11 +20,16 @@ struct maitctl {
 	bool json;
 };
 
+struct maitctl_query;
+
+/* A subcommand is either a run function or, for the argument-less
+ * getters, a query (run is NULL then). */
 struct maitctl_command {
 	const char *name;
 	const char *summary;
 	int (*run)(struct maitctl *ctl, int argc, char **argv);
 	bool local; /* runs on the host alone: no guest address needed */
+	const struct maitctl_query *query;
 };
 
 extern const struct maitctl_command maitctl_cmd_network;
@@ -46,6 +51,12 @@ extern const struct maitctl_command maitctl_cmd_network_changed;
 /* For subcommands without arguments: handles --help (usage text help) and
  * strays. Returns -1 to go on, else the exit code. */
 int maitctl_no_args(int argc, char **argv, const char *help);
+/* For getopt's 'h' and '?': prints help to stdout (c == 'h') or stderr,
+ * returns the exit code (0 or MAITCTL_EXIT_USAGE). */
+int maitctl_help(const char *help, int c);
+/* After the options: complains about the first argument left over.
+ * Returns -1 when there is none, else the exit code. */
+int maitctl_no_stray(int argc, char **argv);
 
 /* Seconds as a user writes them ("2.5"), 0 to a year; -EINVAL otherwise. */
 int maitctl_parse_seconds(const char *s, uint64_t *ret_usec);
@@ -56,6 +67,32 @@ int maitctl_parse_seconds(const char *s, uint64_t *ret_usec);
  * RPC_UNAVAILABLE. */
 int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
 		 const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response);
+
+/* maitctl_call() of a method whose response is an EmptyMessage: 0, or
+ * MAITCTL_EXIT_RPC_ERROR once the status is printed. */
+int maitctl_call_empty(struct maitctl *ctl, const char *method, const ProtobufCMessage *request);
+/* The same, printing "OK" (or "{}" with --json) on success. */
+int maitctl_call_ok(struct maitctl *ctl, const char *method, const ProtobufCMessage *request);
+
+/* A subcommand without arguments that sends an EmptyMessage and prints
+ * the answer (kernel-version, space, resize-status, resize-bounds): it
+ * accepts --help only. */
+struct maitctl_query {
+	const char *help;
+	const char *method;
+	const ProtobufCMessageDescriptor *response_type;
+	void (*print)(const struct maitctl *ctl, const ProtobufCMessage *response);
+};
+int maitctl_run_query(struct maitctl *ctl, int argc, char **argv, const struct maitctl_query *q);
+
+/* For _cleanup_: frees a decoded response (any message type). */
+static inline void maitctl_response_freep(void *p)
+{
+	ProtobufCMessage **m = p;
+	if (*m)
+		protobuf_c_message_free_unpacked(*m, NULL);
+}
+#define _cleanup_response_ _cleanup_(maitctl_response_freep)
 
 /* Prints a JSON string literal with escapes. */
 void maitctl_json_string(const char *s);

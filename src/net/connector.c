@@ -77,7 +77,7 @@ static void on_io(struct loop_io *io _unused_, int fd, uint32_t events _unused_,
 int connector_start(struct loop *l, const struct addr *a, uint64_t deadline, connector_done_fn done, void *userdata,
 		    struct connector **ret)
 {
-	struct connector *c = calloc(1, sizeof(*c));
+	_cleanup_(connector_freep) struct connector *c = calloc(1, sizeof(*c));
 	int r;
 
 	if (!c)
@@ -92,16 +92,13 @@ int connector_start(struct loop *l, const struct addr *a, uint64_t deadline, con
 	/* Connected or not yet, the socket becomes writable when it is
 	 * settled: one path for both, and done is never called from here. */
 	if (r < 0 && r != -EINPROGRESS)
-		goto fail;
+		return r;
 	r = loop_add_io(l, c->fd, EPOLLOUT, on_io, c, &c->io);
 	if (r < 0)
-		goto fail;
+		return r;
 	r = loop_add_timer(l, deadline, on_deadline, c, &c->timer);
 	if (r < 0)
-		goto fail;
-	*ret = c;
+		return r;
+	*ret = TAKE_PTR(c);
 	return 0;
-fail:
-	connector_free(c);
-	return r;
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "base/macro.h"
 #include "loop/loop.h"
 #include "net/addr.h"
 
@@ -22,3 +23,4 @@ int connector_start(struct loop *l, const struct addr *a, uint64_t deadline, con
 		    struct connector **ret);
 /* Gives up; done is not called. Accepts NULL. */
 void connector_free(struct connector *c);
+DEFINE_FREEP(struct connector, connector_free)

@@ -27,16 +27,13 @@ struct nl_req {
 int rtnl_open(int *ret_fd)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-		safe_close(fd);
-		return r;
-	}
-	*ret_fd = fd;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -87,6 +84,29 @@ static int nl_transact(int fd, struct nl_req *req)
 	return nl_receive(fd, req->nh.nlmsg_seq, NULL, NULL);
 }
 
+/* Sends a dump request and hands every entry to on_msg. */
+static int nl_dump(int fd, struct nl_req *req, void (*on_msg)(struct nlmsghdr *h, void *ud), void *ud)
+{
+	req->nh.nlmsg_seq = ++nl_seq;
+	req->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_DUMP;
+	if (send(fd, req, req->nh.nlmsg_len, 0) < 0)
+		return -errno;
+	return nl_receive(fd, req->nh.nlmsg_seq, on_msg, ud);
+}
+
+/* The first attribute of that type among those after the fixed header of
+ * message h (hdrlen bytes), or NULL. */
+static struct rtattr *nl_find_attr(struct nlmsghdr *h, size_t hdrlen, uint16_t type)
+{
+	int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(hdrlen);
+	struct rtattr *rta = (struct rtattr *)((uint8_t *)NLMSG_DATA(h) + NLMSG_ALIGN(hdrlen));
+
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == type)
+			return rta;
+	return NULL;
+}
+
 int rtnl_link_set_up(int fd, int ifindex)
 {
 	struct nl_req req = {
@@ -115,51 +135,45 @@ static int addr_request(int fd, uint16_t type, uint16_t flags, int ifindex, uint
 	return nl_transact(fd, &req);
 }
 
-struct addr_entry {
-	uint32_t address_be;
+/* Addresses of one interface collected from a dump: its own (with a
+ * prefix length) or its neighbours'. */
+struct ip_entry {
+	uint8_t family;
 	uint8_t prefixlen;
+	uint8_t addr[16]; /* network order; 4 bytes used for AF_INET */
 };
 
-struct addr_list {
+struct ip_list {
 	int ifindex;
-	struct addr_entry *entries;
+	struct ip_entry *entries;
 	size_t n, max;
 };
 
 static void addr_list_add(struct nlmsghdr *h, void *ud)
 {
-	struct addr_list *l = ud;
+	struct ip_list *l = ud;
 	struct ifaddrmsg *ifa = NLMSG_DATA(h);
-	int alen = (int)IFA_PAYLOAD(h);
 
 	if (h->nlmsg_type != RTM_NEWADDR || (int)ifa->ifa_index != l->ifindex || l->n == l->max)
 		return;
-	for (struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, alen); rta = RTA_NEXT(rta, alen)) {
-		if (rta->rta_type == IFA_LOCAL) {
-			memcpy(&l->entries[l->n].address_be, RTA_DATA(rta), 4);
-			l->entries[l->n].prefixlen = ifa->ifa_prefixlen;
-			l->n++;
-			return;
-		}
-	}
+	struct rtattr *rta = nl_find_attr(h, sizeof(*ifa), IFA_LOCAL);
+	if (!rta || RTA_PAYLOAD(rta) != 4)
+		return;
+	l->entries[l->n] = (struct ip_entry){ .family = AF_INET, .prefixlen = ifa->ifa_prefixlen };
+	memcpy(l->entries[l->n].addr, RTA_DATA(rta), 4);
+	l->n++;
 }
 
 /* Lists the IPv4 addresses of one interface (at most max). */
-static int addr_list(int fd, int ifindex, struct addr_entry *out, size_t max, size_t *ret_n)
+static int addr_list(int fd, int ifindex, struct ip_entry *out, size_t max, size_t *ret_n)
 {
 	struct nl_req req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)),
-			.nlmsg_type = RTM_GETADDR,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-			.nlmsg_seq = ++nl_seq },
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg)), .nlmsg_type = RTM_GETADDR },
 		.ifa = { .ifa_family = AF_INET },
 	};
-	struct addr_list l = { .ifindex = ifindex, .entries = out, .max = max };
-	int r;
+	struct ip_list l = { .ifindex = ifindex, .entries = out, .max = max };
+	int r = nl_dump(fd, &req, addr_list_add, &l);
 
-	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
-		return -errno;
-	r = nl_receive(fd, req.nh.nlmsg_seq, addr_list_add, &l);
 	if (r < 0)
 		return r;
 	*ret_n = l.n;
@@ -168,7 +182,7 @@ static int addr_list(int fd, int ifindex, struct addr_entry *out, size_t max, si
 
 int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t prefixlen)
 {
-	struct addr_entry old[32];
+	struct ip_entry old[32];
 	size_t n = 0;
 	int r;
 
@@ -176,9 +190,11 @@ int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t pre
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
-		if (old[i].address_be == address_be && old[i].prefixlen == prefixlen)
+		uint32_t old_be;
+		memcpy(&old_be, old[i].addr, 4);
+		if (old_be == address_be && old[i].prefixlen == prefixlen)
 			continue;
-		r = addr_request(fd, RTM_DELADDR, 0, ifindex, old[i].address_be, old[i].prefixlen);
+		r = addr_request(fd, RTM_DELADDR, 0, ifindex, old_be, old[i].prefixlen);
 		if (r < 0 && r != -EADDRNOTAVAIL)
 			return r;
 	}
@@ -205,56 +221,35 @@ int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be)
 	return nl_transact(fd, &req);
 }
 
-struct neigh_entry {
-	uint8_t family;
-	uint8_t addr[16];
-};
-
-struct neigh_list {
-	int ifindex;
-	struct neigh_entry *entries;
-	size_t n, max;
-};
-
 static void neigh_list_add(struct nlmsghdr *h, void *ud)
 {
-	struct neigh_list *l = ud;
+	struct ip_list *l = ud;
 	struct ndmsg *ndm = NLMSG_DATA(h);
-	int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ndm)));
 
 	/* Static entries were put there on purpose: only learned ones go. */
 	if (h->nlmsg_type != RTM_NEWNEIGH || ndm->ndm_ifindex != l->ifindex || l->n == l->max ||
 	    (ndm->ndm_state & (NUD_PERMANENT | NUD_NOARP)))
 		return;
-	for (struct rtattr *rta = (struct rtattr *)((uint8_t *)ndm + NLMSG_ALIGN(sizeof(*ndm))); RTA_OK(rta, alen);
-	     rta = RTA_NEXT(rta, alen)) {
-		size_t len = RTA_PAYLOAD(rta);
-		if (rta->rta_type == NDA_DST && (len == 4 || len == 16)) {
-			l->entries[l->n].family = ndm->ndm_family;
-			memcpy(l->entries[l->n].addr, RTA_DATA(rta), len);
-			l->n++;
-			return;
-		}
-	}
+	struct rtattr *rta = nl_find_attr(h, sizeof(*ndm), NDA_DST);
+	size_t len = rta ? RTA_PAYLOAD(rta) : 0;
+	if (len != 4 && len != 16)
+		return;
+	l->entries[l->n] = (struct ip_entry){ .family = ndm->ndm_family };
+	memcpy(l->entries[l->n].addr, RTA_DATA(rta), len);
+	l->n++;
 }
 
 int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
 {
 	struct nl_req req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)),
-			.nlmsg_type = RTM_GETNEIGH,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-			.nlmsg_seq = ++nl_seq },
+		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)), .nlmsg_type = RTM_GETNEIGH },
 		.ndm = { .ndm_family = AF_UNSPEC },
 	};
-	struct neigh_entry found[256];
-	struct neigh_list l = { .ifindex = ifindex, .entries = found, .max = ARRAY_SIZE(found) };
+	struct ip_entry found[256];
+	struct ip_list l = { .ifindex = ifindex, .entries = found, .max = ARRAY_SIZE(found) };
 	unsigned n = 0;
-	int r;
+	int r = nl_dump(fd, &req, neigh_list_add, &l);
 
-	if (send(fd, &req, req.nh.nlmsg_len, 0) < 0)
-		return -errno;
-	r = nl_receive(fd, req.nh.nlmsg_seq, neigh_list_add, &l);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < l.n; i++) {

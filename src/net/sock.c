@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,6 +67,40 @@ static int unix_remove_stale(const char *path)
 	return unlink(path) < 0 ? -errno : 0;
 }
 
+/* A unix socket's file appears at bind(), before listen(): a client that
+ * waits for the file could connect in between and be refused. So the
+ * socket is bound to a temporary name next to it, listens, and is renamed
+ * into place (bound directly when that name would not fit). */
+static int unix_listen(int fd, const char *path, int backlog)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n, r;
+
+	r = unix_remove_stale(path);
+	if (r < 0)
+		return r;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s.%d.tmp", path, (int)getpid());
+	bool staged = n > 0 && (size_t)n < sizeof(sa.sun_path);
+	if (staged && unix_remove_stale(sa.sun_path) < 0)
+		staged = false;
+	if (!staged)
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	/* The mode comes from the umask at bind time; no window in which
+	 * others could connect. */
+	mode_t old = umask(0177);
+	r = bind(fd, (const struct sockaddr *)&sa,
+		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(sa.sun_path) + 1));
+	umask(old);
+	if (r < 0)
+		return -errno;
+	if (listen(fd, backlog) < 0 || (staged && rename(sa.sun_path, path) < 0)) {
+		r = -errno;
+		(void)unlink(sa.sun_path);
+		return r;
+	}
+	return 0;
+}
+
 int sock_listen(const struct addr *a, int backlog, int *ret_fd)
 {
 	_cleanup_close_ int fd = -1;
@@ -81,21 +116,14 @@ int sock_listen(const struct addr *a, int backlog, int *ret_fd)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		tcp_nodelay(fd); /* inherited by accepted sockets */
 	}
-	if (a->family == ADDR_UNIX) {
-		r = unix_remove_stale(addr_unix_path(a));
-		if (r < 0)
-			return r;
-		/* The mode comes from the umask at bind time; no window in
-		 * which others could connect. */
-		mode_t old = umask(0177);
-		r = bind(fd, (const struct sockaddr *)&a->sa, a->sa_len);
-		umask(old);
-	} else
-		r = bind(fd, (const struct sockaddr *)&a->sa, a->sa_len);
+	if (a->family == ADDR_UNIX)
+		r = unix_listen(fd, addr_unix_path(a), backlog);
+	else if (bind(fd, (const struct sockaddr *)&a->sa, a->sa_len) < 0 || listen(fd, backlog) < 0)
+		r = -errno;
+	else
+		r = 0;
 	if (r < 0)
-		return -errno;
-	if (listen(fd, backlog) < 0)
-		return -errno;
+		return r;
 	*ret_fd = TAKE_FD(fd);
 	return 0;
 }

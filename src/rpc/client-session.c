@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "base/list.h"
 #include "base/time-util.h"
+#include "rpc/h2.h"
 #include "rpc/wire.h"
 
 struct rpc_client_call {
@@ -39,10 +40,18 @@ static void call_unlink(struct rpc_client_call *c)
 
 static void call_free(struct rpc_client_call *c)
 {
+	if (!c)
+		return;
 	free(c->req);
 	free(c->grpc_message);
 	buf_clear(&c->body);
 	free(c);
+}
+DEFINE_FREEP(struct rpc_client_call, call_free)
+
+static void callbacks_freep(nghttp2_session_callbacks **cbs)
+{
+	nghttp2_session_callbacks_del(*cbs);
 }
 
 /* Answers the call once; the memory goes with the stream (or now, when the
@@ -173,31 +182,22 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 
 int rpc_client_session_new(struct rpc_client_session **ret)
 {
-	nghttp2_session_callbacks *cbs;
-	struct rpc_client_session *s = calloc(1, sizeof(*s));
-	int r;
+	_cleanup_(callbacks_freep) nghttp2_session_callbacks *cbs = NULL;
+	_cleanup_(rpc_client_session_freep) struct rpc_client_session *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return -ENOMEM;
-	if (nghttp2_session_callbacks_new(&cbs) != 0) {
-		free(s);
+	if (nghttp2_session_callbacks_new(&cbs) != 0)
 		return -ENOMEM;
-	}
 	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	r = nghttp2_session_client_new(&s->h2, cbs, s);
-	nghttp2_session_callbacks_del(cbs);
-	if (r != 0) {
-		free(s);
+	if (nghttp2_session_client_new(&s->h2, cbs, s) != 0)
 		return -ENOMEM;
-	}
-	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, NULL, 0) != 0) {
-		rpc_client_session_free(s);
+	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, NULL, 0) != 0)
 		return -ENOMEM;
-	}
-	*ret = s;
+	*ret = TAKE_PTR(s);
 	return 0;
 }
 
@@ -234,29 +234,20 @@ static ssize_t request_read(nghttp2_session *h2 _unused_, int32_t stream_id _unu
 	return (ssize_t)n;
 }
 
-#define NV(n, v)                                                                               \
-	{                                                                                      \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
-	}
-
 int rpc_client_session_call(struct rpc_client_session *s, const char *path, const ProtobufCMessage *request,
 			    uint64_t timeout_usec, rpc_reply_fn fn, void *userdata)
 {
-	struct rpc_client_call *c = calloc(1, sizeof(*c));
+	_cleanup_(call_freep) struct rpc_client_call *c = calloc(1, sizeof(*c));
 	size_t len = protobuf_c_message_get_packed_size(request);
 	char timeout[16];
 
 	if (!c)
 		return -ENOMEM;
-	if (len > RPC_MAX_MESSAGE_SIZE) {
-		free(c);
+	if (len > RPC_MAX_MESSAGE_SIZE)
 		return -E2BIG;
-	}
 	c->req = malloc(RPC_PREFIX_SIZE + len);
-	if (!c->req) {
-		free(c);
+	if (!c->req)
 		return -ENOMEM;
-	}
 	rpc_prefix_encode(c->req, false, (uint32_t)len);
 	protobuf_c_message_pack(request, c->req + RPC_PREFIX_SIZE);
 	c->req_len = RPC_PREFIX_SIZE + len;
@@ -267,28 +258,27 @@ int rpc_client_session_call(struct rpc_client_session *s, const char *path, cons
 	c->deadline = timeout_usec ? now_usec() + timeout_usec : USEC_INFINITY;
 
 	nghttp2_nv nva[8] = {
-		NV(":method", "POST"),
-		NV(":scheme", "http"),
-		NV(":path", path),
-		NV(":authority", "localhost"),
-		NV("content-type", "application/grpc"),
-		NV("te", "trailers"),
-		NV("user-agent", "valet-grpc/1"),
+		RPC_NV(":method", "POST"),
+		RPC_NV(":scheme", "http"),
+		RPC_NV(":path", path),
+		RPC_NV(":authority", "localhost"),
+		RPC_NV("content-type", "application/grpc"),
+		RPC_NV("te", "trailers"),
+		RPC_NV("user-agent", "valet-grpc/1"),
 	};
 	size_t n = 7;
 	if (timeout_usec) {
 		rpc_timeout_format(timeout_usec, timeout);
-		nva[n++] = (nghttp2_nv)NV("grpc-timeout", timeout);
+		nva[n++] = (nghttp2_nv)RPC_NV("grpc-timeout", timeout);
 	}
 	nghttp2_data_provider prd = { .source.ptr = c, .read_callback = request_read };
 	int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, c);
-	if (id < 0) {
-		call_free(c);
+	if (id < 0)
 		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -EIO;
-	}
 	c->id = id;
 	LIST_PREPEND(s->calls, c);
 	s->pending++;
+	TAKE_PTR(c); /* the session's now */
 	return 0;
 }
 
@@ -305,7 +295,7 @@ ssize_t rpc_client_session_pull(struct rpc_client_session *s, const uint8_t **re
 
 bool rpc_client_session_alive(struct rpc_client_session *s)
 {
-	return nghttp2_session_want_read(s->h2) || nghttp2_session_want_write(s->h2);
+	return rpc_h2_alive(s->h2);
 }
 
 unsigned rpc_client_session_pending_calls(const struct rpc_client_session *s)

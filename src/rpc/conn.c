@@ -17,9 +17,10 @@ struct rpc_conn {
 	int fd;
 	struct loop_io *io;
 	struct loop_timer *timer;
-	/* Fires in the same loop round: output queued from outside the loop's
-	 * I/O (a process exit) goes out without another epoll_wait. */
-	struct loop_timer *kick;
+	/* Runs at the end of the loop round (loop.h, step 5): output queued
+	 * from outside the connection's own I/O (a process exit) goes out
+	 * without another epoll_wait. */
+	struct loop_defer *kick;
 	bool closing;
 	uint64_t last_active; /* last bytes from the peer */
 	const struct rpc_session_ops *ops;
@@ -29,26 +30,42 @@ struct rpc_conn {
 	void *userdata;
 };
 
-const struct rpc_session_ops rpc_server_session_ops = {
-	.feed = (int (*)(void *, const uint8_t *, size_t))rpc_server_session_feed,
-	.pull = (ssize_t(*)(void *, const uint8_t **))rpc_server_session_pull,
-	.alive = (bool (*)(void *))rpc_server_session_alive,
-	.next_deadline = (uint64_t(*)(void *))rpc_server_session_next_deadline,
-	.expire = (void (*)(void *, uint64_t))rpc_server_session_expire,
-};
+/* The operations tables call the sessions through wrappers of the exact
+ * pointer type: calling a function through a pointer cast to another
+ * type is undefined (and trapped by control-flow-integrity builds). */
+#define DEFINE_SESSION_OPS(kind)                                                                         \
+	static int kind##_feed(void *s, const uint8_t *data, size_t len)                                 \
+	{                                                                                                \
+		return rpc_##kind##_session_feed(s, data, len);                                          \
+	}                                                                                                \
+	static ssize_t kind##_pull(void *s, const uint8_t **ret)                                         \
+	{                                                                                                \
+		return rpc_##kind##_session_pull(s, ret);                                                \
+	}                                                                                                \
+	static bool kind##_alive(void *s)                                                                \
+	{                                                                                                \
+		return rpc_##kind##_session_alive(s);                                                    \
+	}                                                                                                \
+	static uint64_t kind##_next_deadline(void *s)                                                    \
+	{                                                                                                \
+		return rpc_##kind##_session_next_deadline(s);                                            \
+	}                                                                                                \
+	static void kind##_expire(void *s, uint64_t now)                                                 \
+	{                                                                                                \
+		rpc_##kind##_session_expire(s, now);                                                     \
+	}                                                                                                \
+	const struct rpc_session_ops rpc_##kind##_session_ops = { .feed = kind##_feed,                   \
+								  .pull = kind##_pull,                   \
+								  .alive = kind##_alive,                 \
+								  .next_deadline = kind##_next_deadline, \
+								  .expire = kind##_expire }
 
-const struct rpc_session_ops rpc_client_session_ops = {
-	.feed = (int (*)(void *, const uint8_t *, size_t))rpc_client_session_feed,
-	.pull = (ssize_t(*)(void *, const uint8_t **))rpc_client_session_pull,
-	.alive = (bool (*)(void *))rpc_client_session_alive,
-	.next_deadline = (uint64_t(*)(void *))rpc_client_session_next_deadline,
-	.expire = (void (*)(void *, uint64_t))rpc_client_session_expire,
-};
+DEFINE_SESSION_OPS(server);
+DEFINE_SESSION_OPS(client);
 
-static void conn_on_timer(struct loop_timer *t, void *userdata);
 static void conn_settle(struct rpc_conn *c);
 
-static void conn_on_kick(struct loop_timer *t _unused_, void *userdata)
+static void conn_on_kick(struct loop_defer *d _unused_, void *userdata)
 {
 	conn_settle(userdata);
 }
@@ -145,32 +162,32 @@ static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, voi
 int rpc_conn_new(struct loop *l, int fd, const struct rpc_session_ops *ops, void *session, rpc_conn_close_fn on_close,
 		 void *userdata, struct rpc_conn **ret)
 {
-	struct rpc_conn *c = calloc(1, sizeof(*c));
+	_cleanup_close_ int owned = fd;
+	_cleanup_(rpc_conn_freep) struct rpc_conn *c = calloc(1, sizeof(*c));
 	int r;
 
-	if (!c) {
-		safe_close(fd);
+	if (!c)
 		return -ENOMEM;
-	}
 	*c = (struct rpc_conn){ .loop = l,
-				.fd = fd,
+				.fd = -1,
 				.ops = ops,
 				.session = session,
 				.on_close = on_close,
 				.userdata = userdata,
 				.last_active = now_usec() };
-	/* The deadline and kick timers exist from the start (unarmed), so that
+	/* The deadline timer and the kick exist from the start (idle), so that
 	 * arming them later cannot fail. */
 	r = loop_add_timer(l, USEC_INFINITY, conn_on_timer, c, &c->timer);
-	if (r >= 0)
-		r = loop_add_timer(l, USEC_INFINITY, conn_on_kick, c, &c->kick);
-	if (r >= 0)
-		r = loop_add_io(l, fd, EPOLLIN | EPOLLOUT, conn_on_io, c, &c->io);
-	if (r < 0) {
-		rpc_conn_free(c);
+	if (r < 0)
 		return r;
-	}
-	*ret = c;
+	r = loop_add_defer(l, conn_on_kick, c, &c->kick);
+	if (r < 0)
+		return r;
+	r = loop_add_io(l, owned, EPOLLIN | EPOLLOUT, conn_on_io, c, &c->io);
+	if (r < 0)
+		return r;
+	c->fd = TAKE_FD(owned);
+	*ret = TAKE_PTR(c);
 	return 0;
 }
 
@@ -180,17 +197,15 @@ void rpc_conn_free(struct rpc_conn *c)
 		return;
 	loop_io_free(c->io);
 	loop_timer_free(c->timer);
-	loop_timer_free(c->kick);
+	loop_defer_free(c->kick);
 	safe_close(c->fd);
 	buf_clear(&c->out);
 	free(c);
 }
 
-void rpc_conn_kick(void *conn)
+void rpc_conn_kick(struct rpc_conn *c)
 {
-	struct rpc_conn *c = conn;
-
-	loop_timer_set(c->kick, 0);
+	loop_defer_schedule(c->kick);
 }
 
 uint64_t rpc_conn_last_active(const struct rpc_conn *c)

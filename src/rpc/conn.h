@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/macro.h"
 #include "loop/loop.h"
 
 struct rpc_conn;
@@ -28,13 +29,16 @@ extern const struct rpc_session_ops rpc_client_session_ops;
 typedef void (*rpc_conn_close_fn)(struct rpc_conn *c, int reason, void *userdata);
 
 /* Takes ownership of fd, a connected socket (net/connector.c makes them
- * for clients). */
+ * for clients), even when it fails. */
 int rpc_conn_new(struct loop *l, int fd, const struct rpc_session_ops *ops, void *session, rpc_conn_close_fn on_close,
 		 void *userdata, struct rpc_conn **ret);
-/* Closes the socket; does not free the session nor call on_close. */
+/* Closes the socket; does not free the session nor call on_close. Accepts
+ * NULL. */
 void rpc_conn_free(struct rpc_conn *c);
-/* The session has output to send (its notify callback). */
-void rpc_conn_kick(void *conn);
+DEFINE_FREEP(struct rpc_conn, rpc_conn_free)
+/* The session has output to send (what its notify callback should call):
+ * the connection writes it at the end of this loop round. Cannot fail. */
+void rpc_conn_kick(struct rpc_conn *c);
 /* When bytes last came from the peer (now_usec() clock); the creation
  * time until then. */
 uint64_t rpc_conn_last_active(const struct rpc_conn *c);

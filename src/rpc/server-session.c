@@ -12,6 +12,7 @@
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
 #include "pb/nul-check.h"
+#include "rpc/h2.h"
 #include "rpc/wire.h"
 
 #define RPC_MAX_PATH 256
@@ -114,11 +115,6 @@ static int session_check_submit(struct rpc_server_session *s, int r)
 	return -ENOMEM;
 }
 
-#define NV(n, v)                                                                               \
-	{                                                                                      \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
-	}
-
 static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream *st, const char *http_status, int code,
 				const char *message)
 {
@@ -130,11 +126,11 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	if (message && *message)
 		encoded = rpc_percent_encode(message);
 	nghttp2_nv nva[] = {
-		NV(":status", http_status),
-		NV("content-type", "application/grpc"),
-		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
-		NV("grpc-status", code_str),
-		NV("grpc-message", encoded ? encoded : ""),
+		RPC_NV(":status", http_status),
+		RPC_NV("content-type", "application/grpc"),
+		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
+		RPC_NV("grpc-status", code_str),
+		RPC_NV("grpc-message", encoded ? encoded : ""),
 	};
 	st->answered = true;
 	int r = nghttp2_submit_response(s->h2, st->id, nva, encoded ? 5 : 4, NULL);
@@ -151,7 +147,7 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 	size_t n = MIN(length, st->resp_len - st->resp_off);
 
 	if (st->resp_off + n == st->resp_len) {
-		nghttp2_nv trailers[] = { NV("grpc-status", "0") };
+		nghttp2_nv trailers[] = { RPC_NV("grpc-status", "0") };
 		/* A response without its status is no answer: without memory
 		 * for the trailers, reset the stream instead. */
 		if (nghttp2_submit_trailer(h2, stream_id, trailers, 1) != 0)
@@ -167,9 +163,9 @@ static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, c
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	nghttp2_nv nva[] = {
-		NV(":status", "200"),
-		NV("content-type", "application/grpc"),
-		NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
+		RPC_NV(":status", "200"),
+		RPC_NV("content-type", "application/grpc"),
+		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
 
@@ -342,97 +338,135 @@ static const struct rpc_method *find_method(const struct rpc_service *svc, const
 	return NULL;
 }
 
-static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
+/* The checks made on the headers before the body is looked at. Returns
+ * the method, or NULL once the stream has been answered. */
+static const struct rpc_method *stream_check_headers(struct rpc_server_session *s, struct rpc_stream *st)
 {
 	char msg[RPC_MAX_MESSAGE_TEXT];
 	const struct rpc_method *m;
-	bool compressed;
-	uint32_t len;
 
-	if (st->answered)
-		return;
 	/* Already over (grpc-timeout "1n"): the client has its answer, so the
 	 * handler must not act on a call nobody waits for. */
 	if (st->deadline <= now_usec()) {
 		stream_reject(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded before the call was dispatched");
-		return;
+		return NULL;
 	}
 	if (!st->post) {
 		if (s->reject)
 			s->reject(s->peer, st->path, RPC_UNIMPLEMENTED, "only POST is supported", s->reject_userdata);
 		(void)submit_trailers_only(s, st, "405", RPC_UNIMPLEMENTED, "only POST is supported");
-		return;
+		return NULL;
 	}
 	if (!st->content_type_ok) {
 		snprintf(msg, sizeof(msg), "unsupported content-type '%s'", st->content_type);
 		if (s->reject)
 			s->reject(s->peer, st->path, RPC_INVALID_ARGUMENT, msg, s->reject_userdata);
 		(void)submit_trailers_only(s, st, "415", RPC_INVALID_ARGUMENT, msg);
-		return;
+		return NULL;
 	}
 	m = st->path_too_long ? NULL : find_method(s->service, st->path);
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.200s%s", st->path, st->path_too_long ? "..." : "");
 		stream_reject(st, RPC_UNIMPLEMENTED, msg);
-		return;
 	}
+	return m;
+}
+
+/* The one message of a unary call, checked against its prefix and
+ * inflated if compressed: *ret_payload and *ret_len point into the stream's
+ * body or at *ret_inflated (the caller's to free). Returns false once the
+ * stream has been answered. */
+static bool stream_message(struct rpc_stream *st, const uint8_t **ret_payload, uint32_t *ret_len,
+			   uint8_t **ret_inflated)
+{
+	char msg[RPC_MAX_MESSAGE_TEXT];
+	bool compressed;
+	uint32_t len;
+	size_t n;
+
 	if (st->body.len < RPC_PREFIX_SIZE) {
 		stream_reject(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
-		return;
+		return false;
 	}
 	if (st->bad_encoding[0]) {
 		snprintf(msg, sizeof(msg), "grpc-encoding '%s' is not supported (accepted: %s)", st->bad_encoding,
 			 RPC_ACCEPT_ENCODING);
 		stream_reject(st, RPC_UNIMPLEMENTED, msg);
-		return;
+		return false;
 	}
 	rpc_prefix_decode(st->body.data, &compressed, &len);
 	if (compressed && st->encoding == RPC_ENCODING_IDENTITY) {
 		stream_reject(st, RPC_INTERNAL, "compressed message without a grpc-encoding");
-		return;
+		return false;
 	}
 	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
 		stream_reject(st, RPC_INTERNAL, "truncated request message");
-		return;
+		return false;
 	}
 	if (st->body.len > RPC_PREFIX_SIZE + (size_t)len) {
 		stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
-		return;
+		return false;
 	}
-	const uint8_t *payload = st->body.data + RPC_PREFIX_SIZE;
+	*ret_payload = st->body.data + RPC_PREFIX_SIZE;
+	*ret_len = len;
+	if (!compressed)
+		return true;
+	int r = rpc_inflate(st->encoding, *ret_payload, len, RPC_MAX_MESSAGE_SIZE, ret_inflated, &n);
+	if (r == -E2BIG) {
+		snprintf(msg, sizeof(msg), "request message larger than the limit of %u bytes once decompressed",
+			 RPC_MAX_MESSAGE_SIZE);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
+		return false;
+	}
+	if (r < 0) {
+		stream_reject(st, r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
+			      r == -ENOMEM ? "out of memory" : "could not decompress the request message");
+		return false;
+	}
+	*ret_payload = *ret_inflated;
+	*ret_len = (uint32_t)n;
+	return true;
+}
+
+/* Decodes the request; NULL once the stream has been answered. */
+static ProtobufCMessage *stream_decode(struct rpc_stream *st, const struct rpc_method *m)
+{
+	char msg[RPC_MAX_MESSAGE_TEXT], field[96];
 	_cleanup_free_ uint8_t *inflated = NULL;
-	if (compressed) {
-		size_t n;
-		int r = rpc_inflate(st->encoding, payload, len, RPC_MAX_MESSAGE_SIZE, &inflated, &n);
-		if (r == -E2BIG) {
-			snprintf(msg, sizeof(msg),
-				 "request message larger than the limit of %u bytes once decompressed",
-				 RPC_MAX_MESSAGE_SIZE);
-			stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
-			return;
-		}
-		if (r < 0) {
-			stream_reject(st, r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
-				      r == -ENOMEM ? "out of memory" : "could not decompress the request message");
-			return;
-		}
-		payload = inflated;
-		len = (uint32_t)n;
-	}
+	const uint8_t *payload;
+	uint32_t len;
+
+	if (!stream_message(st, &payload, &len, &inflated))
+		return NULL;
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &rpc_protobuf_allocator, len, payload);
 	if (!req) {
 		stream_reject(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
-		return;
+		return NULL;
 	}
 	/* The decoded strings end at the first NUL: refuse instead of acting on
 	 * a part of what was sent. */
-	char field[96];
 	if (pb_find_nul_string(m->input, payload, len, field, sizeof(field)) != 0) {
 		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 		snprintf(msg, sizeof(msg), "string field '%s' contains a NUL byte", field);
 		stream_reject(st, RPC_INVALID_ARGUMENT, msg);
-		return;
+		return NULL;
 	}
+	return req;
+}
+
+static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
+{
+	const struct rpc_method *m;
+	ProtobufCMessage *req;
+
+	if (st->answered)
+		return;
+	m = stream_check_headers(s, st);
+	if (!m)
+		return;
+	req = stream_decode(st, m);
+	if (!req)
+		return;
 	stream_release(st);
 
 	struct rpc_call *c = calloc(1, sizeof(*c));
@@ -775,7 +809,7 @@ ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **re
 
 bool rpc_server_session_alive(struct rpc_server_session *s)
 {
-	return nghttp2_session_want_read(s->h2) || nghttp2_session_want_write(s->h2);
+	return rpc_h2_alive(s->h2);
 }
 
 uint64_t rpc_server_session_next_deadline(struct rpc_server_session *s)

@@ -144,6 +144,12 @@ static bool server_make_room(struct rpc_server *srv)
 	return true;
 }
 
+static void on_session_notify(void *userdata)
+{
+	struct server_conn *sc = userdata;
+	rpc_conn_kick(sc->conn);
+}
+
 /* The listener has applied the peer policy. */
 static void server_accept_one(int fd, const struct peer *peer, void *userdata)
 {
@@ -187,7 +193,7 @@ static void server_accept_one(int fd, const struct peer *peer, void *userdata)
 		return;
 	}
 	/* Replies that come later (a process exit) must wake the writer. */
-	rpc_server_session_set_notify(sc->session, rpc_conn_kick, sc->conn);
+	rpc_server_session_set_notify(sc->session, on_session_notify, sc);
 	LIST_PREPEND(srv->conns, sc);
 	srv->n_conns++;
 }

@@ -49,12 +49,15 @@ static void unary_on_reply(int code, const char *message, const uint8_t *data, s
 
 static void unary_free(struct unary *u)
 {
+	if (!u)
+		return;
 	connector_free(u->connector);
 	rpc_client_session_free(TAKE_PTR(u->session));
 	if (u->response)
 		protobuf_c_message_free_unpacked(u->response, NULL);
 	free(u);
 }
+DEFINE_FREEP(struct unary, unary_free)
 
 static void unary_on_close(struct rpc_conn *c _unused_, int reason, void *userdata)
 {
@@ -79,10 +82,10 @@ static void unary_on_connected(int fd, void *userdata)
 
 	u->connector = NULL;
 	if (fd >= 0) {
+		/* Takes the fd, even when it fails. */
 		r = rpc_conn_new(u->loop, fd, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
 		if (r >= 0)
 			return;
-		safe_close(fd);
 	}
 	addr_format(&u->addr, addrbuf, sizeof(addrbuf));
 	if (r == -ETIMEDOUT && now_usec() >= u->deadline) {
@@ -100,7 +103,7 @@ int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const
 		   const ProtobufCMessageDescriptor *response_type, uint64_t timeout_usec, rpc_unary_done_fn done,
 		   void *userdata)
 {
-	struct unary *u = calloc(1, sizeof(*u));
+	_cleanup_(unary_freep) struct unary *u = calloc(1, sizeof(*u));
 	int r;
 
 	if (!u)
@@ -113,16 +116,14 @@ int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const
 			     .userdata = userdata };
 	r = rpc_client_session_new(&u->session);
 	if (r < 0)
-		goto fail;
+		return r;
 	r = rpc_client_session_call(u->session, path, request, timeout_usec, unary_on_reply, u);
 	if (r < 0)
-		goto fail;
+		return r;
 	/* The call's deadline covers connecting too. */
 	r = connector_start(l, a, u->deadline, unary_on_connected, u, &u->connector);
 	if (r < 0)
-		goto fail;
+		return r;
+	TAKE_PTR(u); /* the loop's now, until done */
 	return 0;
-fail:
-	unary_free(u);
-	return r;
 }

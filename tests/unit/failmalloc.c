@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test.h"
+
 void *__real_malloc(size_t size);
 void *__real_calloc(size_t nmemb, size_t size);
 void *__real_realloc(void *ptr, size_t size);
@@ -18,7 +20,7 @@ void *__wrap_calloc(size_t nmemb, size_t size);
 void *__wrap_realloc(void *ptr, size_t size);
 char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
-int __wrap_asprintf(char **ret, const char *fmt, ...);
+int __wrap_asprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static bool armed, injected;
 static unsigned long counted, fail_at;
@@ -95,4 +97,26 @@ int __wrap_asprintf(char **ret, const char *fmt, ...)
 	r = vasprintf(ret, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+unsigned long failmalloc_sweep(const char *label, failmalloc_scenario_fn scenario, unsigned flags)
+{
+	unsigned long total = 0, count;
+
+	scenario(0, &total);
+	if (test_failed_flag)
+		return total;
+	for (unsigned long n = 1; n <= total; n++) {
+		scenario(n, &count);
+		if (!test_failed_flag && (flags & FAILMALLOC_EACH_INJECTED) && !failmalloc_injected()) {
+			snprintf(test_failure, sizeof(test_failure), "allocation %lu of %lu was never made", n, total);
+			test_failed_flag = true;
+		}
+		if (test_failed_flag) {
+			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
+			return total;
+		}
+	}
+	printf("# %s%s%lu allocations, each failed once\n", label ? label : "", label ? ": " : "", total);
+	return total;
 }

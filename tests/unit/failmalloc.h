@@ -23,3 +23,20 @@ void failmalloc_arm(unsigned long fail_at);
 unsigned long failmalloc_disarm(void);
 /* True once the N-th allocation has been made to fail. */
 bool failmalloc_injected(void);
+
+/* A scenario arms with failmalloc_arm(fail_at), does its work, stores
+ * failmalloc_disarm()'s count and CHECKs the outcome. */
+typedef void (*failmalloc_scenario_fn)(unsigned long fail_at, unsigned long *ret_count);
+
+enum failmalloc_sweep_flags {
+	/* Every run must have reached its failing allocation (not so for a
+	 * scenario whose later runs may allocate less than the count run). */
+	FAILMALLOC_EACH_INJECTED = 1 << 0,
+};
+
+/* The sweep: runs the scenario armed with 0 to count its allocations,
+ * then once for every N up to that count. Stops at the first run that
+ * fails its CHECKs (naming N on stderr). On success prints
+ * "# TOTAL allocations, each failed once" (after label, when given).
+ * Returns the count, for the caller to check it is plausible. */
+unsigned long failmalloc_sweep(const char *label, failmalloc_scenario_fn scenario, unsigned flags);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc/h2.h"
 #include "rpc/wire.h"
 
 #define MAX_STREAMS 256
@@ -142,26 +143,21 @@ size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compress
 	return len + 5;
 }
 
-#define NV(n, v)                                                                           \
-	{                                                                                  \
-		(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE \
-	}
-
 int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,
 			const char *timeout, bool end_stream)
 {
 	static int next_body;
 	nghttp2_nv nva[8] = {
-		NV(":method", "POST"),	  NV(":scheme", "http"), NV(":path", path),
-		NV(":authority", "test"), NV("te", "trailers"),
+		RPC_NV(":method", "POST"),    RPC_NV(":scheme", "http"), RPC_NV(":path", path),
+		RPC_NV(":authority", "test"), RPC_NV("te", "trailers"),
 	};
 	size_t n = 5;
 	if (content_type)
-		nva[n++] = (nghttp2_nv)NV("content-type", content_type);
+		nva[n++] = (nghttp2_nv)RPC_NV("content-type", content_type);
 	if (timeout)
-		nva[n++] = (nghttp2_nv)NV("grpc-timeout", timeout);
+		nva[n++] = (nghttp2_nv)RPC_NV("grpc-timeout", timeout);
 	if (p->extra_name)
-		nva[n++] = (nghttp2_nv)NV(p->extra_name, p->extra_value);
+		nva[n++] = (nghttp2_nv)RPC_NV(p->extra_name, p->extra_value);
 	int idx = next_body++ % MAX_STREAMS;
 	p->bodies[idx].data = body;
 	p->bodies[idx].len = len;

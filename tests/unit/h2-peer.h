@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "base/macro.h"
 #include "rpc/server-session.h"
 
 struct h2_result {
@@ -23,6 +24,7 @@ struct h2_peer;
 
 struct h2_peer *h2_peer_new(void);
 void h2_peer_free(struct h2_peer *p);
+DEFINE_FREEP(struct h2_peer, h2_peer_free)
 /* Starts a request; body may be NULL. With end_stream false the stream stays
  * open after the body. Returns the stream id. */
 int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,

@@ -140,7 +140,6 @@ TEST(sweep_launch_process_wait_for_exit)
 	VmTools__LaunchProcessRequest__EnvEntry *env[] = { &e };
 	char *argv[] = { "sh", "-c", "exit $CODE" };
 	uint8_t msg[96];
-	unsigned long total, count;
 
 	log_set_max_level(LOG_CRIT);
 	e.key = "CODE";
@@ -152,18 +151,8 @@ TEST(sweep_launch_process_wait_for_exit)
 	req.wait_for_exit = true;
 	body_len = h2_grpc_frame(body, msg, vm_tools__launch_process_request__pack(&req, msg), false);
 
-	scenario(0, &total);
-	CHECK(!test_failed_flag);
+	unsigned long total = failmalloc_sweep(NULL, scenario, FAILMALLOC_EACH_INJECTED);
 	CHECK(total > 50);
-	for (unsigned long n = 1; n <= total; n++) {
-		scenario(n, &count);
-		if (test_failed_flag) {
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-			return;
-		}
-		CHECK(failmalloc_injected());
-	}
-	printf("# %lu allocations, each failed once\n", total);
 }
 
 static int launch_status(struct h2_result *r)
@@ -216,26 +205,16 @@ TEST(sweep_launch_process_respawn)
 	VmTools__LaunchProcessRequest req = VM_TOOLS__LAUNCH_PROCESS_REQUEST__INIT;
 	char *argv[] = { "true" };
 	uint8_t msg[32];
-	unsigned long total, count;
 
 	log_set_max_level(LOG_CRIT);
 	req.argv = argv;
 	req.n_argv = 1;
 	req.respawn = true;
 	respawn_body_len = h2_grpc_frame(respawn_body, msg, vm_tools__launch_process_request__pack(&req, msg), false);
-	respawn_scenario(0, &total);
-	CHECK(!test_failed_flag);
-	for (unsigned long n = 1; n <= total; n++) {
-		respawn_scenario(n, &count);
-		if (test_failed_flag) {
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-			return;
-		}
-	}
+	(void)failmalloc_sweep(NULL, respawn_scenario, 0);
 	/* The respawned processes exit by themselves; reap them. */
 	while (waitpid(-1, NULL, 0) > 0)
 		;
-	printf("# %lu allocations, each failed once\n", total);
 }
 
 /* --- a respawning job's restart ---------------------------------------- */
@@ -297,20 +276,8 @@ static void restart_scenario(unsigned long n, unsigned long *ret_count)
 
 TEST(sweep_respawn_restart)
 {
-	unsigned long total, count;
-
 	log_set_max_level(LOG_CRIT);
-	restart_scenario(0, &total);
-	CHECK(!test_failed_flag);
-	for (unsigned long n = 1; n <= total; n++) {
-		restart_scenario(n, &count);
-		if (test_failed_flag) {
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-			return;
-		}
-		CHECK(failmalloc_injected());
-	}
+	(void)failmalloc_sweep(NULL, restart_scenario, FAILMALLOC_EACH_INJECTED);
 	while (waitpid(-1, NULL, 0) > 0)
 		;
-	printf("# %lu allocations, each failed once\n", total);
 }

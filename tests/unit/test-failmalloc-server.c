@@ -3,7 +3,6 @@
  * every N, the N-th allocation fails; the deadline must still fire, the
  * silent peer must still be dropped, and nothing may leak. */
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include "base/time-util.h"
 #include "failmalloc.h"
@@ -99,20 +98,8 @@ static void conn_scenario(unsigned long n, unsigned long *ret_count)
 
 TEST(sweep_conn_deadline_timer)
 {
-	unsigned long total, count;
-
-	conn_scenario(0, &total);
-	CHECK(!test_failed_flag);
+	unsigned long total = failmalloc_sweep(NULL, conn_scenario, FAILMALLOC_EACH_INJECTED);
 	CHECK(total >= 3);
-	for (unsigned long n = 1; n <= total; n++) {
-		conn_scenario(n, &count);
-		if (test_failed_flag) {
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-			return;
-		}
-		CHECK(failmalloc_injected());
-	}
-	printf("# %lu allocations, each failed once\n", total);
 }
 
 /* --- a silent peer --------------------------------------------------- */
@@ -140,16 +127,6 @@ static void on_client(struct loop_io *io, int fd, uint32_t ev, void *ud)
 	}
 }
 
-static int silent_peer(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		fd = safe_close(fd);
-	return fd;
-}
-
 static char sock_path[64];
 
 static void server_scenario(unsigned long n, unsigned long *ret_count)
@@ -171,8 +148,8 @@ static void server_scenario(unsigned long n, unsigned long *ret_count)
 	CHECK_EQ(addr_parse(spec, &a), 0);
 	CHECK_EQ(rpc_server_listen(srv, &a), 0);
 	for (int round = 0; round < 2; round++) {
-		fd = silent_peer(sock_path);
-		CHECK(fd >= 0);
+		/* A silent peer: connects (at once, a unix socket), says nothing. */
+		CHECK_EQ(sock_connect(&a, &fd), 0);
 		CHECK_EQ(loop_add_io(L, fd, EPOLLIN, on_client, NULL, &io), 0);
 		CHECK_EQ(loop_add_timer(L, now_usec() + GUARD_USEC, on_guard, NULL, &guard), 0);
 		hung = closed = false;
@@ -200,21 +177,11 @@ static void server_scenario(unsigned long n, unsigned long *ret_count)
 
 TEST(sweep_server_silent_peer)
 {
-	unsigned long total, count;
 	char dir[] = "/tmp/valet-failmalloc-XXXXXX";
 
 	CHECK(mkdtemp(dir));
 	snprintf(sock_path, sizeof(sock_path), "%s/s", dir);
-	server_scenario(0, &total);
-	for (unsigned long n = 1; n <= total && !test_failed_flag; n++) {
-		server_scenario(n, &count);
-		if (test_failed_flag)
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-		else
-			CHECK(failmalloc_injected());
-	}
+	(void)failmalloc_sweep(NULL, server_scenario, FAILMALLOC_EACH_INJECTED);
 	(void)unlink(sock_path);
 	(void)rmdir(dir);
-	if (!test_failed_flag)
-		printf("# %lu allocations, each failed once\n", total);
 }

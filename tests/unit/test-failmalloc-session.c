@@ -160,21 +160,9 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 
 TEST(sweep_server_session_calls)
 {
-	unsigned long total, count;
-
 	bodies();
-	scenario(0, &total);
-	CHECK(!test_failed_flag);
+	unsigned long total = failmalloc_sweep(NULL, scenario, FAILMALLOC_EACH_INJECTED);
 	/* nghttp2's session, HPACK tables, streams, frames, our streams, calls,
 	 * bodies, decoded messages and responses. */
 	CHECK(total > 50);
-	for (unsigned long n = 1; n <= total; n++) {
-		scenario(n, &count);
-		if (test_failed_flag) {
-			fprintf(stderr, "failing allocation %lu of %lu\n", n, total);
-			return;
-		}
-		CHECK(failmalloc_injected());
-	}
-	printf("# %lu allocations, each failed once\n", total);
 }

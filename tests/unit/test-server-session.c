@@ -78,12 +78,35 @@ static size_t mount_body(uint8_t *out, const char *source)
 	return h2_grpc_frame(out, msg, len, false);
 }
 
+/* The largest MountRequest allowed (RPC_MAX_MESSAGE_SIZE: a source of
+ * 4 MiB - 5 bytes of 'x', plus the field tag and a 4-byte length varint),
+ * framed; malloc'ed. */
+static uint8_t *largest_mount_body(size_t *ret_len)
+{
+	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
+	size_t slen = RPC_MAX_MESSAGE_SIZE - 5;
+	_cleanup_free_ char *src = malloc(slen + 1);
+	if (!src)
+		return NULL;
+	memset(src, 'x', slen);
+	src[slen] = 0;
+	req.source = src;
+	size_t mlen = vm_tools__mount_request__get_packed_size(&req);
+	uint8_t *body = malloc(mlen + 5);
+	if (!body)
+		return NULL;
+	rpc_prefix_encode(body, false, (uint32_t)mlen);
+	vm_tools__mount_request__pack(&req, body + 5);
+	*ret_len = mlen + 5;
+	return body;
+}
+
 /* --- cases ------------------------------------------------------------- */
 
 TEST(unary_ok)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "abc");
 	int32_t id = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, n, NULL, true);
@@ -96,21 +119,17 @@ TEST(unary_ok)
 	CHECK_EQ(r->data_len, 7);
 	CHECK(memcmp(r->data, "\x00\x00\x00\x00\x02\x08\x06", 7) == 0);
 	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(content_type_grpc_proto_accepted)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
 	int32_t id = h2_peer_request(p, "/t.S/Mount", "application/grpc+proto", body, n, NULL, true);
 	h2_pump(p, s);
 	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 static struct h2_result *one_call(struct rpc_server_session *s, struct h2_peer *p, const char *path, const char *ctype,
@@ -123,8 +142,8 @@ static struct h2_result *one_call(struct rpc_server_session *s, struct h2_peer *
 
 TEST(unknown_method_is_unimplemented)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
 	struct h2_result *r = one_call(s, p, "/t.S/Nope", "application/grpc", body, n, NULL);
@@ -136,14 +155,12 @@ TEST(unknown_method_is_unimplemented)
 	/* Still serving. */
 	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(bad_content_type_is_415)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/json", body, n, NULL);
@@ -151,8 +168,6 @@ TEST(bad_content_type_is_415)
 	CHECK_EQ(r->grpc_status, RPC_INVALID_ARGUMENT);
 	r = one_call(s, p, "/t.S/Mount", NULL, body, n, NULL);
 	CHECK_EQ(r->http_status, 415);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 /* A MountRequest with the given source, compressed (zlib windowBits: 31
@@ -166,7 +181,10 @@ static size_t mount_body_compressed(uint8_t *out, size_t cap, const char *source
 	vm_tools__mount_request__pack(&req, msg);
 	z_stream z = { 0 };
 	deflateInit2(&z, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
-	z.next_in = msg, z.avail_in = (uInt)len, z.next_out = out + 5, z.avail_out = (uInt)(cap - 5);
+	z.next_in = msg;
+	z.avail_in = (uInt)len;
+	z.next_out = out + 5;
+	z.avail_out = (uInt)(cap - 5);
 	deflate(&z, Z_FINISH);
 	size_t zlen = z.total_out;
 	deflateEnd(&z);
@@ -177,8 +195,8 @@ static size_t mount_body_compressed(uint8_t *out, size_t cap, const char *source
 
 TEST(gzip_and_deflate_requests_are_accepted)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	static uint8_t body[4096];
 	static char src[3001];
 	memset(src, 's', 3000);
@@ -195,14 +213,12 @@ TEST(gzip_and_deflate_requests_are_accepted)
 		CHECK(memcmp(r->data + 5, "\x08\xf0\x2e", 3) == 0);
 		CHECK_STR(r->accept_encoding, "identity,deflate,gzip");
 	}
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(every_response_advertises_accept_encoding)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
 	CHECK_STR(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->accept_encoding,
@@ -212,14 +228,12 @@ TEST(every_response_advertises_accept_encoding)
 	n = mount_body(body, "fail");
 	CHECK_STR(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->accept_encoding,
 		  "identity,deflate,gzip");
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(unknown_encoding_is_unimplemented)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
 	h2_peer_set_header(p, "grpc-encoding", "snappy");
@@ -238,14 +252,12 @@ TEST(unknown_encoding_is_unimplemented)
 	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
 	CHECK_STR(r->grpc_message, "could not decompress the request message");
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(decompressed_size_limit_is_enforced)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	/* A source of 4 MiB of 'x': the message passes the limit only once
 	 * inflated (it compresses to a few KiB). */
 	size_t slen = RPC_MAX_MESSAGE_SIZE;
@@ -265,14 +277,12 @@ TEST(decompressed_size_limit_is_enforced)
 	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, 0);
 	free(src);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(oversized_message_is_resource_exhausted_early)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	static uint8_t body[1000];
 	/* The prefix announces 4 MiB + 1; only a little follows, and the
 	 * stream stays open: the server must not wait for the rest. */
@@ -285,32 +295,18 @@ TEST(oversized_message_is_resource_exhausted_early)
 	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
 	/* Exactly at the limit is fine as far as the size goes (it is not a
 	 * valid MountRequest, so it fails decoding instead). */
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(message_at_limit_is_accepted)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
-	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
-	/* source = 4 MiB - 5 bytes of 'x': field tag + 4-byte length varint. */
-	size_t slen = RPC_MAX_MESSAGE_SIZE - 5;
-	char *src = malloc(slen + 1);
-	memset(src, 'x', slen);
-	src[slen] = 0;
-	req.source = src;
-	size_t mlen = vm_tools__mount_request__get_packed_size(&req);
-	CHECK_EQ(mlen, RPC_MAX_MESSAGE_SIZE);
-	uint8_t *body = malloc(mlen + 5);
-	rpc_prefix_encode(body, false, (uint32_t)mlen);
-	vm_tools__mount_request__pack(&req, body + 5);
-	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, mlen + 5, NULL);
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	size_t len;
+	_cleanup_free_ uint8_t *body = largest_mount_body(&len);
+	CHECK(body);
+	CHECK_EQ(len, RPC_MAX_MESSAGE_SIZE + 5);
+	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, len, NULL);
 	CHECK_EQ(r->grpc_status, 0);
-	free(body);
-	free(src);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 static size_t max_buffered_seen;
@@ -325,21 +321,14 @@ static void track_buffered(struct rpc_server_session *s)
  * makes them wait, and every one succeeds. */
 TEST(sixteen_4mib_requests_all_succeed_within_the_bound)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
-	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
-	size_t slen = RPC_MAX_MESSAGE_SIZE - 5;
-	char *src = malloc(slen + 1);
-	memset(src, 'x', slen);
-	src[slen] = 0;
-	req.source = src;
-	size_t mlen = vm_tools__mount_request__get_packed_size(&req);
-	uint8_t *body = malloc(mlen + 5);
-	rpc_prefix_encode(body, false, (uint32_t)mlen);
-	vm_tools__mount_request__pack(&req, body + 5);
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	size_t len;
+	_cleanup_free_ uint8_t *body = largest_mount_body(&len);
+	CHECK(body);
 	int32_t ids[16];
 	for (int i = 0; i < 16; i++)
-		ids[i] = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, mlen + 5, NULL, true);
+		ids[i] = h2_peer_request(p, "/t.S/Mount", "application/grpc", body, len, NULL, true);
 	max_buffered_seen = 0;
 	h2_pump_hook = track_buffered;
 	h2_pump(p, s);
@@ -352,28 +341,22 @@ TEST(sixteen_4mib_requests_all_succeed_within_the_bound)
 	CHECK(max_buffered_seen > RPC_MAX_MESSAGE_SIZE);
 	CHECK(max_buffered_seen <= 16 * 1024 * 1024);
 	CHECK_EQ(rpc_server_session_buffered(s), 0);
-	free(body);
-	free(src);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(undecodable_protobuf_is_invalid_argument)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	size_t n = h2_grpc_frame(body, (const uint8_t *)"\xff\xff\xff", 3, false);
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, RPC_INVALID_ARGUMENT);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(missing_truncated_and_extra_messages)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[600];
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", NULL, 0, NULL);
 	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
@@ -388,27 +371,23 @@ TEST(missing_truncated_and_extra_messages)
 	n += mount_body(body + n, "b");
 	r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, RPC_INTERNAL);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(error_message_is_percent_encoded)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "fail");
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL);
 	CHECK_EQ(r->grpc_status, RPC_FAILED_PRECONDITION);
 	CHECK_STR(r->grpc_message, "bad\n100% \xc3\xbc");
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(deferred_reply_and_notify)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
 	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
@@ -428,14 +407,12 @@ TEST(deferred_reply_and_notify)
 	CHECK_EQ(r->data_len, 9);
 	CHECK(memcmp(r->data + 5, "\x08\x01\x10\x06", 4) == 0);
 	CHECK_EQ(n_cancelled, 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(deadline_exceeded_cancels_handler)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
 	uint64_t before = now_usec();
@@ -453,28 +430,25 @@ TEST(deadline_exceeded_cancels_handler)
 	CHECK(!h2_peer_result(p, id2)->closed);
 	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
 	CHECK(rpc_server_session_next_deadline(s) > d + 3000000000ull);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 	/* Freeing the session cancels what is left. */
+	rpc_server_session_free(TAKE_PTR(s));
 	CHECK_EQ(n_cancelled, 2);
 }
 
 TEST(malformed_timeout_is_ignored)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[300];
 	size_t n = mount_body(body, "ab");
 	struct h2_result *r = one_call(s, p, "/t.S/Mount", "application/grpc", body, n, "soon");
 	CHECK_EQ(r->grpc_status, 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(stream_reset_mid_call_cancels)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
 	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
@@ -489,14 +463,12 @@ TEST(stream_reset_mid_call_cancels)
 	uint8_t mb[300];
 	n = mount_body(mb, "x");
 	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", mb, n, NULL)->grpc_status, 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(hundred_concurrent_calls)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	int32_t ids[100];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
@@ -520,14 +492,12 @@ TEST(hundred_concurrent_calls)
 		CHECK_EQ(got->code, i);
 		vm_tools__launch_process_response__free_unpacked(got, NULL);
 	}
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(streams_over_limit_are_refused)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	int32_t ids[140];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
@@ -540,15 +510,14 @@ TEST(streams_over_limit_are_refused)
 	 * reached the server is capped at 128. */
 	CHECK_EQ(n_deferred, 128);
 	(void)ids;
-	h2_peer_free(p);
-	rpc_server_session_free(s);
+	rpc_server_session_free(TAKE_PTR(s));
 	CHECK_EQ(n_cancelled, 128);
 }
 
 TEST(huge_header_list_is_resource_exhausted)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	static char path[20000];
 	uint8_t body[300];
 	size_t n = mount_body(body, "a");
@@ -569,21 +538,18 @@ TEST(huge_header_list_is_resource_exhausted)
 	CHECK_EQ(r->grpc_status, RPC_RESOURCE_EXHAUSTED);
 	CHECK(r->closed);
 	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", body, n, NULL)->grpc_status, 0);
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 TEST(bad_preface_is_protocol_error)
 {
-	struct rpc_server_session *s = new_session();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
 	const char *junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)junk, strlen(junk)), -EPROTO);
-	rpc_server_session_free(s);
 }
 
 TEST(oversized_frame_is_connection_error)
 {
-	struct rpc_server_session *s = new_session();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
 	const char *preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 	/* An empty SETTINGS, then a DATA frame header claiming 16 MiB - 1. */
 	const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
@@ -605,13 +571,12 @@ TEST(oversized_frame_is_connection_error)
 		}
 	CHECK(goaway);
 	CHECK(!rpc_server_session_alive(s));
-	rpc_server_session_free(s);
 }
 
 TEST(shutdown_finishes_calls_in_flight)
 {
-	struct rpc_server_session *s = new_session();
-	struct h2_peer *p = h2_peer_new();
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
 	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
@@ -627,8 +592,6 @@ TEST(shutdown_finishes_calls_in_flight)
 	h2_pump(p, s);
 	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
 	CHECK(!rpc_server_session_alive(s));
-	h2_peer_free(p);
-	rpc_server_session_free(s);
 }
 
 /* --- the client core against the server core ----------------------------- */
@@ -669,8 +632,8 @@ static void pump_client(struct rpc_client_session *c, struct rpc_server_session 
 
 TEST(client_core_ok_error_and_deadline)
 {
-	struct rpc_server_session *s = new_session();
-	struct rpc_client_session *c;
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(rpc_client_session_freep) struct rpc_client_session *c = NULL;
 	VmTools__MountRequest req = VM_TOOLS__MOUNT_REQUEST__INIT;
 	CHECK_EQ(rpc_client_session_new(&c), 0);
 
@@ -701,6 +664,4 @@ TEST(client_core_ok_error_and_deadline)
 	pump_client(c, s);
 	/* The client's RST_STREAM reached the server, which dropped the call. */
 	CHECK_EQ(n_cancelled, 1);
-	rpc_client_session_free(c);
-	rpc_server_session_free(s);
 }
