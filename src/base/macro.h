@@ -11,7 +11,6 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _unused_ __attribute__((unused))
 #define _noreturn_ __attribute__((noreturn))
 
 static inline void freep(void *p)

@@ -312,7 +312,7 @@ static void service_act(struct service *svc, unsigned actions, pid_t pid, int st
 		service_free(svc);
 }
 
-static void service_restart(struct loop_timer *t _unused_, void *userdata)
+static void service_restart(struct loop_timer *t, void *userdata)
 {
 	service_input(userdata, SUPERVISOR_DEADLINE, 0, 0);
 }

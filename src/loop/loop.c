@@ -467,7 +467,7 @@ static void loop_reap(struct loop *l)
 	}
 }
 
-static void loop_on_signalfd(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+static void loop_on_signalfd(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct loop *l = userdata;
 	struct signalfd_siginfo si;

@@ -31,7 +31,7 @@ static void on_stopped(void *userdata)
 	loop_exit(w->loop, 0);
 }
 
-static void vm_ready(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+static void vm_ready(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	struct wait_ready *w = userdata;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
@@ -46,13 +46,13 @@ static void vm_ready(struct rpc_call *call, const ProtobufCMessage *request _unu
 	rpc_server_stop(w->server, on_stopped, w);
 }
 
-static void on_timeout(struct loop_timer *t _unused_, void *userdata)
+static void on_timeout(struct loop_timer *t, void *userdata)
 {
 	struct wait_ready *w = userdata;
 	loop_exit(w->loop, 1);
 }
 
-static void on_signal(struct loop *l, int signo _unused_, void *userdata _unused_)
+static void on_signal(struct loop *l, int signo, void *userdata)
 {
 	loop_exit(l, 2);
 }

@@ -29,7 +29,7 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-static void job_exited(pid_t pid _unused_, int status, void *userdata)
+static void job_exited(pid_t pid, int status, void *userdata)
 {
 	struct boot_jobs *b = userdata;
 	const char *name = base_name(b->paths[b->next - 1]);

@@ -39,7 +39,7 @@ void maitred_launch_waits_free(struct maitred *m)
 	}
 }
 
-static void launch_wait_cancel(struct rpc_call *call _unused_, void *userdata)
+static void launch_wait_cancel(struct rpc_call *call, void *userdata)
 {
 	struct launch_wait *w = userdata;
 	log_info("LaunchProcess from %s: %s: caller went away; the process keeps running", w->peer, w->name);

@@ -54,7 +54,7 @@ static bool ratelimit_pass(struct ratelimit *rl, const char *what)
 
 static struct ratelimit conn_ratelimit, reject_ratelimit;
 
-static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *userdata _unused_)
+static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *userdata)
 {
 	if (!ratelimit_pass(&conn_ratelimit, "refused or dropped connections"))
 		return;
@@ -76,7 +76,7 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 }
 
 /* Calls that never reached a handler: the handlers log the others. */
-static void on_call_rejected(const char *peer, const char *path, int code, const char *message, void *userdata _unused_)
+static void on_call_rejected(const char *peer, const char *path, int code, const char *message, void *userdata)
 {
 	if (ratelimit_pass(&reject_ratelimit, "rejected calls"))
 		log_warning("%s from %s: rejected: %s: %s", *path ? path : "(no path)", peer, rpc_code_name(code),
@@ -84,7 +84,7 @@ static void on_call_rejected(const char *peer, const char *path, int code, const
 }
 
 static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_t pid, int status,
-				const struct spawn_error *err, void *userdata _unused_)
+				const struct spawn_error *err, void *userdata)
 {
 	switch (ev) {
 	case SUPERVISOR_EXITED:
@@ -99,12 +99,12 @@ static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_
 	}
 }
 
-static void on_orphan(struct loop *l _unused_, pid_t pid, int status, void *userdata _unused_)
+static void on_orphan(struct loop *l, pid_t pid, int status, void *userdata)
 {
 	log_debug("reaped orphan %d (status 0x%x)", (int)pid, (unsigned)status);
 }
 
-static void on_stop_signal(struct loop *l _unused_, int signo, void *userdata)
+static void on_stop_signal(struct loop *l, int signo, void *userdata)
 {
 	struct maitred *m = userdata;
 
@@ -117,12 +117,12 @@ static void on_stop_signal(struct loop *l _unused_, int signo, void *userdata)
 	maitred_input(m, MAITRED_STOP, NULL);
 }
 
-static void on_ignored_signal(struct loop *l _unused_, int signo, void *userdata _unused_)
+static void on_ignored_signal(struct loop *l, int signo, void *userdata)
 {
 	log_info("received SIG%s; ignored", sigabbrev_np(signo));
 }
 
-static void report_sysinit(const char *step, int error, void *userdata _unused_)
+static void report_sysinit(const char *step, int error, void *userdata)
 {
 	log_error_errno(error, "init: could not %s", step);
 }

@@ -76,7 +76,7 @@ static void mkfs_job_free(struct mkfs_job *j)
 	free(j);
 }
 
-static void on_mkfs_cancel(struct rpc_call *call _unused_, void *userdata)
+static void on_mkfs_cancel(struct rpc_call *call, void *userdata)
 {
 	struct mkfs_job *j = userdata;
 
@@ -85,7 +85,7 @@ static void on_mkfs_cancel(struct rpc_call *call _unused_, void *userdata)
 	mkfs_job_free(j);
 }
 
-static void on_mkfs_exit(pid_t pid _unused_, int status, void *userdata)
+static void on_mkfs_exit(pid_t pid, int status, void *userdata)
 {
 	struct mkfs_job *j = userdata;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;

@@ -59,7 +59,7 @@ static void fail(struct rpc_call *call, const char *name, int code, const char *
 	rpc_call_fail(call, code, "%s: %s", what, strerror(err));
 }
 
-void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 	struct maitred *m = userdata;

@@ -39,7 +39,7 @@ struct power_off_sequence {
 
 static void power_off_tick(struct loop_timer *t, void *userdata);
 
-static void call_gone(struct rpc_call *call _unused_, void *userdata)
+static void call_gone(struct rpc_call *call, void *userdata)
 {
 	struct power_off_sequence *p = userdata;
 	log_info("Shutdown: caller went away; powering off anyway");
@@ -54,7 +54,7 @@ static void server_stopped(void *userdata)
 		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
 }
 
-static void report_unmount(const char *mount_point, int error, bool remounted, void *userdata _unused_)
+static void report_unmount(const char *mount_point, int error, bool remounted, void *userdata)
 {
 	log_warning_errno(error, "could not unmount %s%s", mount_point,
 			  remounted ? "; remounted read-only" : " nor remount it read-only");

@@ -7,8 +7,8 @@
 #include "base/log.h"
 #include "maitred.h"
 
-void maitred_refuse_container_method(struct rpc_call *call, const ProtobufCMessage *request _unused_,
-				     void *userdata _unused_)
+void maitred_refuse_container_method(struct rpc_call *call, const ProtobufCMessage *request,
+				     void *userdata)
 {
 	const char *method = rpc_call_method(call);
 	const char *name = strrchr(method, '/');

@@ -165,7 +165,7 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 	rpc_call_reply(call, &resp.base);
 }
 
-void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__GetResizeStatusResponse resp = VM_TOOLS__GET_RESIZE_STATUS_RESPONSE__INIT;
 	struct maitred *m = userdata;
@@ -179,7 +179,7 @@ void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *re
 	rpc_call_reply(call, &resp.base);
 }
 
-void maitred_get_resize_bounds(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+void maitred_get_resize_bounds(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__GetResizeBoundsResponse resp = VM_TOOLS__GET_RESIZE_BOUNDS_RESPONSE__INIT;
 	struct maitred *m = userdata;

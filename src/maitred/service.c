@@ -123,7 +123,7 @@ void maitred_input(struct maitred *m, enum maitred_input in, struct rpc_call *ca
 		loop_exit(m->loop, 1);
 }
 
-void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	struct maitred *m = userdata;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;

@@ -29,7 +29,7 @@ static int64_t build_epoch(void)
 	return VALET_SOURCE_EPOCH > CODE_EPOCH ? VALET_SOURCE_EPOCH : CODE_EPOCH;
 }
 
-void maitred_set_time(struct rpc_call *call, const ProtobufCMessage *request, void *userdata _unused_)
+void maitred_set_time(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	const VmTools__SetTimeRequest *req = (const VmTools__SetTimeRequest *)request;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;

@@ -20,7 +20,7 @@ struct suspend_call {
 	uint64_t started;
 };
 
-static int do_sync(void *arg _unused_)
+static int do_sync(void *arg)
 {
 	sync();
 	return 0;
@@ -44,7 +44,7 @@ static void on_synced(int result, void *userdata)
 	free(s);
 }
 
-static void on_cancel(struct rpc_call *call _unused_, void *userdata)
+static void on_cancel(struct rpc_call *call, void *userdata)
 {
 	struct suspend_call *s = userdata;
 
@@ -53,7 +53,7 @@ static void on_cancel(struct rpc_call *call _unused_, void *userdata)
 	free(s);
 }
 
-void maitred_prepare_to_suspend(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+void maitred_prepare_to_suspend(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	struct maitred *m = userdata;
 	struct suspend_call *s = calloc(1, sizeof(*s));

@@ -11,8 +11,8 @@
 #include "guest.pb-c.h"
 #include "maitred.h"
 
-void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *request _unused_,
-				void *userdata _unused_)
+void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *request,
+				void *userdata)
 {
 	VmTools__GetKernelVersionResponse resp = VM_TOOLS__GET_KERNEL_VERSION_RESPONSE__INIT;
 	struct utsname u;
@@ -24,7 +24,7 @@ void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *r
 	rpc_call_reply(call, &resp.base);
 }
 
-void maitred_get_available_space(struct rpc_call *call, const ProtobufCMessage *request _unused_, void *userdata)
+void maitred_get_available_space(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__GetAvailableSpaceResponse resp = VM_TOOLS__GET_AVAILABLE_SPACE_RESPONSE__INIT;
 	struct maitred *m = userdata;

@@ -63,7 +63,7 @@ static void vm_ready_done(int code, const char *message, ProtobufCMessage *respo
 	v->pause = MIN(v->pause * 2, VM_READY_MAX_PAUSE_USEC);
 }
 
-static void on_retry(struct loop_timer *t _unused_, void *userdata)
+static void on_retry(struct loop_timer *t, void *userdata)
 {
 	vm_ready_attempt(userdata);
 }

@@ -14,7 +14,7 @@ struct worker {
 	void *userdata;
 };
 
-static void worker_exited(pid_t pid _unused_, int status, void *userdata)
+static void worker_exited(pid_t pid, int status, void *userdata)
 {
 	struct worker *w = userdata;
 	int r = WIFEXITED(status) ? -WEXITSTATUS(status) : -EINTR;

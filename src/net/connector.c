@@ -41,12 +41,12 @@ static void finish(struct connector *c, int r)
 	done(fd, userdata);
 }
 
-static void on_deadline(struct loop_timer *t _unused_, void *userdata)
+static void on_deadline(struct loop_timer *t, void *userdata)
 {
 	finish(userdata, -ETIMEDOUT);
 }
 
-static void on_io(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct connector *c = userdata;
 	uint32_t host_port;

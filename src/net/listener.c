@@ -41,7 +41,7 @@ int net_listener_new(struct loop *l, const struct peer_policy *policy, int backl
 	return 0;
 }
 
-static void on_listening(struct loop_io *io _unused_, int lfd, uint32_t events _unused_, void *userdata)
+static void on_listening(struct loop_io *io, int lfd, uint32_t events, void *userdata)
 {
 	struct net_listener *li = userdata;
 

@@ -112,7 +112,7 @@ static void call_complete_from_response(struct rpc_client_call *c)
 }
 
 static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-		     const uint8_t *value, size_t valuelen, uint8_t flags _unused_, void *user_data _unused_)
+		     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
 	struct rpc_client_call *c = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
 	char tmp[16];
@@ -136,8 +136,8 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 	return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags _unused_, int32_t stream_id, const uint8_t *data,
-			 size_t len, void *user_data _unused_)
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
+			 size_t len, void *user_data)
 {
 	struct rpc_client_call *c = nghttp2_session_get_stream_user_data(h2, stream_id);
 
@@ -150,7 +150,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags _unused_, int32_t st
 	return 0;
 }
 
-static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data _unused_)
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data)
 {
 	struct rpc_client_call *c;
 
@@ -164,7 +164,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	return 0;
 }
 
-static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t error_code, void *user_data _unused_)
+static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t error_code, void *user_data)
 {
 	struct rpc_client_call *c = nghttp2_session_get_stream_user_data(h2, stream_id);
 	char msg[64];
@@ -221,8 +221,8 @@ void rpc_client_session_free(struct rpc_client_session *s)
 	free(s);
 }
 
-static ssize_t request_read(nghttp2_session *h2 _unused_, int32_t stream_id _unused_, uint8_t *buf, size_t length,
-			    uint32_t *data_flags, nghttp2_data_source *source, void *user_data _unused_)
+static ssize_t request_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length,
+			    uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
 	struct rpc_client_call *c = source->ptr;
 	size_t n = MIN(length, c->req_len - c->req_off);

@@ -65,7 +65,7 @@ DEFINE_SESSION_OPS(client);
 
 static void conn_settle(struct rpc_conn *c);
 
-static void conn_on_kick(struct loop_defer *d _unused_, void *userdata)
+static void conn_on_kick(struct loop_defer *d, void *userdata)
 {
 	conn_settle(userdata);
 }
@@ -132,14 +132,14 @@ static void conn_settle(struct rpc_conn *c)
 	loop_timer_set(c->timer, c->ops->next_deadline(c->session));
 }
 
-static void conn_on_timer(struct loop_timer *t _unused_, void *userdata)
+static void conn_on_timer(struct loop_timer *t, void *userdata)
 {
 	struct rpc_conn *c = userdata;
 	c->ops->expire(c->session, now_usec());
 	conn_settle(c);
 }
 
-static void conn_on_io(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
+static void conn_on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct rpc_conn *c = userdata;
 	uint8_t buf[CONN_READ_CHUNK];

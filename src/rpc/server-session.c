@@ -141,7 +141,7 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 }
 
 static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
-			     nghttp2_data_source *source, void *user_data _unused_)
+			     nghttp2_data_source *source, void *user_data)
 {
 	struct rpc_stream *st = source->ptr;
 	size_t n = MIN(length, st->resp_len - st->resp_off);
@@ -505,8 +505,8 @@ static bool header_is(const uint8_t *name, size_t namelen, const char *want)
 	return namelen == strlen(want) && memcmp(name, want, namelen) == 0;
 }
 
-static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
-		     const uint8_t *value, size_t valuelen, uint8_t flags _unused_, void *user_data)
+static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint8_t *name, size_t namelen,
+		     const uint8_t *value, size_t valuelen, uint8_t flags, void *user_data)
 {
 	struct rpc_server_session *s = user_data;
 	struct rpc_stream *st = stream_get(s, frame->hd.stream_id);
@@ -552,7 +552,7 @@ static int on_header(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, c
 	return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, int32_t stream_id, const uint8_t *data,
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
 			 size_t len, void *user_data)
 {
 	struct rpc_server_session *s = user_data;
@@ -607,7 +607,7 @@ static int on_data_chunk(nghttp2_session *h2 _unused_, uint8_t flags _unused_, i
 	return 0;
 }
 
-static int on_frame_recv(nghttp2_session *h2 _unused_, const nghttp2_frame *frame, void *user_data)
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data)
 {
 	struct rpc_server_session *s = user_data;
 	struct rpc_stream *st;
@@ -650,7 +650,7 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	return 0;
 }
 
-static int on_stream_close(nghttp2_session *h2 _unused_, int32_t stream_id, uint32_t error_code _unused_,
+static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t error_code,
 			   void *user_data)
 {
 	struct rpc_server_session *s = user_data;

@@ -76,14 +76,14 @@ static void server_conn_free(struct server_conn *sc)
 /* The last connection of a burst is long gone: hand the freed heap back to
  * the kernel, or idle RSS stays near the burst's peak (the free chunks are
  * scattered between a few live ones, so glibc does not trim by itself). */
-static void on_trim(struct loop_timer *t _unused_, void *userdata)
+static void on_trim(struct loop_timer *t, void *userdata)
 {
 	struct rpc_server *srv = userdata;
 	if (srv->n_conns == 0)
 		(void)malloc_trim(0);
 }
 
-static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdata)
+static void on_conn_close(struct rpc_conn *c, int reason, void *userdata)
 {
 	struct server_conn *sc = userdata;
 	struct rpc_server *srv = sc->server;
@@ -96,7 +96,7 @@ static void on_conn_close(struct rpc_conn *c _unused_, int reason, void *userdat
 	server_maybe_stopped(srv);
 }
 
-static void on_handshake_deadline(struct loop_timer *t _unused_, void *userdata)
+static void on_handshake_deadline(struct loop_timer *t, void *userdata)
 {
 	struct server_conn *sc = userdata;
 	struct rpc_server *srv = sc->server;

@@ -89,7 +89,7 @@ static void window_size(int *rows, int *cols)
 
 static void update(struct client *c);
 
-static void on_signal(struct loop *l _unused_, int signo, void *userdata)
+static void on_signal(struct loop *l, int signo, void *userdata)
 {
 	struct client *c = userdata;
 	if (signo == SIGWINCH) {
@@ -212,7 +212,7 @@ static void flush_sock(struct client *c)
 		c->out.len = 0;
 }
 
-static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
+static void on_sock(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct client *c = userdata;
 	uint8_t buf[256 * 1024];
@@ -252,7 +252,7 @@ static bool read_stdin(struct client *c, int fd)
 	return true;
 }
 
-static void on_stdin(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+static void on_stdin(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct client *c = userdata;
 	(void)read_stdin(c, fd);

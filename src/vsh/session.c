@@ -179,7 +179,7 @@ static bool read_output(struct session *s, int k, unsigned max_reads)
 
 static void write_stdin(struct session *s);
 
-static void on_output(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
+static void on_output(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct session *s = userdata;
 	int k = fd == s->out_fd[OUT_STDERR] ? OUT_STDERR : OUT_STDOUT;
@@ -223,7 +223,7 @@ static void write_stdin(struct session *s)
 		close_stdin(s);
 }
 
-static void on_stdin_writable(struct loop_io *io _unused_, int fd _unused_, uint32_t events _unused_, void *ud)
+static void on_stdin_writable(struct loop_io *io, int fd, uint32_t events, void *ud)
 {
 	struct session *s = ud;
 	write_stdin(s);
@@ -302,7 +302,7 @@ static void handle_frames(struct session *s)
 		session_event(s, VSH_EVENT_CLIENT_GONE);
 }
 
-static void on_sock(struct loop_io *io _unused_, int fd, uint32_t events, void *userdata)
+static void on_sock(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct session *s = userdata;
 	uint8_t buf[65536];
@@ -327,7 +327,7 @@ static bool outputs_open(const struct session *s)
 	return s->out_fd[OUT_STDOUT] >= 0 || s->out_fd[OUT_STDERR] >= 0;
 }
 
-static void on_drain_deadline(struct loop_timer *t _unused_, void *userdata)
+static void on_drain_deadline(struct loop_timer *t, void *userdata)
 {
 	struct session *s = userdata;
 	/* Take what is buffered now, then stop waiting for the holders. */
@@ -357,7 +357,7 @@ static void on_target_exit(struct session *s, int status)
 /* The target is the session's only child: the loop's hook for children
  * nobody registered sees it, with nothing to allocate (and nothing to
  * fail) after it has started. */
-static void on_reaped(struct loop *l _unused_, pid_t pid, int status, void *userdata)
+static void on_reaped(struct loop *l, pid_t pid, int status, void *userdata)
 {
 	struct session *s = userdata;
 	if (pid == s->pid && !s->reaped)

@@ -61,7 +61,7 @@ static void usage(FILE *f)
 /* Every child of vshd is a session, so the loop's hook for reaped pids
  * nobody registered releases the slot: nothing is registered per session,
  * so there is nothing that could fail and leak a slot. */
-static void on_reaped(struct loop *l _unused_, pid_t pid, int status, void *userdata)
+static void on_reaped(struct loop *l, pid_t pid, int status, void *userdata)
 {
 	struct vshd *d = userdata;
 	if (d->sessions > 0)
@@ -118,12 +118,12 @@ static void on_accepted(int fd, const struct peer *peer, void *userdata)
 	pending_add(d->pending, fd, peer->desc);
 }
 
-static void on_refused(const struct peer *peer, void *userdata _unused_)
+static void on_refused(const struct peer *peer, void *userdata)
 {
 	log_warning("refused connection from %s: not allowed by the peer policy", peer->desc);
 }
 
-static void on_accept_failed(int error, void *userdata _unused_)
+static void on_accept_failed(int error, void *userdata)
 {
 	log_warning_errno(error, "accept failed");
 }
@@ -172,7 +172,7 @@ static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
 	return true;
 }
 
-static void on_stop(struct loop *l, int signo, void *userdata _unused_)
+static void on_stop(struct loop *l, int signo, void *userdata)
 {
 	log_info("received %s, stopping (sessions go on)", strsignal(signo));
 	loop_exit(l, 0);

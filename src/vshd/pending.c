@@ -70,7 +70,7 @@ static void refuse_and_drop(struct pending *c, const char *why)
 	drop(c);
 }
 
-static void on_readable(struct loop_io *io _unused_, int fd, uint32_t events _unused_, void *userdata)
+static void on_readable(struct loop_io *io, int fd, uint32_t events, void *userdata)
 {
 	struct pending *c = userdata;
 	struct pending_set *p = c->set;
@@ -106,7 +106,7 @@ static void on_readable(struct loop_io *io _unused_, int fd, uint32_t events _un
 	rearm(p);
 }
 
-static void on_deadline(struct loop_timer *t _unused_, void *userdata)
+static void on_deadline(struct loop_timer *t, void *userdata)
 {
 	struct pending_set *p = userdata;
 	uint64_t now = now_usec();

@@ -23,6 +23,20 @@ static uint8_t *squeeze(const uint8_t *in, size_t len, int wbits, size_t *ret_le
 	return out;
 }
 
+/* Deflates what is given (nothing: only flushes) into out; returns the
+ * bytes written. */
+static size_t deflate_into(z_stream *z, uint8_t *in, size_t in_len, uint8_t *out, size_t out_len, int flush)
+{
+	if (in) {
+		z->next_in = in;
+		z->avail_in = (uInt)in_len;
+	}
+	z->next_out = out;
+	z->avail_out = (uInt)out_len;
+	deflate(z, flush);
+	return out_len - z->avail_out;
+}
+
 /* A bomb: about 1 MiB of deflate data that inflates to 1 GiB of zeros.
  * After a full flush every MiB of zeros compresses to the same bytes, so
  * one such piece is repeated instead of compressing a whole GiB. */
@@ -33,21 +47,15 @@ static uint8_t *make_bomb(int wbits, size_t *ret_len)
 	size_t n_first, n_piece, n_tail;
 	z_stream z = { 0 };
 	deflateInit2(&z, 9, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY);
-	z.next_in = zeros, z.avail_in = sizeof(zeros), z.next_out = first, z.avail_out = sizeof(first);
-	deflate(&z, Z_FULL_FLUSH);
-	n_first = sizeof(first) - z.avail_out;
-	z.next_in = zeros, z.avail_in = sizeof(zeros), z.next_out = piece, z.avail_out = sizeof(piece);
-	deflate(&z, Z_FULL_FLUSH);
-	n_piece = sizeof(piece) - z.avail_out;
-	z.next_out = tail, z.avail_out = sizeof(tail);
-	deflate(&z, Z_FINISH);
-	n_tail = sizeof(tail) - z.avail_out;
+	n_first = deflate_into(&z, zeros, sizeof(zeros), first, sizeof(first), Z_FULL_FLUSH);
+	n_piece = deflate_into(&z, zeros, sizeof(zeros), piece, sizeof(piece), Z_FULL_FLUSH);
+	n_tail = deflate_into(&z, NULL, 0, tail, sizeof(tail), Z_FINISH);
 	deflateEnd(&z);
 	size_t len = n_first + 1023 * n_piece + n_tail;
 	uint8_t *out = malloc(len), *p = out;
-	memcpy(p, first, n_first), p += n_first;
+	p = mempcpy(p, first, n_first);
 	for (int i = 0; i < 1023; i++)
-		memcpy(p, piece, n_piece), p += n_piece;
+		p = mempcpy(p, piece, n_piece);
 	memcpy(p, tail, n_tail);
 	*ret_len = len;
 	return out;

@@ -41,7 +41,7 @@ static void on_refused(const struct peer *peer, void *userdata)
 	loop_exit(s->loop, 0);
 }
 
-static void on_failed(int error _unused_, void *userdata)
+static void on_failed(int error, void *userdata)
 {
 	struct seen *s = userdata;
 	s->failed++;
@@ -50,7 +50,7 @@ static void on_failed(int error _unused_, void *userdata)
 
 static const struct net_listener_ops ops = { .accepted = on_accepted, .refused = on_refused, .failed = on_failed };
 
-static void on_guard(struct loop_timer *t _unused_, void *userdata)
+static void on_guard(struct loop_timer *t, void *userdata)
 {
 	struct seen *s = userdata;
 	s->hung = true;
