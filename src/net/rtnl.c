@@ -1,6 +1,7 @@
 #include "rtnl.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -107,13 +108,27 @@ static struct rtattr *nl_find_attr(struct nlmsghdr *h, size_t hdrlen, uint16_t t
 	return NULL;
 }
 
-int rtnl_link_set_up(int fd, int ifindex)
+/* Sets or clears IFF_UP only (ifi_change), whatever else the link has. */
+static int link_set_up_flag(int fd, int ifindex, bool up)
 {
 	struct nl_req req = {
 		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)), .nlmsg_type = RTM_NEWLINK },
-		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_flags = IFF_UP, .ifi_change = IFF_UP },
+		.ifi = { .ifi_family = AF_UNSPEC,
+			 .ifi_index = ifindex,
+			 .ifi_flags = up ? IFF_UP : 0,
+			 .ifi_change = IFF_UP },
 	};
 	return nl_transact(fd, &req);
+}
+
+int rtnl_link_set_up(int fd, int ifindex)
+{
+	return link_set_up_flag(fd, ifindex, true);
+}
+
+int rtnl_link_set_down(int fd, int ifindex)
+{
+	return link_set_up_flag(fd, ifindex, false);
 }
 
 static int addr_request(int fd, uint16_t type, uint16_t flags, int ifindex, uint32_t address_be, uint8_t prefixlen)
@@ -265,13 +280,4 @@ int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
 	}
 	*ret_n = n;
 	return 0;
-}
-
-int rtnl_link_set_down(int fd, int ifindex)
-{
-	struct nl_req req = {
-		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg)), .nlmsg_type = RTM_NEWLINK },
-		.ifi = { .ifi_family = AF_UNSPEC, .ifi_index = ifindex, .ifi_flags = 0, .ifi_change = IFF_UP },
-	};
-	return nl_transact(fd, &req);
 }
