@@ -28,7 +28,9 @@ static void rm_tree(void)
 {
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-	(void)system(cmd);
+	/* Best effort: the tree is in a fresh temporary directory. */
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", root);
 }
 
 /* The list as one string of paths relative to root, separated by ' '. */

@@ -94,14 +94,16 @@ static pid_t child(bool ignore_term)
 	if (pid == 0) {
 		if (ignore_term)
 			signal(SIGTERM, SIG_IGN);
-		(void)write(p[1], "r", 1);
+		if (write(p[1], "r", 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();
 	}
 	close(p[1]);
-	(void)read(p[0], &c, 1); /* it is ready (its SIGTERM ignored, if asked) */
+	/* It is ready (its SIGTERM ignored, if asked), or it failed. */
+	ssize_t n = read(p[0], &c, 1);
 	close(p[0]);
-	return pid;
+	return n == 1 ? pid : -1;
 }
 
 /* As PID 1 of its own PID namespace: kill(-1) reaches only this namespace. */
