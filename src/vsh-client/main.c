@@ -415,6 +415,20 @@ static void fill_command(struct invocation *inv, int argc, char **argv)
 	req->argv = argv + optind;
 }
 
+/* The loop, with the signals to forward routed through it: from here on
+ * they are queued, not fatal. Done before the request is sent, because the
+ * target runs (and the user may press ^C) before the READY answer has
+ * reached us; a signal during the connect still ends vsh. */
+static int route_signals(struct client *cl)
+{
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
+	int r = loop_new(&cl->loop);
+
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(forwarded); i++)
+		r = loop_add_signal(cl->loop, forwarded[i], on_signal, cl);
+	return r;
+}
+
 /* Connects, sends the request and reads the answer: 0 when the session is
  * READY, else EXIT_SETUP after printing why. */
 static int set_up(struct client *cl, const struct invocation *inv)
@@ -426,6 +440,11 @@ static int set_up(struct client *cl, const struct invocation *inv)
 	r = sock_connect_wait(&inv->addr, 30 * USEC_PER_SEC, &cl->sock);
 	if (r < 0) {
 		fprintf(stderr, "vsh: cannot connect to %s: %s\n", inv->addr_str, sock_connect_strerror(&inv->addr, r));
+		return EXIT_SETUP;
+	}
+	r = route_signals(cl);
+	if (r < 0) {
+		fprintf(stderr, "vsh: cannot set up signal forwarding: %s\n", strerror(-r));
 		return EXIT_SETUP;
 	}
 	int n = vsh_frame_encode(&inv->req.base, frame, sizeof(frame));
@@ -453,12 +472,6 @@ static int set_up(struct client *cl, const struct invocation *inv)
 /* Forwards until EXITED or the connection's end. */
 static void forward(struct client *cl)
 {
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH };
-
-	if (loop_new(&cl->loop) < 0)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
-		(void)loop_add_signal(cl->loop, forwarded[i], on_signal, cl);
 	(void)loop_add_io(cl->loop, cl->sock, EPOLLIN, on_sock, cl, &cl->sock_io);
 	/* Any kind of stdin: epoll refuses regular files and such, which
 	 * update() reads as the socket takes the data (any other failure to
@@ -472,11 +485,11 @@ static void forward(struct client *cl)
 		update(cl);
 		(void)loop_run(cl->loop);
 	}
-	loop_free(TAKE_PTR(cl->loop));
 }
 
 static void client_clear(struct client *cl)
 {
+	loop_free(TAKE_PTR(cl->loop));
 	buf_clear(&cl->in);
 	buf_clear(&cl->out);
 	cl->sock = safe_close(cl->sock);

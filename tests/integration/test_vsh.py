@@ -230,6 +230,25 @@ def test_signals_forwarded_and_connection_loss():
     assert d.stop() == 0
 
 
+def test_signal_as_the_target_starts_is_forwarded():
+    """A ^C that arrives as soon as the remote command runs, before vsh has
+    read the READY answer, is forwarded like any other, not fatal to vsh:
+    the target itself sends SIGINT to vsh first thing (vsh's pid is known
+    before vsh starts: a shell writes it, then execs vsh)."""
+    from valet import tmpdir
+    d = Vshd()
+    pidfile = os.path.join(tmpdir(), "vsh.pid")
+    target = f"read p < {pidfile}; kill -INT $p; exec sleep 100"
+    for _ in range(10):
+        p = track(subprocess.Popen(["sh", "-c", f'echo $$ > {pidfile}; exec "$0" "$@"', binary("vsh"),
+                                    "--addr", d.addr, "--", "sh", "-c", target],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
+        out, err = p.communicate(timeout=10)
+        # 130: the remote command was interrupted; -2 would be vsh killed.
+        assert p.returncode == 130, (p.returncode, err)
+    assert d.stop() == 0
+
+
 def _read_line(f, timeout):
     """One line from a pipe, waiting up to timeout seconds for it."""
     import select
