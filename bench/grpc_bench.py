@@ -28,15 +28,16 @@ LOADS = [(1, 1, 20000), (4, 10, 100000), (100, 100, 200000)]
 
 
 def settle_rss(pid):
-    """Idle RSS once it stops changing (the server has nothing to do)."""
-    last = None
-    for _ in range(50):
+    """Idle RSS: once it has not changed for a whole second (a server may
+    tidy up shortly after its last connection: maitred trims its heap 250 ms
+    later), at most 20 s."""
+    samples = []
+    for _ in range(200):
         time.sleep(0.1)
-        rss = status_kib(pid, "VmRSS")
-        if rss == last:
-            return rss
-        last = rss
-    return last
+        samples.append(status_kib(pid, "VmRSS"))
+        if len(samples) >= 10 and len(set(samples[-10:])) == 1:
+            break
+    return samples[-1]
 
 
 def h2load(port, body, conns, streams, calls, tmp):
