@@ -4,25 +4,21 @@
 
 static void *h2_malloc(size_t size, void *ud)
 {
-	(void)ud;
 	return malloc(size);
 }
 
 static void h2_free(void *ptr, void *ud)
 {
-	(void)ud;
 	free(ptr);
 }
 
 static void *h2_calloc(size_t nmemb, size_t size, void *ud)
 {
-	(void)ud;
 	return calloc(nmemb, size);
 }
 
 static void *h2_realloc(void *ptr, size_t size, void *ud)
 {
-	(void)ud;
 	return realloc(ptr, size);
 }
 
@@ -35,13 +31,11 @@ nghttp2_mem rpc_nghttp2_mem = {
 
 static void *pb_alloc(void *ud, size_t size)
 {
-	(void)ud;
 	return malloc(size);
 }
 
 static void pb_free(void *ud, void *ptr)
 {
-	(void)ud;
 	free(ptr);
 }
 

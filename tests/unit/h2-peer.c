@@ -38,7 +38,6 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 	struct h2_result *r = result_for(ud, f->hd.stream_id);
 	char v[600];
 	(void)h2;
-	(void)flags;
 	if (!r)
 		return 0;
 	snprintf(v, sizeof(v), "%.*s", (int)valuelen, value);
@@ -59,7 +58,6 @@ static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t
 {
 	struct h2_result *r = result_for(ud, id);
 	(void)h2;
-	(void)flags;
 	if (r && r->data_len + len <= sizeof(r->data)) {
 		memcpy(r->data + r->data_len, data, len);
 		r->data_len += len;
@@ -121,7 +119,6 @@ static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t l
 	int v = (int)(intptr_t)src->ptr, idx = v & 0xfff;
 	size_t n = p->bodies[idx].len - p->bodies[idx].off;
 	(void)h2;
-	(void)id;
 	if (n > length)
 		n = length;
 	if (n)

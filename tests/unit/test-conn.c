@@ -28,7 +28,6 @@ struct fake {
 static int fake_feed(void *s, const uint8_t *data, size_t len)
 {
 	struct fake *f = s;
-	(void)data;
 	f->fed += len;
 	return f->feed_result;
 }
@@ -80,7 +79,6 @@ struct closed {
 static void on_close(struct rpc_conn *c, int reason, void *ud)
 {
 	struct closed *cl = ud;
-	(void)c;
 	cl->called = true;
 	cl->reason = reason;
 	loop_exit(cl->loop, 0);
@@ -158,8 +156,6 @@ static void peer_drain(struct loop_io *io, int fd, uint32_t ev, void *ud)
 {
 	static uint8_t buf[CHUNK];
 	ssize_t n;
-	(void)io;
-	(void)ev;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		peer_received += (size_t)n;
 	if (peer_received == TOTAL)
@@ -278,7 +274,6 @@ struct kick_test {
 static void kick_check(struct loop_defer *d, void *ud)
 {
 	struct kick_test *kt = ud;
-	(void)d;
 	kt->seen = queued_at_peer(kt->fx->peer);
 	loop_exit(kt->fx->loop, 0);
 }

@@ -28,8 +28,6 @@ static void on_done(struct maitred *m)
 
 static void on_guard(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	hung = true;
 	loop_exit(M.loop, 0);
 }
@@ -37,7 +35,6 @@ static void on_guard(struct loop_timer *t, void *ud)
 static void on_event(enum supervisor_event ev, const char *name, pid_t pid, int status, const struct spawn_error *err,
 		     void *ud)
 {
-	(void)ev, (void)name, (void)pid, (void)status, (void)err, (void)ud;
 }
 
 static void run_jobs(void)

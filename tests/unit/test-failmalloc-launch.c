@@ -30,14 +30,11 @@ static size_t body_len, respawn_body_len;
 /* The answer came from the loop (the process's exit): stop running it. */
 static void on_notify(void *ud)
 {
-	(void)ud;
 	loop_exit(M.loop, 0);
 }
 
 static void on_guard(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	hung = true;
 	loop_exit(M.loop, 0);
 }
@@ -45,7 +42,6 @@ static void on_guard(struct loop_timer *t, void *ud)
 static void on_event(enum supervisor_event ev, const char *name, pid_t pid, int status, const struct spawn_error *err,
 		     void *ud)
 {
-	(void)ev, (void)name, (void)pid, (void)status, (void)err, (void)ud;
 }
 
 static bool answered(struct h2_result *r)
@@ -224,7 +220,6 @@ static int n_restarted, n_restart_failed, n_exited;
 static void on_restart_event(enum supervisor_event ev, const char *name, pid_t pid, int status,
 			     const struct spawn_error *err, void *ud)
 {
-	(void)name, (void)pid, (void)status, (void)err, (void)ud;
 	if (ev == SUPERVISOR_EXITED)
 		n_exited++;
 	else if (ev == SUPERVISOR_RESTARTED)

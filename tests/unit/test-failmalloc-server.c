@@ -18,8 +18,6 @@ static uint64_t deadline;
 
 static void on_guard(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	hung = true;
 	loop_exit(L, 0);
 }
@@ -27,29 +25,24 @@ static void on_guard(struct loop_timer *t, void *ud)
 /* A session that asks for a deadline 10 ms after its first bytes. */
 static int fake_feed(void *s, const uint8_t *d, size_t n)
 {
-	(void)s, (void)d, (void)n;
 	if (deadline == USEC_INFINITY && !expired)
 		deadline = now_usec() + 10 * USEC_PER_MSEC;
 	return 0;
 }
 static ssize_t fake_pull(void *s, const uint8_t **ret)
 {
-	(void)s, (void)ret;
 	return 0;
 }
 static bool fake_alive(void *s)
 {
-	(void)s;
 	return true;
 }
 static uint64_t fake_next_deadline(void *s)
 {
-	(void)s;
 	return deadline;
 }
 static void fake_expire(void *s, uint64_t now)
 {
-	(void)s;
 	if (now >= deadline) {
 		expired = true;
 		deadline = USEC_INFINITY;
@@ -60,7 +53,6 @@ static const struct rpc_session_ops fake_ops = { fake_feed, fake_pull, fake_aliv
 
 static void on_conn_close(struct rpc_conn *c, int reason, void *ud)
 {
-	(void)c, (void)reason, (void)ud;
 	closed = true;
 	loop_exit(L, 0);
 }
@@ -109,7 +101,6 @@ static int events[8];
 
 static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *ud)
 {
-	(void)peer, (void)error, (void)ud;
 	events[ev]++;
 }
 
@@ -118,7 +109,6 @@ static void on_client(struct loop_io *io, int fd, uint32_t ev, void *ud)
 {
 	char buf[512];
 	ssize_t n;
-	(void)io, (void)ev, (void)ud;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		;
 	if (n == 0 || (n < 0 && errno != EAGAIN)) {

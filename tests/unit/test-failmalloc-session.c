@@ -15,7 +15,6 @@ static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void
 {
 	const VmTools__MountRequest *req = (const VmTools__MountRequest *)request;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
-	(void)ud;
 	if (strcmp(req->source, "fail") == 0)
 		return rpc_call_fail(call, RPC_FAILED_PRECONDITION, "refused: %s", req->target);
 	resp.error = (int32_t)strlen(req->source);
@@ -24,16 +23,12 @@ static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void
 
 static void on_cancel(struct rpc_call *call, void *ud)
 {
-	(void)call;
-	(void)ud;
 	deferred = NULL;
 }
 
 /* Answered later, from outside feed(), like a process exit. */
 static void h_defer(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
 {
-	(void)request;
-	(void)ud;
 	rpc_call_set_cancel(call, on_cancel, NULL);
 	deferred = call;
 }

@@ -12,13 +12,11 @@ static int seen_status = -1;
 
 static void never_fn(struct loop_timer *t, void *ud)
 {
-	(void)t, (void)ud;
 	fired = true;
 }
 
 static void stop_fn(struct loop_timer *t, void *ud)
 {
-	(void)t;
 	loop_exit(ud, 0);
 }
 
@@ -49,7 +47,6 @@ TEST(infinite_timer_never_fires_nor_blocks)
 
 static void child_fn(pid_t pid, int status, void *ud)
 {
-	(void)pid;
 	seen_status = status;
 	loop_exit(ud, 0);
 }

@@ -69,10 +69,6 @@ static int orphans;
 
 static void on_orphan(struct loop *l, pid_t pid, int status, void *ud)
 {
-	(void)l;
-	(void)pid;
-	(void)status;
-	(void)ud;
 	orphans++;
 }
 
@@ -112,7 +108,6 @@ static int sigs;
 
 static void on_usr1(struct loop *l, int signo, void *ud)
 {
-	(void)ud;
 	if (signo == SIGUSR1 && ++sigs == 2)
 		loop_exit(l, 0);
 	else
@@ -137,10 +132,6 @@ static struct loop_io *io_a, *io_b;
 
 static void io_fn(struct loop_io *io, int fd, uint32_t ev, void *ud)
 {
-	(void)fd;
-	(void)ev;
-	(void)io;
-	(void)ud;
 	io_calls++;
 	/* Free both sources from the first callback: the second must not run,
 	 * though epoll reported it in the same round. */
@@ -198,8 +189,6 @@ static void trace_add(char c)
 
 static void order_io(struct loop_io *io, int fd, uint32_t ev, void *ud)
 {
-	(void)ev;
-	(void)ud;
 	char ch;
 	if (read(fd, &ch, 1) != 1)
 		return;
@@ -216,16 +205,11 @@ static void order_io(struct loop_io *io, int fd, uint32_t ev, void *ud)
 
 static void order_child(pid_t pid, int status, void *ud)
 {
-	(void)pid;
-	(void)status;
-	(void)ud;
 	trace_add('c');
 }
 
 static void order_timer(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	trace_add('t');
 }
 
@@ -241,7 +225,6 @@ static void order_defer(struct loop_defer *d, void *ud)
 
 static void order_late(struct loop_defer *d, void *ud)
 {
-	(void)d;
 	trace_add('L');
 	loop_exit(ud, 0);
 }
@@ -288,15 +271,12 @@ static int victims_called;
 
 static void killer_timer(struct loop_timer *t, void *ud)
 {
-	(void)ud;
 	loop_timer_free(t);
 	loop_timer_free(victim_timer);
 }
 
 static void victim_timer_fn(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	victims_called++;
 }
 
@@ -309,8 +289,6 @@ static void killer_defer(struct loop_defer *d, void *ud)
 
 static void victim_defer_fn(struct loop_defer *d, void *ud)
 {
-	(void)d;
-	(void)ud;
 	victims_called++;
 }
 

@@ -21,7 +21,6 @@ static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void
 {
 	const VmTools__MountRequest *req = (const VmTools__MountRequest *)request;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
-	(void)ud;
 	if (strcmp(req->source, "fail") == 0) {
 		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "bad\n100%% \xc3\xbc");
 		return;
@@ -32,7 +31,6 @@ static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void
 
 static void on_cancel(struct rpc_call *call, void *ud)
 {
-	(void)ud;
 	for (int i = 0; i < n_deferred; i++)
 		if (deferred[i] == call)
 			deferred[i] = NULL;
@@ -41,8 +39,6 @@ static void on_cancel(struct rpc_call *call, void *ud)
 
 static void h_defer(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
 {
-	(void)request;
-	(void)ud;
 	rpc_call_set_cancel(call, on_cancel, NULL);
 	deferred[n_deferred++] = call;
 }
@@ -55,7 +51,6 @@ static const struct rpc_service service = { methods, 2, NULL };
 
 static void notify(void *ud)
 {
-	(void)ud;
 	n_notified++;
 }
 
@@ -499,17 +494,15 @@ TEST(streams_over_limit_are_refused)
 	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
 	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
 	uint8_t body[16];
-	int32_t ids[140];
 	size_t n = h2_grpc_frame(body, NULL, 0, false);
 	/* Let the client learn the server's SETTINGS first. */
 	h2_pump(p, s);
 	for (int i = 0; i < 140; i++)
-		ids[i] = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+		h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
 	h2_pump(p, s);
 	/* nghttp2 as a client queues requests beyond the peer's limit; what
 	 * reached the server is capped at 128. */
 	CHECK_EQ(n_deferred, 128);
-	(void)ids;
 	rpc_server_session_free(TAKE_PTR(s));
 	CHECK_EQ(n_cancelled, 128);
 }
@@ -603,7 +596,6 @@ static size_t reply_len;
 
 static void on_reply(int code, const char *message, const uint8_t *data, size_t len, void *ud)
 {
-	(void)ud;
 	reply_code = code;
 	snprintf(reply_msg, sizeof(reply_msg), "%s", message);
 	reply_len = len < sizeof(reply_data) ? len : sizeof(reply_data);

@@ -31,7 +31,6 @@ static void check_wake(void)
 
 static void on_cancel(struct rpc_call *call, void *ud)
 {
-	(void)ud;
 	for (int i = 0; i < n_held; i++)
 		if (held[i] == call)
 			held[i] = NULL;
@@ -41,8 +40,6 @@ static void on_cancel(struct rpc_call *call, void *ud)
 /* Holds every call until the test answers it. */
 static void h_hold(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
 {
-	(void)request;
-	(void)ud;
 	rpc_call_set_cancel(call, on_cancel, NULL);
 	held[n_held++] = call;
 	check_wake();
@@ -55,24 +52,18 @@ static const struct rpc_service service = { methods, 1, NULL };
 
 static void on_event(enum rpc_server_event ev, const char *peer, int error, void *ud)
 {
-	(void)peer;
-	(void)error;
-	(void)ud;
 	events[ev]++;
 	check_wake();
 }
 
 static void on_stopped(void *ud)
 {
-	(void)ud;
 	stopped = true;
 	loop_exit(L, 0);
 }
 
 static void on_guard(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	hung = true;
 	loop_exit(L, 0);
 }
@@ -87,10 +78,6 @@ struct client {
 
 static void client_on_reply(int code, const char *message, const uint8_t *data, size_t len, void *ud)
 {
-	(void)message;
-	(void)data;
-	(void)len;
-	(void)ud;
 	n_replies++;
 	last_code = code;
 	check_wake();
@@ -99,8 +86,6 @@ static void client_on_reply(int code, const char *message, const uint8_t *data, 
 static void client_on_close(struct rpc_conn *c, int reason, void *ud)
 {
 	struct client *cl = ud;
-	(void)c;
-	(void)reason;
 	cl->conn = NULL;
 	cl->closed = true;
 	loop_exit(L, 0);

@@ -194,7 +194,6 @@ static unsigned n_exited, n_restarted, n_throttled, n_failed;
 static void on_event(enum supervisor_event ev, const char *name, pid_t pid, int status, const struct spawn_error *err,
 		     void *ud)
 {
-	(void)name, (void)pid, (void)status, (void)err, (void)ud;
 	switch (ev) {
 	case SUPERVISOR_EXITED: n_exited++; break;
 	case SUPERVISOR_RESTARTED: n_restarted++; break;
@@ -211,7 +210,6 @@ static void on_event(enum supervisor_event ev, const char *name, pid_t pid, int 
 
 static void on_guard(struct loop_timer *t, void *ud)
 {
-	(void)t, (void)ud;
 	loop_exit(L, 1);
 }
 

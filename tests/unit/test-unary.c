@@ -18,7 +18,6 @@ static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void
 {
 	const VmTools__MountRequest *req = (const VmTools__MountRequest *)request;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
-	(void)ud;
 	if (strcmp(req->source, "fail") == 0) {
 		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "no such source: %s", req->source);
 		return;
@@ -29,16 +28,12 @@ static void h_mount(struct rpc_call *call, const ProtobufCMessage *request, void
 
 static void on_cancel(struct rpc_call *call, void *ud)
 {
-	(void)call;
-	(void)ud;
 	n_cancelled++;
 }
 
 /* Never answers: the caller's deadline must end the call. */
 static void h_hang(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
 {
-	(void)request;
-	(void)ud;
 	rpc_call_set_cancel(call, on_cancel, NULL);
 }
 
@@ -69,8 +64,6 @@ static bool hung;
 
 static void on_guard(struct loop_timer *t, void *ud)
 {
-	(void)t;
-	(void)ud;
 	hung = true;
 	loop_exit(L, 0);
 }
