@@ -22,7 +22,7 @@
 #include "init/cmdline.h"
 #include "init/power-off.h"
 #include "init/sysinit.h"
-#include "maitred.h"
+#include "agent/maitred.h"
 
 /* A flood of refused peers or calls must not fill the log (the kernel log
  * as PID 1): per kind, at most RATELIMIT_BURST lines per interval, then one

@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "failmalloc.h"
-#include "maitred/maitred.h"
+#include "agent/maitred.h"
 #include "test.h"
 
 #define GUARD_USEC (20 * USEC_PER_SEC)

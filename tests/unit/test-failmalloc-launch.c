@@ -10,7 +10,7 @@
 #include "failmalloc.h"
 #include "guest.pb-c.h"
 #include "h2-peer.h"
-#include "maitred/maitred.h"
+#include "agent/maitred.h"
 #include "test.h"
 
 #define GUARD_USEC (20 * USEC_PER_SEC)

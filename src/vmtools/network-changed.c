@@ -18,7 +18,7 @@
 
 #include "base/log.h"
 #include "common.pb-c.h"
-#include "maitred.h"
+#include "agent/maitred.h"
 #include "net/rtnl.h"
 
 static int write_sysctl(const char *path, const char *value)

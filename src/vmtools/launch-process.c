@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "agent/maitred.h"
 
 /* A call waiting for its process. It outlives the call if the client goes
  * away: the process is still reaped, the answer is dropped. Listed in

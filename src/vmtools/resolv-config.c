@@ -13,7 +13,7 @@
 #include "common.pb-c.h"
 #include "guest-config.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "agent/maitred.h"
 
 #define RUN_RESOLV_CONF "/run/resolv.conf"
 

@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "agent/maitred.h"
 
 void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *request,
 				void *userdata)

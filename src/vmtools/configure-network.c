@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "agent/maitred.h"
 #include "net/rtnl.h"
 
 /* -1 when the mask has holes. */

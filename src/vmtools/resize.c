@@ -21,8 +21,8 @@
 #include "base/time-util.h"
 #include "guest.pb-c.h"
 #include "main-fs.h"
-#include "maitred.h"
-#include "worker.h"
+#include "agent/maitred.h"
+#include "agent/worker.h"
 
 /* linux/ext4.h is not among the uapi headers Debian installs. */
 #ifndef EXT4_IOC_RESIZE_FS
