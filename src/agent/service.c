@@ -1,65 +1,62 @@
-/* The vm_tools.Maitred method table, Shutdown, and the binding of maitred's
- * lifecycle (lifecycle.h): maitred_input() and the actions it carries out. */
+/* The agent's binding of maitred's lifecycle (lifecycle.h): the registry of
+ * the services the server serves, maitred_input() and the actions it
+ * carries out, and Shutdown (the host asking for the end). */
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 
+#include "agent.h"
 #include "base/log.h"
 #include "base/time-util.h"
 #include "common.pb-c.h"
-#include "guest.pb-c.h"
-#include "maitred.h"
 
-static const struct rpc_method methods[] = {
-	{ "/vm_tools.Maitred/ConfigureNetwork", &vm_tools__network_config_request__descriptor,
-	  maitred_configure_network },
-	{ "/vm_tools.Maitred/Shutdown", &vm_tools__empty_message__descriptor, maitred_shutdown },
-	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor, maitred_launch_process },
-	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, maitred_mount },
-	/* Added upstream after 2017. */
-	{ "/vm_tools.Maitred/SetTime", &vm_tools__set_time_request__descriptor, maitred_set_time },
-	{ "/vm_tools.Maitred/SetTimezone", &vm_tools__set_timezone_request__descriptor, maitred_set_timezone },
-	{ "/vm_tools.Maitred/SetResolvConfig", &vm_tools__set_resolv_config_request__descriptor,
-	  maitred_set_resolv_config },
-	{ "/vm_tools.Maitred/GetKernelVersion", &vm_tools__empty_message__descriptor, maitred_get_kernel_version },
-	{ "/vm_tools.Maitred/GetAvailableSpace", &vm_tools__empty_message__descriptor, maitred_get_available_space },
-	{ "/vm_tools.Maitred/ResizeFilesystem", &vm_tools__resize_filesystem_request__descriptor,
-	  maitred_resize_filesystem },
-	{ "/vm_tools.Maitred/GetResizeStatus", &vm_tools__empty_message__descriptor, maitred_get_resize_status },
-	{ "/vm_tools.Maitred/GetResizeBounds", &vm_tools__empty_message__descriptor, maitred_get_resize_bounds },
-	{ "/vm_tools.Maitred/PrepareToSuspend", &vm_tools__empty_message__descriptor, maitred_prepare_to_suspend },
-	{ "/vm_tools.Maitred/OnHostNetworkChanged", &vm_tools__empty_message__descriptor,
-	  maitred_on_host_network_changed },
-	{ "/vm_tools.Maitred/ResetIPv6", &vm_tools__empty_message__descriptor, maitred_on_host_network_changed },
-	/* ChromeOS's container stack: refused with a clear message. Requests
-	 * decode as EmptyMessage (any valid protobuf does). */
-	{ "/vm_tools.Maitred/StartTermina", &vm_tools__empty_message__descriptor, maitred_refuse_container_method },
-	{ "/vm_tools.Maitred/ConfigureContainerGuest", &vm_tools__empty_message__descriptor,
-	  maitred_refuse_container_method },
-	{ "/vm_tools.Maitred/Mount9P", &vm_tools__mount9_prequest__descriptor, maitred_refuse_container_method },
-	{ "/vm_tools.Maitred/UpdateStorageBalloon", &vm_tools__empty_message__descriptor,
-	  maitred_refuse_container_method },
-};
+/* The registry: the method tables, linked in the order they came. */
 
-const struct rpc_service maitred_service = {
-	.methods = methods,
-	.n_methods = ARRAY_SIZE(methods),
-};
+static bool path_registered(const struct rpc_service *list, const char *path)
+{
+	for (; list; list = list->next)
+		for (size_t i = 0; i < list->n_methods; i++)
+			if (strcmp(list->methods[i].path, path) == 0)
+				return true;
+	return false;
+}
+
+int maitred_add_service(struct agent *a, struct rpc_service *svc)
+{
+	for (size_t i = 0; i < svc->n_methods; i++)
+		if (path_registered(a->services, svc->methods[i].path))
+			return -EEXIST;
+	svc->next = NULL;
+	if (a->services_last)
+		a->services_last->next = svc;
+	else
+		a->services = svc;
+	a->services_last = svc;
+	return 0;
+}
 
 /* The lifecycle's actions (lifecycle.h). */
 
 static void on_server_stopped(void *userdata)
 {
-	struct maitred *m = userdata;
+	struct agent *m = userdata;
 	log_info("all connections closed, stopping");
 	maitred_input(m, MAITRED_SERVER_STOPPED, NULL);
 }
 
-static void boot_jobs_done(struct maitred *m)
+static void boot_jobs_done(void *userdata)
 {
-	maitred_input(m, MAITRED_BOOT_JOBS_DONE, NULL);
+	maitred_input(userdata, MAITRED_BOOT_JOBS_DONE, NULL);
 }
 
-static void log_serving(const struct maitred *m)
+/* The power-off sequence reports its end here, as an input of the
+ * lifecycle: it knows nothing of the lifecycle itself. */
+static void power_off_done(void *userdata)
+{
+	maitred_input(userdata, MAITRED_POWER_OFF_DONE, NULL);
+}
+
+static void log_serving(const struct agent *m)
 {
 	uint64_t user, sys;
 	cpu_usec(&user, &sys);
@@ -71,7 +68,7 @@ static void log_serving(const struct maitred *m)
 }
 
 /* MAITRED_DO_SERVE: after the boot jobs. */
-static void serve(struct maitred *m)
+static void serve(struct agent *m)
 {
 	for (unsigned i = 0; i < m->opts.n_listen; i++) {
 		struct addr a;
@@ -88,44 +85,63 @@ static void serve(struct maitred *m)
 	if (r < 0)
 		log_warning_errno(r, "could not tell the service manager that maitred is ready");
 	log_serving(m);
-	maitred_notify_ready(m);
+	maitred_notify_ready(&m->core, &m->vm_ready);
 }
 
 /* MAITRED_DO_STOP: not PID 1. */
-static void stop(struct maitred *m)
+static void stop(struct agent *m)
 {
 	(void)notify_send(&m->notify, "STOPPING=1");
-	maitred_vm_ready_free(m);
-	supervisor_stop_respawning(m->supervisor);
+	maitred_vm_ready_free(&m->vm_ready);
+	supervisor_stop_respawning(m->core.supervisor);
 	rpc_server_stop(m->server, on_server_stopped, m);
 }
 
-void maitred_input(struct maitred *m, enum maitred_input in, struct rpc_call *call)
+/* MAITRED_DO_POWER_OFF: PID 1. */
+static void power_off(struct agent *m, struct rpc_call *call)
 {
-	enum maitred_state was = m->state;
-	unsigned act = maitred_lifecycle_step(&m->state, in);
+	if (maitred_power_off_start(&m->core, m->server, call, power_off_done, m, &m->power_off) < 0) {
+		/* No memory for an orderly power-off: do the short one. */
+		log_error("Power-off: out of memory; powering off without waiting");
+		if (call)
+			rpc_call_fail(call, RPC_INTERNAL, "out of memory");
+		maitred_input(m, MAITRED_POWER_OFF_DONE, NULL);
+	}
+}
 
-	if (m->state != was)
-		log_debug("lifecycle: %s -> %s", maitred_state_name(was), maitred_state_name(m->state));
+void maitred_input(struct agent *m, enum maitred_input in, struct rpc_call *call)
+{
+	enum maitred_state was = m->core.state;
+	unsigned act = maitred_lifecycle_step(&m->core.state, in);
+
+	if (m->core.state != was)
+		log_debug("lifecycle: %s -> %s", maitred_state_name(was), maitred_state_name(m->core.state));
 	if (act & MAITRED_DO_RUN_BOOT_JOBS)
-		maitred_run_boot_jobs(m, m->opts.jobs_dir, boot_jobs_done);
+		maitred_run_boot_jobs(&m->core, m->opts.jobs_dir, &m->boot_jobs, boot_jobs_done, m);
 	if (act & MAITRED_DO_SERVE)
 		serve(m);
 	if (act & MAITRED_DO_STOP)
 		stop(m);
 	if (act & MAITRED_DO_POWER_OFF)
-		maitred_power_off_start(m, call);
+		power_off(m, call);
 	if ((act & MAITRED_DO_REFUSE_SHUTDOWN) && call)
 		rpc_call_fail(call, RPC_UNAVAILABLE, "already shutting down");
 	if (act & MAITRED_DO_EXIT)
-		loop_exit(m->loop, 0);
+		loop_exit(m->core.loop, 0);
 	if (act & MAITRED_DO_EXIT_FAILED)
-		loop_exit(m->loop, 1);
+		loop_exit(m->core.loop, 1);
+}
+
+void maitred_agent_free(struct agent *m)
+{
+	maitred_vm_ready_free(&m->vm_ready);
+	maitred_boot_jobs_free(&m->boot_jobs);
+	maitred_power_off_free(&m->power_off);
 }
 
 void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
-	struct maitred *m = userdata;
+	struct agent *m = userdata;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 
 	if (m->pid1) {

@@ -11,7 +11,7 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "common.pb-c.h"
-#include "agent/maitred.h"
+#include "vmtools.h"
 #include "agent/worker.h"
 
 struct suspend_call {
