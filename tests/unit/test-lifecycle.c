@@ -1,4 +1,4 @@
-/* maitred's lifecycle (maitred/lifecycle.c): every path through the states,
+/* maitred's lifecycle (agent/lifecycle.c): every path through the states,
  * and the inputs each state ignores. */
 #include "agent/lifecycle.h"
 #include "test.h"
