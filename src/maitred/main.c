@@ -213,6 +213,7 @@ static int run(int argc, char **argv)
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
 	int r;
 
+	m.core.opts = &m.opts; /* the services read them; only main.c writes */
 	m.started_usec = now_usec();
 	cpu_usec(&m.started_user_usec, &m.started_sys_usec);
 	m.pid1 = getpid() == 1;
@@ -255,7 +256,6 @@ static int run(int argc, char **argv)
 		return setup_failed(r, "create the supervisor");
 	supervisor_set_params(sup, &m.opts.respawn);
 	m.core.supervisor = sup;
-	m.core.opts = &m.opts;
 
 	/* The services, each a layer of its own: one call each. */
 	r = vmtools_register(&m, &vmtools);
