@@ -10,7 +10,6 @@
 
 struct agent {
 	struct maitred core; /* what the services see */
-	struct maitred_options opts;
 	struct rpc_server *server;
 	/* The method tables served, linked through next (rpc/server-session.h). */
 	struct rpc_service *services, *services_last;

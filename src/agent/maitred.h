@@ -37,12 +37,12 @@ struct maitred_options {
 	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
 };
 
-/* Handed to every service; handlers read it, only the lifecycle
- * (agent/service.c) changes state. */
+/* Handed to every service; handlers read it, only main.c sets the
+ * options and only the lifecycle (agent/service.c) changes state. */
 struct maitred {
 	struct loop *loop;
 	struct supervisor *supervisor;
-	const struct maitred_options *opts;
+	struct maitred_options opts;
 	enum maitred_state state; /* lifecycle.h */
 };
 

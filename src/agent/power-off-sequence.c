@@ -140,7 +140,7 @@ int maitred_power_off_start(struct maitred *m, struct rpc_server *server, struct
 	p->done = done;
 	p->userdata = userdata;
 	p->started = now_usec();
-	p->deadline = p->started + m->opts->shutdown_grace_usec;
+	p->deadline = p->started + m->opts.shutdown_grace_usec;
 	p->stage = STAGE_TERM;
 	if (call) {
 		p->call = call;
@@ -150,7 +150,7 @@ int maitred_power_off_start(struct maitred *m, struct rpc_server *server, struct
 	supervisor_stop_respawning(m->supervisor);
 	rpc_server_stop(server, server_stopped, p);
 	log_info("Power-off: sending SIGTERM to all processes (grace %.1f s)",
-		 (double)m->opts->shutdown_grace_usec / 1e6);
+		 (double)m->opts.shutdown_grace_usec / 1e6);
 	if (power_off_signal_all(SIGTERM) == 0)
 		(void)power_off_signal_all(SIGCONT);
 	return 0;

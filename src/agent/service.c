@@ -70,16 +70,16 @@ static void log_serving(const struct agent *m)
 /* MAITRED_DO_SERVE: after the boot jobs. */
 static void serve(struct agent *m)
 {
-	for (unsigned i = 0; i < m->opts.n_listen; i++) {
+	for (unsigned i = 0; i < m->core.opts.n_listen; i++) {
 		struct addr a;
-		(void)addr_parse(m->opts.listen[i], &a);
+		(void)addr_parse(m->core.opts.listen[i], &a);
 		int r = rpc_server_listen(m->server, &a);
 		if (r < 0) {
-			log_error_errno(r, "could not listen on %s", m->opts.listen[i]);
+			log_error_errno(r, "could not listen on %s", m->core.opts.listen[i]);
 			maitred_input(m, MAITRED_LISTEN_FAILED, NULL);
 			return;
 		}
-		log_info("Server listening on %s", m->opts.listen[i]);
+		log_info("Server listening on %s", m->core.opts.listen[i]);
 	}
 	int r = notify_send(&m->notify, "READY=1\nSTATUS=Serving");
 	if (r < 0)
@@ -117,7 +117,7 @@ void maitred_input(struct agent *m, enum maitred_input in, struct rpc_call *call
 	if (m->core.state != was)
 		log_debug("lifecycle: %s -> %s", maitred_state_name(was), maitred_state_name(m->core.state));
 	if (act & MAITRED_DO_RUN_BOOT_JOBS)
-		maitred_run_boot_jobs(&m->core, m->opts.jobs_dir, &m->boot_jobs, boot_jobs_done, m);
+		maitred_run_boot_jobs(&m->core, m->core.opts.jobs_dir, &m->boot_jobs, boot_jobs_done, m);
 	if (act & MAITRED_DO_SERVE)
 		serve(m);
 	if (act & MAITRED_DO_STOP)

@@ -44,9 +44,9 @@ static void vm_ready_done(int code, const char *message, ProtobufCMessage *respo
 		return free(v);
 	if (code == RPC_OK) {
 		if (v->attempts == 1)
-			log_info("Told the host (%s) that the VM is ready", m->opts->vm_ready);
+			log_info("Told the host (%s) that the VM is ready", m->opts.vm_ready);
 		else
-			log_info("Told the host (%s) that the VM is ready, at attempt %u", m->opts->vm_ready,
+			log_info("Told the host (%s) that the VM is ready, at attempt %u", m->opts.vm_ready,
 				 v->attempts);
 		return maitred_vm_ready_free(v->slot);
 	}
@@ -59,7 +59,7 @@ static void vm_ready_done(int code, const char *message, ProtobufCMessage *respo
 	if (v->attempts == 1)
 		log_warning("Failed to notify host system that VM is ready: %s: %s; retrying for up to %.0f s",
 			    rpc_code_name(code), message ? message : "",
-			    (double)m->opts->vm_ready_timeout_usec / USEC_PER_SEC);
+			    (double)m->opts.vm_ready_timeout_usec / USEC_PER_SEC);
 	loop_timer_set(v->retry, now + v->pause);
 	v->pause = MIN(v->pause * 2, VM_READY_MAX_PAUSE_USEC);
 }
@@ -85,7 +85,7 @@ static void vm_ready_attempt(struct vm_ready *v)
 	/* Could not even start (no such socket file yet, no memory): the
 	 * same as a failed attempt. */
 	char msg[300];
-	snprintf(msg, sizeof(msg), "cannot connect to %s: %s", v->m->opts->vm_ready, sock_connect_strerror(&v->addr, r));
+	snprintf(msg, sizeof(msg), "cannot connect to %s: %s", v->m->opts.vm_ready, sock_connect_strerror(&v->addr, r));
 	vm_ready_done(RPC_UNAVAILABLE, msg, NULL, v);
 }
 
@@ -110,18 +110,18 @@ void maitred_notify_ready(struct maitred *m, struct vm_ready **slot)
 	struct addr a;
 	int r;
 
-	if (!m->opts->vm_ready || *slot)
+	if (!m->opts.vm_ready || *slot)
 		return;
-	if (addr_parse(m->opts->vm_ready, &a) < 0)
+	if (addr_parse(m->opts.vm_ready, &a) < 0)
 		return (void)log_warning("Failed to notify host system that VM is ready: bad address %s",
-					 m->opts->vm_ready);
+					 m->opts.vm_ready);
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return (void)log_warning_errno(-ENOMEM, "Failed to notify host system that VM is ready");
 	*v = (struct vm_ready){ .m = m,
 				.slot = slot,
 				.addr = a,
-				.give_up_at = now_usec() + m->opts->vm_ready_timeout_usec,
+				.give_up_at = now_usec() + m->opts.vm_ready_timeout_usec,
 				.pause = VM_READY_FIRST_PAUSE_USEC };
 	r = loop_add_timer(m->loop, USEC_INFINITY, on_retry, v, &v->retry);
 	if (r < 0) {

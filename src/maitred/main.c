@@ -154,14 +154,14 @@ static void setup_as_init(struct agent *m)
 
 	if (kc.no_startup_processes) {
 		log_info("maitred.no_startup_processes: skipping the boot jobs");
-		m->opts.no_startup_processes = true;
+		m->core.opts.no_startup_processes = true;
 	}
 	if (kc.shutdown_grace_usec)
-		m->opts.shutdown_grace_usec = kc.shutdown_grace_usec;
-	if (!m->opts.vm_ready_given) {
+		m->core.opts.shutdown_grace_usec = kc.shutdown_grace_usec;
+	if (!m->core.opts.vm_ready_given) {
 		int port = kc.vm_ready_port ? kc.vm_ready_port : 7777;
 		snprintf(m->vm_ready_default, sizeof(m->vm_ready_default), "vsock:2:%d", port);
-		m->opts.vm_ready = m->vm_ready_default;
+		m->core.opts.vm_ready = m->vm_ready_default;
 		log_info("Using startup listener port: %d", port);
 	}
 }
@@ -195,9 +195,9 @@ static int new_server(struct agent *m, struct rpc_server **ret)
 	struct rpc_server_config cfg;
 
 	rpc_server_config_init(&cfg, m->services);
-	cfg.policy = m->opts.policy;
-	cfg.max_connections = m->opts.max_connections;
-	cfg.handshake_timeout_usec = m->opts.handshake_timeout_usec;
+	cfg.policy = m->core.opts.policy;
+	cfg.max_connections = m->core.opts.max_connections;
+	cfg.handshake_timeout_usec = m->core.opts.handshake_timeout_usec;
 	cfg.on_event = on_server_event;
 	cfg.on_reject = on_call_rejected;
 	cfg.userdata = m;
@@ -213,7 +213,6 @@ static int run(int argc, char **argv)
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
 	int r;
 
-	m.core.opts = &m.opts; /* the services read them; only main.c writes */
 	m.started_usec = now_usec();
 	cpu_usec(&m.started_user_usec, &m.started_sys_usec);
 	m.pid1 = getpid() == 1;
@@ -226,7 +225,7 @@ static int run(int argc, char **argv)
 	if (m.pid1)
 		(void)log_open_kmsg();
 
-	r = maitred_parse_options(argc, argv, &m.opts);
+	r = maitred_parse_options(argc, argv, &m.core.opts);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 	r = notify_init(&m.notify);
@@ -254,7 +253,7 @@ static int run(int argc, char **argv)
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
 		return setup_failed(r, "create the supervisor");
-	supervisor_set_params(sup, &m.opts.respawn);
+	supervisor_set_params(sup, &m.core.opts.respawn);
 	m.core.supervisor = sup;
 
 	/* The services, each a layer of its own: one call each. */
@@ -267,7 +266,7 @@ static int run(int argc, char **argv)
 	m.server = server;
 
 	/* BOOTING -> BOOT_JOBS -> SERVING, or BOOTING -> SERVING. */
-	maitred_input(&m, m.opts.no_startup_processes ? MAITRED_BOOT_JOBS_DONE : MAITRED_RUN_BOOT_JOBS, NULL);
+	maitred_input(&m, m.core.opts.no_startup_processes ? MAITRED_BOOT_JOBS_DONE : MAITRED_RUN_BOOT_JOBS, NULL);
 	if (m.core.state == MAITRED_FAILED)
 		return 1;
 

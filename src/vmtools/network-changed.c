@@ -64,7 +64,7 @@ void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessa
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 	struct vmtools_net *m = userdata;
 	const char *name = strrchr(rpc_call_method(call), '/') + 1;
-	const char *ifname = m->core->opts->interface;
+	const char *ifname = m->core->opts.interface;
 	_cleanup_close_ int fd = -1;
 	unsigned flushed = 0;
 	int ifindex, r, v6;

@@ -34,8 +34,8 @@ const char *maitred_main_fs(struct vmtools_fs *m)
 	_cleanup_fclose_ FILE *f = NULL;
 	char line[4096];
 
-	if (m->core->opts->main_fs)
-		return m->core->opts->main_fs;
+	if (m->core->opts.main_fs)
+		return m->core->opts.main_fs;
 	if (!m->main_fs_buf[0]) {
 		f = fopen("/proc/cmdline", "re");
 		if (!f || !fgets(line, sizeof(line), f) ||

@@ -54,7 +54,7 @@ void maitred_set_resolv_config(struct rpc_call *call, const ProtobufCMessage *re
 {
 	const VmTools__SetResolvConfigRequest *req = (const VmTools__SetResolvConfigRequest *)request;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	const struct maitred_options *opts = ((struct vmtools_net *)userdata)->core->opts;
+	const struct maitred_options *opts = &((struct vmtools_net *)userdata)->core->opts;
 	const char *path = NULL;
 	char err[256];
 	int r;

@@ -102,21 +102,21 @@ void maitred_set_timezone(struct rpc_call *call, const ProtobufCMessage *request
 	const VmTools__SetTimezoneRequest *req = (const VmTools__SetTimezoneRequest *)request;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 	struct maitred *m = userdata;
-	const char *lt = m->opts->localtime;
+	const char *lt = m->opts.localtime;
 	char why[128], zone[PATH_MAX];
 	int r;
 
 	if (guest_check_zone_name(req->timezone_name, why, sizeof(why)) < 0)
 		return tz_fail(call, RPC_INVALID_ARGUMENT, req->timezone_name, "", why);
-	if (snprintf(zone, sizeof(zone), "%s/%s", m->opts->zoneinfo_dir, req->timezone_name) >= (int)sizeof(zone))
+	if (snprintf(zone, sizeof(zone), "%s/%s", m->opts.zoneinfo_dir, req->timezone_name) >= (int)sizeof(zone))
 		return tz_fail(call, RPC_INVALID_ARGUMENT, req->timezone_name, "", "name too long");
 	r = check_tzfile(zone);
 	if (r == -ENOENT || r == -ENOTDIR)
 		return tz_fail(call, RPC_INVALID_ARGUMENT, req->timezone_name, "no such zone in ",
-			       m->opts->zoneinfo_dir);
+			       m->opts.zoneinfo_dir);
 	if (r == -EISDIR || r == -ENOEXEC)
 		return tz_fail(call, RPC_INVALID_ARGUMENT, req->timezone_name, "not a zoneinfo file in ",
-			       m->opts->zoneinfo_dir);
+			       m->opts.zoneinfo_dir);
 	if (r < 0)
 		return tz_fail(call, RPC_INTERNAL, req->timezone_name, "cannot read the zone file: ", strerror(-r));
 

@@ -52,7 +52,6 @@ TEST(vmtools_and_another_service_share_the_server)
 	struct rpc_server_session *s;
 	struct h2_peer *p = h2_peer_new();
 
-	a.core.opts = &a.opts;
 	CHECK_EQ(vmtools_register(&a, &v), 0);
 	/* Every vm_tools.Maitred method, Shutdown included. */
 	CHECK_EQ(n_paths(a.services), 19);
