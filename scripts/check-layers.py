@@ -22,6 +22,10 @@ that table to BUILD_DIR/src/layers.json. Three checks, each printing
                    another layer (nm), nor needs an undeclared shared
                    library (readelf NEEDED): vshd and vsh carry neither
                    rpc_* nor nghttp2_*.
+  files/LAYER      no circle among the files of a layer (or a program):
+                   when a.c calls b.c, b.c does not call back into a.c,
+                   directly or through other files (nm of each object). A
+                   callee reports back through a callback it was given.
 
 Exits 1 if any check failed.
 """
@@ -160,6 +164,74 @@ def check_symbols(graph, out):
     return owner
 
 
+def object_name(where):
+    """The object file of nm -A's "ARCHIVE:OBJECT:ADDRESS" or "OBJECT:ADDRESS"."""
+    return next((p for p in reversed(where.split(":")) if p.endswith(".o")), where)
+
+
+def object_calls(symbols):
+    """{object: set of objects it calls} from (object, type, symbol)
+    triples of one archive or program."""
+    defined, undefined = {}, {}
+    for obj, typ, sym in symbols:
+        if typ == "U":
+            undefined.setdefault(obj, set()).add(sym)
+        elif typ in "TDBRCVW":
+            defined.setdefault(sym, obj)
+    calls = {obj: set() for obj in set(defined.values()) | set(undefined)}
+    for obj, syms in undefined.items():
+        calls[obj] |= {defined[s] for s in syms if s in defined and defined[s] != obj}
+    return calls
+
+
+def circles(calls):
+    """The strongly connected components with more than one file (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(calls.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(calls):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def check_files(graph, programs, build, out):
+    units = {n: nm(v["archive"]) for n, v in graph.items() if "archive" in v}
+    for d, p in programs.items():
+        objdir = os.path.join(build, os.path.relpath(os.path.dirname(p["binary"]), build), p["program"] + ".p")
+        objs = sorted(os.path.join(objdir, f) for f in os.listdir(objdir) if f.endswith(".o")) \
+            if os.path.isdir(objdir) else []
+        units[d] = [t for o in objs for t in nm(o)]
+    for n in sorted(units):
+        calls = object_calls((object_name(where), typ, sym) for where, typ, sym in units[n])
+        bad = []
+        for comp in circles(calls):
+            names = [os.path.basename(c).replace(".c.o", ".c") for c in comp]
+            bad.append(" <-> ".join(names) + ": each calls the other" if len(names) == 2
+                       else "a circle of calls among " + ", ".join(names))
+        out("files/" + n, bad)
+
+
 def check_programs(graph, programs, owner, build, static, out):
     libnames = {os.path.basename(v["archive"]): n for n, v in graph.items() if "archive" in v}
     for d, p in programs.items():
@@ -220,6 +292,7 @@ def main():
     uses_seen = check_includes(graph, out)
     owner = check_symbols(graph, out)
     check_programs(graph, table["programs"], owner, build, table["static"], out)
+    check_files(graph, table["programs"], build, out)
     # Declared but not used by any #include: worth a look, not an error
     # (a layer may use another's code only through a third one's headers).
     for n in sorted(graph):

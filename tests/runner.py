@@ -13,12 +13,16 @@ real binaries of that build, one file per worker process
 
 Everything runs in parallel: a pool of 2 x CPUs jobs, longest first (the
 durations of the last run are kept in BUILD/test-durations.json). The
-tests listed in TIMING measure time: they run one at a time in a lane of
-their own, at normal priority, while the pool's jobs run at nice 10, so
-that a busy pool does not stretch what they measure. Those in EXCLUSIVE
-measure speed itself and run alone once the rest is done. The VM test
-runs last, alone. The last line printed is "N passed, N failed".
+tests that measure time run one at a time in a lane of their own, at normal
+priority, while the pool's jobs run at nice 10, so that a busy pool does not
+stretch what they measure; those that measure speed itself run alone once
+the rest is done. Each test says so where it is registered: a C program
+with suite 'timing' or 'exclusive' in its meson.build (and is_parallel:
+false), an integration test with the decorator @timing or @exclusive of
+tests/lib/lanes.py. The VM test runs last, alone. The last line printed is
+"N passed, N failed".
 """
+import ast
 import argparse
 import concurrent.futures
 import importlib.util
@@ -36,34 +40,9 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 
 import valet  # noqa: E402
 
-# Integration tests whose outcome depends on elapsed time (a deadline, a
-# rate-limit interval, a throttle window, "finished while X still ran"):
-# never two at once, and ahead of the pool for the CPU. file -> functions.
-TIMING = {
-    "test_launch": ["test_respawn_throttled_after_ten_starts"],
-    "test_server": ["test_waiting_call_does_not_delay_others", "test_deadline_exceeded_and_process_reaped",
-                    "test_silent_peer_is_dropped_after_the_handshake_timeout"],
-    "test_interop_logging": ["test_a_flood_of_rejections_is_rate_limited"],
-    "test_hvsock": ["test_stalled_vmm_is_bounded", "test_wait_ready_over_tcp_and_timeout"],
-    "test_vm_ready": ["test_vm_ready_to_a_silent_host_gives_up_at_the_deadline",
-                      "test_vm_ready_gives_up_at_its_bound_and_serving_goes_on"],
-    # Keys typed into tmux race the remote shell's job control.
-    "test_vsh_terminal": ["test_interactive_session_in_tmux"],
-    # Sends SIGINT once the remote processes exist, then sleeps 0.2 s for
-    # READY: under load the signal was once lost (vsh waited 10 s).
-    "test_vsh": ["test_signals_forwarded_and_connection_loss"],
-}
-# Tests that measure speed itself: they run alone, after everything else.
-EXCLUSIVE = {
-    # "100 children at once" holds only if 100 spawns take less than the
-    # children's 0.5 s.
-    "test_server": ["test_hundred_concurrent_calls_on_one_connection"],
-    # Counts calls slower than 30 ms.
-    "test_interop_tcp": ["test_tcp_two_thousand_sequential_calls_none_stalls"],
-}
-# C test programs that measure time (orphans reaped within 100 ms).
-TIMING_PROGRAMS = {"test-loop"}
 SUITES = ("unit", "failmalloc", "fuzz-replay", "layers")
+# The lanes a test can be declared in (tests/lib/lanes.py; suites in meson).
+LANES = ("timing", "exclusive")
 POOL_NICE = 10
 
 
@@ -144,8 +123,43 @@ def c_job(build, label, t, tally, pattern):
         elif rc != 0 or seen == 0:
             tally.fail(f"{label}/{prog}", f"exit status {rc}, {seen} cases\n{stderr[-3000:]}")
 
-    return Job(f"{label}/{prog}", t["cmd"], report, env=env, cwd=t.get("workdir") or ROOT,
-               timeout=t.get("timeout") or 300, timing=prog in TIMING_PROGRAMS)
+    lane = c_lane(t)
+    j = Job(f"{label}/{prog}", t["cmd"], report, env=env, cwd=t.get("workdir") or ROOT,
+            timeout=t.get("timeout") or 300, timing=lane is not None)
+    j.exclusive = lane == "exclusive"
+    return j
+
+
+def c_lane(t):
+    """'timing', 'exclusive' or None: the suite a C test is registered in."""
+    suites = {s.split(":", 1)[-1] for s in t["suite"]}
+    for lane in LANES:
+        if lane in suites:
+            return lane
+    return None
+
+
+def lanes_of(path):
+    """{test function: lane} of one integration file, from its decorators
+    (@timing, @exclusive, or lanes.timing...), read without importing it.
+    An unknown decorator of that module, or a lane on something that is not
+    a module-level test_* function, is an error."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    lanes = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for d in node.decorator_list:
+            name = d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute) else None
+            if name not in LANES:
+                continue
+            if node not in tree.body or not node.name.startswith("test_"):
+                raise ValueError(f"{path}:{node.lineno}: @{name} on {node.name}, not a module-level test_ function")
+            if node.name in lanes:
+                raise ValueError(f"{path}:{node.lineno}: {node.name} is in two lanes")
+            lanes[node.name] = name
+    return lanes
 
 
 def integration_jobs(build, label, tally, pattern):
@@ -155,8 +169,13 @@ def integration_jobs(build, label, tally, pattern):
         if not (fname.startswith("test_") and fname.endswith(".py")):
             continue
         modname = fname[:-3]
-        timing = TIMING.get(modname, [])
-        exclusive = EXCLUSIVE.get(modname, [])
+        try:
+            lanes = lanes_of(os.path.join(idir, fname))
+        except (SyntaxError, ValueError) as e:
+            tally.fail(f"{label}/{modname}", f"cannot read its lanes: {e}")
+            continue
+        timing = sorted(n for n, lane in lanes.items() if lane == "timing")
+        exclusive = sorted(n for n, lane in lanes.items() if lane == "exclusive")
 
         def job(key, extra, is_timing, modname=modname):
             argv = [sys.executable, os.path.abspath(__file__), "--worker", os.path.join(idir, modname + ".py"),

@@ -1,7 +1,7 @@
 /* The mechanics of PID 1's power-off: signalling every process, telling
  * whether any is left, unmounting, taking network links down. The sequence
  * and its timing (what is done when, as a state machine on the loop) live
- * with maitred, in maitred/power-off-sequence.c. */
+ * with maitred, in agent/power-off-sequence.c. */
 #pragma once
 
 #include <stdbool.h>

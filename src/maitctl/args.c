@@ -3,7 +3,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/parse.h"
 #include "maitctl.h"
+
+int maitctl_parse_seconds(const char *s, uint64_t *ret_usec)
+{
+	return parse_seconds_range(s, true, 86400 * 365, ret_usec);
+}
 
 int maitctl_help(const char *help, int c)
 {

@@ -13,11 +13,6 @@ static const struct maitctl_command *const commands[] = {
 	&maitctl_cmd_resize_bounds, &maitctl_cmd_suspend_prep, &maitctl_cmd_network_changed,
 };
 
-int maitctl_parse_seconds(const char *s, uint64_t *ret_usec)
-{
-	return parse_seconds_range(s, true, 86400 * 365, ret_usec);
-}
-
 static void usage(FILE *f)
 {
 	fputs("Usage: maitctl [--addr ADDR | --cid N] [--timeout SECONDS] [--json] COMMAND [ARGS...]\n"

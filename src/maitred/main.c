@@ -22,7 +22,8 @@
 #include "init/cmdline.h"
 #include "init/power-off.h"
 #include "init/sysinit.h"
-#include "maitred.h"
+#include "vmtools/vmtools.h"
+#include "agent/agent.h"
 
 /* A flood of refused peers or calls must not fill the log (the kernel log
  * as PID 1): per kind, at most RATELIMIT_BURST lines per interval, then one
@@ -106,7 +107,7 @@ static void on_orphan(struct loop *l, pid_t pid, int status, void *userdata)
 
 static void on_stop_signal(struct loop *l, int signo, void *userdata)
 {
-	struct maitred *m = userdata;
+	struct agent *m = userdata;
 
 	if (m->pid1) {
 		log_info("received SIG%s, powering off", sigabbrev_np(signo));
@@ -138,7 +139,7 @@ static bool running_as_systemd_service(void)
 }
 
 /* PID 1 only: the system setup, then what the kernel command line says. */
-static void setup_as_init(struct maitred *m)
+static void setup_as_init(struct agent *m)
 {
 	struct kernel_cmdline kc;
 
@@ -153,14 +154,14 @@ static void setup_as_init(struct maitred *m)
 
 	if (kc.no_startup_processes) {
 		log_info("maitred.no_startup_processes: skipping the boot jobs");
-		m->opts.no_startup_processes = true;
+		m->core.opts.no_startup_processes = true;
 	}
 	if (kc.shutdown_grace_usec)
-		m->opts.shutdown_grace_usec = kc.shutdown_grace_usec;
-	if (!m->opts.vm_ready_given) {
+		m->core.opts.shutdown_grace_usec = kc.shutdown_grace_usec;
+	if (!m->core.opts.vm_ready_given) {
 		int port = kc.vm_ready_port ? kc.vm_ready_port : 7777;
 		snprintf(m->vm_ready_default, sizeof(m->vm_ready_default), "vsock:2:%d", port);
-		m->opts.vm_ready = m->vm_ready_default;
+		m->core.opts.vm_ready = m->vm_ready_default;
 		log_info("Using startup listener port: %d", port);
 	}
 }
@@ -173,39 +174,40 @@ static int setup_failed(int error, const char *what)
 
 /* SIGTERM and SIGINT stop (or power off); as PID 1 SIGPWR too, and the
  * signals whose default would kill PID 1 are logged and ignored. */
-static int route_signals(struct maitred *m)
+static int route_signals(struct agent *m)
 {
 	static const int ignored[] = { SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
-	int r = loop_add_signal(m->loop, SIGTERM, on_stop_signal, m);
+	int r = loop_add_signal(m->core.loop, SIGTERM, on_stop_signal, m);
 
 	if (r >= 0)
-		r = loop_add_signal(m->loop, SIGINT, on_stop_signal, m);
+		r = loop_add_signal(m->core.loop, SIGINT, on_stop_signal, m);
 	if (r >= 0 && m->pid1) {
-		r = loop_add_signal(m->loop, SIGPWR, on_stop_signal, m);
+		r = loop_add_signal(m->core.loop, SIGPWR, on_stop_signal, m);
 		for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(ignored); i++)
-			r = loop_add_signal(m->loop, ignored[i], on_ignored_signal, m);
+			r = loop_add_signal(m->core.loop, ignored[i], on_ignored_signal, m);
 	}
 	return r;
 }
 
-/* svc must outlive the server. */
-static int new_server(struct maitred *m, const struct rpc_service *svc, struct rpc_server **ret)
+/* The services registered so far; they must outlive the server. */
+static int new_server(struct agent *m, struct rpc_server **ret)
 {
 	struct rpc_server_config cfg;
 
-	rpc_server_config_init(&cfg, svc);
-	cfg.policy = m->opts.policy;
-	cfg.max_connections = m->opts.max_connections;
-	cfg.handshake_timeout_usec = m->opts.handshake_timeout_usec;
+	rpc_server_config_init(&cfg, m->services);
+	cfg.policy = m->core.opts.policy;
+	cfg.max_connections = m->core.opts.max_connections;
+	cfg.handshake_timeout_usec = m->core.opts.handshake_timeout_usec;
 	cfg.on_event = on_server_event;
 	cfg.on_reject = on_call_rejected;
 	cfg.userdata = m;
-	return rpc_server_new(m->loop, &cfg, ret);
+	return rpc_server_new(m->core.loop, &cfg, ret);
 }
 
 static int run(int argc, char **argv)
 {
-	struct maitred m = { 0 };
+	struct agent m = { 0 };
+	struct vmtools vmtools;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
@@ -223,7 +225,7 @@ static int run(int argc, char **argv)
 	if (m.pid1)
 		(void)log_open_kmsg();
 
-	r = maitred_parse_options(argc, argv, &m.opts);
+	r = maitred_parse_options(argc, argv, &m.core.opts);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 	r = notify_init(&m.notify);
@@ -241,7 +243,7 @@ static int run(int argc, char **argv)
 	r = loop_new(&loop);
 	if (r < 0)
 		return setup_failed(r, "create the event loop");
-	m.loop = loop;
+	m.core.loop = loop;
 	loop_set_orphan_handler(loop, on_orphan, &m);
 	r = route_signals(&m);
 	/* Without its signals maitred could not be stopped cleanly. */
@@ -251,32 +253,32 @@ static int run(int argc, char **argv)
 	r = supervisor_new(loop, on_supervisor_event, &m, &sup);
 	if (r < 0)
 		return setup_failed(r, "create the supervisor");
-	supervisor_set_params(sup, &m.opts.respawn);
-	m.supervisor = sup;
+	supervisor_set_params(sup, &m.core.opts.respawn);
+	m.core.supervisor = sup;
 
-	struct rpc_service svc = maitred_service;
-	svc.userdata = &m;
-	r = new_server(&m, &svc, &server);
+	/* The services, each a layer of its own: one call each. */
+	r = vmtools_register(&m, &vmtools);
+	if (r < 0)
+		return setup_failed(r, "register vm_tools.Maitred");
+	r = new_server(&m, &server);
 	if (r < 0)
 		return setup_failed(r, "create the server");
 	m.server = server;
 
 	/* BOOTING -> BOOT_JOBS -> SERVING, or BOOTING -> SERVING. */
-	maitred_input(&m, m.opts.no_startup_processes ? MAITRED_BOOT_JOBS_DONE : MAITRED_RUN_BOOT_JOBS, NULL);
-	if (m.state == MAITRED_FAILED)
+	maitred_input(&m, m.core.opts.no_startup_processes ? MAITRED_BOOT_JOBS_DONE : MAITRED_RUN_BOOT_JOBS, NULL);
+	if (m.core.state == MAITRED_FAILED)
 		return 1;
 
 	r = loop_run(loop);
 	/* The supervisor (freed after this) holds the waits' exit watches. */
-	maitred_launch_waits_free(&m);
-	maitred_vm_ready_free(&m);
-	maitred_boot_jobs_free(&m);
-	maitred_power_off_free(&m);
+	vmtools_free(&vmtools);
+	maitred_agent_free(&m);
 	if (r < 0) {
 		log_error_errno(r, "event loop failed");
 		return 1;
 	}
-	return m.state == MAITRED_FAILED ? 1 : 0;
+	return m.core.state == MAITRED_FAILED ? 1 : 0;
 }
 
 /* The only way PID 1 ends: never by returning into a kernel panic. */

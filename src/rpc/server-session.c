@@ -241,9 +241,17 @@ const char *rpc_call_peer(const struct rpc_call *c)
 {
 	return c->session->peer;
 }
+/* The service in the list whose table holds m. */
+static const struct rpc_service *service_of(const struct rpc_service *svc, const struct rpc_method *m)
+{
+	while (m < svc->methods || m >= svc->methods + svc->n_methods)
+		svc = svc->next;
+	return svc;
+}
+
 void *rpc_call_service_userdata(const struct rpc_call *c)
 {
-	return c->session->service->userdata;
+	return service_of(c->session->service, c->method)->userdata;
 }
 
 /* --- request handling ---------------------------------------------------- */
@@ -332,9 +340,10 @@ static void admit_waiting(struct rpc_server_session *s)
 
 static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path)
 {
-	for (size_t i = 0; i < svc->n_methods; i++)
-		if (strcmp(svc->methods[i].path, path) == 0)
-			return &svc->methods[i];
+	for (; svc; svc = svc->next)
+		for (size_t i = 0; i < svc->n_methods; i++)
+			if (strcmp(svc->methods[i].path, path) == 0)
+				return &svc->methods[i];
 	return NULL;
 }
 
@@ -478,7 +487,7 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	*c = (struct rpc_call){ .session = s, .stream = st, .method = m };
 	st->call = c;
 	s->pending_calls++;
-	m->handler(c, req, s->service->userdata);
+	m->handler(c, req, service_of(s->service, m)->userdata);
 	protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 }
 

@@ -35,10 +35,14 @@ struct rpc_method {
 	rpc_handler_fn handler;
 };
 
+/* What a server serves: a list of method tables, each with the userdata its
+ * handlers get (several services on one endpoint, or one service whose
+ * method families keep their own state). A path is looked up in order. */
 struct rpc_service {
 	const struct rpc_method *methods;
 	size_t n_methods;
 	void *userdata;
+	const struct rpc_service *next;
 };
 
 struct rpc_limits {

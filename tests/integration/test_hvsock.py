@@ -8,6 +8,7 @@ import sys
 import time
 
 from valet import Maitred, Vshd, binary, maitctl, netns, sanitizer_env, tmpdir, track, vsh, wait_until
+from lanes import timing
 
 RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib", "hvsock_relay.py")
 
@@ -89,6 +90,7 @@ def test_refused_port_and_bad_vmm_answers():
     assert m.stop() == 0
 
 
+@timing
 def test_stalled_vmm_is_bounded():
     path = relay(mode="stall")
     start = time.monotonic()
@@ -143,6 +145,7 @@ def test_wait_ready_through_the_vmm_uds_port_socket():
     assert m.stop() == 0
 
 
+@timing
 def test_wait_ready_over_tcp_and_timeout():
     import socket
     s = socket.socket()

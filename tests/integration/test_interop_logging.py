@@ -8,6 +8,7 @@ import struct
 import time
 
 from valet import Maitred, binary, grpc_error, grpc_stubs, sanitizer_env, track, wait_until
+from lanes import timing
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -86,6 +87,7 @@ def test_connections_refused_at_the_cap_are_logged():
     assert m.stop() == 0
 
 
+@timing
 def test_a_flood_of_rejections_is_rate_limited():
     m = Maitred()
     g = grpc_stubs(m.addr)

@@ -7,6 +7,7 @@ import socket
 import time
 
 from valet import Maitred, sanitized
+from lanes import exclusive
 
 # A loopback call takes about 1 ms here (a few under ASan); a delayed-ACK
 # stall takes 40 ms or more. The acceptance threshold is 30 ms.
@@ -57,6 +58,8 @@ def timed_pair(c):
     return [(done[k] - t) * 1000 for k in ("launch", "mount")]
 
 
+# Counts calls slower than 30 ms.
+@exclusive
 def test_tcp_two_thousand_sequential_calls_none_stalls():
     m, target = tcp_maitred()
     threshold = THRESHOLD_MS * (3 if sanitized() else 1)

@@ -8,6 +8,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawh2  # noqa: E402
 from valet import Maitred, binary, grpc_error, grpc_stubs, maitctl, sanitizer_env, wait_until
+from lanes import timing
 
 
 def _resp(status, code=0):
@@ -139,6 +140,7 @@ echo "fds=$(ls /proc/self/fd | sort -n | tr '\\n' ',')"
     assert m.stop() == 0
 
 
+@timing
 def test_respawn_throttled_after_ten_starts():
     """End to end with no backoff (the policy's timings are unit-tested in
     tests/unit/test-supervisor.c with a fake clock)."""

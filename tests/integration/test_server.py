@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from valet import Maitred, binary, grpc_error, grpc_stubs, maitctl, sanitized, track, wait_until
+from lanes import exclusive, timing
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -48,6 +49,9 @@ def frames(data):
     return out
 
 
+# "100 children at once" holds only if 100 spawns take less than the
+# children's 0.5 s.
+@exclusive
 def test_hundred_concurrent_calls_on_one_connection():
     import guest_pb2
     m = Maitred()
@@ -78,6 +82,7 @@ def test_fifty_connections_at_once():
     assert m.stop() == 0
 
 
+@timing
 def test_waiting_call_does_not_delay_others():
     import guest_pb2
     m = Maitred()
@@ -169,6 +174,7 @@ def test_client_vanishes_while_process_runs():
     assert m.stop() == 0
 
 
+@timing
 def test_deadline_exceeded_and_process_reaped():
     m = Maitred()
     g = grpc_stubs(m.addr)
@@ -305,6 +311,7 @@ def test_bad_command_lines():
     assert r.returncode == 0 and "--listen ADDR" in r.stdout
 
 
+@timing
 def test_silent_peer_is_dropped_after_the_handshake_timeout():
     m = Maitred(args=["--handshake-timeout", "0.5"])
     base = m.socket_count()

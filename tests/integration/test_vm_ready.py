@@ -6,6 +6,7 @@ import socket
 import time
 
 from valet import Maitred, StartupListener, maitctl, tmpdir
+from lanes import timing
 
 
 def test_vm_ready_reaches_the_host_once_serving():
@@ -50,6 +51,7 @@ def test_vm_ready_retried_until_the_host_listens():
         host.stop()
 
 
+@timing
 def test_vm_ready_gives_up_at_its_bound_and_serving_goes_on():
     start = time.monotonic()
     m = Maitred(args=["--vm-ready", "unix:/nonexistent/startup.sock", "--vm-ready-timeout", "2",
@@ -66,6 +68,7 @@ def test_vm_ready_gives_up_at_its_bound_and_serving_goes_on():
     assert m.stop() == 0
 
 
+@timing
 def test_vm_ready_to_a_silent_host_gives_up_at_the_deadline():
     d = tmpdir()
     path = os.path.join(d, "silent.sock")

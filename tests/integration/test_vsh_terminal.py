@@ -6,6 +6,7 @@ import subprocess
 import time
 
 from valet import Vshd, binary, wait_until
+from lanes import timing
 
 
 class Tmux:
@@ -44,6 +45,8 @@ def _process_with_cmdline(argv):
     return None
 
 
+# Keys typed into tmux race the remote shell's job control.
+@timing
 def test_interactive_session_in_tmux():
     d = Vshd()
     before, after, rc = (os.path.join(d.dir, n) for n in ("before", "after", "rc"))

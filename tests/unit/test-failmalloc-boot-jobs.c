@@ -9,18 +9,20 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "failmalloc.h"
-#include "maitred/maitred.h"
+#include "agent/agent.h"
 #include "test.h"
 
 #define GUARD_USEC (20 * USEC_PER_SEC)
 
 static struct maitred M;
+static struct boot_jobs *jobs;
 static struct loop_timer *guard;
 static bool hung, done;
 static char dir[64];
 
-static void on_done(struct maitred *m)
+static void on_done(void *userdata)
 {
+	struct maitred *m = userdata;
 	done = true;
 	if (loop_is_running(m->loop))
 		loop_exit(m->loop, 0);
@@ -40,7 +42,7 @@ static void on_event(enum supervisor_event ev, const char *name, pid_t pid, int 
 static void run_jobs(void)
 {
 	done = hung = false;
-	maitred_run_boot_jobs(&M, dir, on_done);
+	maitred_run_boot_jobs(&M, dir, &jobs, on_done, &M);
 	if (!done) {
 		loop_timer_set(guard, now_usec() + GUARD_USEC);
 		(void)loop_run(M.loop);
@@ -60,7 +62,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 	*ret_count = failmalloc_disarm();
 	CHECK(!hung);
 	CHECK(done);
-	CHECK(!M.boot_jobs);
+	CHECK(!jobs);
 	/* The respawning job, unless its launch failed. */
 	if (!failmalloc_injected())
 		CHECK_EQ(supervisor_services(M.supervisor), 1);

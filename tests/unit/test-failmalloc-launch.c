@@ -10,19 +10,20 @@
 #include "failmalloc.h"
 #include "guest.pb-c.h"
 #include "h2-peer.h"
-#include "maitred/maitred.h"
+#include "vmtools/vmtools.h"
 #include "test.h"
 
 #define GUARD_USEC (20 * USEC_PER_SEC)
 
 static struct maitred M;
+static struct vmtools_launch L = { .core = &M };
 static struct loop_timer *guard;
 static bool hung;
 
 static const struct rpc_method methods[] = {
 	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor, maitred_launch_process },
 };
-static const struct rpc_service service = { methods, 1, &M };
+static const struct rpc_service service = { methods, 1, &L };
 
 static uint8_t body[128], respawn_body[64];
 static size_t body_len, respawn_body_len;

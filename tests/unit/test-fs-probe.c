@@ -2,7 +2,7 @@
  * all-zero heads and tails are blank; signatures are named. */
 #include <fcntl.h>
 
-#include "maitred/fs-probe.h"
+#include "vmtools/fs-probe.h"
 #include "test.h"
 
 #define IMAGE_SIZE (8u << 20)

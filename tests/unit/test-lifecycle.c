@@ -1,6 +1,6 @@
-/* maitred's lifecycle (maitred/lifecycle.c): every path through the states,
+/* maitred's lifecycle (agent/lifecycle.c): every path through the states,
  * and the inputs each state ignores. */
-#include "maitred/lifecycle.h"
+#include "agent/lifecycle.h"
 #include "test.h"
 
 static enum maitred_state st;

@@ -10,15 +10,17 @@
 #include "base/wait-status.h"
 #include "init/jobs.h"
 #include "init/textproto.h"
-#include "maitred.h"
+#include "agent.h"
 
 #define JOB_FILE_MAX (1024 * 1024)
 
 struct boot_jobs {
 	struct maitred *m;
+	struct boot_jobs **slot;
 	char **paths;
 	size_t n, next;
-	void (*done)(struct maitred *m);
+	void (*done)(void *userdata);
+	void *userdata;
 };
 
 static void boot_jobs_next(struct boot_jobs *b);
@@ -121,33 +123,34 @@ static void boot_jobs_next(struct boot_jobs *b)
 	while (b->next < b->n)
 		if (boot_jobs_start(b, b->paths[b->next++]))
 			return; /* resumed by job_exited */
-	void (*done)(struct maitred *) = b->done;
-	struct maitred *m = b->m;
-	maitred_boot_jobs_free(m);
-	done(m);
+	void (*done)(void *) = b->done;
+	void *userdata = b->userdata;
+	maitred_boot_jobs_free(b->slot);
+	done(userdata);
 }
 
-void maitred_boot_jobs_free(struct maitred *m)
+void maitred_boot_jobs_free(struct boot_jobs **slot)
 {
-	struct boot_jobs *b = TAKE_PTR(m->boot_jobs);
+	struct boot_jobs *b = TAKE_PTR(*slot);
 	if (b) {
 		jobs_list_free(b->paths);
 		free(b);
 	}
 }
 
-void maitred_run_boot_jobs(struct maitred *m, const char *dir, void (*done)(struct maitred *m))
+void maitred_run_boot_jobs(struct maitred *m, const char *dir, struct boot_jobs **slot, void (*done)(void *userdata),
+			   void *userdata)
 {
 	struct boot_jobs *b = calloc(1, sizeof(*b));
 	int r;
 
 	if (!b) {
 		log_error("cannot run the boot jobs in %s: out of memory; serving without them", dir);
-		done(m);
+		done(userdata);
 		return;
 	}
-	*b = (struct boot_jobs){ .m = m, .done = done };
-	m->boot_jobs = b;
+	*b = (struct boot_jobs){ .m = m, .slot = slot, .done = done, .userdata = userdata };
+	*slot = b;
 	r = jobs_list(dir, &b->paths, &b->n);
 	if (r < 0) {
 		log_error_errno(r, "cannot list boot jobs in %s", dir);

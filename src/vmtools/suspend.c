@@ -11,8 +11,8 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "common.pb-c.h"
-#include "maitred.h"
-#include "worker.h"
+#include "vmtools.h"
+#include "agent/worker.h"
 
 struct suspend_call {
 	struct rpc_call *call;

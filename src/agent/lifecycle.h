@@ -1,5 +1,5 @@
 /* maitred's lifecycle as a state machine: state x input -> state + actions.
- * maitred_lifecycle_step() is pure; service.c's maitred_input() feeds it
+ * maitred_lifecycle_step() is pure; agent/service.c's maitred_input() feeds it
  * and carries the actions out.
  *
  *   BOOTING --RUN_BOOT_JOBS--> BOOT_JOBS --BOOT_JOBS_DONE--> SERVING

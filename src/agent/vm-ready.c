@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/time-util.h"
 #include "common.pb-c.h"
-#include "maitred.h"
+#include "agent.h"
 #include "net/sock.h"
 #include "rpc/unary.h"
 
@@ -20,6 +20,7 @@
 
 struct vm_ready {
 	struct maitred *m;
+	struct vm_ready **slot;
 	struct addr addr;
 	uint64_t give_up_at;
 	uint64_t pause;
@@ -47,13 +48,13 @@ static void vm_ready_done(int code, const char *message, ProtobufCMessage *respo
 		else
 			log_info("Told the host (%s) that the VM is ready, at attempt %u", m->opts.vm_ready,
 				 v->attempts);
-		return maitred_vm_ready_free(m);
+		return maitred_vm_ready_free(v->slot);
 	}
 	uint64_t now = now_usec();
 	if (now + v->pause >= v->give_up_at) {
 		log_warning("Failed to notify host system that VM is ready: %s: %s; gave up after %u attempts",
 			    rpc_code_name(code), message ? message : "", v->attempts);
-		return maitred_vm_ready_free(m);
+		return maitred_vm_ready_free(v->slot);
 	}
 	if (v->attempts == 1)
 		log_warning("Failed to notify host system that VM is ready: %s: %s; retrying for up to %.0f s",
@@ -88,9 +89,9 @@ static void vm_ready_attempt(struct vm_ready *v)
 	vm_ready_done(RPC_UNAVAILABLE, msg, NULL, v);
 }
 
-void maitred_vm_ready_free(struct maitred *m)
+void maitred_vm_ready_free(struct vm_ready **slot)
 {
-	struct vm_ready *v = TAKE_PTR(m->vm_ready);
+	struct vm_ready *v = TAKE_PTR(*slot);
 
 	if (!v)
 		return;
@@ -103,13 +104,13 @@ void maitred_vm_ready_free(struct maitred *m)
 		free(v);
 }
 
-void maitred_notify_ready(struct maitred *m)
+void maitred_notify_ready(struct maitred *m, struct vm_ready **slot)
 {
 	struct vm_ready *v;
 	struct addr a;
 	int r;
 
-	if (!m->opts.vm_ready || m->vm_ready)
+	if (!m->opts.vm_ready || *slot)
 		return;
 	if (addr_parse(m->opts.vm_ready, &a) < 0)
 		return (void)log_warning("Failed to notify host system that VM is ready: bad address %s",
@@ -118,6 +119,7 @@ void maitred_notify_ready(struct maitred *m)
 	if (!v)
 		return (void)log_warning_errno(-ENOMEM, "Failed to notify host system that VM is ready");
 	*v = (struct vm_ready){ .m = m,
+				.slot = slot,
 				.addr = a,
 				.give_up_at = now_usec() + m->opts.vm_ready_timeout_usec,
 				.pause = VM_READY_FIRST_PAUSE_USEC };
@@ -126,6 +128,6 @@ void maitred_notify_ready(struct maitred *m)
 		free(v);
 		return (void)log_warning_errno(r, "Failed to notify host system that VM is ready");
 	}
-	m->vm_ready = v;
+	*slot = v;
 	vm_ready_attempt(v);
 }

@@ -6,7 +6,7 @@
 
 #include "base/log.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {

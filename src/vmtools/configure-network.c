@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 #include "net/rtnl.h"
 
 /* -1 when the mask has holes. */
@@ -34,7 +34,7 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 {
 	const VmTools__NetworkConfigRequest *req = (const VmTools__NetworkConfigRequest *)request;
 	const VmTools__IPv4Config *cfg = req->ipv4_config;
-	struct maitred *m = userdata;
+	struct vmtools_net *m = userdata;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 	char a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
 	_cleanup_close_ int fd = -1;
@@ -64,7 +64,7 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 			return fail(call, RPC_INVALID_ARGUMENT, msg, 0);
 	}
 
-	ifindex = (int)if_nametoindex(m->opts.interface);
+	ifindex = (int)if_nametoindex(m->core->opts.interface);
 	if (ifindex == 0)
 		return fail(call, RPC_INTERNAL, "failed to set IPv4 address", errno);
 	r = rtnl_open(&fd);
@@ -88,13 +88,13 @@ void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *re
 	};
 	if (req->resolv_config) {
 		const char *path;
-		r = maitred_resolv_write(m, req->resolv_config, &path);
+		r = maitred_resolv_write(m->core->opts.resolv_conf, req->resolv_config, &path);
 		if (r < 0)
 			return fail(call, RPC_INTERNAL, "failed to write resolv.conf", -r);
 		log_info("ConfigureNetwork from %s: %s written", rpc_call_peer(call), path);
 	}
 
 	log_info("ConfigureNetwork from %s: OK: %s address %s/%d, gateway %s, lo up", rpc_call_peer(call),
-		 m->opts.interface, a, prefix, g);
+		 m->core->opts.interface, a, prefix, g);
 	rpc_call_reply(call, &resp.base);
 }

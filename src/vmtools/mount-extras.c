@@ -26,7 +26,7 @@
 #include "base/spawn.h"
 #include "fs-probe.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 int maitred_mount_prepare_target(const VmTools__MountRequest *req)
 {

@@ -21,21 +21,21 @@
 #include "base/time-util.h"
 #include "guest.pb-c.h"
 #include "main-fs.h"
-#include "maitred.h"
-#include "worker.h"
+#include "vmtools.h"
+#include "agent/worker.h"
 
 /* linux/ext4.h is not among the uapi headers Debian installs. */
 #ifndef EXT4_IOC_RESIZE_FS
 #define EXT4_IOC_RESIZE_FS _IOW('f', 16, uint64_t)
 #endif
 
-const char *maitred_main_fs(struct maitred *m)
+const char *maitred_main_fs(struct vmtools_fs *m)
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	char line[4096];
 
-	if (m->opts.main_fs)
-		return m->opts.main_fs;
+	if (m->core->opts.main_fs)
+		return m->core->opts.main_fs;
 	if (!m->main_fs_buf[0]) {
 		f = fopen("/proc/cmdline", "re");
 		if (!f || !fgets(line, sizeof(line), f) ||
@@ -103,7 +103,7 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 {
 	const VmTools__ResizeFilesystemRequest *req = (const VmTools__ResizeFilesystemRequest *)request;
 	VmTools__ResizeFilesystemResponse resp = VM_TOOLS__RESIZE_FILESYSTEM_RESPONSE__INIT;
-	struct maitred *m = userdata;
+	struct vmtools_fs *m = userdata;
 	struct maitred_resize *rs = &m->resize;
 	const char *fs = maitred_main_fs(m);
 	const char *peer = rpc_call_peer(call);
@@ -152,7 +152,7 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 	rs->target = size;
 	rs->started = now_usec();
 	snprintf(rs->fs, sizeof(rs->fs), "%s", fs);
-	r = worker_start(m->loop, resize_child, rs, rs->fd, on_resized, rs, &rs->worker);
+	r = worker_start(m->core->loop, resize_child, rs, rs->fd, on_resized, rs, &rs->worker);
 	if (r < 0) {
 		rs->fd = safe_close(rs->fd);
 		resp.status = VM_TOOLS__RESIZE_FILESYSTEM_RESPONSE__RESIZE_STATUS__FAILED;
@@ -168,7 +168,7 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__GetResizeStatusResponse resp = VM_TOOLS__GET_RESIZE_STATUS_RESPONSE__INIT;
-	struct maitred *m = userdata;
+	struct vmtools_fs *m = userdata;
 	struct main_fs_info info;
 
 	if (probe(call, "GetResizeStatus", maitred_main_fs(m), &info) < 0)
@@ -182,7 +182,7 @@ void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *re
 void maitred_get_resize_bounds(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__GetResizeBoundsResponse resp = VM_TOOLS__GET_RESIZE_BOUNDS_RESPONSE__INIT;
-	struct maitred *m = userdata;
+	struct vmtools_fs *m = userdata;
 	struct main_fs_info info;
 
 	if (probe(call, "GetResizeBounds", maitred_main_fs(m), &info) < 0)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 void maitred_refuse_container_method(struct rpc_call *call, const ProtobufCMessage *request,
 				     void *userdata)

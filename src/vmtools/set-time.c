@@ -14,7 +14,7 @@
 #include "common.pb-c.h"
 #include "guest-config.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 /* Year 9999: anything later is not a clock reading. */
 #define MAX_PLAUSIBLE_SECONDS 253402300799LL

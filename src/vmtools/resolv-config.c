@@ -13,7 +13,7 @@
 #include "common.pb-c.h"
 #include "guest-config.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 #define RUN_RESOLV_CONF "/run/resolv.conf"
 
@@ -23,11 +23,11 @@ int maitred_resolv_check(const VmTools__ResolvConfig *rc, char *err, size_t errl
 				  errlen);
 }
 
-int maitred_resolv_write(struct maitred *m, const VmTools__ResolvConfig *rc, const char **ret_path)
+int maitred_resolv_write(const char *resolv_conf, const VmTools__ResolvConfig *rc, const char **ret_path)
 {
 	static char target[PATH_MAX];
 	_cleanup_free_ char *text = NULL;
-	const char *path = m->opts.resolv_conf;
+	const char *path = resolv_conf;
 	ssize_t n;
 	int r;
 
@@ -40,7 +40,7 @@ int maitred_resolv_write(struct maitred *m, const VmTools__ResolvConfig *rc, con
 		path = target;
 	}
 	r = guest_write_file_atomic(path, text, strlen(text), 0644);
-	if (r == -EROFS && strcmp(m->opts.resolv_conf, "/etc/resolv.conf") == 0) {
+	if (r == -EROFS && strcmp(resolv_conf, "/etc/resolv.conf") == 0) {
 		path = RUN_RESOLV_CONF;
 		r = guest_write_file_atomic(path, text, strlen(text), 0644);
 	}
@@ -54,7 +54,7 @@ void maitred_set_resolv_config(struct rpc_call *call, const ProtobufCMessage *re
 {
 	const VmTools__SetResolvConfigRequest *req = (const VmTools__SetResolvConfigRequest *)request;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	struct maitred *m = userdata;
+	const struct maitred_options *opts = &((struct vmtools_net *)userdata)->core->opts;
 	const char *path = NULL;
 	char err[256];
 	int r;
@@ -67,11 +67,11 @@ void maitred_set_resolv_config(struct rpc_call *call, const ProtobufCMessage *re
 		log_info("SetResolvConfig from %s: INVALID_ARGUMENT: %s", rpc_call_peer(call), err);
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
 	}
-	r = maitred_resolv_write(m, req->resolv_config, &path);
+	r = maitred_resolv_write(opts->resolv_conf, req->resolv_config, &path);
 	if (r < 0) {
-		log_info("SetResolvConfig from %s: could not write %s: %s", rpc_call_peer(call), m->opts.resolv_conf,
+		log_info("SetResolvConfig from %s: could not write %s: %s", rpc_call_peer(call), opts->resolv_conf,
 			 strerror(-r));
-		return rpc_call_fail(call, RPC_INTERNAL, "could not write %s: %s", m->opts.resolv_conf, strerror(-r));
+		return rpc_call_fail(call, RPC_INTERNAL, "could not write %s: %s", opts->resolv_conf, strerror(-r));
 	}
 	log_info("SetResolvConfig from %s: OK: %s has %zu nameserver(s), %zu search domain(s)", rpc_call_peer(call),
 		 path, req->resolv_config->n_nameservers, req->resolv_config->n_search_domains);

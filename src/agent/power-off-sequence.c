@@ -5,9 +5,13 @@
  *
  *   SIGTERM+SIGCONT to everyone -> wait until nobody is left or the grace
  *   period ends -> SIGKILL the rest -> wait (bounded) -> sync, unmount,
- *   sync -> answer Shutdown -> MAITRED_POWER_OFF_DONE (the loop is left)
- *   once every connection has flushed (or after FLUSH_MAX) -> main calls
- *   reboot(RB_POWER_OFF). */
+ *   sync -> answer Shutdown -> done (the lifecycle's POWER_OFF_DONE: the
+ *   loop is left) once every connection has flushed (or after FLUSH_MAX)
+ *   -> main calls reboot(RB_POWER_OFF).
+ *
+ * It knows nothing of the lifecycle: it is started by it (agent/service.c)
+ * and reports its end through the done callback. */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,7 +20,7 @@
 #include "base/time-util.h"
 #include "common.pb-c.h"
 #include "init/power-off.h"
-#include "maitred.h"
+#include "agent.h"
 
 #define POLL_USEC (10 * 1000ull)
 #define KILL_WAIT_USEC (3 * 1000000ull)
@@ -29,7 +33,8 @@ enum stage {
 };
 
 struct power_off_sequence {
-	struct maitred *m;
+	void (*done)(void *userdata);
+	void *userdata;
 	struct rpc_call *call; /* the Shutdown call to answer, if any */
 	struct loop_timer *timer;
 	enum stage stage;
@@ -51,7 +56,7 @@ static void server_stopped(void *userdata)
 	struct power_off_sequence *p = userdata;
 	p->server_stopped = true;
 	if (p->stage == STAGE_FLUSH)
-		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
+		p->done(p->userdata);
 }
 
 static void report_unmount(const char *mount_point, int error, bool remounted, void *userdata)
@@ -76,7 +81,7 @@ static void finish(struct power_off_sequence *p)
 	}
 	p->stage = STAGE_FLUSH;
 	if (p->server_stopped) {
-		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
+		p->done(p->userdata);
 		return;
 	}
 	/* A client that keeps an idle connection open cannot hold power-off. */
@@ -116,27 +121,24 @@ static void power_off_tick(struct loop_timer *t, void *userdata)
 		return;
 	case STAGE_FLUSH:
 		log_info("Power-off: connections still open; not waiting for them");
-		maitred_input(p->m, MAITRED_POWER_OFF_DONE, NULL);
+		p->done(p->userdata);
 		return;
 	}
 	loop_timer_set(t, now + POLL_USEC);
 }
 
-void maitred_power_off_start(struct maitred *m, struct rpc_call *call)
+int maitred_power_off_start(struct maitred *m, struct rpc_server *server, struct rpc_call *call,
+			    void (*done)(void *userdata), void *userdata, struct power_off_sequence **slot)
 {
 	struct power_off_sequence *p = calloc(1, sizeof(*p));
 
 	if (!p || loop_add_timer(m->loop, now_usec() + POLL_USEC, power_off_tick, p, &p->timer) < 0) {
-		/* No memory for an orderly power-off: do the short one. */
 		free(p);
-		log_error("Power-off: out of memory; powering off without waiting");
-		if (call)
-			rpc_call_fail(call, RPC_INTERNAL, "out of memory");
-		maitred_input(m, MAITRED_POWER_OFF_DONE, NULL);
-		return;
+		return -ENOMEM;
 	}
-	m->power_off = p;
-	p->m = m;
+	*slot = p;
+	p->done = done;
+	p->userdata = userdata;
 	p->started = now_usec();
 	p->deadline = p->started + m->opts.shutdown_grace_usec;
 	p->stage = STAGE_TERM;
@@ -146,18 +148,20 @@ void maitred_power_off_start(struct maitred *m, struct rpc_call *call)
 	}
 
 	supervisor_stop_respawning(m->supervisor);
-	rpc_server_stop(m->server, server_stopped, p);
+	rpc_server_stop(server, server_stopped, p);
 	log_info("Power-off: sending SIGTERM to all processes (grace %.1f s)",
 		 (double)m->opts.shutdown_grace_usec / 1e6);
 	if (power_off_signal_all(SIGTERM) == 0)
 		(void)power_off_signal_all(SIGCONT);
+	return 0;
 }
 
-void maitred_power_off_free(struct maitred *m)
+void maitred_power_off_free(struct power_off_sequence **slot)
 {
-	if (!m->power_off)
+	struct power_off_sequence *p = TAKE_PTR(*slot);
+
+	if (!p)
 		return;
-	loop_timer_free(m->power_off->timer);
-	free(m->power_off);
-	m->power_off = NULL;
+	loop_timer_free(p->timer);
+	free(p);
 }

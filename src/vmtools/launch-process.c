@@ -9,14 +9,15 @@
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 /* A call waiting for its process. It outlives the call if the client goes
  * away: the process is still reaped, the answer is dropped. Listed in
- * struct maitred so that those still waiting when maitred ends are freed. */
+ * struct vmtools_launch so that those still waiting when maitred ends are
+ * freed. */
 struct launch_wait {
 	struct launch_wait *prev, *next;
-	struct maitred *m;
+	struct vmtools_launch *m;
 	struct rpc_call *call;
 	char name[64];
 	char peer[80];
@@ -24,18 +25,18 @@ struct launch_wait {
 
 static void launch_wait_free(struct launch_wait *w)
 {
-	LIST_REMOVE(w->m->launch_waits, w);
+	LIST_REMOVE(w->m->waits, w);
 	free(w);
 }
 
-void maitred_launch_waits_free(struct maitred *m)
+void maitred_launch_waits_free(struct vmtools_launch *m)
 {
-	while (m->launch_waits) {
+	while (m->waits) {
 		/* A call still open is cancelled later, with the server: it
 		 * must not reach a wait that is gone by then. */
-		if (m->launch_waits->call)
-			rpc_call_set_cancel(m->launch_waits->call, NULL, NULL);
-		launch_wait_free(m->launch_waits);
+		if (m->waits->call)
+			rpc_call_set_cancel(m->waits->call, NULL, NULL);
+		launch_wait_free(m->waits);
 	}
 }
 
@@ -74,7 +75,7 @@ static bool env_key_valid(const char *k)
 void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	const VmTools__LaunchProcessRequest *req = (const VmTools__LaunchProcessRequest *)request;
-	struct maitred *m = userdata;
+	struct vmtools_launch *m = userdata;
 	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
 	struct spawn_error err = { 0 };
 	const char *peer = rpc_call_peer(call);
@@ -97,7 +98,7 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 			return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "invalid environment variable name '%s'",
 					     req->env[i]->key);
 		}
-	if (maitred_state_is_ending(m->state)) {
+	if (maitred_state_is_ending(m->core->state)) {
 		log_info("LaunchProcess from %s: UNAVAILABLE: shutting down", peer);
 		return rpc_call_fail(call, RPC_UNAVAILABLE, "shutting down");
 	}
@@ -113,10 +114,10 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 		snprintf(w->name, sizeof(w->name), "%s", req->argv[0]);
 		snprintf(w->peer, sizeof(w->peer), "%s", peer);
 		w->m = m;
-		LIST_PREPEND(m->launch_waits, w);
+		LIST_PREPEND(m->waits, w);
 	}
 
-	r = supervisor_launch(m->supervisor, &job.spec, w ? launch_wait_exited : NULL, w, &pid, &err);
+	r = supervisor_launch(m->core->supervisor, &job.spec, w ? launch_wait_exited : NULL, w, &pid, &err);
 	launch_job_clear(&job);
 
 	if (r < 0) {

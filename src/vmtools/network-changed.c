@@ -18,7 +18,7 @@
 
 #include "base/log.h"
 #include "common.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 #include "net/rtnl.h"
 
 static int write_sysctl(const char *path, const char *value)
@@ -62,9 +62,9 @@ static void fail(struct rpc_call *call, const char *name, int code, const char *
 void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
-	struct maitred *m = userdata;
+	struct vmtools_net *m = userdata;
 	const char *name = strrchr(rpc_call_method(call), '/') + 1;
-	const char *ifname = m->opts.interface;
+	const char *ifname = m->core->opts.interface;
 	_cleanup_close_ int fd = -1;
 	unsigned flushed = 0;
 	int ifindex, r, v6;

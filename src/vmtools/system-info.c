@@ -9,7 +9,7 @@
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
-#include "maitred.h"
+#include "vmtools.h"
 
 void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *request,
 				void *userdata)
@@ -27,8 +27,7 @@ void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *r
 void maitred_get_available_space(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	VmTools__GetAvailableSpaceResponse resp = VM_TOOLS__GET_AVAILABLE_SPACE_RESPONSE__INIT;
-	struct maitred *m = userdata;
-	const char *fs = maitred_main_fs(m);
+	const char *fs = maitred_main_fs(userdata);
 	struct statvfs st;
 
 	if (statvfs(fs, &st) < 0) {

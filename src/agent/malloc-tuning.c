@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "maitred.h"
+#include "agent.h"
 
 #define TUNABLE "glibc.malloc.tcache_count=0"
 /* The caller's GLIBC_TUNABLES across the re-exec ("-" for none). */

@@ -1,0 +1,61 @@
+/* The agent core: what every service's handlers may share (the loop, the
+ * supervisor, the options, the lifecycle's state), and what is shared
+ * between the boot jobs and LaunchProcess. The lifecycle's own state is
+ * agent.h's; each service keeps its handlers' state in its own structs
+ * (the vm_tools.Maitred handlers: vmtools/vmtools.h). */
+#pragma once
+
+#include <stdbool.h>
+
+#include "guest.pb-c.h"
+#include "init/supervisor.h"
+#include "lifecycle.h"
+#include "loop/loop.h"
+#include "net/sock.h"
+
+#define MAITRED_MAX_LISTEN 8
+
+struct maitred_options {
+	const char *listen[MAITRED_MAX_LISTEN];
+	unsigned n_listen;
+	struct peer_policy policy;
+	const char *interface;
+	unsigned max_connections;
+	uint64_t handshake_timeout_usec;
+	const char *jobs_dir;
+	bool no_startup_processes;
+	/* Where to send VmReady; NULL: nowhere ("none", or not PID 1). */
+	const char *vm_ready;
+	bool vm_ready_given;
+	uint64_t vm_ready_timeout_usec; /* retried with backoff for this long */
+	uint64_t shutdown_grace_usec;
+	struct supervisor_params respawn; /* --respawn-backoff-max */
+	/* The later RPCs (see their files): where they act. */
+	const char *resolv_conf;  /* default /etc/resolv.conf */
+	const char *localtime;	  /* default /etc/localtime */
+	const char *zoneinfo_dir; /* default /usr/share/zoneinfo */
+	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
+};
+
+/* Handed to every service; handlers read it, only main.c sets the
+ * options and only the lifecycle (agent/service.c) changes state. */
+struct maitred {
+	struct loop *loop;
+	struct supervisor *supervisor;
+	struct maitred_options opts;
+	enum maitred_state state; /* lifecycle.h */
+};
+
+/* Parses argv into opts; prints help or an error quoting the bad input.
+ * Returns 1 when the program should exit 0 (--help), -EINVAL on errors. */
+int maitred_parse_options(int argc, char **argv, struct maitred_options *opts);
+
+/* What the supervisor starts for a LaunchProcessRequest: spec.argv points
+ * into the request, spec.env is owned. */
+struct launch_job {
+	struct job_spec spec;
+	char **argv;
+	char **env;
+};
+int launch_job_from_request(const VmTools__LaunchProcessRequest *req, struct launch_job *ret);
+void launch_job_clear(struct launch_job *j);

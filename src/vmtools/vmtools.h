@@ -1,0 +1,102 @@
+/* vm_tools.Maitred, the host's service: its handlers by family, one method
+ * table per family, each family's state the userdata of its table, so that
+ * a handler sees only what it uses (and the agent core, agent/maitred.h).
+ * vmtools.c holds the tables and registers them with the agent. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "agent/maitred.h"
+#include "guest.pb-c.h"
+#include "rpc/server-session.h"
+
+struct agent;
+
+/* What the last successful ConfigureNetwork set, for OnHostNetworkChanged. */
+struct maitred_net_state {
+	bool configured;
+	uint32_t address_be, gateway_be;
+	uint8_t prefixlen;
+};
+
+/* ConfigureNetwork, OnHostNetworkChanged (ResetIPv6), SetResolvConfig. */
+struct vmtools_net {
+	const struct maitred *core; /* opts: the interface, the resolv.conf path */
+	struct maitred_net_state net;
+};
+
+/* LaunchProcess. */
+struct vmtools_launch {
+	const struct maitred *core; /* the supervisor, the lifecycle's state */
+	/* Calls waiting for their process (launch-process.c). */
+	struct launch_wait *waits;
+};
+
+/* ResizeFilesystem's state (resize.c); fd and kind mean something only
+ * while worker runs. */
+struct maitred_resize {
+	struct worker *worker;
+	int fd; /* the mount point, for the ioctl */
+	int kind;
+	uint64_t target; /* bytes; 0 before the first resize */
+	uint64_t count;	 /* ext4: blocks */
+	uint64_t started;
+	char fs[256];
+};
+
+/* The main filesystem: GetAvailableSpace, ResizeFilesystem,
+ * GetResizeStatus, GetResizeBounds. */
+struct vmtools_fs {
+	const struct maitred *core; /* the loop (the resize worker), opts.main_fs */
+	struct maitred_resize resize;
+	char main_fs_buf[256];
+};
+
+enum { VMTOOLS_TABLES = 5 };
+
+struct vmtools {
+	struct vmtools_net net;
+	struct vmtools_launch launch;
+	struct vmtools_fs fs;
+	struct rpc_service tables[VMTOOLS_TABLES];
+};
+
+/* Registers the method tables of vm_tools.Maitred with the agent; Shutdown
+ * goes to the agent's lifecycle (agent.h). */
+int vmtools_register(struct agent *a, struct vmtools *v);
+/* What is still held once the loop has ended (before the supervisor,
+ * which holds the waits' exit watches, is freed). */
+void vmtools_free(struct vmtools *v);
+
+void maitred_configure_network(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+/* The methods added after 2017, one file per method or small family. */
+void maitred_set_time(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_set_timezone(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_set_resolv_config(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_kernel_version(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_available_space(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_resize_status(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_get_resize_bounds(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_prepare_to_suspend(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+void maitred_refuse_container_method(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
+
+/* resolv.conf for SetResolvConfig and ConfigureNetwork: check (message in
+ * err) and write to path (--resolv-conf); *ret_path is where it went. */
+int maitred_resolv_check(const VmTools__ResolvConfig *rc, char *err, size_t errlen);
+int maitred_resolv_write(const char *path, const VmTools__ResolvConfig *rc, const char **ret_path);
+/* The main writable filesystem's mount point: --main-fs, maitred.main_fs=
+ * on the kernel command line, or /. */
+const char *maitred_main_fs(struct vmtools_fs *fs);
+/* Mount's fields 6-8. Before the mount: create the target. After a failed
+ * mount: formats when allowed and safe, then mounts again, answering call
+ * itself (returns 1 then). */
+int maitred_mount_prepare_target(const VmTools__MountRequest *req);
+int maitred_mount_chmod(const VmTools__MountRequest *req);
+int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
+				 int mount_error);
+/* The waits of processes still running when maitred ends. */
+void maitred_launch_waits_free(struct vmtools_launch *l);
