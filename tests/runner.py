@@ -47,6 +47,10 @@ TIMING = {
     "test_hvsock": ["test_stalled_vmm_is_bounded", "test_wait_ready_over_tcp_and_timeout"],
     "test_vm_ready": ["test_vm_ready_to_a_silent_host_gives_up_at_the_deadline",
                       "test_vm_ready_gives_up_at_its_bound_and_serving_goes_on"],
+    # A Mount whose deadline passes while mkfs still runs.
+    "test_resize_and_mkfs": ["test_mkfs_outliving_its_call_is_reaped_by_its_job"],
+    # 300 PrepareToSuspend calls with 50 ms deadlines, sync children counted.
+    "test_later_rpcs": ["test_prepare_to_suspend_calls_share_one_sync"],
     # Keys typed into tmux race the remote shell's job control.
     "test_vsh_terminal": ["test_interactive_session_in_tmux"],
     # Sends SIGINT once the remote processes exist, then sleeps 0.2 s for

@@ -269,6 +269,8 @@ static int run(int argc, char **argv)
 	r = loop_run(loop);
 	/* The supervisor (freed after this) holds the waits' exit watches. */
 	maitred_launch_waits_free(&m);
+	maitred_mkfs_jobs_free(&m);
+	maitred_suspend_free(&m);
 	maitred_vm_ready_free(&m);
 	maitred_boot_jobs_free(&m);
 	maitred_power_off_free(&m);

@@ -46,6 +46,15 @@ struct maitred_resize {
 	char fs[256];
 };
 
+/* PrepareToSuspend's syncs (suspend.c): at most one worker; the calls it
+ * answers (arrived before it started) and those waiting for the next. */
+struct maitred_suspend {
+	struct worker *worker;
+	struct suspend_call *running, *queued;
+	uint64_t started;
+	uint64_t n_syncs;
+};
+
 /* What the last successful ConfigureNetwork set, for OnHostNetworkChanged. */
 struct maitred_net_state {
 	bool configured;
@@ -72,6 +81,8 @@ struct maitred {
 	uint64_t started_usec, started_user_usec, started_sys_usec; /* for the "Serving after" log line */
 	struct maitred_net_state net;
 	struct maitred_resize resize;
+	struct maitred_suspend suspend;
+	struct mkfs_job *mkfs_jobs; /* Mount's mkfs runs, until mkfs exits */
 	char main_fs_buf[256];
 };
 
@@ -112,6 +123,10 @@ int maitred_mount_prepare_target(const VmTools__MountRequest *req);
 int maitred_mount_chmod(const VmTools__MountRequest *req);
 int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
 				 int mount_error);
+/* At the end: forgets the mkfs runs and syncs still going (the loop reaps
+ * them as orphans) and the calls waiting for them. */
+void maitred_mkfs_jobs_free(struct maitred *m);
+void maitred_suspend_free(struct maitred *m);
 /* What the supervisor starts for a LaunchProcessRequest: spec.argv points
  * into the request, spec.env is owned. */
 struct launch_job {
