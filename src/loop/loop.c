@@ -206,7 +206,7 @@ void loop_free(struct loop *l)
 		return;
 	/* The signalfd's source is the loop's own; the owners free theirs,
 	 * before or after this. */
-	loop_io_free(l->signal_io);
+	loop_io_free(TAKE_PTR(l->signal_io));
 	while (l->sources)
 		source_detach(l->sources);
 	l->dispatching = false;
@@ -223,6 +223,7 @@ void loop_free_after_fork(struct loop *l)
 		return;
 	safe_close(l->epoll_fd);
 	l->epoll_fd = -1;
+	loop_io_free(TAKE_PTR(l->signal_io));
 	/* The owners in this process have dropped their copies without
 	 * freeing the sources: nobody will, so the memory goes here. */
 	while (l->sources) {

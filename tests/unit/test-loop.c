@@ -715,3 +715,61 @@ TEST(sources_outlive_loop_free_detached)
 	close(p[0]);
 	close(p[1]);
 }
+
+/* In a forked child, called from one of the loop's callbacks (as vshd
+ * does): the sources go with the loop (the child's owners drop their
+ * copies), and the child goes on with a loop of its own. */
+static struct loop *fork_loop;
+static int fork_status;
+
+static void fork_in_callback(struct loop_io *io, int fd, uint32_t ev, void *ud)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct loop *l2;
+		loop_free_after_fork(fork_loop);
+		if (loop_new(&l2) < 0)
+			_exit(3);
+		loop_free(l2);
+		_exit(0);
+	}
+	fork_status = -1;
+	(void)waitpid(pid, &fork_status, 0);
+	loop_exit(fork_loop, 0);
+}
+
+TEST(loop_free_after_fork_from_a_callback)
+{
+	struct loop *l;
+	struct loop_io *io;
+	struct states s;
+	int p[2], q[2];
+
+	CHECK_EQ(loop_new(&l), 0);
+	fork_loop = l;
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(pipe2(q, O_CLOEXEC), 0);
+	pid_t sleeper = states_make(l, &s, p[0]);
+	CHECK(sleeper > 0);
+	CHECK_EQ(loop_add_io(l, q[0], EPOLLIN, fork_in_callback, NULL, &io), 0);
+	CHECK_EQ(write(q[1], "x", 1), 1);
+	CHECK_EQ(loop_run(l), 0);
+	CHECK(WIFEXITED(fork_status) && WEXITSTATUS(fork_status) == 0);
+	loop_io_free(io);
+	loop_io_free(s.io);
+	loop_timer_free(s.armed);
+	loop_timer_free(s.unarmed);
+	loop_timer_free(s.fired);
+	loop_child_free(s.unstarted);
+	loop_child_free(s.watching);
+	loop_child_free(s.fired_child);
+	loop_defer_free(s.idle);
+	loop_defer_free(s.pending);
+	loop_defer_free(s.ran);
+	loop_free(l);
+	states_end(sleeper);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
