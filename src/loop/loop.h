@@ -108,8 +108,8 @@ int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata
 
 /* Calls fn once when pid is reaped (step 3). pid must be a child started
  * since the loop last reaped, i.e. watched before the loop runs again (see
- * above). The watch is then inactive and still the caller's: free it with
- * loop_child_free(), from fn or later. */
+ * above). The watch (*ret, required) is then inactive and still the
+ * caller's: free it with loop_child_free(), from fn or later. */
 int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret);
 /* The same in two steps, for callers that must not fail once the child
  * exists: allocate the watch first, then start it (which cannot fail).
