@@ -19,7 +19,7 @@ static void worker_exited(pid_t pid, int status, void *userdata)
 	struct worker *w = userdata;
 	int r = WIFEXITED(status) ? -WEXITSTATUS(status) : -EINTR;
 
-	w->watch = NULL; /* the loop frees a watch once it has fired */
+	/* The watch is inactive now; worker_free() frees it. */
 	w->done(r, w->userdata);
 }
 
@@ -55,7 +55,8 @@ int worker_start(struct loop *l, worker_fn fn, void *arg, int keep_fd, worker_do
 	w->pid = pid;
 	w->done = done;
 	w->userdata = userdata;
-	/* A child that is already gone is reported from the loop's cache. */
+	/* Before the loop runs again: a child that is already gone has not
+	 * been reaped yet. */
 	loop_child_watch(w->watch, pid, worker_exited, w);
 	*ret = w;
 	return 0;

@@ -15,14 +15,17 @@
 #include "loop/loop.h"
 
 /* fn returns 0 or -errno. done gets the child's -errno (or -EINTR when it
- * was killed). *ret_watch is the child watch; free it to stop listening
- * (the child is still reaped by the loop). */
+ * was killed), once; the worker stays the caller's, to free with
+ * worker_free() (from done, or later). Freed while the child runs, the
+ * child is reaped by the loop as an orphan: an owner that must account for
+ * its child keeps the worker until done. */
 typedef int (*worker_fn)(void *arg);
 typedef void (*worker_done_fn)(int result, void *userdata);
 
 struct worker;
 int worker_start(struct loop *l, worker_fn fn, void *arg, int keep_fd, worker_done_fn done, void *userdata,
 		 struct worker **ret);
-/* Forgets the worker: done is not called any more. Accepts NULL. */
+/* Forgets the worker (and its child watch): done is not called any more.
+ * Accepts NULL. */
 void worker_free(struct worker *w);
 pid_t worker_pid(const struct worker *w);

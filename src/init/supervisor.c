@@ -16,7 +16,7 @@ struct service {
 	bool use_console;
 	struct supervisor_machine fsm;
 	pid_t pid;
-	struct loop_child *watch; /* while it runs */
+	struct loop_child *watch; /* allocated at launch, started at each spawn */
 	struct loop_timer *restart;
 	struct service *prev, *next;
 };
@@ -103,10 +103,12 @@ void supervisor_set_params(struct supervisor *s, const struct supervisor_params 
 }
 
 static void waiter_unlink(struct waiter *w);
+static void waiter_free(struct waiter *w);
 
 static void service_free_unlinked(struct service *svc)
 {
 	if (svc) {
+		loop_child_free(svc->watch);
 		loop_timer_free(svc->restart);
 		strv_free(svc->argv);
 		strv_free(svc->envp);
@@ -121,7 +123,6 @@ static void service_free(struct service *svc)
 	struct supervisor *s = svc->sup;
 	LIST_REMOVE(s->services, svc);
 	s->n_services--;
-	loop_child_free(svc->watch);
 	service_free_unlinked(svc);
 }
 
@@ -135,8 +136,7 @@ void supervisor_free(struct supervisor *s)
 	while (s->waiters) {
 		struct waiter *w = s->waiters;
 		waiter_unlink(w);
-		loop_child_free(w->watch);
-		free(w);
+		waiter_free(w);
 	}
 	free(s);
 }
@@ -272,24 +272,20 @@ static void service_spawn(struct service *svc)
 {
 	struct supervisor *s = svc->sup;
 	struct spawn_error err = { 0 };
-	struct loop_child *watch = NULL;
 	int r;
 
-	/* The watch first: once the process exists, nothing may fail. */
-	r = loop_child_new(s->loop, &watch);
-	if (r == 0)
-		r = spawn_job(svc->argv, svc->envp, svc->use_console, &svc->pid, &err);
+	/* The watch was allocated at launch: once the process exists,
+	 * nothing can fail. */
+	r = spawn_job(svc->argv, svc->envp, svc->use_console, &svc->pid, &err);
 	if (r != 0) {
 		if (r < 0)
 			err = (struct spawn_error){ .stage = SPAWN_STAGE_NONE, .error = -r };
-		loop_child_free(watch);
 		svc->pid = 0;
 		s->on_event(SUPERVISOR_RESTART_FAILED, svc->argv[0], 0, 0, &err, s->userdata);
 		service_input(svc, SUPERVISOR_SPAWN_FAILED, 0, 0);
 		return;
 	}
-	loop_child_watch(watch, svc->pid, service_on_exit, svc);
-	svc->watch = watch;
+	loop_child_watch(svc->watch, svc->pid, service_on_exit, svc);
 	pid_t pid = svc->pid;
 	service_input(svc, SUPERVISOR_STARTED, pid, 0);
 	s->on_event(SUPERVISOR_RESTARTED, svc->argv[0], pid, 0, NULL, s->userdata);
@@ -322,8 +318,8 @@ static void service_on_exit(pid_t pid, int status, void *userdata)
 	struct service *svc = userdata;
 	struct supervisor *s = svc->sup;
 
+	/* The watch is inactive now, kept for the next start. */
 	svc->pid = 0;
-	svc->watch = NULL; /* freed by the loop before this call */
 	s->on_event(SUPERVISOR_EXITED, svc->argv[0], pid, status, NULL, s->userdata);
 	service_input(svc, SUPERVISOR_EXIT, pid, status);
 }
@@ -343,7 +339,7 @@ static void waiter_on_exit(pid_t pid, int status, void *userdata)
 	/* A waited-for process is reported by its waiter. */
 	if (!fn)
 		w->sup->on_event(SUPERVISOR_EXITED, w->name, pid, status, NULL, w->sup->userdata);
-	free(w);
+	waiter_free(w); /* its watch too, from the watch's own callback */
 	if (fn)
 		fn(pid, status, ud);
 }
@@ -368,7 +364,6 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 	_cleanup_(strv_freep) char **envp = env_build(spec->env);
 	_cleanup_(waiter_freep) struct waiter *w = NULL;
 	_cleanup_(service_free_unlinkedp) struct service *svc = NULL;
-	struct loop_child *watch = NULL;
 	pid_t pid;
 	int r;
 
@@ -395,16 +390,14 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 		r = loop_add_timer(s->loop, USEC_INFINITY, service_restart, svc, &svc->restart);
 		if (r < 0)
 			return r;
-		r = loop_child_new(s->loop, &watch);
+		r = loop_child_new(s->loop, &svc->watch);
 		if (r < 0)
 			return r;
 	}
 
 	r = spawn_job(spec->argv, envp, spec->use_console, &pid, ret_error);
-	if (r != 0) {
-		loop_child_free(watch);
+	if (r != 0)
 		return r;
-	}
 	*ret_pid = pid;
 
 	if (w) {
@@ -415,8 +408,7 @@ int supervisor_launch(struct supervisor *s, const struct job_spec *spec, supervi
 	}
 	svc->envp = TAKE_PTR(envp);
 	svc->pid = pid;
-	loop_child_watch(watch, pid, service_on_exit, svc);
-	svc->watch = watch;
+	loop_child_watch(svc->watch, pid, service_on_exit, svc);
 	LIST_PREPEND(s->services, svc);
 	s->n_services++;
 	/* STARTING -> RUNNING, or FINISHING when respawning has stopped:

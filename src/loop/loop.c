@@ -1,38 +1,43 @@
 #include "loop.h"
 
 #include <signal.h>
-#include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
 #include "base/list.h"
 #include "base/time-util.h"
 
-/* Reaped pids nobody watched yet; bounded, oldest dropped first. */
-#define LOOP_UNCLAIMED_MAX 64
+enum loop_source_kind {
+	LOOP_SOURCE_IO,
+	LOOP_SOURCE_TIMER,
+	LOOP_SOURCE_CHILD,
+	LOOP_SOURCE_DEFER,
+};
 
-/* The first member of every source. A source freed while the loop
+/* The first member of every source. Every source of a loop is on its
+ * list of sources, whatever its state (armed or not, fired, pending), so
+ * that loop_free() can detach each one. A source freed while the loop
  * dispatches waits on the loop's dead list until the round is over, so
  * that whatever still points at it in this round (an epoll event, a
  * dispatch walk) reads valid memory. */
 struct loop_source {
+	struct loop *loop; /* NULL once loop_free() detached it */
+	enum loop_source_kind kind;
+	struct loop_source *all_prev, *all_next;
 	struct loop_source *next_dead;
 };
 
 struct loop_io {
 	struct loop_source src;
-	struct loop *loop;
 	int fd;
 	uint32_t events;
 	loop_io_fn fn;
 	void *userdata;
 	bool dead;
-	struct loop_io *prev, *next; /* live sources, so loop_free can free them */
 };
 
 struct loop_timer {
 	struct loop_source src;
-	struct loop *loop;
 	uint64_t deadline;
 	loop_timer_fn fn;
 	void *userdata;
@@ -42,11 +47,10 @@ struct loop_timer {
 
 struct loop_child {
 	struct loop_source src;
-	struct loop *loop;
 	pid_t pid;
 	int status;
 	bool reaped;
-	bool watching; /* on the loop's list */
+	bool watching; /* on the loop's list of watched children */
 	loop_child_fn fn;
 	void *userdata;
 	struct loop_child *prev, *next;
@@ -54,7 +58,6 @@ struct loop_child {
 
 struct loop_defer {
 	struct loop_source src;
-	struct loop *loop;
 	loop_defer_fn fn;
 	void *userdata;
 	bool pending; /* on the loop's pending list */
@@ -75,21 +78,15 @@ struct loop {
 	sigset_t saved_mask;
 	struct loop_signal handlers[_NSIG];
 
-	struct loop_io *ios;
-	struct loop_timer *timers; /* sorted by deadline */
-	struct loop_child *children;
+	struct loop_source *sources; /* every source, in any state */
+	struct loop_timer *timers;   /* armed ones, sorted by deadline */
+	struct loop_child *children; /* watched, not yet dispatched */
 	unsigned n_children;
 	/* Deferred sources scheduled, oldest first. */
 	struct loop_defer *defers, *defers_tail;
 	uint64_t defer_seq;
 	struct loop_source *dead;
 	bool dispatching;
-
-	struct {
-		pid_t pid;
-		int status;
-	} unclaimed[LOOP_UNCLAIMED_MAX];
-	unsigned n_unclaimed;
 	bool dispatch_pending_children;
 
 	loop_orphan_fn orphan_fn;
@@ -133,6 +130,30 @@ int loop_new(struct loop **ret)
 	return 0;
 }
 
+static void source_link(struct loop *l, struct loop_source *s, enum loop_source_kind kind)
+{
+	s->loop = l;
+	s->kind = kind;
+	s->all_prev = NULL;
+	s->all_next = l->sources;
+	if (l->sources)
+		l->sources->all_prev = s;
+	l->sources = s;
+}
+
+static void source_unlink(struct loop_source *s)
+{
+	struct loop *l = s->loop;
+
+	if (s->all_prev)
+		s->all_prev->all_next = s->all_next;
+	else
+		l->sources = s->all_next;
+	if (s->all_next)
+		s->all_next->all_prev = s->all_prev;
+	s->all_prev = s->all_next = NULL;
+}
+
 static void loop_release_dead(struct loop *l)
 {
 	while (l->dead) {
@@ -142,10 +163,18 @@ static void loop_release_dead(struct loop *l)
 	}
 }
 
-/* Frees a source now, or at the end of the round when the loop is
- * dispatching. s is the first member of the source's struct. */
-static void loop_source_release(struct loop *l, struct loop_source *s)
+/* The owner freed s (already disarmed): off the list of sources, and its
+ * memory released now, or at the end of the round when the loop is
+ * dispatching. A source detached by loop_free() is released at once. */
+static void loop_source_release(struct loop_source *s)
 {
+	struct loop *l = s->loop;
+
+	if (!l) {
+		free(s);
+		return;
+	}
+	source_unlink(s);
 	if (!l->dispatching) {
 		free(s);
 		return;
@@ -154,18 +183,32 @@ static void loop_source_release(struct loop *l, struct loop_source *s)
 	l->dead = s;
 }
 
+static void io_disarm(struct loop_io *io);
+static void timer_unlink(struct loop_timer *t);
+static void child_unwatch(struct loop_child *c);
+
+/* Disarms s and cuts it from the loop; the memory stays its owner's. */
+static void source_detach(struct loop_source *s)
+{
+	switch (s->kind) {
+	case LOOP_SOURCE_IO: io_disarm((struct loop_io *)s); break;
+	case LOOP_SOURCE_TIMER: timer_unlink((struct loop_timer *)s); break;
+	case LOOP_SOURCE_CHILD: child_unwatch((struct loop_child *)s); break;
+	case LOOP_SOURCE_DEFER: loop_defer_cancel((struct loop_defer *)s); break;
+	}
+	source_unlink(s);
+	s->loop = NULL;
+}
+
 void loop_free(struct loop *l)
 {
 	if (!l)
 		return;
-	while (l->ios)
-		loop_io_free(l->ios);
-	while (l->timers)
-		loop_timer_free(l->timers);
-	while (l->children)
-		loop_child_free(l->children);
-	while (l->defers)
-		loop_defer_free(l->defers);
+	/* The signalfd's source is the loop's own; the owners free theirs,
+	 * before or after this. */
+	loop_io_free(TAKE_PTR(l->signal_io));
+	while (l->sources)
+		source_detach(l->sources);
 	l->dispatching = false;
 	loop_release_dead(l);
 	safe_close(l->signal_fd);
@@ -180,7 +223,14 @@ void loop_free_after_fork(struct loop *l)
 		return;
 	safe_close(l->epoll_fd);
 	l->epoll_fd = -1;
-	/* With the epoll fd gone, the EPOLL_CTL_DELs in loop_free are no-ops. */
+	loop_io_free(TAKE_PTR(l->signal_io));
+	/* The owners in this process have dropped their copies without
+	 * freeing the sources: nobody will, so the memory goes here. */
+	while (l->sources) {
+		struct loop_source *s = l->sources;
+		source_detach(s);
+		free(s);
+	}
 	loop_free(l);
 }
 
@@ -200,53 +250,66 @@ int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *us
 	struct loop_io *io = calloc(1, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
-	*io = (struct loop_io){ .loop = l, .fd = fd, .events = events, .fn = fn, .userdata = userdata };
+	*io = (struct loop_io){ .fd = fd, .events = events, .fn = fn, .userdata = userdata };
 	struct epoll_event ev = { .events = events, .data.ptr = io };
 	if (epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int r = negative_errno();
 		free(io);
 		return r;
 	}
-	LIST_PREPEND(l->ios, io);
+	source_link(l, &io->src, LOOP_SOURCE_IO);
 	*ret = io;
 	return 0;
 }
 
 int loop_io_set_events(struct loop_io *io, uint32_t events)
 {
+	if (!io->src.loop)
+		return -ESTALE;
 	if (io->events == events)
 		return 0;
 	struct epoll_event ev = { .events = events, .data.ptr = io };
-	if (epoll_ctl(io->loop->epoll_fd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
+	if (epoll_ctl(io->src.loop->epoll_fd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
 		return negative_errno();
 	io->events = events;
 	return 0;
 }
 
+static void io_disarm(struct loop_io *io)
+{
+	if (io->dead)
+		return;
+	(void)epoll_ctl(io->src.loop->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
+	io->dead = true;
+}
+
 void loop_io_free(struct loop_io *io)
 {
-	if (!io || io->dead)
+	if (!io)
 		return;
-	struct loop *l = io->loop;
-	(void)epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, io->fd, NULL);
-	LIST_REMOVE(l->ios, io);
-	io->dead = true;
-	loop_source_release(l, &io->src);
+	if (io->src.loop) {
+		if (io->dead)
+			return; /* freed already, in this round */
+		io_disarm(io);
+	}
+	loop_source_release(&io->src);
 }
 
 static void timer_unlink(struct loop_timer *t)
 {
 	if (!t->armed)
 		return;
-	LIST_REMOVE(t->loop->timers, t);
+	LIST_REMOVE(t->src.loop->timers, t);
 	t->armed = false;
 }
 
 void loop_timer_set(struct loop_timer *t, uint64_t deadline)
 {
-	struct loop *l = t->loop;
-	struct loop_timer **pos = &l->timers, *prev = NULL;
+	struct loop *l = t->src.loop;
 
+	if (!l)
+		return;
+	struct loop_timer **pos = &l->timers, *prev = NULL;
 	/* Connections re-arm theirs after every event: skip the walk. */
 	if (t->armed && t->deadline == deadline)
 		return;
@@ -269,7 +332,8 @@ int loop_add_timer(struct loop *l, uint64_t deadline, loop_timer_fn fn, void *us
 	struct loop_timer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	*t = (struct loop_timer){ .loop = l, .fn = fn, .userdata = userdata };
+	*t = (struct loop_timer){ .fn = fn, .userdata = userdata };
+	source_link(l, &t->src, LOOP_SOURCE_TIMER);
 	loop_timer_set(t, deadline);
 	*ret = t;
 	return 0;
@@ -279,8 +343,9 @@ void loop_timer_free(struct loop_timer *t)
 {
 	if (!t)
 		return;
-	timer_unlink(t);
-	loop_source_release(t->loop, &t->src);
+	if (t->src.loop)
+		timer_unlink(t);
+	loop_source_release(&t->src);
 }
 
 int loop_add_defer(struct loop *l, loop_defer_fn fn, void *userdata, struct loop_defer **ret)
@@ -288,16 +353,17 @@ int loop_add_defer(struct loop *l, loop_defer_fn fn, void *userdata, struct loop
 	struct loop_defer *d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	*d = (struct loop_defer){ .loop = l, .fn = fn, .userdata = userdata };
+	*d = (struct loop_defer){ .fn = fn, .userdata = userdata };
+	source_link(l, &d->src, LOOP_SOURCE_DEFER);
 	*ret = d;
 	return 0;
 }
 
 void loop_defer_schedule(struct loop_defer *d)
 {
-	struct loop *l = d->loop;
+	struct loop *l = d->src.loop;
 
-	if (d->pending)
+	if (!l || d->pending)
 		return;
 	d->pending = true;
 	d->seq = ++l->defer_seq;
@@ -312,7 +378,7 @@ void loop_defer_schedule(struct loop_defer *d)
 
 void loop_defer_cancel(struct loop_defer *d)
 {
-	struct loop *l = d->loop;
+	struct loop *l = d->src.loop;
 
 	if (!d->pending)
 		return;
@@ -327,7 +393,7 @@ void loop_defer_free(struct loop_defer *d)
 	if (!d)
 		return;
 	loop_defer_cancel(d);
-	loop_source_release(d->loop, &d->src);
+	loop_source_release(&d->src);
 }
 
 int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata)
@@ -358,27 +424,34 @@ int loop_child_new(struct loop *l, struct loop_child **ret)
 	struct loop_child *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->loop = l;
+	source_link(l, &c->src, LOOP_SOURCE_CHILD);
 	*ret = c;
 	return 0;
 }
 
+static void child_unwatch(struct loop_child *c)
+{
+	struct loop *l = c->src.loop;
+
+	if (!c->watching)
+		return;
+	LIST_REMOVE(l->children, c);
+	l->n_children--;
+	c->watching = false;
+}
+
 void loop_child_watch(struct loop_child *c, pid_t pid, loop_child_fn fn, void *userdata)
 {
-	struct loop *l = c->loop;
+	struct loop *l = c->src.loop;
 
+	if (!l)
+		return;
+	child_unwatch(c);
 	c->pid = pid;
 	c->fn = fn;
 	c->userdata = userdata;
-	for (unsigned i = 0; i < l->n_unclaimed; i++) {
-		if (l->unclaimed[i].pid != pid)
-			continue;
-		c->reaped = true;
-		c->status = l->unclaimed[i].status;
-		l->unclaimed[i] = l->unclaimed[--l->n_unclaimed];
-		l->dispatch_pending_children = true;
-		break;
-	}
+	c->reaped = false;
+	c->status = 0;
 	LIST_PREPEND(l->children, c);
 	l->n_children++;
 	c->watching = true;
@@ -391,8 +464,7 @@ int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata
 	if (r < 0)
 		return r;
 	loop_child_watch(c, pid, fn, userdata);
-	if (ret)
-		*ret = c;
+	*ret = c;
 	return 0;
 }
 
@@ -400,26 +472,13 @@ void loop_child_free(struct loop_child *c)
 {
 	if (!c)
 		return;
-	struct loop *l = c->loop;
-	if (c->watching) {
-		LIST_REMOVE(l->children, c);
-		l->n_children--;
-	}
-	loop_source_release(l, &c->src);
+	if (c->src.loop)
+		child_unwatch(c);
+	loop_source_release(&c->src);
 }
 
-static void loop_remember_unclaimed(struct loop *l, pid_t pid, int status)
-{
-	if (l->n_unclaimed == LOOP_UNCLAIMED_MAX) {
-		memmove(&l->unclaimed[0], &l->unclaimed[1], sizeof(l->unclaimed[0]) * (LOOP_UNCLAIMED_MAX - 1));
-		l->n_unclaimed--;
-	}
-	l->unclaimed[l->n_unclaimed].pid = pid;
-	l->unclaimed[l->n_unclaimed].status = status;
-	l->n_unclaimed++;
-}
-
-/* Calls the watchers of every reaped child; each is freed after its call. */
+/* Calls the watchers of every reaped child. Each watch is disarmed before
+ * its call and stays its owner's, to free (or start again) when it likes. */
 static void loop_dispatch_children(struct loop *l)
 {
 	bool again = true;
@@ -430,20 +489,19 @@ static void loop_dispatch_children(struct loop *l)
 		for (struct loop_child *c = l->children; c; c = c->next) {
 			if (!c->reaped)
 				continue;
-			loop_child_fn fn = c->fn;
-			void *ud = c->userdata;
-			pid_t pid = c->pid;
-			int status = c->status;
-			/* The callback may add or free watchers: restart the
-			 * walk afterwards. */
-			loop_child_free(c);
-			fn(pid, status, ud);
+			child_unwatch(c);
+			/* The callback may add, start or free watches (this
+			 * one too): restart the walk afterwards. */
+			c->fn(c->pid, c->status, c->userdata);
 			again = true;
 			break;
 		}
 	}
 }
 
+/* A pid nobody watches when it is reaped is an orphan, and nothing more:
+ * no status is kept for a watch that might come later, since a later
+ * watch on the same number can only be a new process (see loop.h). */
 static void loop_reap(struct loop *l)
 {
 	for (;;) {
@@ -459,11 +517,8 @@ static void loop_reap(struct loop *l)
 			c->reaped = true;
 			c->status = status;
 			l->dispatch_pending_children = true;
-		} else {
-			loop_remember_unclaimed(l, pid, status);
-			if (l->orphan_fn)
-				l->orphan_fn(l, pid, status, l->orphan_userdata);
-		}
+		} else if (l->orphan_fn)
+			l->orphan_fn(l, pid, status, l->orphan_userdata);
 	}
 }
 

@@ -17,9 +17,30 @@
  *   6. the memory of the sources freed during the round is released.
  * After loop_exit(), step 2 stops at once; steps 3 to 6 still run.
  *
- * Any source (I/O, timer, child watch, deferred) may be freed from any
- * callback, including its own: it is never called again, and its memory is
- * released at step 6. Freed outside loop_run(), it is released at once. */
+ * Ownership: whoever creates a source (I/O, timer, child watch, deferred)
+ * owns it and frees it, whatever its state: armed or not, fired, pending,
+ * watching or not. The loop never frees a source behind its owner's back;
+ * it only disarms: a one-shot timer that fired is unarmed, a deferred
+ * source that ran is idle, a child watch that fired (its pid reaped) is
+ * inactive. Each stays allocated until its owner frees it, or arms or
+ * starts it again. A source may be freed from any callback, its own
+ * included: it is never called again, and its memory is released at step
+ * 6 (at once when freed outside loop_run()).
+ *
+ * loop_free() detaches the sources still there: it disarms each and cuts
+ * it from the loop, and their memory stays their owners'. Freeing one
+ * afterwards is safe (and needed: it releases the memory); nothing else
+ * may be done with it then (arming does nothing, loop_io_set_events()
+ * fails with -ESTALE).
+ *
+ * Children: the loop reaps every child (waitpid(-1)) on each SIGCHLD, and
+ * only there. A reaped pid that nothing watches is an orphan: it goes to
+ * the orphan handler and is forgotten (no status is kept for a watch that
+ * might come later: once pid numbers wrap, that watch would be for a new
+ * process that got the same number). So watch a child before the loop runs
+ * again after it was started: at once, from the callback or code that
+ * started it. A child that exits before that is still reported to its
+ * watch, because the loop has not reaped it yet. */
 #pragma once
 
 #include <stdbool.h>
@@ -44,10 +65,12 @@ typedef void (*loop_orphan_fn)(struct loop *l, pid_t pid, int status, void *user
 typedef void (*loop_defer_fn)(struct loop_defer *d, void *userdata);
 
 int loop_new(struct loop **ret);
-/* Frees the loop with every source still registered (closing no fd). */
+/* Frees the loop; the sources still there are detached (see above), and
+ * no fd is closed. Not from one of the loop's own callbacks. */
 void loop_free(struct loop *l);
 /* In a forked child: drops the loop inherited from the parent without
- * touching the epoll set the two processes share. */
+ * touching the epoll set the two processes share. The sources' memory goes
+ * too: their owners in the child drop their copies without freeing them. */
 void loop_free_after_fork(struct loop *l);
 DEFINE_FREEP(struct loop, loop_free)
 
@@ -83,16 +106,21 @@ void loop_defer_free(struct loop_defer *d);
  * signalfd). One handler per signal. SIGCHLD is the loop's own. */
 int loop_add_signal(struct loop *l, int signo, loop_signal_fn fn, void *userdata);
 
-/* Calls fn once when pid is reaped. A pid reaped before anybody watched it
- * is remembered, and the watcher is then called from the next round. */
+/* Calls fn once when pid is reaped (step 3). pid must be a child started
+ * since the loop last reaped, i.e. watched before the loop runs again (see
+ * above). The watch (*ret, required) is then inactive and still the
+ * caller's: free it with loop_child_free(), from fn or later. */
 int loop_watch_child(struct loop *l, pid_t pid, loop_child_fn fn, void *userdata, struct loop_child **ret);
 /* The same in two steps, for callers that must not fail once the child
- * exists: allocate the watch first, then start it (which cannot fail). */
+ * exists: allocate the watch first, then start it (which cannot fail).
+ * A watch that is inactive (new, or fired) may be started again for
+ * another pid; started while watching, it watches the new pid instead. */
 int loop_child_new(struct loop *l, struct loop_child **ret);
 void loop_child_watch(struct loop_child *c, pid_t pid, loop_child_fn fn, void *userdata);
 /* Stops watching (if started) and frees. Accepts NULL. */
 void loop_child_free(struct loop_child *c);
-/* Called for every reaped pid nobody watches (orphans, for PID 1). */
+/* Called for every reaped pid nobody watches (orphans, for PID 1); such a
+ * pid is then forgotten. */
 void loop_set_orphan_handler(struct loop *l, loop_orphan_fn fn, void *userdata);
 /* Number of watched children still alive. */
 unsigned loop_children_count(const struct loop *l);

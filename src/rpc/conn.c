@@ -77,7 +77,7 @@ static void conn_close(struct rpc_conn *c, int reason)
 
 	rpc_conn_free(c);
 	if (fn)
-		fn(c, reason, ud);
+		fn(reason, ud);
 }
 
 /* Pulls session output and writes it; returns <0 when the socket failed. */

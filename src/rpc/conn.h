@@ -25,8 +25,9 @@ struct rpc_session_ops {
 extern const struct rpc_session_ops rpc_server_session_ops;
 extern const struct rpc_session_ops rpc_client_session_ops;
 
-/* reason: 0 for an orderly end, -errno or -EPROTO otherwise. */
-typedef void (*rpc_conn_close_fn)(struct rpc_conn *c, int reason, void *userdata);
+/* reason: 0 for an orderly end, -errno or -EPROTO otherwise. Called once
+ * the connection is freed, so it is not handed on. */
+typedef void (*rpc_conn_close_fn)(int reason, void *userdata);
 
 /* Takes ownership of fd, a connected socket (net/connector.c makes them
  * for clients), even when it fails. */

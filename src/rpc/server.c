@@ -83,7 +83,7 @@ static void on_trim(struct loop_timer *t, void *userdata)
 		(void)malloc_trim(0);
 }
 
-static void on_conn_close(struct rpc_conn *c, int reason, void *userdata)
+static void on_conn_close(int reason, void *userdata)
 {
 	struct server_conn *sc = userdata;
 	struct rpc_server *srv = sc->server;

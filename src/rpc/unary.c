@@ -59,7 +59,7 @@ static void unary_free(struct unary *u)
 }
 DEFINE_FREEP(struct unary, unary_free)
 
-static void unary_on_close(struct rpc_conn *c, int reason, void *userdata)
+static void unary_on_close(int reason, void *userdata)
 {
 	struct unary *u = userdata;
 	char msg[128];

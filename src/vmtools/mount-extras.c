@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/list.h"
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "base/spawn.h"
@@ -56,10 +57,18 @@ int maitred_mount_chmod(const VmTools__MountRequest *req)
 	return 0;
 }
 
+/* One mkfs run. It belongs to the storage family (listed in its mkfs_jobs) until mkfs
+ * exits, whether the call is still there or not: a cancelled call (its
+ * deadline passed, the client went away) leaves call NULL, and the job
+ * still reaps mkfs and logs how it ended, without mounting. */
 struct mkfs_job {
+	struct mkfs_job *prev, *next;
+	struct vmtools_storage *m;
 	struct rpc_call *call;
 	struct loop_child *watch;
 	char mkfs[64];
+	char peer[80];
+	pid_t pid;
 	char *source, *target, *fstype, *options;
 	uint64_t flags;
 	uint32_t permissions;
@@ -69,6 +78,9 @@ static void mkfs_job_free(struct mkfs_job *j)
 {
 	if (!j)
 		return;
+	if (j->m)
+		LIST_REMOVE(j->m->mkfs_jobs, j);
+	loop_child_free(j->watch);
 	free(j->source);
 	free(j->target);
 	free(j->fstype);
@@ -76,21 +88,38 @@ static void mkfs_job_free(struct mkfs_job *j)
 	free(j);
 }
 
+void maitred_mkfs_jobs_free(struct vmtools_storage *m)
+{
+	while (m->mkfs_jobs) {
+		/* A call still open is cancelled later, with the server: it
+		 * must not reach a job that is gone by then. */
+		if (m->mkfs_jobs->call)
+			rpc_call_set_cancel(m->mkfs_jobs->call, NULL, NULL);
+		mkfs_job_free(m->mkfs_jobs);
+	}
+}
+
 static void on_mkfs_cancel(struct rpc_call *call, void *userdata)
 {
 	struct mkfs_job *j = userdata;
 
-	/* mkfs goes on; the loop reaps it as an orphan. */
-	loop_child_free(j->watch);
-	mkfs_job_free(j);
+	/* mkfs goes on, and the job with it: on_mkfs_exit reaps it. */
+	log_info("Mount from %s: call ended while %s %s (pid %d) runs; waiting for it, will not mount", j->peer,
+		 j->mkfs, j->source, (int)j->pid);
+	j->call = NULL;
 }
 
 static void on_mkfs_exit(pid_t pid, int status, void *userdata)
 {
 	struct mkfs_job *j = userdata;
 	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
-	const char *peer = rpc_call_peer(j->call);
+	const char *peer = j->peer;
 
+	if (!j->call) {
+		log_info("Mount from %s: %s %s (pid %d) ended after its call: %s; not mounted", peer, j->mkfs,
+			 j->source, (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
+		return mkfs_job_free(j);
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		int code = wait_status_code(status);
 		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, j->source, code);
@@ -154,7 +183,7 @@ static int check_blank(struct rpc_call *call, const char *source, int mount_erro
 	return 0;
 }
 
-int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
+int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *call, const VmTools__MountRequest *req,
 				 int mount_error)
 {
 	const char *peer = rpc_call_peer(call);
@@ -184,12 +213,13 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 		return 1;
 	}
 	j->call = call;
+	snprintf(j->peer, sizeof(j->peer), "%s", peer);
 	j->flags = req->mountflags;
 	j->permissions = req->permissions;
 	snprintf(j->mkfs, sizeof(j->mkfs), "mkfs.%s", req->fstype);
 
 	/* The watch first: once mkfs runs nothing may fail. */
-	r = loop_child_new(m->loop, &j->watch);
+	r = loop_child_new(m->core->loop, &j->watch);
 	if (r < 0) {
 		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "could not watch %s: %s", j->mkfs, strerror(-r));
 		mkfs_job_free(j);
@@ -200,7 +230,6 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 	p.argv = argv;
 	r = spawn_process(&p, &pid, &se);
 	if (r != 0) {
-		loop_child_free(j->watch);
 		int err = r < 0 ? -r : se.error;
 		if (r == SPAWN_FAILED && se.stage == SPAWN_STAGE_EXEC && err == ENOENT)
 			rpc_call_fail(call, RPC_FAILED_PRECONDITION,
@@ -213,6 +242,9 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 		return 1;
 	}
 	loop_child_watch(j->watch, pid, on_mkfs_exit, j);
+	j->pid = pid;
+	j->m = m;
+	LIST_PREPEND(m->mkfs_jobs, j);
 	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, j->source, j->mkfs, (int)pid);
 	rpc_call_set_cancel(call, on_mkfs_cancel, j);
 	return 1;

@@ -37,14 +37,18 @@ static const struct rpc_method fs_methods[] = {
 	{ "/vm_tools.Maitred/GetResizeBounds", &vm_tools__empty_message__descriptor, maitred_get_resize_bounds },
 };
 
+/* userdata: struct vmtools_storage. */
+static const struct rpc_method storage_methods[] = {
+	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, maitred_mount },
+	{ "/vm_tools.Maitred/PrepareToSuspend", &vm_tools__empty_message__descriptor, maitred_prepare_to_suspend },
+};
+
 /* Stateless, or the agent core's alone (userdata: struct maitred). */
 static const struct rpc_method core_methods[] = {
-	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, maitred_mount },
 	/* Added upstream after 2017. */
 	{ "/vm_tools.Maitred/SetTime", &vm_tools__set_time_request__descriptor, maitred_set_time },
 	{ "/vm_tools.Maitred/SetTimezone", &vm_tools__set_timezone_request__descriptor, maitred_set_timezone },
 	{ "/vm_tools.Maitred/GetKernelVersion", &vm_tools__empty_message__descriptor, maitred_get_kernel_version },
-	{ "/vm_tools.Maitred/PrepareToSuspend", &vm_tools__empty_message__descriptor, maitred_prepare_to_suspend },
 	/* ChromeOS's container stack: refused with a clear message. Requests
 	 * decode as EmptyMessage (any valid protobuf does). */
 	{ "/vm_tools.Maitred/StartTermina", &vm_tools__empty_message__descriptor, maitred_refuse_container_method },
@@ -61,11 +65,13 @@ int vmtools_register(struct agent *a, struct vmtools *v)
 		.net = { .core = &a->core },
 		.launch = { .core = &a->core },
 		.fs = { .core = &a->core, .resize = { .fd = -1 } },
+		.storage = { .core = &a->core },
 		.tables = {
 			{ lifecycle_methods, ARRAY_SIZE(lifecycle_methods), a },
 			{ net_methods, ARRAY_SIZE(net_methods), &v->net },
 			{ launch_methods, ARRAY_SIZE(launch_methods), &v->launch },
 			{ fs_methods, ARRAY_SIZE(fs_methods), &v->fs },
+			{ storage_methods, ARRAY_SIZE(storage_methods), &v->storage },
 			{ core_methods, ARRAY_SIZE(core_methods), &a->core },
 		},
 	};
@@ -80,4 +86,6 @@ int vmtools_register(struct agent *a, struct vmtools *v)
 void vmtools_free(struct vmtools *v)
 {
 	maitred_launch_waits_free(&v->launch);
+	maitred_mkfs_jobs_free(&v->storage);
+	maitred_suspend_free(&v->storage);
 }

@@ -52,12 +52,29 @@ struct vmtools_fs {
 	char main_fs_buf[256];
 };
 
-enum { VMTOOLS_TABLES = 5 };
+/* PrepareToSuspend's syncs (suspend.c): at most one worker; the calls it
+ * answers (arrived before it started) and those waiting for the next. */
+struct maitred_suspend {
+	struct worker *worker;
+	struct suspend_call *running, *queued;
+	uint64_t started;
+	uint64_t n_syncs;
+};
+
+/* Storage: Mount (its mkfs runs) and PrepareToSuspend (its syncs). */
+struct vmtools_storage {
+	const struct maitred *core; /* the loop (workers, mkfs's exit) */
+	struct maitred_suspend suspend;
+	struct mkfs_job *mkfs_jobs; /* Mount's mkfs runs, until mkfs exits */
+};
+
+enum { VMTOOLS_TABLES = 6 };
 
 struct vmtools {
 	struct vmtools_net net;
 	struct vmtools_launch launch;
 	struct vmtools_fs fs;
+	struct vmtools_storage storage;
 	struct rpc_service tables[VMTOOLS_TABLES];
 };
 
@@ -96,7 +113,11 @@ const char *maitred_main_fs(struct vmtools_fs *fs);
  * itself (returns 1 then). */
 int maitred_mount_prepare_target(const VmTools__MountRequest *req);
 int maitred_mount_chmod(const VmTools__MountRequest *req);
-int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
+int maitred_mount_mkfs_and_retry(struct vmtools_storage *st, struct rpc_call *call, const VmTools__MountRequest *req,
 				 int mount_error);
+/* At the end: forgets the mkfs runs and syncs still going (the loop reaps
+ * them as orphans) and the calls waiting for them. */
+void maitred_mkfs_jobs_free(struct vmtools_storage *st);
+void maitred_suspend_free(struct vmtools_storage *st);
 /* The waits of processes still running when maitred ends. */
 void maitred_launch_waits_free(struct vmtools_launch *l);

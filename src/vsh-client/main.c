@@ -489,6 +489,9 @@ static void forward(struct client *cl)
 
 static void client_clear(struct client *cl)
 {
+	/* Our sources first: the loop only detaches what is left (loop.h). */
+	loop_io_free(TAKE_PTR(cl->sock_io));
+	loop_io_free(TAKE_PTR(cl->stdin_io));
 	loop_free(TAKE_PTR(cl->loop));
 	buf_clear(&cl->in);
 	buf_clear(&cl->out);

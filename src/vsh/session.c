@@ -682,6 +682,11 @@ static void forward(struct session *s)
 
 static void session_clear(struct session *s)
 {
+	/* Our sources first: the loop only detaches what is left (loop.h). */
+	loop_io_free(s->sock_io);
+	loop_io_free(s->stdin_io);
+	for (int k = 0; k < N_OUT; k++)
+		loop_io_free(s->out_io[k]);
 	/* The target is reaped (or hung up) by now: closing the master is
 	 * safe. */
 	if (s->pty)

@@ -6,10 +6,12 @@ happen in maitred's private mount namespace, and SetTime either is refused
 before it acts or runs without the right to set the clock."""
 import json
 import os
+import re
 import subprocess
 import time
 
 from valet import Maitred, binary, grpc_error, grpc_stubs, maitctl, sanitizer_env, tmpdir, track, wait_until
+from lanes import timing
 
 HEADER = "# Written by maitred (SetResolvConfig or ConfigureNetwork).\n"
 
@@ -260,3 +262,62 @@ def test_wire_numbers_are_the_specs():
     for msg, want in cases:
         assert msg.SerializeToString().hex() == want, (type(msg).__name__, msg.SerializeToString().hex())
     assert guest_pb2.ResizeFilesystemResponse.FAILED == 0
+
+
+def sync_workers(m):
+    """maitred's children that are its own forks (sync workers: comm maitred)."""
+    n = 0
+    for pid in m.children():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                n += f.read().strip() == "maitred"
+        except FileNotFoundError:
+            pass
+    return n
+
+
+# 300 PrepareToSuspend calls with 50 ms deadlines, sync children counted.
+@timing
+def test_prepare_to_suspend_calls_share_one_sync():
+    # 300 calls at once with 50 ms deadlines: the calls share syncs (one
+    # running, the late comers waiting for the next), so there is never more
+    # than one sync child; every call is answered OK or DEADLINE_EXCEEDED,
+    # and every sync child is reaped and logged by PrepareToSuspend itself,
+    # even when all its calls were cancelled.
+    import threading
+    import common_pb2
+    import grpc
+    m = maitred()
+    g = grpc_stubs(m.addr)
+    most, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            most[0] = max(most[0], sync_workers(m))
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        futures = [g.PrepareToSuspend.future(common_pb2.EmptyMessage(), timeout=0.05) for _ in range(300)]
+        codes = {}
+        for f in futures:
+            try:
+                f.result()
+                code = "OK"
+            except grpc.RpcError as e:
+                code = e.code().name
+            codes[code] = codes.get(code, 0) + 1
+        wait_until(lambda: sync_workers(m) == 0 and not m.zombies(), 30, what="the sync children to end")
+    finally:
+        stop.set()
+        t.join()
+    assert set(codes) <= {"OK", "DEADLINE_EXCEEDED"}, codes
+    assert most[0] <= 2, f"{most[0]} sync children at once ({codes})"
+    log = m.log()
+    started = re.findall(r"PrepareToSuspend: sync (\d+) started \(pid (\d+)\)", log)
+    done = re.findall(r"PrepareToSuspend: sync (\d+) \(pid (\d+)\) done in", log)
+    assert started and started == done, (started, done)
+    assert len(started) < 300, len(started)
+    # Still serving, and the next call gets its own sync.
+    g.PrepareToSuspend(common_pb2.EmptyMessage(), timeout=30)
+    print(f"suspend: {codes}, {len(started)} syncs, at most {most[0]} at once")
+    assert m.stop() == 0

@@ -5,10 +5,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 
 from valet import Maitred, grpc_error, grpc_stubs, maitctl, tmpdir, wait_until
+from lanes import timing
 
 MiB = 1 << 20
 
@@ -221,4 +223,31 @@ def test_mkfs_missing_is_a_clear_error():
         resp = grpc_stubs(m.addr).Mount(guest_pb2.MountRequest(source=dev, target=target, fstype="../x",
                                                                 mkfs_if_needed=True), timeout=30)
         assert resp.error == 19
+        assert m.stop() == 0
+
+
+# A Mount whose deadline passes while mkfs still runs.
+@timing
+def test_mkfs_outliving_its_call_is_reaped_by_its_job():
+    # The call's deadline passes while mkfs runs: mkfs is still maitred's
+    # (the Mount job keeps watching it), is reaped and logged with its own
+    # status (3 here), and nothing is mounted behind the caller's back.
+    import common_pb2
+    import guest_pb2
+    with loop_device(16 * MiB) as (img, dev):
+        bindir = tmpdir()
+        fake = os.path.join(bindir, "mkfs.ext4")
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\n/bin/sleep 1.5\nexit 3\n")
+        os.chmod(fake, 0o755)
+        m = private_maitred(env={"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"})
+        g = grpc_stubs(m.addr)
+        target = os.path.join(m.dir, "t")
+        code, details = grpc_error(g.Mount, guest_pb2.MountRequest(
+            source=dev, target=target, fstype="ext4", create_target=True, mkfs_if_needed=True), timeout=0.5)
+        assert code == "DEADLINE_EXCEEDED", (code, details)
+        pid = re.search(r"running mkfs\.ext4 \(pid (\d+)\)", m.log()).group(1)
+        m.wait_log(f"mkfs.ext4 {dev} (pid {pid}) ended after its call: exited with status 3; not mounted")
+        assert mounts_at(m.pid, target) == [] and not m.zombies()
+        assert g.GetKernelVersion(common_pb2.EmptyMessage(), timeout=10).kernel_release
         assert m.stop() == 0

@@ -76,7 +76,12 @@ struct closed {
 	struct loop *loop;
 };
 
-static void on_close(struct rpc_conn *c, int reason, void *ud)
+/* The close callback is called once the connection is freed: it is given
+ * no pointer to it (an indeterminate value by then), only the reason. */
+_Static_assert(__builtin_types_compatible_p(rpc_conn_close_fn, void (*)(int, void *)),
+	       "on_close must not be handed the freed connection");
+
+static void on_close(int reason, void *ud)
 {
 	struct closed *cl = ud;
 	cl->called = true;

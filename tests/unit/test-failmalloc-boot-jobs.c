@@ -73,6 +73,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 	CHECK(done);
 	CHECK_EQ(supervisor_services(M.supervisor), 1);
 	supervisor_free(M.supervisor);
+	loop_timer_free(guard);
 	loop_free(M.loop);
 }
 

@@ -127,6 +127,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 	rpc_server_session_free(s);
 	h2_peer_free(p);
 	supervisor_free(M.supervisor);
+	loop_timer_free(guard);
 	loop_free(M.loop);
 }
 
@@ -267,6 +268,7 @@ static void restart_scenario(unsigned long n, unsigned long *ret_count)
 	}
 	supervisor_stop_respawning(M.supervisor);
 	supervisor_free(M.supervisor);
+	loop_timer_free(guard);
 	loop_free(M.loop);
 }
 

@@ -51,7 +51,7 @@ static void fake_expire(void *s, uint64_t now)
 }
 static const struct rpc_session_ops fake_ops = { fake_feed, fake_pull, fake_alive, fake_next_deadline, fake_expire };
 
-static void on_conn_close(struct rpc_conn *c, int reason, void *ud)
+static void on_conn_close(int reason, void *ud)
 {
 	closed = true;
 	loop_exit(L, 0);
@@ -85,6 +85,7 @@ static void conn_scenario(unsigned long n, unsigned long *ret_count)
 			rpc_conn_free(c);
 	}
 	safe_close(sv[1]);
+	loop_timer_free(guard);
 	loop_free(L);
 }
 

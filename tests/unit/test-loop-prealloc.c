@@ -71,20 +71,20 @@ TEST(child_watch_allocated_before_the_pid)
 	spawn_params_init(&p);
 	p.argv = argv;
 	CHECK_EQ(spawn_process(&p, &pid, &err), 0);
-	/* Reaped (as nobody's) before the watch starts: still reported. */
+	/* Gone before the watch starts, but the loop has not run since it
+	 * was started (loop.h): still reported. */
 	siginfo_t si;
 	CHECK_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
-	CHECK_EQ(loop_add_timer(l, 0, stop_fn, l, &guard), 0);
-	CHECK_EQ(loop_run(l), 0);
-	CHECK_EQ(waitpid(pid, NULL, WNOHANG), -1); /* the loop reaped it */
 	seen_status = -1;
 	loop_child_watch(c, pid, child_fn, l);
 	CHECK_EQ(loop_children_count(l), 1);
-	loop_timer_set(guard, now_usec() + 10 * USEC_PER_SEC);
+	CHECK_EQ(loop_add_timer(l, now_usec() + 10 * USEC_PER_SEC, stop_fn, l, &guard), 0);
 	CHECK_EQ(loop_run(l), 0);
+	CHECK_EQ(waitpid(pid, NULL, WNOHANG), -1); /* the loop reaped it */
 	CHECK(WIFEXITED(seen_status));
 	CHECK_EQ(WEXITSTATUS(seen_status), 5);
 	CHECK_EQ(loop_children_count(l), 0);
+	loop_child_free(c); /* fired: inactive, still ours */
 	loop_timer_free(guard);
 	loop_free(l);
 }

@@ -83,7 +83,7 @@ static void client_on_reply(int code, const char *message, const uint8_t *data, 
 	check_wake();
 }
 
-static void client_on_close(struct rpc_conn *c, int reason, void *ud)
+static void client_on_close(int reason, void *ud)
 {
 	struct client *cl = ud;
 	cl->conn = NULL;

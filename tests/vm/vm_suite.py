@@ -223,6 +223,36 @@ def a_orphans(v):
     valet.wait_until(settled, 30, interval=0.5, what="the orphans to be reaped")
 
 
+def a_pid_wrap(s, v):
+    # Issue 17, defect 1: with pid numbers wrapping every hundred pids
+    # (pid_max 400; numbers below 300 are not reused), orphans that exit 5
+    # are reaped by PID 1 between launches; then each launch waits for
+    # its own process and must get its own status (EXITED 7), after it ran
+    # (>= 50 ms), never an orphan's. maitred kept the status of the last 64
+    # orphans and gave it to a new child that got one of their numbers.
+    import guest_pb2
+    g = valet.grpc_stubs(v.maitred_addr())
+    orphans = guest_pb2.LaunchProcessRequest(argv=["/bin/sh", "-c", "(exit 5) & (exit 5) & (exit 5) & exit 0"],
+                                             wait_for_exit=True)
+    launch = guest_pb2.LaunchProcessRequest(argv=["/bin/sh", "-c", "sleep 0.05; exit 7"], wait_for_exit=True)
+    old = gsh(v, "cat /proc/sys/kernel/pid_max").strip()
+    gsh(v, "echo 400 >/proc/sys/kernel/pid_max")
+    wrong, runs = [], 200
+    try:
+        for i in range(runs):
+            g.LaunchProcess(orphans, timeout=30)
+            start = time.monotonic()
+            resp = g.LaunchProcess(launch, timeout=30)
+            took = time.monotonic() - start
+            if resp.status != guest_pb2.EXITED or resp.code != 7 or took < 0.05:
+                wrong.append((i, guest_pb2.ProcessStatus.Name(resp.status), resp.code, round(took * 1000)))
+    finally:
+        gsh(v, f"echo {old} >/proc/sys/kernel/pid_max")
+    s.timings["pid_wrap_wrong_answers"] = len(wrong)
+    print(f"vm/pid_wrap: {len(wrong)} of {runs} launches answered wrong", flush=True)
+    assert not wrong, f"{len(wrong)} of {runs} wrong (run, status, code, ms): {wrong[:10]}"
+
+
 def a_vsh_pty(v):
     fd, tty = pty.openpty()
     proc = valet.track(subprocess.Popen([valet.binary("vsh"), "--addr", v.vshd_addr(), "-t"], stdin=tty,
@@ -379,6 +409,7 @@ def boot_a(s):
         s.step("mount_tmpfs_and_ext4", a_mount, v)
         s.step("launch_process", a_launch, v)
         s.step("orphans_reaped", a_orphans, v)
+        s.step("pid_wrap_launch_wait", a_pid_wrap, s, v)
         s.step("vsh_pty_session", a_vsh_pty, v)
         s.step("vsh_pipe_session", a_vsh_pipes, v)
         s.step("vsock_loopback", a_vsock_loopback, v)
@@ -435,7 +466,7 @@ def power_off_by(s, how):
 
 
 STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure_network mount_tmpfs_and_ext4 "
-         "launch_process orphans_reaped vsh_pty_session vsh_pipe_session vsock_loopback wait_ready_over_vsock "
+         "launch_process orphans_reaped pid_wrap_launch_wait vsh_pty_session vsh_pipe_session vsock_loopback wait_ready_over_vsock "
          "bad_peer_on_tcp "
          "later_kernel_space_refused later_set_time later_set_timezone later_resolv_config "
          "later_suspend_network_changed later_resize_filesystem later_mount_create_chmod_mkfs "
