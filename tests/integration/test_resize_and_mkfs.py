@@ -125,6 +125,40 @@ def test_ext4_online_grow_async_with_refusals():
             assert m.stop() == 0
 
 
+def test_btrfs_bound_is_the_kernels():
+    """GetResizeBounds said ~6 MB for a small btrfs (the bytes in use) and a
+    shrink to 200 MiB answered STARTED, then failed with EINVAL in the
+    worker: the kernel refuses any btrfs size under 256 MiB."""
+    import common_pb2
+    import guest_pb2
+    E = common_pb2.EmptyMessage()
+    mnt = tmpdir()
+    with loop_device(320 * MiB) as (img, dev):
+        subprocess.run(["mkfs.btrfs", "-q", "-f", dev], check=True, capture_output=True)
+        m = maitred_with_mounted(dev, mnt)
+        g = grpc_stubs(m.addr)
+        try:
+            bound = g.GetResizeBounds(E, timeout=10).minimum_size
+            assert bound == 256 * MiB, bound
+            assert maitctl(m.addr, "resize-bounds").stdout == f"{256 * MiB}\n"
+            for size in (200 * MiB, 256 * MiB - 1):
+                code, details = grpc_error(g.ResizeFilesystem, guest_pb2.ResizeFilesystemRequest(size=size),
+                                           timeout=10)
+                assert code == "FAILED_PRECONDITION" and "btrfs cannot be resized below 256 MiB" in details \
+                    and f"minimum for {mnt} is {256 * MiB} bytes" in details, (size, details)
+            assert "resizing" not in m.log()
+            # The bound itself is accepted by the kernel: a real shrink.
+            resp = g.ResizeFilesystem(guest_pb2.ResizeFilesystemRequest(size=256 * MiB), timeout=10)
+            assert resp.status == guest_pb2.ResizeFilesystemResponse.STARTED
+            wait_until(lambda: not g.GetResizeStatus(E, timeout=10).resize_in_progress, 60,
+                       what="the shrink to finish")
+            st = g.GetResizeStatus(E, timeout=10)
+            assert (st.current_size, st.target_size) == (256 * MiB, 256 * MiB), (st, m.log())
+            m.wait_log(f"resized to {256 * MiB} bytes")
+        finally:
+            assert m.stop() == 0
+
+
 def test_resize_of_other_filesystems_names_the_type():
     import common_pb2
     import guest_pb2
