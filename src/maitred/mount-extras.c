@@ -5,9 +5,17 @@
  * hold: the mount failed with EINVAL (what the kernel says when there is no
  * valid filesystem of that type; not ENODEV, ENOENT, EBUSY...), the fstype
  * is a plain name, the source is a block device nobody has open (O_EXCL),
- * and fs_probe() finds its first and last MiB all zeros. Then
+ * and fs_probe() finds it blank (no signature, zeros where it looks). Then
  * mkfs.<fstype> from the image's PATH runs in the background (through
- * spawn_process) and the mount is tried once more. */
+ * spawn_process) and the mount is tried once more.
+ *
+ * From the check to mkfs's end the device is locked: flock(LOCK_EX) on the
+ * device node, the convention of systemd's "Locking Block Device Access"
+ * that udev honours too. mkfs inherits the locked descriptor as its
+ * standard input, so the lock lasts exactly as long as mkfs, whatever
+ * becomes of the call; a second Mount(mkfs_if_needed) of the device in the
+ * meantime finds it locked and is refused. (The O_EXCL descriptor of the
+ * check cannot be the lock: mkfs opens the device O_EXCL itself.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -118,19 +127,33 @@ static bool plain_name(const char *s)
 	return true;
 }
 
-/* 0 when the device is blank; otherwise fails call and returns <0. */
-static int check_blank(struct rpc_call *call, const char *source, int mount_error)
+/* The device locked and blank: returns the locked descriptor, for mkfs to
+ * hold; otherwise fails call and returns <0. */
+static int lock_blank(struct rpc_call *call, const char *source, int mount_error)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int fd = -1, lock = -1;
 	const char *what = NULL;
 	struct stat st;
 	uint64_t size;
 	int r;
 
-	if (stat(source, &st) < 0 || !S_ISBLK(st.st_mode)) {
+	lock = open(source, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (lock < 0 || fstat(lock, &st) < 0 || !S_ISBLK(st.st_mode)) {
 		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": not a block device (mount: %s)",
 			      source, strerror(mount_error));
 		return -ENOTBLK;
+	}
+	if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK)
+			rpc_call_fail(call, RPC_FAILED_PRECONDITION,
+				      "not formatting \"%s\": it is being formatted or probed (the device is locked, "
+				      "by an earlier mkfs_if_needed or another program); mount failed: %s",
+				      source, strerror(mount_error));
+		else
+			rpc_call_fail(call, RPC_INTERNAL, "not formatting \"%s\": could not lock it: %s", source,
+				      strerror(-r));
+		return r;
 	}
 	/* O_EXCL on a block device: fails while it is mounted or in use. */
 	fd = open(source, O_RDONLY | O_EXCL | O_CLOEXEC);
@@ -151,7 +174,7 @@ static int check_blank(struct rpc_call *call, const char *source, int mount_erro
 			      strerror(mount_error));
 		return -ENOTEMPTY;
 	}
-	return 0;
+	return TAKE_FD(lock);
 }
 
 int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const VmTools__MountRequest *req,
@@ -171,7 +194,8 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 			      req->fstype);
 		return 1;
 	}
-	if (check_blank(call, req->source, mount_error) < 0) {
+	_cleanup_close_ int lock = lock_blank(call, req->source, mount_error);
+	if (lock < 0) {
 		log_info("Mount from %s: \"%s\" on \"%s\": mount failed and the device is not formatted", peer,
 			 req->source, req->target);
 		return 1;
@@ -198,6 +222,7 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 	char *argv[] = { j->mkfs, j->source, NULL };
 	spawn_params_init(&p);
 	p.argv = argv;
+	p.stdio_fds[0] = lock; /* mkfs holds the lock until it exits */
 	r = spawn_process(&p, &pid, &se);
 	if (r != 0) {
 		loop_child_free(j->watch);

@@ -256,3 +256,56 @@ def test_mkfs_missing_is_a_clear_error():
                                                                 mkfs_if_needed=True), timeout=30)
         assert resp.error == 19
         assert m.stop() == 0
+
+
+def test_mkfs_if_needed_formats_a_device_once_when_asked_twice_at_once():
+    """An ext4 and a btrfs request sent back to back both passed the blank
+    check (the check's descriptor was closed before mkfs started): two mkfs
+    ran on one device. The device is locked from the check to mkfs's end:
+    the second is refused, in every run."""
+    import guest_pb2
+    refused = []
+    for run in range(4):
+        with loop_device(320 * MiB) as (img, dev):
+            m = private_maitred()
+            g = grpc_stubs(m.addr)
+            # Two streams at once: which one maitred serves first is not
+            # fixed; one must format, the other be refused.
+            calls = {fs: g.Mount.future(guest_pb2.MountRequest(
+                source=dev, target=os.path.join(m.dir, fs), fstype=fs, create_target=True, mkfs_if_needed=True),
+                timeout=60) for fs in ("ext4", "btrfs")}
+            outcome = {}
+            for fs, call in calls.items():
+                try:
+                    outcome[fs] = f"OK error={call.result().error}"
+                except Exception as e:
+                    outcome[fs] = f"{e.code().name}: {e.details()}"
+            won = [fs for fs, o in outcome.items() if o == "OK error=0"]
+            assert len(won) == 1, (run, outcome, m.log())
+            lost = "btrfs" if won[0] == "ext4" else "ext4"
+            o = outcome[lost]
+            refused.append(o.startswith("FAILED_PRECONDITION") and ("being formatted" in o or "not blank" in o))
+            assert m.log().count("is blank; running mkfs") == 1, (run, outcome, m.log())
+            assert mounts_at(m.pid, os.path.join(m.dir, won[0])) == [won[0]], (run, outcome)
+            assert mounts_at(m.pid, os.path.join(m.dir, lost)) == [], (run, outcome)
+            with open(img, "rb") as f:
+                f.seek(65536 + 0x40 if lost == "btrfs" else 1024 + 0x38)
+                assert f.read(2) != (b"_B" if lost == "btrfs" else b"\x53\xef"), (run, lost, "written too")
+            print(f"# run {run}: {won[0]} formatted, {lost}: {o}")
+            assert m.stop() == 0
+    assert refused == [True] * 4, refused
+
+
+def test_mkfs_if_needed_sees_data_in_the_middle():
+    """Data 8 MiB into a 32 MiB device, with zeros in the first and last
+    MiB, passed the check and was formatted over."""
+    import guest_pb2
+    with loop_device(32 * MiB, data=(8 * MiB, b"precious" * 512)) as (img, dev):
+        before = digest(img)
+        m = private_maitred()
+        target = os.path.join(m.dir, "t")
+        code, details = grpc_error(grpc_stubs(m.addr).Mount, guest_pb2.MountRequest(
+            source=dev, target=target, fstype="ext4", create_target=True, mkfs_if_needed=True), timeout=30)
+        assert code == "FAILED_PRECONDITION" and "is not blank (non-zero data found)" in details, details
+        assert digest(img) == before and mounts_at(m.pid, target) == []
+        assert m.stop() == 0
