@@ -137,11 +137,18 @@ static int lock_blank(struct rpc_call *call, const char *source, int mount_error
 	uint64_t size;
 	int r;
 
-	lock = open(source, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (lock < 0 || fstat(lock, &st) < 0 || !S_ISBLK(st.st_mode)) {
+	/* stat first: opening a character device may act (a tape rewinds). */
+	if (stat(source, &st) < 0 || !S_ISBLK(st.st_mode)) {
 		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": not a block device (mount: %s)",
 			      source, strerror(mount_error));
 		return -ENOTBLK;
+	}
+	lock = open(source, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (lock < 0) {
+		r = -errno;
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": %s (mount: %s)", source,
+			      strerror(-r), strerror(mount_error));
+		return r;
 	}
 	if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
