@@ -254,15 +254,22 @@ static void neigh_list_add(struct nlmsghdr *h, void *ud)
 	l->n++;
 }
 
-int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
+/* One dump collects at most a batch; the flush dumps again until a dump
+ * comes back short, so any number is forgotten without an unbounded
+ * buffer. The kernel holds at most gc_thresh3 entries per family (1024 by
+ * default): the rounds' bound is far above any real table, and exists so
+ * that a table refilled as fast as it is emptied ends in an error. */
+#define NEIGH_BATCH 256
+#define NEIGH_MAX_ROUNDS 256
+
+static int neigh_flush_batch(int fd, int ifindex, unsigned *n, size_t *ret_found)
 {
 	struct nl_req req = {
 		.nh = { .nlmsg_len = NLMSG_LENGTH(sizeof(struct ndmsg)), .nlmsg_type = RTM_GETNEIGH },
 		.ndm = { .ndm_family = AF_UNSPEC },
 	};
-	struct ip_entry found[256];
+	struct ip_entry found[NEIGH_BATCH];
 	struct ip_list l = { .ifindex = ifindex, .entries = found, .max = ARRAY_SIZE(found) };
-	unsigned n = 0;
 	int r = nl_dump(fd, &req, neigh_list_add, &l);
 
 	if (r < 0)
@@ -276,8 +283,25 @@ int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
 		r = nl_transact(fd, &del);
 		if (r < 0 && r != -ENOENT)
 			return r;
-		n += r == 0;
+		*n += r == 0;
 	}
-	*ret_n = n;
+	*ret_found = l.n;
 	return 0;
+}
+
+int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n)
+{
+	unsigned n = 0;
+
+	for (int round = 0; round < NEIGH_MAX_ROUNDS; round++) {
+		size_t found;
+		int r = neigh_flush_batch(fd, ifindex, &n, &found);
+		if (r < 0)
+			return r;
+		if (found < NEIGH_BATCH) {
+			*ret_n = n;
+			return 0;
+		}
+	}
+	return -EAGAIN;
 }

@@ -13,7 +13,9 @@ int rtnl_addr_replace_ipv4(int fd, int ifindex, uint32_t address_be, uint8_t pre
 /* Creates or replaces 0.0.0.0/0 via gateway on ifindex. */
 int rtnl_route_replace_default_ipv4(int fd, int ifindex, uint32_t gateway_be);
 /* Deletes the neighbour (ARP/NDP) entries the kernel learned on ifindex
- * (not permanent ones); *ret_n is how many went. */
+ * (not permanent ones), all of them, in batches; *ret_n is how many went.
+ * -EAGAIN if the table still held learned entries after 65536 were
+ * deleted (refilled as fast as it is emptied). */
 int rtnl_neigh_flush(int fd, int ifindex, unsigned *ret_n);
 /* Takes the link down (clears IFF_UP); a link already down is fine. */
 int rtnl_link_set_down(int fd, int ifindex);

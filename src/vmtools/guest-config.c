@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "base/macro.h"
@@ -42,6 +44,45 @@ int guest_check_zone_name(const char *name, char *why, size_t len)
 			return WHY("trailing '/'");
 	}
 	return 0;
+}
+
+int guest_open_zone(int dirfd, const char *name, char *why, size_t len)
+{
+	/* The kernel resolves the name: every link, however chained, must
+	 * stay beneath dirfd (RESOLVE_BENEATH refuses "..", absolute links and
+	 * links that climb out with EXDEV), and /proc magic links are refused.
+	 * Following links by hand and checking the result afterwards is what
+	 * let zoneinfo/localtime -> /etc/localtime through. */
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	char magic[4];
+	struct stat st;
+
+	if (fd < 0) {
+		switch (errno) {
+		case ENOENT:
+		case ENOTDIR:
+			return WHY("no such zone");
+		case EXDEV:
+			return WHY("a link leads outside the zoneinfo directory");
+		case ELOOP:
+			return WHY("too many levels of links");
+		case EISDIR:
+			return WHY("not a zoneinfo file (a directory)");
+		default:
+			return -errno;
+		}
+	}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return WHY("not a zoneinfo file (not a regular file)");
+	/* A zoneinfo file starts with "TZif" (tzfile(5)); tables like
+	 * zone1970.tab are not zones. */
+	if (pread(fd, magic, 4, 0) != 4 || memcmp(magic, "TZif", 4) != 0)
+		return WHY("not a zoneinfo file (no TZif header)");
+	return TAKE_FD(fd);
 }
 
 int guest_check_nameserver(const char *s, char *why, size_t len)

@@ -18,6 +18,14 @@
 /* Each check returns 0 or -EINVAL and, on error, writes why into why
  * (without the input: the caller quotes it). */
 int guest_check_zone_name(const char *name, char *why, size_t len);
+/* Opens the zone file name (already checked by guest_check_zone_name) in
+ * the zoneinfo directory dirfd, read-only. It must be a regular file that
+ * starts with "TZif" and is reached without leaving the directory: links
+ * inside it (US/Pacific -> ../America/Los_Angeles) are followed, links out
+ * of it (Debian's localtime -> /etc/localtime) and absolute links are
+ * refused. Returns the fd, -EINVAL with why for a name that is no zone, or
+ * another -errno (-ENOSYS before Linux 5.6, which lacks openat2). */
+int guest_open_zone(int dirfd, const char *name, char *why, size_t len);
 int guest_check_nameserver(const char *s, char *why, size_t len);
 int guest_check_hostname(const char *s, char *why, size_t len);
 

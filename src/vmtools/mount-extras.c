@@ -5,9 +5,21 @@
  * hold: the mount failed with EINVAL (what the kernel says when there is no
  * valid filesystem of that type; not ENODEV, ENOENT, EBUSY...), the fstype
  * is a plain name, the source is a block device nobody has open (O_EXCL),
- * and fs_probe() finds its first and last MiB all zeros. Then
+ * and fs_probe() finds it blank (no signature, zeros where it looks). Then
  * mkfs.<fstype> from the image's PATH runs in the background (through
- * spawn_process) and the mount is tried once more. */
+ * spawn_process) and the mount is tried once more.
+ *
+ * From the check to mkfs's end the device is locked: flock(LOCK_EX) on the
+ * device node, the convention of systemd's "Locking Block Device Access"
+ * that udev honours too. mkfs inherits the locked descriptor as its
+ * standard input, so the lock lasts exactly as long as mkfs, whatever
+ * becomes of the call; a second Mount(mkfs_if_needed) of the device in the
+ * meantime finds it locked and is refused. (The O_EXCL descriptor of the
+ * check cannot be the lock: mkfs opens the device O_EXCL itself.) The lock
+ * is taken before the first mount attempt (maitred_mount_lock()): that
+ * attempt opens the device exclusively for a moment, which made a mkfs
+ * started by an earlier call fail to open it; a plain Mount takes a shared
+ * lock, and finds a device being formatted busy. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -147,19 +160,57 @@ static bool plain_name(const char *s)
 	return true;
 }
 
-/* 0 when the device is blank; otherwise fails call and returns <0. */
-static int check_blank(struct rpc_call *call, const char *source, int mount_error)
+/* The device locked and blank: returns the locked descriptor, for mkfs to
+ * hold; otherwise fails call and returns <0. */
+int maitred_mount_lock(const VmTools__MountRequest *req)
 {
 	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	/* stat first: opening a character device may act (a tape rewinds). */
+	if (stat(req->source, &st) < 0 || !S_ISBLK(st.st_mode))
+		return -ENOTBLK;
+	fd = open(req->source, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, (req->mkfs_if_needed ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+static int lock_blank(struct rpc_call *call, const char *source, int mount_error, int held)
+{
+	_cleanup_close_ int fd = -1, lock = held;
 	const char *what = NULL;
 	struct stat st;
 	uint64_t size;
 	int r;
 
+	/* stat first: opening a character device may act (a tape rewinds). */
 	if (stat(source, &st) < 0 || !S_ISBLK(st.st_mode)) {
 		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": not a block device (mount: %s)",
 			      source, strerror(mount_error));
 		return -ENOTBLK;
+	}
+	if (lock < 0)
+		lock = open(source, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (lock < 0) {
+		r = -errno;
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "not formatting \"%s\": %s (mount: %s)", source,
+			      strerror(-r), strerror(mount_error));
+		return r;
+	}
+	if (held < 0 && flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK)
+			rpc_call_fail(call, RPC_FAILED_PRECONDITION,
+				      "not formatting \"%s\": it is being formatted or probed (the device is locked, "
+				      "by an earlier mkfs_if_needed or another program); mount failed: %s",
+				      source, strerror(mount_error));
+		else
+			rpc_call_fail(call, RPC_INTERNAL, "not formatting \"%s\": could not lock it: %s", source,
+				      strerror(-r));
+		return r;
 	}
 	/* O_EXCL on a block device: fails while it is mounted or in use. */
 	fd = open(source, O_RDONLY | O_EXCL | O_CLOEXEC);
@@ -180,12 +231,14 @@ static int check_blank(struct rpc_call *call, const char *source, int mount_erro
 			      strerror(mount_error));
 		return -ENOTEMPTY;
 	}
-	return 0;
+	return TAKE_FD(lock);
 }
 
 int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *call, const VmTools__MountRequest *req,
-				 int mount_error)
+				 int mount_error, int held_lock)
 {
+	_cleanup_close_ int held = held_lock;
+
 	const char *peer = rpc_call_peer(call);
 	struct spawn_params p;
 	struct spawn_error se;
@@ -200,7 +253,8 @@ int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *cal
 			      req->fstype);
 		return 1;
 	}
-	if (check_blank(call, req->source, mount_error) < 0) {
+	_cleanup_close_ int lock = lock_blank(call, req->source, mount_error, TAKE_FD(held));
+	if (lock < 0) {
 		log_info("Mount from %s: \"%s\" on \"%s\": mount failed and the device is not formatted", peer,
 			 req->source, req->target);
 		return 1;
@@ -228,6 +282,7 @@ int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *cal
 	char *argv[] = { j->mkfs, j->source, NULL };
 	spawn_params_init(&p);
 	p.argv = argv;
+	p.stdio_fds[0] = lock; /* mkfs holds the lock until it exits */
 	r = spawn_process(&p, &pid, &se);
 	if (r != 0) {
 		int err = r < 0 ? -r : se.error;

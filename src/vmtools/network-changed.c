@@ -88,6 +88,9 @@ void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessa
 			return fail(call, name, RPC_INTERNAL, "could not set the IPv4 configuration again", -r);
 	}
 	r = rtnl_neigh_flush(fd, ifindex, &flushed);
+	if (r == -EAGAIN)
+		return fail(call, name, RPC_UNAVAILABLE,
+			    "learned neighbour entries still there after 65536 were flushed", -r);
 	if (r < 0)
 		return fail(call, name, RPC_INTERNAL, "could not flush neighbour entries", -r);
 	v6 = reset_ipv6(ifname);

@@ -75,6 +75,22 @@ static void on_resized(int result, void *userdata)
 	rs->fd = -1;
 }
 
+/* btrfs_ioctl_resize refuses any new size under 256 MiB with EINVAL
+ * (SZ_256M in fs/btrfs/ioctl.c), to grow or to shrink; checked on a loop
+ * device: 256 MiB is accepted, 256 MiB - 1 byte and 200 MiB are not. */
+#define BTRFS_MIN_RESIZE (UINT64_C(256) << 20)
+
+/* The smallest size ResizeFilesystem may ask for: ext4 only grows online,
+ * so its current size; btrfs the larger of the kernel's floor and what is
+ * in use (a lower bound: the kernel may still find no room to move the
+ * chunks and fail the shrink). */
+static uint64_t minimum_size(const struct main_fs_info *info)
+{
+	if (info->kind == MAIN_FS_EXT4)
+		return info->size;
+	return info->used > BTRFS_MIN_RESIZE ? info->used : BTRFS_MIN_RESIZE;
+}
+
 /* Probes the main filesystem; on failure fails call and returns <0. */
 static int probe(struct rpc_call *call, const char *method, const char *fs, struct main_fs_info *info)
 {
@@ -136,6 +152,13 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 		}
 		rs->count = count;
 		size = count * info.block_size;
+	} else if (size < BTRFS_MIN_RESIZE) {
+		log_info("ResizeFilesystem from %s: %llu bytes: refused, below btrfs's 256 MiB", peer,
+			 (unsigned long long)size);
+		return rpc_call_fail(call, RPC_FAILED_PRECONDITION,
+				     "btrfs cannot be resized below 256 MiB: %llu bytes asked, the minimum for %s "
+				     "is %llu bytes (see GetResizeBounds)",
+				     (unsigned long long)size, fs, (unsigned long long)minimum_size(&info));
 	} else if (size < info.used)
 		return rpc_call_fail(call, RPC_FAILED_PRECONDITION,
 				     "size %llu bytes is less than the %llu bytes in use on %s",
@@ -187,8 +210,6 @@ void maitred_get_resize_bounds(struct rpc_call *call, const ProtobufCMessage *re
 
 	if (probe(call, "GetResizeBounds", maitred_main_fs(m), &info) < 0)
 		return;
-	/* ext4 only grows online: its current size. btrfs: what is in use,
-	 * a lower bound (the kernel refuses a shrink it cannot do). */
-	resp.minimum_size = info.kind == MAIN_FS_EXT4 ? info.size : info.used;
+	resp.minimum_size = minimum_size(&info);
 	rpc_call_reply(call, &resp.base);
 }

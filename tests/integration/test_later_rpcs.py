@@ -146,6 +146,73 @@ def test_set_timezone_symlink_bind_mount_and_refusals():
     assert m.stop() == 0
 
 
+def zoneinfo_tree():
+    """A zoneinfo directory laid out as Debian's: real zones, a link inside
+    (US/Pacific), localtime -> /etc/localtime, and links that leave it."""
+    d = tmpdir()
+    zi = os.path.join(d, "zoneinfo")
+    for sub in ("America", "US", "Etc"):
+        os.makedirs(os.path.join(zi, sub))
+    for name in ("UTC", "America/Los_Angeles"):
+        with open(f"/usr/share/zoneinfo/{name}", "rb") as f, open(os.path.join(zi, name), "wb") as o:
+            o.write(f.read())
+    with open("/usr/share/zoneinfo/Asia/Tokyo", "rb") as f, open(os.path.join(d, "Outside"), "wb") as o:
+        o.write(f.read())
+    os.symlink("../America/Los_Angeles", os.path.join(zi, "US/Pacific"))
+    os.symlink("/etc/localtime", os.path.join(zi, "localtime"))
+    os.symlink("../../Outside", os.path.join(zi, "Etc/Escape"))
+    os.symlink(os.path.join(zi, "UTC"), os.path.join(zi, "Etc/Absolute"))
+    os.symlink("/proc/self/root/usr/share/zoneinfo/UTC", os.path.join(zi, "Etc/Magic"))
+    os.symlink("Loop", os.path.join(zi, "Etc/Loop"))
+    return zi
+
+
+def test_set_timezone_refuses_links_out_of_the_zoneinfo_directory():
+    """localtime -> /etc/localtime made /etc/localtime a loop (symlink mode)
+    or an empty file bind-mounted on itself (bind mode), and answered OK."""
+    import guest_pb2
+    zi = zoneinfo_tree()
+    _, lt = private_files()
+    m = maitred("--localtime", lt, "--zoneinfo-dir", zi, wrap=["unshare", "--mount", "--propagation", "private"])
+    g = grpc_stubs(m.addr)
+    g.SetTimezone(guest_pb2.SetTimezoneRequest(timezone_name="US/Pacific"), timeout=10)
+    assert os.readlink(lt) == zi + "/US/Pacific"
+    g.SetTimezone(guest_pb2.SetTimezoneRequest(timezone_name="US/Pacific", use_bind_mount=True), timeout=10)
+    with open(f"/proc/{m.pid}/root{lt}", "rb") as f, open(zi + "/America/Los_Angeles", "rb") as z:
+        assert f.read() == z.read()
+    g.SetTimezone(guest_pb2.SetTimezoneRequest(timezone_name="UTC"), timeout=10)
+    assert os.readlink(lt) == zi + "/UTC"
+    for bind in (False, True):
+        for name, text in [("localtime", "leads outside the zoneinfo directory"),
+                           ("Etc/Escape", "leads outside the zoneinfo directory"),
+                           ("Etc/Absolute", "leads outside the zoneinfo directory"),
+                           ("Etc/Magic", "leads outside the zoneinfo directory"),
+                           ("Etc/Loop", "too many levels of links")]:
+            code, details = grpc_error(g.SetTimezone, guest_pb2.SetTimezoneRequest(
+                timezone_name=name, use_bind_mount=bind), timeout=10)
+            assert code == "INVALID_ARGUMENT" and text in details and zi in details, (name, bind, code, details)
+            assert os.readlink(lt) == zi + "/UTC", (name, bind, "a refused call changed localtime")
+    assert m.stop() == 0
+
+
+def test_set_timezone_symlink_mode_needs_no_cap_sys_admin():
+    """Without CAP_SYS_ADMIN umount2 fails with EPERM whether or not anything
+    is mounted; the symlink mode must not need it when nothing is."""
+    import guest_pb2
+    zi = zoneinfo_tree()
+    _, lt = private_files()
+    m = maitred("--localtime", lt, "--zoneinfo-dir", zi, wrap=["setpriv", "--bounding-set=-sys_admin"])
+    g = grpc_stubs(m.addr)
+    # The first call finds no localtime at all; the next ones a symlink.
+    for name in ("US/Pacific", "UTC", "America/Los_Angeles"):
+        g.SetTimezone(guest_pb2.SetTimezoneRequest(timezone_name=name), timeout=10)
+        assert os.readlink(lt) == zi + "/" + name
+    code, details = grpc_error(g.SetTimezone, guest_pb2.SetTimezoneRequest(
+        timezone_name="UTC", use_bind_mount=True), timeout=10)
+    assert code == "INTERNAL" and "could not bind-mount" in details, details
+    assert m.stop() == 0
+
+
 def test_set_time_refuses_implausible_times_and_changes_nothing():
     import guest_pb2
     from google.protobuf import timestamp_pb2

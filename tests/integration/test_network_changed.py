@@ -53,6 +53,31 @@ def test_network_changed_reasserts_ipv4_and_flushes_learned_neighbours():
     assert m.stop() == 0
 
 
+def test_network_changed_flushes_more_neighbours_than_one_batch():
+    """The flush collected at most 256 entries per call and answered OK with
+    the rest still there (1 000 stale entries left 744). 700 IPv4 and 500
+    IPv6 learned entries (each family's table holds 1024 by default) and
+    three permanent ones that stay."""
+    import common_pb2
+    ns = setup_ns("netmany")
+    subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "up"], check=True)
+    subprocess.run(["ip", "-n", ns, "addr", "add", "10.20.0.1/16", "dev", "eth0"], check=True)
+    m = Maitred(args=["--no-startup-processes", "--vm-ready", "none"], wrap=["ip", "netns", "exec", ns])
+    lines = [f"neigh replace 10.20.{i // 250}.{i % 250 + 2} lladdr 02:00:00:00:{i // 256:02x}:{i % 256:02x} "
+             f"dev eth0 nud stale" for i in range(700)]
+    lines += [f"neigh replace fd00::{i + 2:x} lladdr 02:00:00:01:{i // 256:02x}:{i % 256:02x} dev eth0 nud stale"
+              for i in range(500)]
+    lines += [f"neigh replace 10.20.9.{i} lladdr 02:00:00:02:00:0{i} dev eth0 nud permanent" for i in range(1, 4)]
+    subprocess.run(["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
+    before = neighbours(ns)
+    assert len(before) == 1203, len(before)
+    grpc_stubs(m.addr).OnHostNetworkChanged(common_pb2.EmptyMessage(), timeout=30)
+    left = neighbours(ns)
+    assert left == [(f"10.20.9.{i}", "PERMANENT") for i in range(1, 4)], (len(left), left[:5])
+    assert "1200 neighbour entries flushed" in m.log(), m.log()
+    assert m.stop() == 0
+
+
 def test_network_changed_without_the_interface_is_failed_precondition():
     import common_pb2
     ns = netns("empty")

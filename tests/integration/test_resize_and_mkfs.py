@@ -127,6 +127,40 @@ def test_ext4_online_grow_async_with_refusals():
             assert m.stop() == 0
 
 
+def test_btrfs_bound_is_the_kernels():
+    """GetResizeBounds said ~6 MB for a small btrfs (the bytes in use) and a
+    shrink to 200 MiB answered STARTED, then failed with EINVAL in the
+    worker: the kernel refuses any btrfs size under 256 MiB."""
+    import common_pb2
+    import guest_pb2
+    E = common_pb2.EmptyMessage()
+    mnt = tmpdir()
+    with loop_device(320 * MiB) as (img, dev):
+        subprocess.run(["mkfs.btrfs", "-q", "-f", dev], check=True, capture_output=True)
+        m = maitred_with_mounted(dev, mnt)
+        g = grpc_stubs(m.addr)
+        try:
+            bound = g.GetResizeBounds(E, timeout=10).minimum_size
+            assert bound == 256 * MiB, bound
+            assert maitctl(m.addr, "resize-bounds").stdout == f"{256 * MiB}\n"
+            for size in (200 * MiB, 256 * MiB - 1):
+                code, details = grpc_error(g.ResizeFilesystem, guest_pb2.ResizeFilesystemRequest(size=size),
+                                           timeout=10)
+                assert code == "FAILED_PRECONDITION" and "btrfs cannot be resized below 256 MiB" in details \
+                    and f"minimum for {mnt} is {256 * MiB} bytes" in details, (size, details)
+            assert "resizing" not in m.log()
+            # The bound itself is accepted by the kernel: a real shrink.
+            resp = g.ResizeFilesystem(guest_pb2.ResizeFilesystemRequest(size=256 * MiB), timeout=10)
+            assert resp.status == guest_pb2.ResizeFilesystemResponse.STARTED
+            wait_until(lambda: not g.GetResizeStatus(E, timeout=10).resize_in_progress, 60,
+                       what="the shrink to finish")
+            st = g.GetResizeStatus(E, timeout=10)
+            assert (st.current_size, st.target_size) == (256 * MiB, 256 * MiB), (st, m.log())
+            m.wait_log(f"resized to {256 * MiB} bytes")
+        finally:
+            assert m.stop() == 0
+
+
 def test_resize_of_other_filesystems_names_the_type():
     import common_pb2
     import guest_pb2
@@ -250,4 +284,90 @@ def test_mkfs_outliving_its_call_is_reaped_by_its_job():
         m.wait_log(f"mkfs.ext4 {dev} (pid {pid}) ended after its call: exited with status 3; not mounted")
         assert mounts_at(m.pid, target) == [] and not m.zombies()
         assert g.GetKernelVersion(common_pb2.EmptyMessage(), timeout=10).kernel_release
+
+
+def test_no_mount_attempt_while_the_device_is_formatted():
+    """A Mount's first attempt opens the device exclusively for a moment:
+    made while an earlier call's mkfs ran, it made that mkfs fail to open
+    the device (seen as "mkfs.btrfs failed (status 1)" with a second
+    request formatting instead). While a format runs, a plain Mount of the
+    device answers EBUSY and a mkfs_if_needed one FAILED_PRECONDITION,
+    without touching the device; once mkfs is done, mounting works again."""
+    import guest_pb2
+    with loop_device(16 * MiB) as (img, dev):
+        bindir = tmpdir()
+        fake = os.path.join(bindir, "mkfs.ext4")
+        # Holds the lock (its stdin) for 3 s, then really formats.
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\n/bin/sleep 3\nexec /sbin/mkfs.ext4 -q \"$@\"\n")
+        os.chmod(fake, 0o755)
+        m = private_maitred(env={"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin"})
+        g = grpc_stubs(m.addr)
+        first = g.Mount.future(guest_pb2.MountRequest(
+            source=dev, target=os.path.join(m.dir, "a"), fstype="ext4", create_target=True, mkfs_if_needed=True),
+            timeout=60)
+        m.wait_log("running mkfs.ext4")
+        plain = g.Mount(guest_pb2.MountRequest(source=dev, target=os.path.join(m.dir, "a"), fstype="ext4"),
+                        timeout=10)
+        assert plain.error == 16, plain  # EBUSY
+        code, details = grpc_error(g.Mount, guest_pb2.MountRequest(
+            source=dev, target=os.path.join(m.dir, "b"), fstype="ext4", create_target=True, mkfs_if_needed=True),
+            timeout=10)
+        assert code == "FAILED_PRECONDITION" and "being formatted" in details, (code, details)
+        assert first.result().error == 0, m.log()
+        assert m.log().count("running mkfs") == 1, m.log()
+        assert mounts_at(m.pid, os.path.join(m.dir, "a")) != []
+        assert m.stop() == 0
+
+
+def test_mkfs_if_needed_formats_a_device_once_when_asked_twice_at_once():
+    """An ext4 and a btrfs request sent back to back both passed the blank
+    check (the check's descriptor was closed before mkfs started): two mkfs
+    ran on one device. The device is locked from the check to mkfs's end:
+    the second is refused, in every run."""
+    import guest_pb2
+    refused = []
+    for run in range(4):
+        with loop_device(320 * MiB) as (img, dev):
+            m = private_maitred()
+            g = grpc_stubs(m.addr)
+            # Two streams at once: which one maitred serves first is not
+            # fixed; one must format, the other be refused.
+            calls = {fs: g.Mount.future(guest_pb2.MountRequest(
+                source=dev, target=os.path.join(m.dir, fs), fstype=fs, create_target=True, mkfs_if_needed=True),
+                timeout=60) for fs in ("ext4", "btrfs")}
+            outcome = {}
+            for fs, call in calls.items():
+                try:
+                    outcome[fs] = f"OK error={call.result().error}"
+                except Exception as e:
+                    outcome[fs] = f"{e.code().name}: {e.details()}"
+            won = [fs for fs, o in outcome.items() if o == "OK error=0"]
+            assert len(won) == 1, (run, outcome, m.log())
+            lost = "btrfs" if won[0] == "ext4" else "ext4"
+            o = outcome[lost]
+            refused.append(o.startswith("FAILED_PRECONDITION") and ("being formatted" in o or "not blank" in o))
+            assert m.log().count("is blank; running mkfs") == 1, (run, outcome, m.log())
+            assert mounts_at(m.pid, os.path.join(m.dir, won[0])) == [won[0]], (run, outcome)
+            assert mounts_at(m.pid, os.path.join(m.dir, lost)) == [], (run, outcome)
+            with open(img, "rb") as f:
+                f.seek(65536 + 0x40 if lost == "btrfs" else 1024 + 0x38)
+                assert f.read(2) != (b"_B" if lost == "btrfs" else b"\x53\xef"), (run, lost, "written too")
+            print(f"# run {run}: {won[0]} formatted, {lost}: {o}")
+            assert m.stop() == 0
+    assert refused == [True] * 4, refused
+
+
+def test_mkfs_if_needed_sees_data_in_the_middle():
+    """Data 8 MiB into a 32 MiB device, with zeros in the first and last
+    MiB, passed the check and was formatted over."""
+    import guest_pb2
+    with loop_device(32 * MiB, data=(8 * MiB, b"precious" * 512)) as (img, dev):
+        before = digest(img)
+        m = private_maitred()
+        target = os.path.join(m.dir, "t")
+        code, details = grpc_error(grpc_stubs(m.addr).Mount, guest_pb2.MountRequest(
+            source=dev, target=target, fstype="ext4", create_target=True, mkfs_if_needed=True), timeout=30)
+        assert code == "FAILED_PRECONDITION" and "is not blank (non-zero data found)" in details, details
+        assert digest(img) == before and mounts_at(m.pid, target) == []
         assert m.stop() == 0

@@ -159,3 +159,71 @@ TEST(atomic_write_and_symlink)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_EQ(system(cmd), 0);
 }
+
+/* A zoneinfo tree in a temporary directory: zones, a link inside it, and
+ * links that leave it (Debian's localtime -> /etc/localtime). */
+static int open_zone(int dirfd, const char *name, char *why)
+{
+	int fd = guest_open_zone(dirfd, name, why, 128);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 ? 0 : fd;
+}
+
+TEST(zones_resolve_beneath_the_zoneinfo_directory)
+{
+	char dir[] = "/tmp/valet-unit-XXXXXX", path[256], why[128];
+	static const char tzif[] = "TZif2\0\0\0";
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/zi", dir);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/zi/America", dir);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/zi/US", dir);
+	CHECK(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/zi/America/Los_Angeles", dir);
+	CHECK(guest_write_file_atomic(path, tzif, sizeof(tzif), 0644) == 0);
+	snprintf(path, sizeof(path), "%s/Outside", dir);
+	CHECK(guest_write_file_atomic(path, tzif, sizeof(tzif), 0644) == 0);
+	snprintf(path, sizeof(path), "%s/zi/zone1970.tab", dir);
+	CHECK(guest_write_file_atomic(path, "#\n", 2, 0644) == 0);
+	snprintf(path, sizeof(path), "%s/zi/US/Pacific", dir);
+	CHECK(symlink("../America/Los_Angeles", path) == 0);
+	snprintf(path, sizeof(path), "%s/zi/localtime", dir);
+	CHECK(symlink("/etc/localtime", path) == 0);
+	snprintf(path, sizeof(path), "%s/zi/Escape", dir);
+	CHECK(symlink("../Outside", path) == 0);
+	snprintf(path, sizeof(path), "%s/zi/Absolute", dir);
+	char target[256];
+	snprintf(target, sizeof(target), "%s/zi/America/Los_Angeles", dir);
+	CHECK(symlink(target, path) == 0);
+	snprintf(path, sizeof(path), "%s/zi/Magic", dir);
+	CHECK(symlink("/proc/self/cwd", path) == 0);
+	snprintf(path, sizeof(path), "%s/zi/Loop", dir);
+	CHECK(symlink("Loop", path) == 0);
+
+	snprintf(path, sizeof(path), "%s/zi", dir);
+	int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dirfd >= 0);
+	CHECK_EQ(open_zone(dirfd, "America/Los_Angeles", why), 0);
+	CHECK_EQ(open_zone(dirfd, "US/Pacific", why), 0);
+	CHECK_EQ(open_zone(dirfd, "localtime", why), -EINVAL);
+	CHECK(strstr(why, "leads outside the zoneinfo directory") != NULL);
+	CHECK_EQ(open_zone(dirfd, "Escape", why), -EINVAL);
+	CHECK(strstr(why, "leads outside") != NULL);
+	CHECK_EQ(open_zone(dirfd, "Absolute", why), -EINVAL);
+	CHECK(strstr(why, "leads outside") != NULL);
+	CHECK_EQ(open_zone(dirfd, "Magic", why), -EINVAL);
+	CHECK_EQ(open_zone(dirfd, "Loop", why), -EINVAL);
+	CHECK(strstr(why, "too many levels of links") != NULL);
+	CHECK_EQ(open_zone(dirfd, "Nowhere", why), -EINVAL);
+	CHECK(strstr(why, "no such zone") != NULL);
+	CHECK_EQ(open_zone(dirfd, "America", why), -EINVAL);
+	CHECK(strstr(why, "not a zoneinfo file") != NULL);
+	CHECK_EQ(open_zone(dirfd, "zone1970.tab", why), -EINVAL);
+	CHECK(strstr(why, "not a zoneinfo file") != NULL);
+	close(dirfd);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK(system(cmd) == 0);
+}

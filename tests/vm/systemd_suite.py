@@ -3,7 +3,9 @@ dpkg-buildpackage, installed with dpkg into a minimal Debian 12 root
 filesystem (tests/vm/make-rootfs.sh, debootstrap, cached), both units
 enabled, booted under QEMU with Debian's cloud kernel and systemd as PID 1.
 From the host: VmReady, every RPC, vsh as root and as an ordinary user,
-the units active after READY=1, `systemctl restart maitred`, and Shutdown
+the units active after READY=1, `systemctl restart maitred`, maitred
+killed more often than systemd's default start limit allows and back each
+time, and Shutdown
 powering the VM off through systemd with a clean root filesystem.
 
 A tiny first stage (busybox) loads the modules the cloud kernel needs for
@@ -23,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT_TIMEOUT = 240  # systemd under TCG
 STEPS = ("package_builds package_lintian package_contents systemd_boot_vm_ready systemd_units_active "
          "systemd_units_verify systemd_every_rpc systemd_vsh_root_and_user systemd_restart_maitred "
-         "systemd_shutdown_powers_off").split()
+         "systemd_crash_loop_restarts systemd_shutdown_powers_off").split()
 
 FIRST_STAGE = """#!/bin/sh
 # The systemd guest's first stage: modules for the disk and the network,
@@ -237,6 +239,57 @@ class Guest:
         assert gap < 5, gap
         assert "sleep 1000" in self.gsh("ps -eo args"), "the launched process died with the restart"
 
+    def crash_loop(self):
+        """systemd's default start limit (5 starts in 10 s) leaves a unit
+        that crashes a sixth time failed for good: the host's only way in.
+        Ten SIGKILLs (a crash for Restart=on-failure), each as soon as
+        maitred is back and answering (checked in the guest by the
+        package's maitctl). Under emulation a cycle takes seconds, fewer
+        than 6 could fall in 10 s: for the step a drop-in shortens
+        RestartSec to 100 ms and lowers StartLimitBurst to 2, so that a
+        unit with any start limit fails here (StartLimitIntervalSec=0
+        turns the limit off whatever the burst)."""
+        dropin = "/run/systemd/system/maitred.service.d"
+        self.gsh(f"mkdir -p {dropin} && printf '[Unit]\\nStartLimitBurst=2\\n[Service]\\nRestartSec=100ms\\n' "
+                 f">{dropin}/fast.conf && systemctl daemon-reload")
+        script = f"""
+        prev=$(systemctl show -p MainPID --value maitred)
+        for i in 1 2 3 4 5 6 7 8 9 10; do
+            kill -KILL "$prev" || exit 1
+            n=0
+            while :; do
+                if maitctl --addr tcp:{vm.GUEST_IP}:8888 --timeout 2 kernel-version >/dev/null 2>&1; then
+                    now=$(systemctl show -p MainPID --value maitred)
+                    [ "$now" != 0 ] && [ "$now" != "$prev" ] && break
+                fi
+                n=$((n + 1))
+                if [ $n -gt 200 ]; then
+                    echo "maitred not back after kill $i:" $(systemctl show -p ActiveState -p Result maitred)
+                    exit 0
+                fi
+                sleep 0.05
+            done
+            echo "kill $i: back as $now"
+            prev=$now
+        done
+        echo "NRestarts $(systemctl show -p NRestarts --value maitred)"
+        """
+        start = time.monotonic()
+        try:
+            out = self.gsh(script)
+        finally:
+            self.gsh(f"rm -rf {dropin} && systemctl daemon-reload && systemctl reset-failed maitred && "
+                     "systemctl start maitred")
+        took = time.monotonic() - start
+        print(f"systemd guest: {took:.1f} s for 10 kills: " + "; ".join(out.strip().splitlines()), flush=True)
+        assert "not back" not in out and out.count(": back as ") == 10, out
+        r = valet.maitctl(self.v.maitred_addr(), "--timeout", "5", "kernel-version")
+        assert r.returncode == 0, r
+        # vshd's unit has the same setting (killing it here would cut the
+        # very channel these checks use).
+        props = self.gsh("systemctl show -p StartLimitIntervalUSec maitred vshd").split()
+        assert props == ["StartLimitIntervalUSec=0"] * 2, props
+
     def shutdown(self):
         start = time.monotonic()
         r = valet.maitctl(self.v.maitred_addr(), "shutdown")
@@ -269,6 +322,7 @@ def run(build, tally, pattern):
         g.step("systemd_every_rpc", g.every_rpc)
         g.step("systemd_vsh_root_and_user", g.vsh_root_and_user)
         g.step("systemd_restart_maitred", g.restart_maitred)
+        g.step("systemd_crash_loop_restarts", g.crash_loop)
         g.step("systemd_shutdown_powers_off", g.shutdown)
     finally:
         if g.v:
