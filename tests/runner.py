@@ -52,6 +52,8 @@ TIMING = {
     # Sends SIGINT once the remote processes exist, then sleeps 0.2 s for
     # READY: under load the signal was once lost (vsh waited 10 s).
     "test_vsh": ["test_signals_forwarded_and_connection_loss"],
+    # vsh gives up on a silent server after 10 s (checked within 13).
+    "test_vsh_hardening": ["test_silent_server_is_given_up_on_after_ten_seconds"],
 }
 # Tests that measure speed itself: they run alone, after everything else.
 EXCLUSIVE = {

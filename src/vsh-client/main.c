@@ -3,6 +3,7 @@
  * otherwise. Exits with the remote code, 123 when the connection dies
  * first (or vsh cannot carry the data on: out of memory), 1 when the
  * session cannot be set up. */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +27,10 @@
 #define EXIT_SETUP 1
 #define EXIT_LOST 123
 #define MAX_ENV 256
+/* How long vshd may take to answer the request once connected: the bound
+ * vshd itself gives a client to send it (VSH_SETUP_TIMEOUT_MSEC). A server
+ * that accepts and never answers must not hold vsh for ever. */
+#define ANSWER_TIMEOUT_SEC 10
 /* Stop reading stdin while this much is unsent. */
 #define STDIN_HIGH (1024 * 1024)
 /* The same for stdin read without epoll: lower, as every partial send
@@ -302,8 +307,8 @@ static void response_freep(VmTools__Vsh__SetupConnectionResponse **resp)
 		vm_tools__vsh__setup_connection_response__free_unpacked(*resp, NULL);
 }
 
-/* Reads the SetupConnectionResponse (blocking, 30 s at most); what came
- * after it goes to rest. */
+/* Reads the SetupConnectionResponse (blocking, ANSWER_TIMEOUT_SEC at most);
+ * what came after it goes to rest. */
 static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, struct buf *rest)
 {
 	uint8_t buf[VSH_FRAME_MAX];
@@ -311,7 +316,8 @@ static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, st
 	const uint8_t *msg;
 	int r;
 
-	r = vsh_read_frame(fd, buf, sizeof(buf), &len, now_usec() + 30 * USEC_PER_SEC, &msg, &mlen, &flen);
+	r = vsh_read_frame(fd, buf, sizeof(buf), &len, now_usec() + ANSWER_TIMEOUT_SEC * USEC_PER_SEC, &msg, &mlen,
+			   &flen);
 	if (r == -ESHUTDOWN)
 		return -ECONNRESET;
 	if (r < 0)
@@ -479,6 +485,10 @@ static int set_up(struct client *cl, const struct invocation *inv)
 		return EXIT_SETUP;
 	}
 	r = read_response(cl->sock, &resp, &cl->in);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "vsh: no answer from %s within %d s\n", inv->addr_str, ANSWER_TIMEOUT_SEC);
+		return EXIT_SETUP;
+	}
 	if (r < 0) {
 		fprintf(stderr, "vsh: no answer from %s: %s\n", inv->addr_str, strerror(-r));
 		return EXIT_SETUP;

@@ -377,3 +377,33 @@ def test_silent_clients_cannot_lock_out_the_host():
             assert resp.status == vsh_pb2.FAILED, resp
     assert "no setup request within 2 s" in d.log(), d.log()[-2000:]
     assert d.stop() == 0
+
+
+# --- issue 17: a server that accepts and never answers ----------------------
+
+def test_silent_server_is_given_up_on_after_ten_seconds():
+    """A listener that accepts vsh's connection and says nothing: vsh gives
+    up on the answer after its documented 10 s with exit 1 and the reason
+    (it waited 30 s before, undocumented)."""
+    d = tmpdir()
+    path = os.path.join(d, "silent.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(10)
+    start = time.monotonic()
+    p = track(subprocess.Popen([binary("vsh"), "--addr", "unix:" + path, "--", "true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
+    conn, _ = srv.accept()
+    try:
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    elapsed = time.monotonic() - start
+    conn.close()
+    srv.close()
+    assert p.returncode == 1 and b"vsh: no answer from unix:" + path.encode() + b" within 10 s" in err, \
+        (p.returncode, err)
+    assert 9.5 <= elapsed < 13, elapsed
