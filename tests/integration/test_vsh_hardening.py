@@ -178,6 +178,51 @@ def test_unusable_cwd_falls_back_to_home_then_root():
     assert d.stop() == 0
 
 
+def test_cwd_pid_of_another_users_process_is_not_honoured():
+    """Issue 17: a session may start in the directory of process PID only
+    if its user could read /proc/PID/cwd itself (the same uid and gid). A
+    root process in a directory under a 0711 parent (traversable, not
+    listable): a valettest session given its pid starts in its home, not
+    there (the old code started, and pwd printed, the hidden name). A
+    valettest process's pid still works for valettest, and root may name
+    any process."""
+    scratch = tmpdir()
+    os.chmod(scratch, 0o755)
+    parent = os.path.join(scratch, "closed")
+    os.mkdir(parent, 0o711)
+    hidden = os.path.join(parent, "hidden-name-1234")
+    os.mkdir(hidden, 0o755)
+    home = os.path.join(scratch, "home")
+    os.mkdir(home, 0o755)
+    os.chown(home, 4242, 4343)
+    own = os.path.join(home, "work")
+    os.mkdir(own, 0o755)
+    os.chown(own, 4242, 4343)
+    passwd, group = _user_files(scratch, home)
+    d = Vshd(wrap=_wrap_files([(passwd, "/etc/passwd"), (group, "/etc/group")]))
+    roots = track(subprocess.Popen(["sleep", "1000"], cwd=hidden))
+    users = track(subprocess.Popen(["sleep", "1000"], cwd=own, user=4242, group=4343, extra_groups=[]))
+    try:
+        # The user can enter the directory (the parent is traversable)...
+        r = vsh(d.addr, "--user=valettest", f"--cwd={hidden}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == hidden, r
+        # ...but may not learn its name from a process that is not its own.
+        r = vsh(d.addr, "--user=valettest", f"--cwd={roots.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == home, r
+        r = vsh(d.addr, "--user=valettest", f"--cwd={users.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == own, r
+        r = vsh(d.addr, "--user=root", f"--cwd={roots.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == hidden, r
+        r = vsh(d.addr, "--user=root", f"--cwd={users.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == own, r
+    finally:
+        roots.kill()
+        users.kill()
+        roots.wait()
+        users.wait()
+    assert d.stop() == 0
+
+
 # --- 4: --no-allow-user-switch ---------------------------------------------------
 
 def test_no_allow_user_switch_serves_only_the_default_user():
