@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "base/spawn.h"
@@ -93,7 +94,7 @@ static void on_mkfs_exit(pid_t pid, int status, void *userdata)
 
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		int code = wait_status_code(status);
-		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, j->source, code);
+		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, ESCAPED(j->source), code);
 		rpc_call_fail(j->call, RPC_INTERNAL, "%s %s failed (status %d); nothing mounted", j->mkfs, j->source,
 			      code);
 		return mkfs_job_free(j);
@@ -102,8 +103,8 @@ static void on_mkfs_exit(pid_t pid, int status, void *userdata)
 		resp.error = errno;
 	else if (j->permissions && chmod(j->target, (mode_t)j->permissions) < 0)
 		resp.error = errno;
-	log_info("Mount from %s: made a new %s filesystem on blank %s; mount on \"%s\": %s", peer, j->fstype, j->source,
-		 j->target, resp.error ? strerror(resp.error) : "OK");
+	log_info("Mount from %s: made a new %s filesystem on blank %s; mount on \"%s\": %s", peer, j->fstype,
+		 ESCAPED(j->source), ESCAPED(j->target), resp.error ? strerror(resp.error) : "OK");
 	rpc_call_reply(j->call, &resp.base);
 	mkfs_job_free(j);
 }
@@ -173,7 +174,7 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 	}
 	if (check_blank(call, req->source, mount_error) < 0) {
 		log_info("Mount from %s: \"%s\" on \"%s\": mount failed and the device is not formatted", peer,
-			 req->source, req->target);
+			 ESCAPED(req->source), ESCAPED(req->target));
 		return 1;
 	}
 	j = calloc(1, sizeof(*j));
@@ -208,12 +209,13 @@ int maitred_mount_mkfs_and_retry(struct maitred *m, struct rpc_call *call, const
 				      j->source, strerror(mount_error));
 		else
 			rpc_call_fail(call, RPC_INTERNAL, "could not run %s: %s", j->mkfs, strerror(err));
-		log_info("Mount from %s: could not run %s for blank %s: %s", peer, j->mkfs, j->source, strerror(err));
+		log_info("Mount from %s: could not run %s for blank %s: %s", peer, j->mkfs, ESCAPED(j->source),
+			 strerror(err));
 		mkfs_job_free(j);
 		return 1;
 	}
 	loop_child_watch(j->watch, pid, on_mkfs_exit, j);
-	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, j->source, j->mkfs, (int)pid);
+	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, ESCAPED(j->source), j->mkfs, (int)pid);
 	rpc_call_set_cancel(call, on_mkfs_cancel, j);
 	return 1;
 }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/escape.h"
 #include "base/macro.h"
 #include "base/parse.h"
 #include "base/terminal.h"
@@ -186,12 +187,12 @@ static int on_status(struct client *c, const VmTools__Vsh__ConnectionStatusMessa
 		c->exited = true;
 		c->code = st->code;
 		if (st->code >= 126 && st->description && strncmp(st->description, "cannot execute", 14) == 0)
-			fprintf(stderr, "vsh: %s\n", st->description);
+			fprintf(stderr, "vsh: %s\n", ESCAPED(st->description));
 		loop_exit(c->loop, 0);
 		return 1;
 	}
 	if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
-		fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
+		fprintf(stderr, "vsh: session ended: %s\n", ESCAPED(st->description ? st->description : "?"));
 		loop_exit(c->loop, 0);
 	}
 	return 0;
@@ -495,7 +496,7 @@ static int set_up(struct client *cl, const struct invocation *inv)
 	}
 	if (resp->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
 		fprintf(stderr, "vsh: the server could not set up the session: %s\n",
-			resp->description ? resp->description : "?");
+			ESCAPED(resp->description ? resp->description : "?"));
 		return EXIT_SETUP;
 	}
 	return 0;
