@@ -89,7 +89,8 @@ static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_
 {
 	switch (ev) {
 	case SUPERVISOR_EXITED:
-		log_info("%s (%d) %s", ESCAPED(name), (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
+		log_info("%s (%d) %s", ESCAPED(name), (int)pid,
+			 wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 		break;
 	case SUPERVISOR_RESTARTED: log_info("Restarting %s (now pid %d)", ESCAPED(name), (int)pid); break;
 	case SUPERVISOR_THROTTLED: log_warning("%s respawning too frequently; stopped", ESCAPED(name)); break;

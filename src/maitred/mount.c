@@ -32,7 +32,8 @@ void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void 
 		resp.error = -r;
 		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): OK%s%s", rpc_call_peer(call),
 			 ESCAPED(req->source), ESCAPED(req->target), ESCAPED(req->fstype),
-			 (unsigned long long)req->mountflags, r < 0 ? "; chmod failed: " : "", r < 0 ? strerror(-r) : "");
+			 (unsigned long long)req->mountflags, r < 0 ? "; chmod failed: " : "",
+			 r < 0 ? strerror(-r) : "");
 	}
 	rpc_call_reply(call, &resp.base);
 }

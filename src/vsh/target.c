@@ -135,7 +135,8 @@ static bool pid_cwd(pid_t pid, const struct vsh_target *t, char *buf, size_t siz
 		if (n <= 0)
 			return false;
 		status[n] = 0;
-		if (!status_ids_are(status, "\nUid:", (unsigned)t->uid) || !status_ids_are(status, "\nGid:", (unsigned)t->gid))
+		if (!status_ids_are(status, "\nUid:", (unsigned)t->uid) ||
+		    !status_ids_are(status, "\nGid:", (unsigned)t->gid))
 			return false;
 	}
 	ssize_t n = readlinkat(dir, "cwd", buf, size - 1);

@@ -107,7 +107,7 @@ TEST(escape_controls_and_bad_utf8_as_hex)
 	/* ESC (a terminal sequence), DEL, a C1 CSI, a lone continuation byte,
 	 * a truncated sequence, an overlong "/", a surrogate, past U+10FFFF. */
 	CHECK_STR(esc("\x1b[31mred\x7f"), "\\x1b[31mred\\x7f");
-	CHECK_STR(esc("\xc2\x9b" "2J"), "\\xc2\\x9b2J");
+	CHECK_STR(esc("\xc2\x9b[2J"), "\\xc2\\x9b[2J");
 	CHECK_STR(esc("\x80"), "\\x80");
 	CHECK_STR(esc("\xe2\x82"), "\\xe2\\x82");
 	CHECK_STR(esc("\xc0\xaf"), "\\xc0\\xaf");
