@@ -118,9 +118,10 @@ static bool status_ids_are(const char *status, const char *key, unsigned id)
 /* The working directory of process pid, into buf, when the target user
  * could read it through /proc itself: vshd reads it as root, so the
  * kernel's rule for /proc/PID/cwd (the same uid and gid, real, effective
- * and saved, as the reader's) is applied here; a root target may name any
- * process. Both reads go through one /proc/PID descriptor, so that they
- * are about the same process even if pid is reused meanwhile. */
+ * and saved, as the reader's, and a dumpable process: the files in /proc/PID
+ * belong to root otherwise) is applied here; a root target may name any process.
+ * All reads go through one /proc/PID descriptor, so that they are about
+ * the same process even if pid is reused meanwhile. */
 static bool pid_cwd(pid_t pid, const struct vsh_target *t, char *buf, size_t size)
 {
 	char path[32], status[4096];
@@ -130,8 +131,11 @@ static bool pid_cwd(pid_t pid, const struct vsh_target *t, char *buf, size_t siz
 	if (dir < 0)
 		return false;
 	if (t->uid != 0) {
+		struct stat st;
 		_cleanup_close_ int fd = openat(dir, "status", O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, status, sizeof(status) - 1);
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != t->uid)
+			return false;
+		ssize_t n = read(fd, status, sizeof(status) - 1);
 		if (n <= 0)
 			return false;
 		status[n] = 0;

@@ -184,8 +184,8 @@ def test_cwd_pid_of_another_users_process_is_not_honoured():
     root process in a directory under a 0711 parent (traversable, not
     listable): a valettest session given its pid starts in its home, not
     there (the old code started, and pwd printed, the hidden name). A
-    valettest process's pid still works for valettest, and root may name
-    any process."""
+    valettest process's pid still works for valettest (unless it is not
+    dumpable), and root may name any process."""
     scratch = tmpdir()
     os.chmod(scratch, 0o755)
     parent = os.path.join(scratch, "closed")
@@ -202,6 +202,9 @@ def test_cwd_pid_of_another_users_process_is_not_honoured():
     d = Vshd(wrap=_wrap_files([(passwd, "/etc/passwd"), (group, "/etc/group")]))
     roots = track(subprocess.Popen(["sleep", "1000"], cwd=hidden))
     users = track(subprocess.Popen(["sleep", "1000"], cwd=own, user=4242, group=4343, extra_groups=[]))
+    undumpable = track(subprocess.Popen(
+        ["/usr/bin/python3", "-c", "import ctypes, time; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); time.sleep(1000)"],
+        cwd=own, user=4242, group=4343, extra_groups=[]))  # prctl(PR_SET_DUMPABLE, 0)
     try:
         # The user can enter the directory (the parent is traversable)...
         r = vsh(d.addr, "--user=valettest", f"--cwd={hidden}", "--", "pwd")
@@ -211,15 +214,19 @@ def test_cwd_pid_of_another_users_process_is_not_honoured():
         assert r.returncode == 0 and r.stdout.decode().strip() == home, r
         r = vsh(d.addr, "--user=valettest", f"--cwd={users.pid}", "--", "pwd")
         assert r.returncode == 0 and r.stdout.decode().strip() == own, r
+        # The user's own process made non-dumpable: the kernel refuses its
+        # /proc/PID/cwd to the user, and so does vshd.
+        wait_until(lambda: os.stat(f"/proc/{undumpable.pid}/status").st_uid == 0, 10, what="non-dumpable")
+        r = vsh(d.addr, "--user=valettest", f"--cwd={undumpable.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == home, r
         r = vsh(d.addr, "--user=root", f"--cwd={roots.pid}", "--", "pwd")
         assert r.returncode == 0 and r.stdout.decode().strip() == hidden, r
         r = vsh(d.addr, "--user=root", f"--cwd={users.pid}", "--", "pwd")
         assert r.returncode == 0 and r.stdout.decode().strip() == own, r
     finally:
-        roots.kill()
-        users.kill()
-        roots.wait()
-        users.wait()
+        for p in (roots, users, undumpable):
+            p.kill()
+            p.wait()
     assert d.stop() == 0
 
 
