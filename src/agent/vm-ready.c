@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "base/time-util.h"
 #include "common.pb-c.h"
@@ -53,12 +54,12 @@ static void vm_ready_done(int code, const char *message, ProtobufCMessage *respo
 	uint64_t now = now_usec();
 	if (now + v->pause >= v->give_up_at) {
 		log_warning("Failed to notify host system that VM is ready: %s: %s; gave up after %u attempts",
-			    rpc_code_name(code), message ? message : "", v->attempts);
+			    rpc_code_name(code), ESCAPED(message ? message : ""), v->attempts);
 		return maitred_vm_ready_free(v->slot);
 	}
 	if (v->attempts == 1)
 		log_warning("Failed to notify host system that VM is ready: %s: %s; retrying for up to %.0f s",
-			    rpc_code_name(code), message ? message : "",
+			    rpc_code_name(code), ESCAPED(message ? message : ""),
 			    (double)m->opts.vm_ready_timeout_usec / USEC_PER_SEC);
 	loop_timer_set(v->retry, now + v->pause);
 	v->pause = MIN(v->pause * 2, VM_READY_MAX_PAUSE_USEC);

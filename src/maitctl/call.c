@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/escape.h"
 #include "common.pb-c.h"
 #include "loop/loop.h"
 #include "maitctl.h"
@@ -41,12 +42,16 @@ void maitctl_json_string(const char *s)
 
 static void print_error(struct maitctl *ctl, int code, const char *message)
 {
+	char escaped[1024];
+
 	if (ctl->json) {
 		printf("{\"code\":\"%s\",\"message\":", rpc_code_name(code));
 		maitctl_json_string(message);
 		printf("}\n");
 	}
-	fprintf(stderr, "maitctl: %s: %s\n", rpc_code_name(code), message);
+	/* The guest's words: no control characters reach the terminal. */
+	fprintf(stderr, "maitctl: %s: %s\n", rpc_code_name(code),
+		escape_mem(message, strlen(message), escaped, sizeof(escaped)));
 }
 
 int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,

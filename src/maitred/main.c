@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "base/time-util.h"
@@ -80,8 +81,8 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 static void on_call_rejected(const char *peer, const char *path, int code, const char *message, void *userdata)
 {
 	if (ratelimit_pass(&reject_ratelimit, "rejected calls"))
-		log_warning("%s from %s: rejected: %s: %s", *path ? path : "(no path)", peer, rpc_code_name(code),
-			    message);
+		log_warning("%s from %s: rejected: %s: %s", *path ? ESCAPED(path) : "(no path)", peer,
+			    rpc_code_name(code), ESCAPED(message));
 }
 
 static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_t pid, int status,
@@ -89,12 +90,13 @@ static void on_supervisor_event(enum supervisor_event ev, const char *name, pid_
 {
 	switch (ev) {
 	case SUPERVISOR_EXITED:
-		log_info("%s (%d) %s", name, (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
+		log_info("%s (%d) %s", ESCAPED(name), (int)pid,
+			 wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 		break;
-	case SUPERVISOR_RESTARTED: log_info("Restarting %s (now pid %d)", name, (int)pid); break;
-	case SUPERVISOR_THROTTLED: log_warning("%s respawning too frequently; stopped", name); break;
+	case SUPERVISOR_RESTARTED: log_info("Restarting %s (now pid %d)", ESCAPED(name), (int)pid); break;
+	case SUPERVISOR_THROTTLED: log_warning("%s respawning too frequently; stopped", ESCAPED(name)); break;
 	case SUPERVISOR_RESTART_FAILED:
-		log_warning("%s could not be restarted (%s): %s; stopped", name, spawn_stage_name(err->stage),
+		log_warning("%s could not be restarted (%s): %s; stopped", ESCAPED(name), spawn_stage_name(err->stage),
 			    strerror(err->error));
 		break;
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
@@ -22,7 +23,7 @@ static int netmask_prefix(uint32_t mask_be)
 
 static void fail(struct rpc_call *call, int code, const char *what, int err)
 {
-	log_info("ConfigureNetwork from %s: %s: %s%s%s", rpc_call_peer(call), rpc_code_name(code), what,
+	log_info("ConfigureNetwork from %s: %s: %s%s%s", rpc_call_peer(call), rpc_code_name(code), ESCAPED(what),
 		 err ? ": " : "", err ? strerror(err) : "");
 	if (err)
 		rpc_call_fail(call, code, "%s: %s", what, strerror(err));

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include "base/list.h"
+#include "base/escape.h"
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "guest.pb-c.h"
@@ -43,7 +44,7 @@ void maitred_launch_waits_free(struct vmtools_launch *m)
 static void launch_wait_cancel(struct rpc_call *call, void *userdata)
 {
 	struct launch_wait *w = userdata;
-	log_info("LaunchProcess from %s: %s: caller went away; the process keeps running", w->peer, w->name);
+	log_info("LaunchProcess from %s: %s: caller went away; the process keeps running", w->peer, ESCAPED(w->name));
 	w->call = NULL;
 }
 
@@ -60,7 +61,7 @@ static void launch_wait_exited(pid_t pid, int status, void *userdata)
 		resp.code = WTERMSIG(status);
 	} else
 		resp.status = VM_TOOLS__PROCESS_STATUS__UNKNOWN;
-	log_info("LaunchProcess from %s: %s (pid %d) %s", w->peer, w->name, (int)pid,
+	log_info("LaunchProcess from %s: %s (pid %d) %s", w->peer, ESCAPED(w->name), (int)pid,
 		 wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 	if (w->call)
 		rpc_call_reply(w->call, &resp.base);
@@ -123,25 +124,27 @@ void maitred_launch_process(struct rpc_call *call, const ProtobufCMessage *reque
 	if (r < 0) {
 		if (w)
 			launch_wait_free(w);
-		log_error_errno(r, "LaunchProcess from %s: %s: INTERNAL: failed to spawn process", peer, req->argv[0]);
+		log_error_errno(r, "LaunchProcess from %s: %s: INTERNAL: failed to spawn process", peer,
+				ESCAPED(req->argv[0]));
 		return rpc_call_fail(call, RPC_INTERNAL, "failed to spawn process");
 	}
 	if (r == SPAWN_FAILED) {
 		if (w)
 			launch_wait_free(w);
 		resp.status = VM_TOOLS__PROCESS_STATUS__FAILED;
-		log_info("LaunchProcess from %s: %s: FAILED at %s: %s", peer, req->argv[0], spawn_stage_name(err.stage),
-			 strerror(err.error));
+		log_info("LaunchProcess from %s: %s: FAILED at %s: %s", peer, ESCAPED(req->argv[0]),
+			 spawn_stage_name(err.stage), strerror(err.error));
 		return rpc_call_reply(call, &resp.base);
 	}
 	if (w) {
 		w->call = call;
 		rpc_call_set_cancel(call, launch_wait_cancel, w);
-		log_info("LaunchProcess from %s: %s (pid %d) started, waiting for it", peer, req->argv[0], (int)pid);
+		log_info("LaunchProcess from %s: %s (pid %d) started, waiting for it", peer, ESCAPED(req->argv[0]),
+			 (int)pid);
 		return;
 	}
 	resp.status = VM_TOOLS__PROCESS_STATUS__LAUNCHED;
-	log_info("LaunchProcess from %s: %s (pid %d) LAUNCHED%s%s", peer, req->argv[0], (int)pid,
+	log_info("LaunchProcess from %s: %s (pid %d) LAUNCHED%s%s", peer, ESCAPED(req->argv[0]), (int)pid,
 		 req->respawn ? ", respawning" : "", req->use_console ? ", on the console" : "");
 	rpc_call_reply(call, &resp.base);
 }

@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/escape.h"
 #include "base/list.h"
 #include "base/log.h"
 #include "base/wait-status.h"
@@ -130,12 +131,12 @@ static void on_mkfs_exit(pid_t pid, int status, void *userdata)
 
 	if (!j->call) {
 		log_info("Mount from %s: %s %s (pid %d) ended after its call: %s; not mounted", peer, j->mkfs,
-			 j->source, (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
+			 ESCAPED(j->source), (int)pid, wait_status_str(status, (char[WAIT_STATUS_STR_MAX]){ 0 }));
 		return mkfs_job_free(j);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		int code = wait_status_code(status);
-		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, j->source, code);
+		log_info("Mount from %s: %s %s failed (status %d)", peer, j->mkfs, ESCAPED(j->source), code);
 		rpc_call_fail(j->call, RPC_INTERNAL, "%s %s failed (status %d); nothing mounted", j->mkfs, j->source,
 			      code);
 		return mkfs_job_free(j);
@@ -144,8 +145,8 @@ static void on_mkfs_exit(pid_t pid, int status, void *userdata)
 		resp.error = errno;
 	else if (j->permissions && chmod(j->target, (mode_t)j->permissions) < 0)
 		resp.error = errno;
-	log_info("Mount from %s: made a new %s filesystem on blank %s; mount on \"%s\": %s", peer, j->fstype, j->source,
-		 j->target, resp.error ? strerror(resp.error) : "OK");
+	log_info("Mount from %s: made a new %s filesystem on blank %s; mount on \"%s\": %s", peer, j->fstype,
+		 ESCAPED(j->source), ESCAPED(j->target), resp.error ? strerror(resp.error) : "OK");
 	rpc_call_reply(j->call, &resp.base);
 	mkfs_job_free(j);
 }
@@ -256,7 +257,7 @@ int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *cal
 	_cleanup_close_ int lock = lock_blank(call, req->source, mount_error, TAKE_FD(held));
 	if (lock < 0) {
 		log_info("Mount from %s: \"%s\" on \"%s\": mount failed and the device is not formatted", peer,
-			 req->source, req->target);
+			 ESCAPED(req->source), ESCAPED(req->target));
 		return 1;
 	}
 	j = calloc(1, sizeof(*j));
@@ -292,7 +293,8 @@ int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *cal
 				      j->source, strerror(mount_error));
 		else
 			rpc_call_fail(call, RPC_INTERNAL, "could not run %s: %s", j->mkfs, strerror(err));
-		log_info("Mount from %s: could not run %s for blank %s: %s", peer, j->mkfs, j->source, strerror(err));
+		log_info("Mount from %s: could not run %s for blank %s: %s", peer, j->mkfs, ESCAPED(j->source),
+			 strerror(err));
 		mkfs_job_free(j);
 		return 1;
 	}
@@ -300,7 +302,7 @@ int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *cal
 	j->pid = pid;
 	j->m = m;
 	LIST_PREPEND(m->mkfs_jobs, j);
-	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, j->source, j->mkfs, (int)pid);
+	log_info("Mount from %s: %s is blank; running %s (pid %d)", peer, ESCAPED(j->source), j->mkfs, (int)pid);
 	rpc_call_set_cancel(call, on_mkfs_cancel, j);
 	return 1;
 }

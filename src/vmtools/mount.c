@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "guest.pb-c.h"
 #include "vmtools.h"
@@ -37,13 +38,14 @@ void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void 
 											 lock >= 0 ? TAKE_FD(lock) : -1))
 			return; /* answered there, now or once mkfs is done */
 		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): failed: %s", rpc_call_peer(call),
-			 req->source, req->target, req->fstype, (unsigned long long)req->mountflags,
-			 strerror(resp.error));
+			 ESCAPED(req->source), ESCAPED(req->target), ESCAPED(req->fstype),
+			 (unsigned long long)req->mountflags, strerror(resp.error));
 	} else {
 		r = maitred_mount_chmod(req);
 		resp.error = -r;
-		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): OK%s%s", rpc_call_peer(call), req->source,
-			 req->target, req->fstype, (unsigned long long)req->mountflags, r < 0 ? "; chmod failed: " : "",
+		log_info("Mount from %s: \"%s\" on \"%s\" (%s, flags 0x%llx): OK%s%s", rpc_call_peer(call),
+			 ESCAPED(req->source), ESCAPED(req->target), ESCAPED(req->fstype),
+			 (unsigned long long)req->mountflags, r < 0 ? "; chmod failed: " : "",
 			 r < 0 ? strerror(-r) : "");
 	}
 	rpc_call_reply(call, &resp.base);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest-config.h"
@@ -64,7 +65,7 @@ void maitred_set_resolv_config(struct rpc_call *call, const ProtobufCMessage *re
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "resolv_config is missing");
 	}
 	if (maitred_resolv_check(req->resolv_config, err, sizeof(err)) < 0) {
-		log_info("SetResolvConfig from %s: INVALID_ARGUMENT: %s", rpc_call_peer(call), err);
+		log_info("SetResolvConfig from %s: INVALID_ARGUMENT: %s", rpc_call_peer(call), ESCAPED(err));
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "%s", err);
 	}
 	r = maitred_resolv_write(opts->resolv_conf, req->resolv_config, &path);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "common.pb-c.h"
 #include "guest-config.h"
@@ -95,8 +96,8 @@ static int unmount_all(const char *path)
 
 static void tz_fail(struct rpc_call *call, int code, const char *zone, const char *fmt, const char *why)
 {
-	log_info("SetTimezone from %s: %s: zone \"%.64s\": %s%s", rpc_call_peer(call), rpc_code_name(code), zone, fmt,
-		 why);
+	log_info("SetTimezone from %s: %s: zone \"%s\": %s%s", rpc_call_peer(call), rpc_code_name(code), ESCAPED(zone),
+		 fmt, why);
 	rpc_call_fail(call, code, "time zone \"%.64s\": %s%s", zone, fmt, why);
 }
 
@@ -156,6 +157,6 @@ void maitred_set_timezone(struct rpc_call *call, const ProtobufCMessage *request
 				       "could not replace the symlink: ", strerror(-r));
 	}
 	log_info("SetTimezone from %s: %s now %s %s", rpc_call_peer(call), lt,
-		 req->use_bind_mount ? "bind-mounts" : "links to", zone);
+		 req->use_bind_mount ? "bind-mounts" : "links to", ESCAPED(zone));
 	rpc_call_reply(call, &resp.base);
 }

@@ -1,7 +1,9 @@
 /* vsh: a shell or a command in a VM, through vshd. Interactive (raw local
  * terminal, PTY remotely) when stdin and stdout are terminals, pipes
  * otherwise. Exits with the remote code, 123 when the connection dies
- * first, 1 when the session cannot be set up. */
+ * first (or vsh cannot carry the data on: out of memory), 1 when the
+ * session cannot be set up. */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/escape.h"
 #include "base/macro.h"
 #include "base/parse.h"
 #include "base/terminal.h"
@@ -25,6 +28,10 @@
 #define EXIT_SETUP 1
 #define EXIT_LOST 123
 #define MAX_ENV 256
+/* How long vshd may take to answer the request once connected: the bound
+ * vshd itself gives a client to send it (VSH_SETUP_TIMEOUT_MSEC). A server
+ * that accepts and never answers must not hold vsh for ever. */
+#define ANSWER_TIMEOUT_SEC 10
 /* Stop reading stdin while this much is unsent. */
 #define STDIN_HIGH (1024 * 1024)
 /* The same for stdin read without epoll: lower, as every partial send
@@ -45,6 +52,10 @@ struct client {
 	bool out_open[3];
 	int code;
 	bool exited;
+	/* Why vsh ended the session itself (out of memory): printed, and the
+	 * exit status is EXIT_LOST. A byte dropped would break the framing or
+	 * the data; vsh stops instead. */
+	const char *fault;
 };
 
 static void usage(FILE *f)
@@ -61,13 +72,22 @@ static void usage(FILE *f)
 	      "  -t / -T        force / refuse a remote terminal (default: one if stdin and\n"
 	      "                 stdout are terminals)\n"
 	      "Exit status: the command's (128+N if killed by signal N); 123 if the\n"
-	      "connection is lost; 1 if the session cannot be set up.\n",
+	      "connection is lost (or vsh runs out of memory); 1 if the session cannot be\n"
+	      "set up.\n",
 	      f);
 }
 
-static int queue_guest(struct client *c, VmTools__Vsh__GuestMessage *g)
+static void client_fail(struct client *c, const char *why)
 {
-	return vsh_frame_append(&c->out, &g->base);
+	if (!c->fault)
+		c->fault = why;
+	loop_exit(c->loop, 0);
+}
+
+static void queue_guest(struct client *c, VmTools__Vsh__GuestMessage *g)
+{
+	if (vsh_frame_append(&c->out, &g->base) < 0)
+		client_fail(c, "out of memory for a message to the server");
 }
 
 static void send_signal(struct client *c, int sig)
@@ -75,7 +95,7 @@ static void send_signal(struct client *c, int sig)
 	VmTools__Vsh__GuestMessage g = VM_TOOLS__VSH__GUEST_MESSAGE__INIT;
 	g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_SIGNAL;
 	g.signal = sig;
-	(void)queue_guest(c, &g);
+	queue_guest(c, &g);
 }
 
 static void window_size(int *rows, int *cols)
@@ -98,7 +118,7 @@ static void on_signal(struct loop *l, int signo, void *userdata)
 		window_size(&r.rows, &r.cols);
 		g.msg_case = VM_TOOLS__VSH__GUEST_MESSAGE__MSG_RESIZE_MESSAGE;
 		g.resize_message = &r;
-		(void)queue_guest(c, &g);
+		queue_guest(c, &g);
 	} else
 		send_signal(c, signo);
 	update(c);
@@ -167,12 +187,12 @@ static int on_status(struct client *c, const VmTools__Vsh__ConnectionStatusMessa
 		c->exited = true;
 		c->code = st->code;
 		if (st->code >= 126 && st->description && strncmp(st->description, "cannot execute", 14) == 0)
-			fprintf(stderr, "vsh: %s\n", st->description);
+			fprintf(stderr, "vsh: %s\n", ESCAPED(st->description));
 		loop_exit(c->loop, 0);
 		return 1;
 	}
 	if (st->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
-		fprintf(stderr, "vsh: session ended: %s\n", st->description ? st->description : "?");
+		fprintf(stderr, "vsh: session ended: %s\n", ESCAPED(st->description ? st->description : "?"));
 		loop_exit(c->loop, 0);
 	}
 	return 0;
@@ -225,8 +245,13 @@ static void on_sock(struct loop_io *io, int fd, uint32_t events, void *userdata)
 			loop_exit(c->loop, 0);
 			return;
 		}
-		if (n > 0 && buf_append(&c->in, buf, (size_t)n, SIZE_MAX) == 0)
+		if (n > 0) {
+			if (buf_append(&c->in, buf, (size_t)n, SIZE_MAX) < 0) {
+				client_fail(c, "out of memory for the data received");
+				return;
+			}
 			handle_frames(c);
+		}
 	}
 	update(c);
 }
@@ -243,8 +268,11 @@ static bool read_stdin(struct client *c, int fd)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return errno == EINTR;
 	/* An empty DataMessage is EOF (an error is treated alike). */
-	(void)vsh_frame_append_data(&c->out, VSH_FROM_CLIENT, VM_TOOLS__VSH__STDIO_STREAM__STDIN_STREAM, buf,
-				    n > 0 ? (size_t)n : 0);
+	if (vsh_frame_append_data(&c->out, VSH_FROM_CLIENT, VM_TOOLS__VSH__STDIO_STREAM__STDIN_STREAM, buf,
+				  n > 0 ? (size_t)n : 0) < 0) {
+		client_fail(c, "out of memory for the input to send");
+		return false;
+	}
 	if (n <= 0) {
 		c->stdin_open = false;
 		loop_io_free(TAKE_PTR(c->stdin_io));
@@ -280,8 +308,8 @@ static void response_freep(VmTools__Vsh__SetupConnectionResponse **resp)
 		vm_tools__vsh__setup_connection_response__free_unpacked(*resp, NULL);
 }
 
-/* Reads the SetupConnectionResponse (blocking, 30 s at most); what came
- * after it goes to rest. */
+/* Reads the SetupConnectionResponse (blocking, ANSWER_TIMEOUT_SEC at most);
+ * what came after it goes to rest. */
 static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, struct buf *rest)
 {
 	uint8_t buf[VSH_FRAME_MAX];
@@ -289,7 +317,8 @@ static int read_response(int fd, VmTools__Vsh__SetupConnectionResponse **ret, st
 	const uint8_t *msg;
 	int r;
 
-	r = vsh_read_frame(fd, buf, sizeof(buf), &len, now_usec() + 30 * USEC_PER_SEC, &msg, &mlen, &flen);
+	r = vsh_read_frame(fd, buf, sizeof(buf), &len, now_usec() + ANSWER_TIMEOUT_SEC * USEC_PER_SEC, &msg, &mlen,
+			   &flen);
 	if (r == -ESHUTDOWN)
 		return -ECONNRESET;
 	if (r < 0)
@@ -457,13 +486,17 @@ static int set_up(struct client *cl, const struct invocation *inv)
 		return EXIT_SETUP;
 	}
 	r = read_response(cl->sock, &resp, &cl->in);
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "vsh: no answer from %s within %d s\n", inv->addr_str, ANSWER_TIMEOUT_SEC);
+		return EXIT_SETUP;
+	}
 	if (r < 0) {
 		fprintf(stderr, "vsh: no answer from %s: %s\n", inv->addr_str, strerror(-r));
 		return EXIT_SETUP;
 	}
 	if (resp->status != VM_TOOLS__VSH__CONNECTION_STATUS__READY) {
 		fprintf(stderr, "vsh: the server could not set up the session: %s\n",
-			resp->description ? resp->description : "?");
+			ESCAPED(resp->description ? resp->description : "?"));
 		return EXIT_SETUP;
 	}
 	return 0;
@@ -483,7 +516,9 @@ static void forward(struct client *cl)
 	handle_frames(cl); /* anything that came with the response */
 	if (!cl->exited) {
 		update(cl);
-		(void)loop_run(cl->loop);
+		/* (loop_run() would forget a loop_exit() made before it.) */
+		if (!cl->fault)
+			(void)loop_run(cl->loop);
 	}
 }
 
@@ -527,9 +562,14 @@ static int run(int argc, char **argv)
 	}
 	forward(&cl);
 	terminal_restore(&term_state);
-	if (!cl.exited)
+	/* Once EXITED has come, everything before it has been written out. */
+	if (cl.exited)
+		return cl.code & 0xff;
+	if (cl.fault)
+		fprintf(stderr, "vsh: %s: session ended before the command did\n", cl.fault);
+	else
 		fprintf(stderr, "vsh: connection lost before the command ended\n");
-	return cl.exited ? cl.code & 0xff : EXIT_LOST;
+	return EXIT_LOST;
 }
 
 int main(int argc, char **argv)

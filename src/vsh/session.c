@@ -43,7 +43,6 @@ struct session {
 	bool stdin_eof; /* client sent EOF: close stdin once drained */
 	int out_fd[N_OUT];
 	struct loop_io *out_io[N_OUT];
-	bool out_paused;
 	pid_t pid;
 	bool reaped; /* the target's exit status is in status */
 	int status;

@@ -1,6 +1,7 @@
 #include "target.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,25 +104,65 @@ static int build_argv(const VmTools__Vsh__SetupConnectionRequest *req, struct vs
 	return t->file ? 0 : -ENOMEM;
 }
 
-/* cwd if it is a directory, else /proc/PID/cwd for cwd_pid if readable,
- * else home. Checked as root here: spawn falls back to home, then "/",
- * when the target user may not enter the one chosen. */
+/* True when the "Uid:" or "Gid:" line of a /proc/PID/status text gives
+ * id as the real, effective and saved id alike. */
+static bool status_ids_are(const char *status, const char *key, unsigned id)
+{
+	const char *p = strstr(status, key);
+	unsigned real, eff, saved;
+
+	return p && sscanf(p + strlen(key), "%u %u %u", &real, &eff, &saved) == 3 && real == id && eff == id &&
+	       saved == id;
+}
+
+/* The working directory of process pid, into buf, when the target user
+ * could read it through /proc itself: vshd reads it as root, so the
+ * kernel's rule for /proc/PID/cwd (the same uid and gid, real, effective
+ * and saved, as the reader's, and a dumpable process: the files in /proc/PID
+ * belong to root otherwise) is applied here; a root target may name any process.
+ * All reads go through one /proc/PID descriptor, so that they are about
+ * the same process even if pid is reused meanwhile. */
+static bool pid_cwd(pid_t pid, const struct vsh_target *t, char *buf, size_t size)
+{
+	char path[32], status[4096];
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	_cleanup_close_ int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return false;
+	if (t->uid != 0) {
+		struct stat st;
+		_cleanup_close_ int fd = openat(dir, "status", O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != t->uid)
+			return false;
+		ssize_t n = read(fd, status, sizeof(status) - 1);
+		if (n <= 0)
+			return false;
+		status[n] = 0;
+		if (!status_ids_are(status, "\nUid:", (unsigned)t->uid) ||
+		    !status_ids_are(status, "\nGid:", (unsigned)t->gid))
+			return false;
+	}
+	ssize_t n = readlinkat(dir, "cwd", buf, size - 1);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	return true;
+}
+
+/* cwd if it is a directory, else /proc/PID/cwd for cwd_pid if the target
+ * user could read it, else home. Checked as root here: spawn falls back to
+ * home, then "/", when the target user may not enter the one chosen. */
 static int choose_cwd(const VmTools__Vsh__SetupConnectionRequest *req, struct vsh_target *t)
 {
-	char link[64], buf[PATH_MAX];
+	char buf[PATH_MAX];
 	struct stat st;
 	const char *dir = t->home;
 
 	if (req->cwd && *req->cwd && stat(req->cwd, &st) == 0 && S_ISDIR(st.st_mode))
 		dir = req->cwd;
-	if (req->cwd_pid > 0) {
-		snprintf(link, sizeof(link), "/proc/%d/cwd", req->cwd_pid);
-		ssize_t n = readlink(link, buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = 0;
-			dir = buf;
-		}
-	}
+	if (req->cwd_pid > 0 && pid_cwd(req->cwd_pid, t, buf, sizeof(buf)))
+		dir = buf;
 	t->cwd = strdup(dir);
 	return t->cwd ? 0 : -ENOMEM;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "base/escape.h"
 #include "base/log.h"
 #include "base/wait-status.h"
 #include "base/notify.h"
@@ -72,7 +73,7 @@ static void on_reaped(struct loop *l, pid_t pid, int status, void *userdata)
 
 static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len, const char *peer_desc)
 {
-	char summary[512] = "", peer[80], request[VSH_FRAME_MAX];
+	char summary[512] = "", escaped[1024], peer[80], request[VSH_FRAME_MAX];
 
 	/* Both live in the pending connection, freed below with the rest. */
 	snprintf(peer, sizeof(peer), "%s", peer_desc);
@@ -84,7 +85,8 @@ static void run_session(struct vshd *d, int fd, const uint8_t *data, size_t len,
 	pending_set_free_after_fork(d->pending);
 	loop_free_after_fork(d->loop);
 	(void)vsh_session_run(fd, data, len, &d->policy, summary, sizeof(summary));
-	log_info("session from %s: %s", peer, summary);
+	/* The user, the command and setup errors are the client's words. */
+	log_info("session from %s: %s", peer, escape_mem(summary, strlen(summary), escaped, sizeof(escaped)));
 	_exit(0);
 }
 

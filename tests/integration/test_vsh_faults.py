@@ -3,7 +3,11 @@ failure ends in a clear answer to the client (FAILED) or is survived, never
 a silent hang or a leaked session slot. Uses vshd-faults, vshd built with
 the failures of tests/unit/test-vsh-faults.c (VALET_FAIL)."""
 import os
+import signal
+import socket
+import struct
 import subprocess
+import time
 
 import valet
 from valet import SANITIZER_MARKS, sanitizer_env, tmpdir, track, vsh, wait_until
@@ -77,3 +81,89 @@ def test_failure_mid_session_ends_it_with_failed():
     d2 = FaultyVshd("")
     assert vsh(d2.addr, "--", "true").returncode == 0
     assert d.stop() == 0 and d2.stop() == 0
+
+
+# --- the client: allocation failure (vsh-faults, VALET_FAIL_REALLOC_OVER) ---
+
+def _faulty_vsh(addr, over, *args, **kw):
+    """vsh whose reallocations of more than `over` bytes fail (test-vsh-client-faults.c)."""
+    prog = os.path.join(valet.BUILD, "tests", "unit", "vsh-faults")
+    return [prog, "--addr", addr] + list(args), sanitizer_env({"VALET_FAIL_REALLOC_OVER": str(over)})
+
+
+def _frame(payload):
+    return struct.pack("<I", len(payload)) + payload
+
+
+def _state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def test_client_out_of_memory_for_received_data_ends_the_session():
+    """A burst of output vsh cannot grow its receive buffer for: it stops
+    with a clear error and 123, instead of dropping the burst and carrying
+    on (the old code wrote nothing and exited 0, the command's EXITED)."""
+    import vsh_pb2
+    d = tmpdir()
+    path = os.path.join(d, "fake-vshd.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(10)
+    out_path = os.path.join(d, "out")
+    cmd, env = _faulty_vsh("unix:" + path, 64 * 1024, "--", "cat", "big")
+    with open(out_path, "wb") as out, open(os.path.join(d, "err"), "w+b") as err:
+        p = track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env))
+        conn, _ = srv.accept()
+        conn.settimeout(10)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack("<I", data[:4])[0]:
+            chunk = conn.recv(65536)
+            assert chunk, "vsh closed before its request"
+            data += chunk
+        conn.sendall(_frame(vsh_pb2.SetupConnectionResponse(status=vsh_pb2.READY, pid=1).SerializeToString()))
+        time.sleep(0.3)  # vsh in its loop, waiting
+        # 25 whole frames (100 000 bytes) queued while vsh is stopped, so
+        # that one receive takes them all: growing the buffer to 128 KiB fails.
+        os.kill(p.pid, signal.SIGSTOP)
+        wait_until(lambda: _state(p.pid) == "T", 10, what="vsh stopped")
+        burst = b"".join(_frame(vsh_pb2.HostMessage(data_message=vsh_pb2.DataMessage(
+            stream=vsh_pb2.STDOUT_STREAM, data=b"x" * 4000)).SerializeToString()) for _ in range(25))
+        conn.sendall(burst)
+        os.kill(p.pid, signal.SIGCONT)
+        time.sleep(0.3)
+        try:
+            conn.sendall(_frame(vsh_pb2.HostMessage(status_message=vsh_pb2.ConnectionStatusMessage(
+                status=vsh_pb2.EXITED, code=0)).SerializeToString()))
+        except OSError:
+            pass  # vsh is gone already
+        rc = p.wait(10)
+        conn.close()
+        err.seek(0)
+        stderr = err.read()
+    srv.close()
+    got = os.path.getsize(out_path)
+    for mark in SANITIZER_MARKS:
+        assert mark.encode() not in stderr, stderr.decode(errors="replace")
+    assert rc == 123 and b"vsh: out of memory for the data received" in stderr, (rc, stderr, got)
+    assert got < 100000
+
+
+def test_client_out_of_memory_for_input_ends_the_session():
+    """1 MB of input from a file, queued in frames vsh cannot grow its send
+    buffer for: it stops with a clear error and 123, instead of dropping
+    the frames that did not fit (the old code: wc counted a quarter of the
+    input, exit 0)."""
+    vshd = valet.Vshd()
+    d = tmpdir()
+    src = os.path.join(d, "in")
+    with open(src, "wb") as f:
+        f.write(b"y" * (1 << 20))
+    cmd, env = _faulty_vsh(vshd.addr, 16 * 1024, "--", "wc", "-c")
+    with open(src, "rb") as stdin:
+        r = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=30, env=env)
+    for mark in SANITIZER_MARKS:
+        assert mark.encode() not in r.stderr, r.stderr.decode(errors="replace")
+    assert r.returncode == 123 and b"vsh: out of memory for the input to send" in r.stderr, r
+    vshd.stop()

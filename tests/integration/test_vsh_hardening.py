@@ -13,6 +13,7 @@ import time
 
 import valet
 from valet import Vshd, binary, sanitized, sanitizer_env, tmpdir, track, vsh, wait_until
+from lanes import timing
 
 
 def _frame(payload):
@@ -175,6 +176,58 @@ def test_unusable_cwd_falls_back_to_home_then_root():
     assert r.returncode == 0 and r.stdout == b"/\n", (r, vshd_cwd)
     r = vsh(d.addr, "--user=valettest", "--", "pwd")
     assert r.returncode == 0 and r.stdout == b"/\n", (r, vshd_cwd)
+    assert d.stop() == 0
+
+
+def test_cwd_pid_of_another_users_process_is_not_honoured():
+    """Issue 17: a session may start in the directory of process PID only
+    if its user could read /proc/PID/cwd itself (the same uid and gid). A
+    root process in a directory under a 0711 parent (traversable, not
+    listable): a valettest session given its pid starts in its home, not
+    there (the old code started, and pwd printed, the hidden name). A
+    valettest process's pid still works for valettest (unless it is not
+    dumpable), and root may name any process."""
+    scratch = tmpdir()
+    os.chmod(scratch, 0o755)
+    parent = os.path.join(scratch, "closed")
+    os.mkdir(parent, 0o711)
+    hidden = os.path.join(parent, "hidden-name-1234")
+    os.mkdir(hidden, 0o755)
+    home = os.path.join(scratch, "home")
+    os.mkdir(home, 0o755)
+    os.chown(home, 4242, 4343)
+    own = os.path.join(home, "work")
+    os.mkdir(own, 0o755)
+    os.chown(own, 4242, 4343)
+    passwd, group = _user_files(scratch, home)
+    d = Vshd(wrap=_wrap_files([(passwd, "/etc/passwd"), (group, "/etc/group")]))
+    roots = track(subprocess.Popen(["sleep", "1000"], cwd=hidden))
+    users = track(subprocess.Popen(["sleep", "1000"], cwd=own, user=4242, group=4343, extra_groups=[]))
+    undumpable = track(subprocess.Popen(
+        ["/usr/bin/python3", "-c", "import ctypes, time; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); time.sleep(1000)"],
+        cwd=own, user=4242, group=4343, extra_groups=[]))  # prctl(PR_SET_DUMPABLE, 0)
+    try:
+        # The user can enter the directory (the parent is traversable)...
+        r = vsh(d.addr, "--user=valettest", f"--cwd={hidden}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == hidden, r
+        # ...but may not learn its name from a process that is not its own.
+        r = vsh(d.addr, "--user=valettest", f"--cwd={roots.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == home, r
+        r = vsh(d.addr, "--user=valettest", f"--cwd={users.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == own, r
+        # The user's own process made non-dumpable: the kernel refuses its
+        # /proc/PID/cwd to the user, and so does vshd.
+        wait_until(lambda: os.stat(f"/proc/{undumpable.pid}/status").st_uid == 0, 10, what="non-dumpable")
+        r = vsh(d.addr, "--user=valettest", f"--cwd={undumpable.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == home, r
+        r = vsh(d.addr, "--user=root", f"--cwd={roots.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == hidden, r
+        r = vsh(d.addr, "--user=root", f"--cwd={users.pid}", "--", "pwd")
+        assert r.returncode == 0 and r.stdout.decode().strip() == own, r
+    finally:
+        for p in (roots, users, undumpable):
+            p.kill()
+            p.wait()
     assert d.stop() == 0
 
 
@@ -377,3 +430,35 @@ def test_silent_clients_cannot_lock_out_the_host():
             assert resp.status == vsh_pb2.FAILED, resp
     assert "no setup request within 2 s" in d.log(), d.log()[-2000:]
     assert d.stop() == 0
+
+
+# --- issue 17: a server that accepts and never answers ----------------------
+
+# vsh gives up on a silent server after 10 s (checked within 13).
+@timing
+def test_silent_server_is_given_up_on_after_ten_seconds():
+    """A listener that accepts vsh's connection and says nothing: vsh gives
+    up on the answer after its documented 10 s with exit 1 and the reason
+    (it waited 30 s before, undocumented)."""
+    d = tmpdir()
+    path = os.path.join(d, "silent.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(10)
+    start = time.monotonic()
+    p = track(subprocess.Popen([binary("vsh"), "--addr", "unix:" + path, "--", "true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env()))
+    conn, _ = srv.accept()
+    try:
+        out, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    elapsed = time.monotonic() - start
+    conn.close()
+    srv.close()
+    assert p.returncode == 1 and b"vsh: no answer from unix:" + path.encode() + b" within 10 s" in err, \
+        (p.returncode, err)
+    assert 9.5 <= elapsed < 13, elapsed

@@ -1,9 +1,12 @@
-/* base's small shared pieces: the wait-status formatter and environment
- * lookup. Statuses come from real children, not from hand-made numbers. */
+/* base's small shared pieces: the wait-status formatter, environment
+ * lookup and the escaping of peer text for logs. Statuses come from real children, not from hand-made numbers. */
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <string.h>
+
+#include "base/escape.h"
 #include "base/strv.h"
 #include "base/wait-status.h"
 #include "test.h"
@@ -68,4 +71,70 @@ TEST(env_lookup)
 	CHECK(strv_env_get(env, "NOEQUALS") == NULL);
 	CHECK(strv_env_get(NULL, "PATH") == NULL);
 	CHECK(strv_env_find(env, "PATHX") == &env[0]);
+}
+
+/* --- escape_mem / escape_str ------------------------------------------ */
+
+static const char *esc(const char *s)
+{
+	static char buf[ESCAPE_STR_MAX];
+	return escape_str(s, buf);
+}
+
+TEST(escape_plain_text_unchanged)
+{
+	CHECK_STR(esc("Etc/UTC"), "Etc/UTC");
+	CHECK_STR(esc(""), "");
+	CHECK_STR(esc(" !~"), " !~");
+	CHECK_STR(esc(NULL), "(null)");
+	/* Well-formed UTF-8 stays readable. */
+	CHECK_STR(esc("Am\xc3\xa9rica/S\xc3\xa3o_Paulo \xe2\x82\xac \xf0\x9f\x98\x80"),
+		  "Am\xc3\xa9rica/S\xc3\xa3o_Paulo \xe2\x82\xac \xf0\x9f\x98\x80");
+}
+
+TEST(escape_a_forged_log_line_stays_on_one_line)
+{
+	const char *e = esc("Etc/UTC\nmaitred: FAKE line\r\n");
+	CHECK_STR(e, "Etc/UTC\\nmaitred: FAKE line\\r\\n");
+	CHECK(!strchr(e, '\n') && !strchr(e, '\r'));
+	CHECK_STR(esc("a\tb"), "a\\tb");
+	/* A backslash is escaped too, so that "\\n" in a log is never ambiguous. */
+	CHECK_STR(esc("a\\nb"), "a\\\\nb");
+}
+
+TEST(escape_controls_and_bad_utf8_as_hex)
+{
+	/* ESC (a terminal sequence), DEL, a C1 CSI, a lone continuation byte,
+	 * a truncated sequence, an overlong "/", a surrogate, past U+10FFFF. */
+	CHECK_STR(esc("\x1b[31mred\x7f"), "\\x1b[31mred\\x7f");
+	CHECK_STR(esc("\xc2\x9b[2J"), "\\xc2\\x9b[2J");
+	CHECK_STR(esc("\x80"), "\\x80");
+	CHECK_STR(esc("\xe2\x82"), "\\xe2\\x82");
+	CHECK_STR(esc("\xc0\xaf"), "\\xc0\\xaf");
+	CHECK_STR(esc("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+	CHECK_STR(esc("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
+	/* Bytes with a length: NUL included. */
+	char buf[32];
+	CHECK_STR(escape_mem("a\0b", 3, buf, sizeof(buf)), "a\\x00b");
+}
+
+TEST(escape_bounded_with_a_mark)
+{
+	char big[1000], buf[16];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	const char *e = esc(big);
+	CHECK_EQ(strlen(e), (size_t)ESCAPE_STR_MAX - 1);
+	CHECK(strcmp(e + ESCAPE_STR_MAX - 4, "...") == 0);
+	/* Exactly full: no mark. */
+	CHECK_STR(escape_mem("abcdefghijklmno", 15, buf, sizeof(buf)), "abcdefghijklmno");
+	CHECK_STR(escape_mem("abcdefghijklmnop", 16, buf, sizeof(buf)), "abcdefghijkl...");
+	/* Never half an escape or half a character. */
+	CHECK_STR(escape_mem("abcdefghij\n", 11, buf, sizeof(buf)), "abcdefghij\\n");
+	CHECK_STR(escape_mem("abcdefghijk\x01zzz", 15, buf, sizeof(buf)), "abcdefghijk...");
+	CHECK_STR(escape_mem("abcdefghijkl\xe2\x82\xac!", 16, buf, sizeof(buf)), "abcdefghijkl...");
+	CHECK_STR(escape_mem("abcdefghijk\xe2\x82\xac", 14, buf, sizeof(buf)), "abcdefghijk\xe2\x82\xac");
+	CHECK_STR(escape_mem("abc", 3, buf, 4), "abc");
+	CHECK_STR(escape_mem("abcd", 4, buf, 4), "...");
 }
