@@ -220,6 +220,14 @@ uint64_t rpc_conn_last_active(const struct rpc_conn *c)
 	return c->last_active;
 }
 
+void rpc_conn_release_buffers(struct rpc_conn *c)
+{
+	/* A burst may have grown it to CONN_OUT_HIGH and more; kept, it would
+	 * stay for the life of a quiet connection. */
+	if (c->out.len == 0)
+		buf_clear(&c->out);
+}
+
 void rpc_conn_flush_and_free(struct rpc_conn *c)
 {
 	(void)conn_flush(c); /* best effort: the peer is being let go */

@@ -76,6 +76,8 @@ struct rpc_server_session {
 	void *notify_userdata;
 	rpc_reject_fn reject;
 	void *reject_userdata;
+	rpc_stream_end_fn stream_end;
+	void *stream_end_userdata;
 	struct rpc_stream *streams;
 	unsigned pending_calls;
 	size_t buffered;
@@ -680,6 +682,8 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 	stream_release(st);
 	free(st->resp);
 	free(st);
+	if (s->stream_end)
+		s->stream_end(s->stream_end_userdata);
 	return 0;
 }
 
@@ -785,6 +789,12 @@ void rpc_server_session_set_reject(struct rpc_server_session *s, rpc_reject_fn f
 {
 	s->reject = fn;
 	s->reject_userdata = userdata;
+}
+
+void rpc_server_session_set_stream_end(struct rpc_server_session *s, rpc_stream_end_fn fn, void *userdata)
+{
+	s->stream_end = fn;
+	s->stream_end_userdata = userdata;
 }
 
 void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc)

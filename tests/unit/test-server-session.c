@@ -345,15 +345,23 @@ TEST(unknown_method_is_decided_from_the_headers)
 {
 	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
 	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
-	uint8_t two[600];
-	size_t n = mount_body(two, "a");
-	n += mount_body(two + n, "b");
-	struct h2_result *r = one_call(s, p, "/t.S/Nope", "application/grpc", two, n, NULL);
+	uint8_t one[300], two[300];
+	size_t n1 = mount_body(one, "a"), n2 = mount_body(two, "b");
+
+	/* A client stream: each message in DATA frames of its own (once the
+	 * answer is in, the peer's stream is gone and sending fails). */
+	int32_t id = h2_peer_request(p, "/t.S/Nope", "application/grpc", one, n1, NULL, false);
+	h2_pump(p, s);
+	if (h2_peer_send(p, id, two, n2, false) == 0)
+		h2_pump(p, s);
+	if (h2_peer_send(p, id, one, n1, true) == 0)
+		h2_pump(p, s);
+	struct h2_result *r = h2_peer_result(p, id);
 	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
 	CHECK_STR(r->grpc_message, "unknown method /t.S/Nope");
 
 	/* Headers alone, the stream left open: the answer does not wait. */
-	int32_t id = h2_peer_request(p, "/t.S/Nope", "application/grpc", NULL, 0, NULL, false);
+	id = h2_peer_request(p, "/t.S/Nope", "application/grpc", NULL, 0, NULL, false);
 	h2_pump(p, s);
 	r = h2_peer_result(p, id);
 	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
@@ -371,7 +379,7 @@ TEST(unknown_method_is_decided_from_the_headers)
 	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_UNIMPLEMENTED);
 	CHECK_EQ(max_buffered_seen, 0);
 	/* Still serving. */
-	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", two, mount_body(two, "a"), NULL)->grpc_status, 0);
+	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", one, n1, NULL)->grpc_status, 0);
 }
 
 /* The session reads no clock: deadlines follow the one given with the
@@ -403,7 +411,7 @@ TEST(deadlines_follow_the_clock_given)
 	CHECK(!h2_peer_result(p, id)->closed);
 	CHECK_EQ(rpc_server_session_next_deadline(s), t0 + USEC_PER_SEC);
 	h2_peer_set_clock(p, t0 + 2 * USEC_PER_SEC);
-	CHECK_EQ(h2_peer_end_stream(p, id), 0);
+	CHECK_EQ(h2_peer_send(p, id, NULL, 0, true), 0);
 	h2_pump(p, s);
 	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_DEADLINE_EXCEEDED);
 	CHECK_STR(h2_peer_result(p, id)->grpc_message, "deadline exceeded before the call was dispatched");
