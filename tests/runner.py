@@ -44,7 +44,10 @@ TIMING = {
     "test_server": ["test_waiting_call_does_not_delay_others", "test_deadline_exceeded_and_process_reaped",
                     "test_silent_peer_is_dropped_after_the_handshake_timeout"],
     "test_interop_logging": ["test_a_flood_of_rejections_is_rate_limited"],
-    "test_hvsock": ["test_stalled_vmm_is_bounded", "test_wait_ready_over_tcp_and_timeout"],
+    "test_hvsock": ["test_stalled_vmm_is_bounded", "test_wait_ready_over_tcp_and_timeout",
+                    "test_wait_ready_exits_once_answered_despite_a_held_stream",
+                    "test_wait_ready_exits_once_answered_despite_a_ping_flood"],
+    "test_maitctl": ["test_timeout_ends_the_run_against_a_peer_that_stops_reading"],
     "test_vm_ready": ["test_vm_ready_to_a_silent_host_gives_up_at_the_deadline",
                       "test_vm_ready_gives_up_at_its_bound_and_serving_goes_on"],
     # Keys typed into tmux race the remote shell's job control.
