@@ -15,10 +15,16 @@
 #include "rpc/server.h"
 
 #define DEFAULT_ADDR "vsock:-1:7777"
+/* After VmReady is answered: time for its caller to read the answer and
+ * close; other connections are not waited for at all. */
+#define READY_GRACE_USEC (200 * USEC_PER_MSEC)
 
 struct wait_ready {
 	struct loop *loop;
 	struct rpc_server *server;
+	/* Armed once VmReady is answered (allocated before serving, so that
+	 * arming cannot fail). */
+	struct loop_timer *grace;
 	uint64_t started;
 	bool ready;
 	double waited;
@@ -42,8 +48,19 @@ static void vm_ready(struct rpc_call *call, const ProtobufCMessage *request, voi
 		snprintf(w->peer, sizeof(w->peer), "%s", rpc_call_peer(call));
 	}
 	rpc_call_reply(call, &resp.base);
-	/* The answer is written before the connection closes. */
+	/* The answer is written at the end of this loop round. The stop is
+	 * over when every connection has closed, or at the grace deadline:
+	 * another peer holding a stream open or flooding PINGs must not keep
+	 * wait-ready running once its guest is ready (the connections left
+	 * are closed when the server is freed). */
 	rpc_server_stop(w->server, on_stopped, w);
+	loop_timer_set(w->grace, now_usec() + READY_GRACE_USEC);
+}
+
+static void on_grace(struct loop_timer *t, void *userdata)
+{
+	struct wait_ready *w = userdata;
+	loop_exit(w->loop, 0);
 }
 
 static void on_timeout(struct loop_timer *t, void *userdata)
@@ -106,6 +123,8 @@ static int serve(struct maitctl *ctl, const struct addr *a, uint64_t timeout_use
 	if (timeout_usec)
 		r = loop_add_timer(loop, w.started + timeout_usec, on_timeout, &w, &timer);
 	if (r >= 0)
+		r = loop_add_timer(loop, USEC_INFINITY, on_grace, &w, &w.grace);
+	if (r >= 0)
 		r = loop_add_signal(loop, SIGINT, on_signal, NULL);
 	if (r >= 0)
 		r = loop_add_signal(loop, SIGTERM, on_signal, NULL);
@@ -115,6 +134,7 @@ static int serve(struct maitctl *ctl, const struct addr *a, uint64_t timeout_use
 	}
 	r = loop_run(loop);
 	loop_timer_free(timer);
+	loop_timer_free(w.grace);
 	if (w.ready) {
 		if (ctl->json) {
 			printf("{\"ready\":true,\"waited_seconds\":%.3f,\"peer\":", w.waited);

@@ -15,7 +15,8 @@
 struct rpc_conn;
 
 struct rpc_session_ops {
-	int (*feed)(void *session, const uint8_t *data, size_t len);
+	/* now: when the bytes arrived (now_usec() clock). */
+	int (*feed)(void *session, const uint8_t *data, size_t len, uint64_t now);
 	ssize_t (*pull)(void *session, const uint8_t **ret);
 	bool (*alive)(void *session);
 	uint64_t (*next_deadline)(void *session);
@@ -43,6 +44,9 @@ void rpc_conn_kick(struct rpc_conn *c);
 /* When bytes last came from the peer (now_usec() clock); the creation
  * time until then. */
 uint64_t rpc_conn_last_active(const struct rpc_conn *c);
+/* Frees the output buffer when nothing is waiting in it (a quiet
+ * connection after a burst); it grows again when needed. */
+void rpc_conn_release_buffers(struct rpc_conn *c);
 /* Writes what the session has queued (a GOAWAY), as far as the socket
  * takes it now, then closes like rpc_conn_free(). */
 void rpc_conn_flush_and_free(struct rpc_conn *c);

@@ -27,15 +27,38 @@ struct rpc_server {
 	bool stopping;
 	rpc_server_stopped_fn stopped_fn;
 	void *stopped_userdata;
-	/* Armed when the last connection goes: gives the freed heap back. */
+	/* Gives the freed heap back once calls have stopped ending for a
+	 * while, whatever stays connected (a host keeps its channel). */
 	struct loop_timer *trim;
+	bool trim_armed;
+	/* When a stream or a connection last ended. */
+	uint64_t last_end;
 };
 
-/* How long the server has had no connection before it trims the heap: the
- * burst's memory is all free by then (the loop frees a closed connection's
- * I/O source only after the round), and a client that connects once per
- * call (maitctl) costs one trim per pause, not one per call. */
+/* How long no stream nor connection has ended before the heap is trimmed:
+ * the burst's memory is all free by then (the loop frees a closed
+ * connection's I/O source only after the round), and a client making
+ * calls one after the other (on one channel or one connection per call,
+ * like maitctl) costs one trim per pause, not one per call. */
 #define TRIM_DELAY_USEC (250 * USEC_PER_MSEC)
+
+/* Something ended: (re)start the quiet period. The timer is armed once
+ * per pause and moved on when it fires early, so a call costs a clock
+ * read here, not a walk of the loop's timer list. */
+static void server_note_end(struct rpc_server *srv)
+{
+	srv->last_end = now_usec();
+	if (!srv->trim_armed && srv->trim) {
+		loop_timer_set(srv->trim, srv->last_end + TRIM_DELAY_USEC);
+		srv->trim_armed = true;
+	}
+}
+
+static void on_stream_end(void *userdata)
+{
+	struct server_conn *sc = userdata;
+	server_note_end(sc->server);
+}
 
 void rpc_server_config_init(struct rpc_server_config *cfg, const struct rpc_service *svc)
 {
@@ -69,18 +92,26 @@ static void server_conn_free(struct server_conn *sc)
 	loop_timer_free(sc->handshake);
 	rpc_server_session_free(sc->session);
 	free(sc);
-	if (srv->n_conns == 0 && srv->trim)
-		loop_timer_set(srv->trim, now_usec() + TRIM_DELAY_USEC);
+	server_note_end(srv);
 }
 
-/* The last connection of a burst is long gone: hand the freed heap back to
- * the kernel, or idle RSS stays near the burst's peak (the free chunks are
- * scattered between a few live ones, so glibc does not trim by itself). */
+/* No call has ended for TRIM_DELAY_USEC: the burst is over. Hand the freed
+ * heap back to the kernel, or idle RSS stays near the burst's peak (the free
+ * chunks are scattered between a few live ones, so glibc does not trim by
+ * itself), and drop what the connections still open grew for it. */
 static void on_trim(struct loop_timer *t, void *userdata)
 {
 	struct rpc_server *srv = userdata;
-	if (srv->n_conns == 0)
-		(void)malloc_trim(0);
+	uint64_t due = srv->last_end + TRIM_DELAY_USEC;
+
+	if (now_usec() < due) {
+		loop_timer_set(t, due); /* more ended since it was armed */
+		return;
+	}
+	srv->trim_armed = false;
+	for (struct server_conn *sc = srv->conns; sc; sc = sc->next)
+		rpc_conn_release_buffers(sc->conn);
+	(void)malloc_trim(0);
 }
 
 static void on_conn_close(int reason, void *userdata)
@@ -194,6 +225,7 @@ static void server_accept_one(int fd, const struct peer *peer, void *userdata)
 	}
 	/* Replies that come later (a process exit) must wake the writer. */
 	rpc_server_session_set_notify(sc->session, on_session_notify, sc);
+	rpc_server_session_set_stream_end(sc->session, on_stream_end, sc);
 	LIST_PREPEND(srv->conns, sc);
 	srv->n_conns++;
 }

@@ -16,6 +16,9 @@ struct unary {
 	struct connector *connector;
 	struct rpc_client_session *session;
 	struct rpc_conn *conn;
+	/* At the deadline: ends the call whatever the peer does (a peer that
+	 * stops reading would keep the connection, and the answer, for ever). */
+	struct loop_timer *timer;
 	const ProtobufCMessageDescriptor *response_type;
 	rpc_unary_done_fn done;
 	void *userdata;
@@ -52,6 +55,7 @@ static void unary_free(struct unary *u)
 	if (!u)
 		return;
 	connector_free(u->connector);
+	loop_timer_free(u->timer);
 	rpc_client_session_free(TAKE_PTR(u->session));
 	if (u->response)
 		protobuf_c_message_free_unpacked(u->response, NULL);
@@ -69,6 +73,25 @@ static void unary_on_close(int reason, void *userdata)
 		snprintf(msg, sizeof(msg), "connection closed: %s", reason < 0 ? strerror(-reason) : "by the peer");
 		rpc_client_session_abort(u->session, RPC_UNAVAILABLE, msg);
 	}
+	ProtobufCMessage *resp = u->code == RPC_OK ? TAKE_PTR(u->response) : NULL;
+	u->done(u->code, u->message, resp, u->userdata);
+	unary_free(u);
+}
+
+/* The session's own deadline has answered DEADLINE_EXCEEDED (or will, in
+ * this round) and queued its RST_STREAM and GOAWAY; the connection would
+ * close once they are written, which a peer that stops reading never
+ * allows. The call is over: write what the socket takes now, close, and
+ * report. While connecting, the connector keeps the same deadline. */
+static void unary_on_deadline(struct loop_timer *t, void *userdata)
+{
+	struct unary *u = userdata;
+
+	if (!u->conn)
+		return;
+	if (!u->answered)
+		unary_on_reply(RPC_DEADLINE_EXCEEDED, "deadline exceeded", NULL, 0, u);
+	rpc_conn_flush_and_free(TAKE_PTR(u->conn));
 	ProtobufCMessage *resp = u->code == RPC_OK ? TAKE_PTR(u->response) : NULL;
 	u->done(u->code, u->message, resp, u->userdata);
 	unary_free(u);
@@ -118,6 +141,9 @@ int rpc_unary_call(struct loop *l, const struct addr *a, const char *path, const
 	if (r < 0)
 		return r;
 	r = rpc_client_session_call(u->session, path, request, timeout_usec, unary_on_reply, u);
+	if (r < 0)
+		return r;
+	r = loop_add_timer(l, u->deadline, unary_on_deadline, u, &u->timer);
 	if (r < 0)
 		return r;
 	/* The call's deadline covers connecting too. */

@@ -1,5 +1,6 @@
 """A gRPC call written as raw HTTP/2 frames, for what the official client
-will not send: a grpc-timeout already over ("1n")."""
+will not send: a grpc-timeout already over ("1n"), several messages in a
+unary call, a connection held open after its call."""
 import socket
 import struct
 
@@ -19,35 +20,54 @@ def _literal(name, value):
     return out
 
 
-def unary(sock_path, path, message, timeout=None):
-    """Sends one call on stream 1; returns the frames (type, flags, stream,
-    payload) the server sent until that stream ended or the socket closed."""
+def headers_block(path, timeout=None):
     headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "valet"),
                ("content-type", "application/grpc"), ("te", "trailers")]
     if timeout:
         headers.append(("grpc-timeout", timeout))
-    block = b"".join(_literal(n, v) for n, v in headers)
-    body = b"\x00" + struct.pack(">I", len(message)) + message
+    return b"".join(_literal(n, v) for n, v in headers)
+
+
+def grpc_message(message):
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def read_stream(s, stream):
+    """The frames (type, flags, stream, payload) the server sends until that
+    stream ends or the socket closes."""
+    got, data = [], b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return got
+        data += chunk
+        while len(data) >= 9:
+            length = int.from_bytes(data[:3], "big")
+            if len(data) < 9 + length:
+                break
+            f = (data[3], data[4], int.from_bytes(data[5:9], "big") & 0x7fffffff, data[9:9 + length])
+            data = data[9 + length:]
+            got.append(f)
+            if f[2] == stream and (f[0] == 3 or (f[0] in (0, 1) and f[1] & 1)):
+                return got
+
+
+def call_on(s, path, message, timeout=None):
+    """Starts the connection on socket s and makes one call on stream 1;
+    returns its frames and leaves the socket open."""
+    s.sendall(PREFACE + frame(4, 0, 0) + frame(1, 4, 1, headers_block(path, timeout)) +
+              frame(0, 1, 1, grpc_message(message)))
+    return read_stream(s, 1)
+
+
+def unary(sock_path, path, message, timeout=None):
+    """Sends one call on stream 1; returns the frames (type, flags, stream,
+    payload) the server sent until that stream ended or the socket closed."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(20)
     s.connect(sock_path)
-    s.sendall(PREFACE + frame(4, 0, 0) + frame(1, 4, 1, block) + frame(0, 1, 1, body))
-    got, data = [], b""
     try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return got
-            data += chunk
-            while len(data) >= 9:
-                length = int.from_bytes(data[:3], "big")
-                if len(data) < 9 + length:
-                    break
-                f = (data[3], data[4], int.from_bytes(data[5:9], "big") & 0x7fffffff, data[9:9 + length])
-                data = data[9 + length:]
-                got.append(f)
-                if f[2] == 1 and (f[0] == 3 or (f[0] in (0, 1) and f[1] & 1)):
-                    return got
+        return call_on(s, path, message, timeout)
     finally:
         s.close()
 

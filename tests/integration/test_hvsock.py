@@ -189,3 +189,84 @@ def test_vm_ready_sent_through_the_vmm_socket():
     m2.wait_log("Failed to notify host system that VM is ready: UNAVAILABLE: cannot connect to "
                 f"hvsock:{bad}:7777: the VMM refused the port")
     assert m.stop() == 0 and m2.stop() == 0
+
+
+def _ready_while_another_peer_busy(timeout, busy):
+    """wait-ready on a unix socket, one other connection kept busy by
+    busy(sock), then VmReady: returns (returncode, stdout, seconds from
+    the VmReady answer to exit). At most 20 s, the test's own bound."""
+    import socket
+    import threading
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rawh2
+    d = tmpdir()
+    path = os.path.join(d, "wr_7777")
+    w = wait_ready("--timeout", timeout, f"unix:{path}")
+    wait_until(lambda: os.path.exists(path), what="wait-ready's socket")
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.connect(path)
+    stop = threading.Event()
+    t = threading.Thread(target=busy, args=(other, stop), daemon=True)
+    t.start()
+    try:
+        time.sleep(0.2)
+        frames = rawh2.unary(path, "/vm_tools.StartupListener/VmReady", b"")
+        assert any(f[0] == 1 and f[1] & 1 for f in frames), frames  # answered: trailers
+        answered = time.monotonic()
+        try:
+            out, err = w.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            return None, "", 20.0
+        return w.returncode, out, time.monotonic() - answered
+    finally:
+        stop.set()
+        t.join(5)
+        other.close()
+
+
+def _hold_a_stream(s, stop):
+    import rawh2
+    # A VmReady call whose request never ends.
+    s.sendall(rawh2.PREFACE + rawh2.frame(4, 0, 0) +
+              rawh2.frame(1, 4, 1, rawh2.headers_block("/vm_tools.StartupListener/VmReady")))
+    while not stop.wait(0.05):
+        pass
+
+
+def _flood_pings(s, stop):
+    """PINGs without reading a single ACK, in batches small enough for
+    nghttp2's flood limit (1000 ACKs queued): the answers pile up in
+    wait-ready's output, which never drains."""
+    import rawh2
+    s.sendall(rawh2.PREFACE + rawh2.frame(4, 0, 0))
+    s.settimeout(0.1)
+    ping = rawh2.frame(6, 0, 0, b"12345678") * 300
+    while not stop.is_set():
+        try:
+            s.sendall(ping)
+        except TimeoutError:
+            stop.wait()  # wait-ready stopped reading: its output is full
+            return
+        except OSError:
+            return  # wait-ready closed it
+        time.sleep(0.005)
+
+
+# wait-ready must exit within a bound once VmReady is answered.
+@timing
+def test_wait_ready_exits_once_answered_despite_a_held_stream():
+    """Issue 17: a stream held open on another connection kept wait-ready
+    until its timeout (and for ever with --timeout 0)."""
+    for timeout in ("10", "0"):
+        code, out, took = _ready_while_another_peer_busy(timeout, _hold_a_stream)
+        assert code == 0 and out.startswith("VmReady from unix "), (timeout, code, out)
+        assert took < 2, f"--timeout {timeout}: exited {took:.2f} s after VmReady was answered"
+
+
+# wait-ready must exit within a bound once VmReady is answered.
+@timing
+def test_wait_ready_exits_once_answered_despite_a_ping_flood():
+    for timeout in ("10", "0"):
+        code, out, took = _ready_while_another_peer_busy(timeout, _flood_pings)
+        assert code == 0 and out.startswith("VmReady from unix "), (timeout, code, out)
+        assert took < 2, f"--timeout {timeout}: exited {took:.2f} s after VmReady was answered"

@@ -3,6 +3,7 @@ connection failures, exit codes."""
 import subprocess
 
 from valet import Maitred, binary, sanitizer_env
+from lanes import timing
 
 
 def run(*args):
@@ -56,3 +57,50 @@ def test_launch_passes_argv_verbatim():
     assert r.returncode == 0, r
     assert open(out).read() == "--help|a b||-x|"
     assert m.stop() == 0
+
+
+# maitctl --timeout 2 must end the run within a bound.
+@timing
+def test_timeout_ends_the_run_against_a_peer_that_stops_reading():
+    """--timeout bounds the whole run (issue 17): a peer that opens its flow
+    control windows wide and then never reads again left maitctl waiting in
+    epoll_wait for ever once its large request filled the socket."""
+    import os
+    import socket
+    import struct
+    import threading
+    import time
+    import valet
+    d = valet.tmpdir()
+    path = os.path.join(d, "stalled.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    held = []
+
+    def peer():
+        c, _ = srv.accept()
+        held.append(c)
+        # SETTINGS: INITIAL_WINDOW_SIZE 2^31-1, then the connection window
+        # as wide: the whole request may be sent, and none of it is read.
+        settings = struct.pack(">HI", 4, 2**31 - 1)
+        c.sendall(struct.pack(">I", len(settings))[1:] + bytes([4, 0]) + struct.pack(">I", 0) + settings +
+                  struct.pack(">I", 4)[1:] + bytes([8, 0]) + struct.pack(">I", 0) +
+                  struct.pack(">I", 2**31 - 1 - 65535))
+    t = threading.Thread(target=peer, daemon=True)
+    t.start()
+    argv = ["x" * 60000 for _ in range(16)]  # about 1 MB: more than the socket holds
+    start = time.monotonic()
+    try:
+        r = subprocess.run([binary("maitctl"), "--addr", f"unix:{path}", "--timeout", "2", "launch", "--"] + argv,
+                           capture_output=True, text=True, timeout=20, env=sanitizer_env())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"maitctl still running {time.monotonic() - start:.1f} s after a 2 s --timeout")
+    finally:
+        for c in held:
+            c.close()
+        srv.close()
+    took = time.monotonic() - start
+    assert r.returncode != 0, r
+    assert "DEADLINE_EXCEEDED" in r.stderr, r.stderr
+    assert took < 2 + 1.5, f"maitctl took {took:.2f} s with --timeout 2"

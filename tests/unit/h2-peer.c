@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/time-util.h"
 #include "rpc/h2.h"
 #include "rpc/wire.h"
 
@@ -16,6 +17,8 @@ struct h2_peer {
 	bool goaway;
 	uint32_t goaway_error;
 	const char *extra_name, *extra_value;
+	/* The clock handed to the server with every chunk (0: the real one). */
+	uint64_t now;
 	struct {
 		const uint8_t *data;
 		size_t len, off;
@@ -111,6 +114,8 @@ void h2_peer_free(struct h2_peer *p)
 	free(p);
 }
 
+static int next_body;
+
 /* The data source holds the body slot, and 0x1000 for "keep the stream open". */
 static ssize_t body_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
 			 nghttp2_data_source *src, void *ud)
@@ -143,7 +148,6 @@ size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compress
 int32_t h2_peer_request(struct h2_peer *p, const char *path, const char *content_type, const uint8_t *body, size_t len,
 			const char *timeout, bool end_stream)
 {
-	static int next_body;
 	nghttp2_nv nva[8] = {
 		RPC_NV(":method", "POST"),    RPC_NV(":scheme", "http"), RPC_NV(":path", path),
 		RPC_NV(":authority", "test"), RPC_NV("te", "trailers"),
@@ -170,6 +174,22 @@ void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value)
 	p->extra_value = value;
 }
 
+int h2_peer_send(struct h2_peer *p, int32_t id, const uint8_t *body, size_t len, bool end_stream)
+{
+	int idx = next_body++ % MAX_STREAMS;
+	p->bodies[idx].data = body;
+	p->bodies[idx].len = len;
+	p->bodies[idx].off = 0;
+	nghttp2_data_provider prd = { .source.ptr = (void *)(intptr_t)(idx | (end_stream ? 0 : 0x1000)),
+				      .read_callback = body_read };
+	return nghttp2_submit_data(p->h2, end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id, &prd);
+}
+
+void h2_peer_set_clock(struct h2_peer *p, uint64_t now)
+{
+	p->now = now;
+}
+
 void h2_peer_reset(struct h2_peer *p, int32_t id)
 {
 	nghttp2_submit_rst_stream(p->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
@@ -186,7 +206,7 @@ int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 		ssize_t n;
 		while ((n = nghttp2_session_mem_send(p->h2, &data)) > 0) {
 			moved = true;
-			last = rpc_server_session_feed(s, data, (size_t)n);
+			last = rpc_server_session_feed(s, data, (size_t)n, p->now ? p->now : now_usec());
 			if (h2_pump_hook)
 				h2_pump_hook(s);
 			if (last < 0)
