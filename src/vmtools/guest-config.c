@@ -1,6 +1,7 @@
 #include "guest-config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -31,7 +32,8 @@ int guest_check_zone_name(const char *name, char *why, size_t len)
 	for (const char *c = name; *c; c++)
 		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
 		      strchr("/_+-.", *c)))
-			return WHY("'%c' is not allowed in a zone name", *c);
+			return isprint((unsigned char)*c) ? WHY("'%c' is not allowed in a zone name", *c)
+							  : WHY("byte 0x%02x is not allowed in a zone name", (unsigned char)*c);
 	/* No component may leave /usr/share/zoneinfo or be empty. */
 	for (const char *p = name; *p;) {
 		size_t k = strcspn(p, "/");
@@ -115,7 +117,9 @@ int guest_check_hostname(const char *s, char *why, size_t len)
 		for (size_t i = 0; i < k; i++)
 			if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') ||
 			      (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
-				return WHY("'%c' is not allowed in a host name", p[i]);
+				return isprint((unsigned char)p[i])
+					       ? WHY("'%c' is not allowed in a host name", p[i])
+					       : WHY("byte 0x%02x is not allowed in a host name", (unsigned char)p[i]);
 		p += k;
 		if (*p == '.' && !*++p)
 			return WHY("trailing '.'");

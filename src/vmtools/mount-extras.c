@@ -18,8 +18,11 @@
  * check cannot be the lock: mkfs opens the device O_EXCL itself.) The lock
  * is taken before the first mount attempt (maitred_mount_lock()): that
  * attempt opens the device exclusively for a moment, which made a mkfs
- * started by an earlier call fail to open it; a plain Mount takes a shared
- * lock, and finds a device being formatted busy. */
+ * started by an earlier call fail to open it. Every Mount of a block
+ * device takes the lock shared for its attempt (as udev does when it
+ * probes, so a disk udev is looking at still mounts), finds a device being
+ * formatted busy, and converts it to exclusive only once a format is
+ * actually wanted. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -119,7 +122,7 @@ static void on_mkfs_cancel(struct rpc_call *call, void *userdata)
 
 	/* mkfs goes on, and the job with it: on_mkfs_exit reaps it. */
 	log_info("Mount from %s: call ended while %s %s (pid %d) runs; waiting for it, will not mount", j->peer,
-		 j->mkfs, j->source, (int)j->pid);
+		 j->mkfs, ESCAPED(j->source), (int)j->pid);
 	j->call = NULL;
 }
 
@@ -174,7 +177,7 @@ int maitred_mount_lock(const VmTools__MountRequest *req)
 	fd = open(req->source, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, (req->mkfs_if_needed ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0)
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
 		return -errno;
 	return TAKE_FD(fd);
 }
@@ -201,7 +204,10 @@ static int lock_blank(struct rpc_call *call, const char *source, int mount_error
 			      strerror(-r), strerror(mount_error));
 		return r;
 	}
-	if (held < 0 && flock(lock, LOCK_EX | LOCK_NB) < 0) {
+	/* Exclusive now that a format is wanted (from the shared lock the mount
+	 * attempt held, if any: flock converts it, and refuses while another
+	 * holds it, e.g. udev probing the new disk). */
+	if (flock(lock, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
 		if (r == -EWOULDBLOCK)
 			rpc_call_fail(call, RPC_FAILED_PRECONDITION,

@@ -23,11 +23,14 @@ void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void 
 	/* The mount attempt opens the device exclusively for a moment: not
 	 * while a format of it runs (mount-extras.c). */
 	lock = maitred_mount_lock(req);
-	if (lock == -EWOULDBLOCK && req->mkfs_if_needed)
+	if (lock == -EWOULDBLOCK && req->mkfs_if_needed) {
+		log_info("Mount from %s: \"%s\" on \"%s\": refused, the device is locked (being formatted?)",
+			 rpc_call_peer(call), ESCAPED(req->source), ESCAPED(req->target));
 		return rpc_call_fail(call, RPC_FAILED_PRECONDITION,
 				     "not formatting \"%s\": it is being formatted or probed (the device is locked, by an "
 				     "earlier mkfs_if_needed or another program)",
 				     req->source);
+	}
 	if (lock == -EWOULDBLOCK)
 		r = -EBUSY;
 	else if (req->create_target)

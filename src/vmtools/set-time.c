@@ -96,8 +96,9 @@ static int unmount_all(const char *path)
 
 static void tz_fail(struct rpc_call *call, int code, const char *zone, const char *fmt, const char *why)
 {
+	/* why may quote the zone (a link's target, a character of it). */
 	log_info("SetTimezone from %s: %s: zone \"%s\": %s%s", rpc_call_peer(call), rpc_code_name(code), ESCAPED(zone),
-		 fmt, why);
+		 fmt, ESCAPED(why));
 	rpc_call_fail(call, code, "time zone \"%.64s\": %s%s", zone, fmt, why);
 }
 

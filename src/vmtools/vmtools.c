@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "agent/agent.h"
+#include "agent/worker.h"
 #include "common.pb-c.h"
 #include "guest.pb-c.h"
 #include "vmtools.h"
@@ -88,4 +89,7 @@ void vmtools_free(struct vmtools *v)
 	maitred_launch_waits_free(&v->launch);
 	maitred_mkfs_jobs_free(&v->storage);
 	maitred_suspend_free(&v->storage);
+	/* A resize still running: the child goes on, reaped as an orphan. */
+	worker_free(TAKE_PTR(v->fs.resize.worker));
+	v->fs.resize.fd = safe_close(v->fs.resize.fd);
 }

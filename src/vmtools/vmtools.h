@@ -115,10 +115,10 @@ int maitred_mount_prepare_target(const VmTools__MountRequest *req);
 int maitred_mount_chmod(const VmTools__MountRequest *req);
 int maitred_mount_mkfs_and_retry(struct vmtools_storage *st, struct rpc_call *call, const VmTools__MountRequest *req,
 				 int mount_error, int held_lock);
-/* Locks a block-device source before the mount is tried (flock: exclusive
- * for mkfs_if_needed, shared otherwise; never waits): a descriptor holding
- * the lock, -EWOULDBLOCK while another holds it (a format in progress),
- * another -errno when there is nothing to lock (not a block device). */
+/* Locks a block-device source before the mount is tried (flock shared,
+ * never waiting): a descriptor holding the lock, -EWOULDBLOCK while another
+ * holds it exclusively (a format in progress), another -errno when there is
+ * nothing to lock (not a block device). */
 int maitred_mount_lock(const VmTools__MountRequest *req);
 /* At the end: forgets the mkfs runs and syncs still going (the loop reaps
  * them as orphans) and the calls waiting for them. */

@@ -21,6 +21,9 @@ def test_maitred_logs_peer_strings_escaped():
     code, _ = grpc_error(g.SetTimezone, guest_pb2.SetTimezoneRequest(timezone_name="Etc/UTC\n" + FORGED + " 1"),
                          timeout=10)
     assert code == "INVALID_ARGUMENT"
+    # The refusal's reason quotes the character: it must not carry it raw.
+    code, details = grpc_error(g.SetTimezone, guest_pb2.SetTimezoneRequest(timezone_name="Etc\x1b[2J"), timeout=10)
+    assert code == "INVALID_ARGUMENT" and "byte 0x1b" in details, (code, details)
     r = g.LaunchProcess(guest_pb2.LaunchProcessRequest(argv=["no-such-program\n" + FORGED + " 2\x1b[2J"],
                                                        wait_for_exit=True), timeout=10)
     assert r.status == guest_pb2.FAILED, r
@@ -34,6 +37,8 @@ def test_maitred_logs_peer_strings_escaped():
     assert "no-such-program\\nFAKE: forged line 2\\x1b[2J" in log, log
     assert '"none\\nFAKE: forged line 3" on "/nonexistent/valet\\r\\nFAKE: forged line"' in log, log
     assert "\x1b" not in log and "\r" not in log
+    # Every line is one of maitred's: nothing a peer sent started a line.
+    assert [line for line in log.splitlines() if not line.startswith("maitred: ")] == [], log
     assert m.stop() == 0
 
 

@@ -320,6 +320,45 @@ def test_no_mount_attempt_while_the_device_is_formatted():
         assert m.stop() == 0
 
 
+def test_mkfs_if_needed_mounts_a_formatted_disk_that_udev_is_probing():
+    """udev holds a shared flock on a disk while it probes it (right after
+    the disk appears, when a host mounts it). A Mount with mkfs_if_needed of
+    a disk that already has a filesystem must mount it then; the exclusive
+    lock is taken only once a format is wanted, and a blank disk under
+    such a lock is refused rather than formatted."""
+    import fcntl
+    import guest_pb2
+    with loop_device(16 * MiB) as (img, dev):
+        subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True)
+        m = private_maitred()
+        g = grpc_stubs(m.addr)
+        fd = os.open(dev, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            target = os.path.join(m.dir, "t")
+            r = g.Mount(guest_pb2.MountRequest(source=dev, target=target, fstype="ext4", create_target=True,
+                                               mkfs_if_needed=True), timeout=30)
+            assert r.error == 0, (r, m.log())
+            assert mounts_at(m.pid, target) != []
+        finally:
+            os.close(fd)
+        assert m.stop() == 0
+    with loop_device(16 * MiB) as (img, dev):
+        m = private_maitred()
+        g = grpc_stubs(m.addr)
+        fd = os.open(dev, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            code, details = grpc_error(g.Mount, guest_pb2.MountRequest(
+                source=dev, target=os.path.join(m.dir, "t"), fstype="ext4", create_target=True,
+                mkfs_if_needed=True), timeout=30)
+            assert code == "FAILED_PRECONDITION" and "being formatted or probed" in details, (code, details)
+            assert "running mkfs" not in m.log()
+        finally:
+            os.close(fd)
+        assert m.stop() == 0
+
+
 def test_mkfs_if_needed_formats_a_device_once_when_asked_twice_at_once():
     """An ext4 and a btrfs request sent back to back both passed the blank
     check (the check's descriptor was closed before mkfs started): two mkfs
