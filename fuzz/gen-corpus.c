@@ -16,6 +16,9 @@
 #include "vsh.pb-c.h"
 #include "vsh/frame.h"
 
+/* The server session's clock (data, not read): a second in. */
+#define GEN_CLOCK 1000000u
+
 static const char *out_dir;
 
 static void die(const char *what)
@@ -99,7 +102,7 @@ static void pump(struct rpc_client_session *c, struct rpc_server_session *s, str
 		moved = false;
 		while ((n = rpc_client_session_pull(c, &p)) > 0) {
 			(void)buf_append(to_server, p, (size_t)n, SIZE_MAX);
-			(void)rpc_server_session_feed(s, p, (size_t)n);
+			(void)rpc_server_session_feed(s, p, (size_t)n, GEN_CLOCK);
 			moved = true;
 		}
 		if (held)

@@ -34,10 +34,6 @@ struct rpc_conn {
  * pointer type: calling a function through a pointer cast to another
  * type is undefined (and trapped by control-flow-integrity builds). */
 #define DEFINE_SESSION_OPS(kind)                                                                         \
-	static int kind##_feed(void *s, const uint8_t *data, size_t len)                                 \
-	{                                                                                                \
-		return rpc_##kind##_session_feed(s, data, len);                                          \
-	}                                                                                                \
 	static ssize_t kind##_pull(void *s, const uint8_t **ret)                                         \
 	{                                                                                                \
 		return rpc_##kind##_session_pull(s, ret);                                                \
@@ -59,6 +55,17 @@ struct rpc_conn {
 								  .alive = kind##_alive,                 \
 								  .next_deadline = kind##_next_deadline, \
 								  .expire = kind##_expire }
+
+/* The server session takes the clock as data (sans-I/O); the client's
+ * deadlines are set when a call is made, from its caller. */
+static int server_feed(void *s, const uint8_t *data, size_t len, uint64_t now)
+{
+	return rpc_server_session_feed(s, data, len, now);
+}
+static int client_feed(void *s, const uint8_t *data, size_t len, uint64_t now)
+{
+	return rpc_client_session_feed(s, data, len);
+}
 
 DEFINE_SESSION_OPS(server);
 DEFINE_SESSION_OPS(client);
@@ -152,7 +159,7 @@ static void conn_on_io(struct loop_io *io, int fd, uint32_t events, void *userda
 		}
 		if (n > 0)
 			c->last_active = now_usec();
-		if (n > 0 && c->ops->feed(c->session, buf, (size_t)n) < 0)
+		if (n > 0 && c->ops->feed(c->session, buf, (size_t)n, c->last_active) < 0)
 			/* Send what the session queued (GOAWAY), then go. */
 			c->closing = true;
 	}

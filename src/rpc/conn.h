@@ -15,7 +15,8 @@
 struct rpc_conn;
 
 struct rpc_session_ops {
-	int (*feed)(void *session, const uint8_t *data, size_t len);
+	/* now: when the bytes arrived (now_usec() clock). */
+	int (*feed)(void *session, const uint8_t *data, size_t len, uint64_t now);
 	ssize_t (*pull)(void *session, const uint8_t **ret);
 	bool (*alive)(void *session);
 	uint64_t (*next_deadline)(void *session);

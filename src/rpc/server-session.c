@@ -46,6 +46,8 @@ struct rpc_stream {
 	 * client stops sending. */
 	bool reset_after_answer;
 	struct rpc_call *call;
+	/* Found from the headers, before any of the body is read. */
+	const struct rpc_method *method;
 	/* Bytes of the connection's budget held for this stream's message (0:
 	 * not admitted yet); waiting: its prefix is in, the budget was short. */
 	size_t reserved;
@@ -83,6 +85,9 @@ struct rpc_server_session {
 	unsigned busy;
 	bool shutting_down;
 	bool greeted;
+	/* The caller's clock, given with the bytes (sans-I/O: the session
+	 * never reads one): grpc-timeout is relative to the arrival. */
+	uint64_t now;
 	/* An answer could not be queued: feed and pull fail from now on. */
 	bool broken;
 	char peer[80];
@@ -338,38 +343,47 @@ static const struct rpc_method *find_method(const struct rpc_service *svc, const
 	return NULL;
 }
 
-/* The checks made on the headers before the body is looked at. Returns
- * the method, or NULL once the stream has been answered. */
-static const struct rpc_method *stream_check_headers(struct rpc_server_session *s, struct rpc_stream *st)
+/* Already over (grpc-timeout "1n"): the client has its answer, so the
+ * handler must not act on a call nobody waits for. False once answered. */
+static bool stream_check_deadline(struct rpc_server_session *s, struct rpc_stream *st)
+{
+	if (st->deadline > s->now)
+		return true;
+	stream_reject(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded before the call was dispatched");
+	return false;
+}
+
+/* The checks made on the request headers as soon as they are in, before
+ * any of the body is read: a call that cannot be served is answered now
+ * and its body dropped as it comes (never buffered), whatever it holds.
+ * Sets st->method, or answers the stream. */
+static void stream_check_headers(struct rpc_server_session *s, struct rpc_stream *st)
 {
 	char msg[RPC_MAX_MESSAGE_TEXT];
 	const struct rpc_method *m;
 
-	/* Already over (grpc-timeout "1n"): the client has its answer, so the
-	 * handler must not act on a call nobody waits for. */
-	if (st->deadline <= now_usec()) {
-		stream_reject(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded before the call was dispatched");
-		return NULL;
-	}
+	if (!stream_check_deadline(s, st))
+		return;
 	if (!st->post) {
 		if (s->reject)
 			s->reject(s->peer, st->path, RPC_UNIMPLEMENTED, "only POST is supported", s->reject_userdata);
 		(void)submit_trailers_only(s, st, "405", RPC_UNIMPLEMENTED, "only POST is supported");
-		return NULL;
+		return;
 	}
 	if (!st->content_type_ok) {
 		snprintf(msg, sizeof(msg), "unsupported content-type '%s'", st->content_type);
 		if (s->reject)
 			s->reject(s->peer, st->path, RPC_INVALID_ARGUMENT, msg, s->reject_userdata);
 		(void)submit_trailers_only(s, st, "415", RPC_INVALID_ARGUMENT, msg);
-		return NULL;
+		return;
 	}
 	m = st->path_too_long ? NULL : find_method(s->service, st->path);
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.200s%s", st->path, st->path_too_long ? "..." : "");
 		stream_reject(st, RPC_UNIMPLEMENTED, msg);
+		return;
 	}
-	return m;
+	st->method = m;
 }
 
 /* The one message of a unary call, checked against its prefix and
@@ -456,13 +470,12 @@ static ProtobufCMessage *stream_decode(struct rpc_stream *st, const struct rpc_m
 
 static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 {
-	const struct rpc_method *m;
+	const struct rpc_method *m = st->method;
 	ProtobufCMessage *req;
 
-	if (st->answered)
-		return;
-	m = stream_check_headers(s, st);
-	if (!m)
+	/* The headers were checked when they came (m is set unless answered);
+	 * the deadline may have passed while the body arrived. */
+	if (st->answered || !m || !stream_check_deadline(s, st))
 		return;
 	req = stream_decode(st, m);
 	if (!req)
@@ -547,7 +560,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 				 (const char *)value);
 	} else if (header_is(name, namelen, "grpc-timeout")) {
 		if (rpc_timeout_parse((const char *)value, valuelen, &usec) == 0)
-			st->deadline = now_usec() + usec;
+			st->deadline = s->now + usec;
 	}
 	return 0;
 }
@@ -627,6 +640,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
 		return 0;
 	}
+	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !st->answered)
+		stream_check_headers(s, st);
 	if (st->request_done)
 		stream_dispatch(s, st);
 	return 0;
@@ -777,10 +792,11 @@ void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc)
 	snprintf(s->peer, sizeof(s->peer), "%s", desc);
 }
 
-int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, size_t len)
+int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, size_t len, uint64_t now)
 {
 	ssize_t n;
 
+	s->now = now;
 	s->busy++;
 	n = nghttp2_session_mem_recv(s->h2, data, len);
 	s->busy--;
@@ -824,6 +840,7 @@ uint64_t rpc_server_session_next_deadline(struct rpc_server_session *s)
 
 void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now)
 {
+	s->now = now;
 	s->busy++;
 	for (struct rpc_stream *st = s->streams; st; st = st->next) {
 		if (st->answered || st->deadline > now)

@@ -60,14 +60,16 @@ void rpc_server_session_set_notify(struct rpc_server_session *s, rpc_notify_fn n
 void rpc_server_session_set_reject(struct rpc_server_session *s, rpc_reject_fn fn, void *userdata);
 /* A label for logs ("unix pid 12 uid 0"). */
 void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc);
-/* Returns -EPROTO when the peer broke the protocol: send what is pending,
- * then drop the connection. */
-int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, size_t len);
+/* now: the caller's monotonic clock (usec) when the bytes arrived; the
+ * session reads no clock itself, so its deadlines (grpc-timeout) are
+ * relative to it. Returns -EPROTO when the peer broke the protocol: send
+ * what is pending, then drop the connection. */
+int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, size_t len, uint64_t now);
 /* Bytes to send next (valid until the next call); 0 when none, <0 on error. */
 ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **ret);
 /* False once both directions are done: close the connection. */
 bool rpc_server_session_alive(struct rpc_server_session *s);
-/* Earliest call deadline, or USEC_INFINITY. */
+/* Earliest call deadline (on the clock given to feed), or USEC_INFINITY. */
 uint64_t rpc_server_session_next_deadline(struct rpc_server_session *s);
 /* Fails every call whose deadline is <= now with DEADLINE_EXCEEDED. */
 void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now);

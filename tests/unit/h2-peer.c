@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/time-util.h"
 #include "rpc/h2.h"
 #include "rpc/wire.h"
 
@@ -16,6 +17,8 @@ struct h2_peer {
 	bool goaway;
 	uint32_t goaway_error;
 	const char *extra_name, *extra_value;
+	/* The clock handed to the server with every chunk (0: the real one). */
+	uint64_t now;
 	struct {
 		const uint8_t *data;
 		size_t len, off;
@@ -170,6 +173,24 @@ void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value)
 	p->extra_value = value;
 }
 
+static ssize_t empty_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+			  nghttp2_data_source *src, void *ud)
+{
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return 0;
+}
+
+int h2_peer_end_stream(struct h2_peer *p, int32_t id)
+{
+	nghttp2_data_provider prd = { .read_callback = empty_read };
+	return nghttp2_submit_data(p->h2, NGHTTP2_FLAG_END_STREAM, id, &prd);
+}
+
+void h2_peer_set_clock(struct h2_peer *p, uint64_t now)
+{
+	p->now = now;
+}
+
 void h2_peer_reset(struct h2_peer *p, int32_t id)
 {
 	nghttp2_submit_rst_stream(p->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
@@ -186,7 +207,7 @@ int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 		ssize_t n;
 		while ((n = nghttp2_session_mem_send(p->h2, &data)) > 0) {
 			moved = true;
-			last = rpc_server_session_feed(s, data, (size_t)n);
+			last = rpc_server_session_feed(s, data, (size_t)n, p->now ? p->now : now_usec());
 			if (h2_pump_hook)
 				h2_pump_hook(s);
 			if (last < 0)

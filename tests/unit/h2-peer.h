@@ -34,6 +34,10 @@ void h2_peer_set_header(struct h2_peer *p, const char *name, const char *value);
 /* Body: 5-byte gRPC prefix + message. */
 size_t h2_grpc_frame(uint8_t *out, const uint8_t *msg, size_t len, bool compressed);
 void h2_peer_reset(struct h2_peer *p, int32_t stream_id);
+/* Ends a stream left open by h2_peer_request (an empty DATA frame). */
+int h2_peer_end_stream(struct h2_peer *p, int32_t stream_id);
+/* The clock h2_pump gives the server with the bytes (usec; 0: now_usec()). */
+void h2_peer_set_clock(struct h2_peer *p, uint64_t now);
 /* Moves bytes both ways until neither side has anything to say. Returns
  * the server's last feed() result. */
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s);

@@ -25,7 +25,7 @@ struct fake {
 	bool alive;
 };
 
-static int fake_feed(void *s, const uint8_t *data, size_t len)
+static int fake_feed(void *s, const uint8_t *data, size_t len, uint64_t now)
 {
 	struct fake *f = s;
 	f->fed += len;

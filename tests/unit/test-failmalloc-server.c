@@ -23,7 +23,7 @@ static void on_guard(struct loop_timer *t, void *ud)
 }
 
 /* A session that asks for a deadline 10 ms after its first bytes. */
-static int fake_feed(void *s, const uint8_t *d, size_t n)
+static int fake_feed(void *s, const uint8_t *d, size_t n, uint64_t now)
 {
 	if (deadline == USEC_INFINITY && !expired)
 		deadline = now_usec() + 10 * USEC_PER_MSEC;

@@ -338,6 +338,78 @@ TEST(sixteen_4mib_requests_all_succeed_within_the_bound)
 	CHECK_EQ(rpc_server_session_buffered(s), 0);
 }
 
+/* An unknown method is answered from its headers, before its body: with
+ * several messages it is still UNIMPLEMENTED (not "more than one request
+ * message"), and a large body is dropped as it comes, never buffered. */
+TEST(unknown_method_is_decided_from_the_headers)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	uint8_t two[600];
+	size_t n = mount_body(two, "a");
+	n += mount_body(two + n, "b");
+	struct h2_result *r = one_call(s, p, "/t.S/Nope", "application/grpc", two, n, NULL);
+	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
+	CHECK_STR(r->grpc_message, "unknown method /t.S/Nope");
+
+	/* Headers alone, the stream left open: the answer does not wait. */
+	int32_t id = h2_peer_request(p, "/t.S/Nope", "application/grpc", NULL, 0, NULL, false);
+	h2_pump(p, s);
+	r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, RPC_UNIMPLEMENTED);
+	CHECK(r->closed);
+
+	/* A 4 MiB message to an unknown method: nothing of it is held. */
+	size_t len;
+	_cleanup_free_ uint8_t *body = largest_mount_body(&len);
+	CHECK(body);
+	id = h2_peer_request(p, "/t.S/Nope", "application/grpc", body, len, NULL, true);
+	max_buffered_seen = 0;
+	h2_pump_hook = track_buffered;
+	h2_pump(p, s);
+	h2_pump_hook = NULL;
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_UNIMPLEMENTED);
+	CHECK_EQ(max_buffered_seen, 0);
+	/* Still serving. */
+	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", two, mount_body(two, "a"), NULL)->grpc_status, 0);
+}
+
+/* The session reads no clock: deadlines follow the one given with the
+ * bytes, so a fake clock drives them exactly. */
+TEST(deadlines_follow_the_clock_given)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	const uint64_t t0 = 5 * USEC_PER_SEC; /* far from the real clock */
+	uint8_t body[300];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+
+	h2_peer_set_clock(p, t0);
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, "20m", true);
+	h2_pump(p, s);
+	CHECK_EQ(n_deferred, 1);
+	CHECK_EQ(rpc_server_session_next_deadline(s), t0 + 20 * USEC_PER_MSEC);
+	rpc_server_session_expire(s, t0 + 20 * USEC_PER_MSEC - 1);
+	CHECK_EQ(n_cancelled, 0);
+	rpc_server_session_expire(s, t0 + 20 * USEC_PER_MSEC);
+	CHECK_EQ(n_cancelled, 1);
+	h2_pump(p, s);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_DEADLINE_EXCEEDED);
+
+	/* Headers at t0 with a 1 s timeout, the body at t0 + 2 s: over before
+	 * dispatch, the handler never runs. */
+	id = h2_peer_request(p, "/t.S/Defer", "application/grpc", NULL, 0, "1S", false);
+	h2_pump(p, s);
+	CHECK(!h2_peer_result(p, id)->closed);
+	CHECK_EQ(rpc_server_session_next_deadline(s), t0 + USEC_PER_SEC);
+	h2_peer_set_clock(p, t0 + 2 * USEC_PER_SEC);
+	CHECK_EQ(h2_peer_end_stream(p, id), 0);
+	h2_pump(p, s);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_DEADLINE_EXCEEDED);
+	CHECK_STR(h2_peer_result(p, id)->grpc_message, "deadline exceeded before the call was dispatched");
+	CHECK_EQ(n_deferred, 1);
+}
+
 TEST(undecodable_protobuf_is_invalid_argument)
 {
 	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
@@ -537,7 +609,7 @@ TEST(bad_preface_is_protocol_error)
 {
 	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
 	const char *junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)junk, strlen(junk)), -EPROTO);
+	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)junk, strlen(junk), now_usec()), -EPROTO);
 }
 
 TEST(oversized_frame_is_connection_error)
@@ -551,9 +623,9 @@ TEST(oversized_frame_is_connection_error)
 	ssize_t n;
 	bool goaway = false;
 
-	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)preface, strlen(preface)), 0);
-	CHECK_EQ(rpc_server_session_feed(s, settings, sizeof(settings)), 0);
-	(void)rpc_server_session_feed(s, big, sizeof(big));
+	CHECK_EQ(rpc_server_session_feed(s, (const uint8_t *)preface, strlen(preface), now_usec()), 0);
+	CHECK_EQ(rpc_server_session_feed(s, settings, sizeof(settings), now_usec()), 0);
+	(void)rpc_server_session_feed(s, big, sizeof(big), now_usec());
 	/* The server answers with GOAWAY(FRAME_SIZE_ERROR) and is done. */
 	while ((n = rpc_server_session_pull(s, &out)) > 0)
 		for (ssize_t i = 0; i + 9 <= n;) {
@@ -611,7 +683,7 @@ static void pump_client(struct rpc_client_session *c, struct rpc_server_session 
 		bool moved = false;
 		while ((n = rpc_client_session_pull(c, &d)) > 0) {
 			moved = true;
-			rpc_server_session_feed(s, d, (size_t)n);
+			rpc_server_session_feed(s, d, (size_t)n, now_usec());
 		}
 		while ((n = rpc_server_session_pull(s, &d)) > 0) {
 			moved = true;
