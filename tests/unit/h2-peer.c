@@ -220,6 +220,7 @@ void h2_peer_reset(struct h2_peer *p, int32_t id)
 }
 
 void (*h2_pump_hook)(struct rpc_server_session *s);
+struct buf *h2_pump_capture;
 
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 {
@@ -238,6 +239,8 @@ int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 		}
 		while ((n = rpc_server_session_pull(s, &data)) > 0) {
 			moved = true;
+			if (h2_pump_capture)
+				buf_append(h2_pump_capture, data, (size_t)n, SIZE_MAX);
 			nghttp2_session_mem_recv(p->h2, data, (size_t)n);
 		}
 		if (!moved)

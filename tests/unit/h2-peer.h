@@ -44,6 +44,8 @@ void h2_peer_set_clock(struct h2_peer *p, uint64_t now);
 /* Moves bytes both ways until neither side has anything to say. Returns
  * the server's last feed() result. */
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s);
+/* When set, h2_pump appends every byte the server sends to it. */
+extern struct buf *h2_pump_capture;
 /* Called by h2_pump after every chunk fed to the server (NULL: none). */
 extern void (*h2_pump_hook)(struct rpc_server_session *s);
 struct h2_result *h2_peer_result(struct h2_peer *p, int32_t stream_id);
