@@ -11,6 +11,7 @@
 #include "base/time-util.h"
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
+#include "rpc/outq.h"
 #include "pb/nul-check.h"
 #include "rpc/h2.h"
 #include "rpc/wire.h"
@@ -25,13 +26,6 @@
 #define RPC_MAX_MESSAGE_TEXT 512
 /* An emptied receive buffer larger than this is freed (idle streams). */
 #define RPC_BODY_KEEP (64 * 1024)
-
-/* One encoded response message (prefix included) in a call's send queue. */
-struct rpc_outmsg {
-	struct rpc_outmsg *next;
-	size_t len, off;
-	uint8_t data[];
-};
 
 struct rpc_stream {
 	struct rpc_server_session *session;
@@ -63,8 +57,7 @@ struct rpc_stream {
 	bool finished;
 	int final_code;
 	char *final_message;
-	struct rpc_outmsg *out_head, *out_tail;
-	size_t out_bytes;
+	struct rpc_outq out;
 	/* rpc_call_send() said "full": the writable callback is owed. */
 	bool want_writable, writable_due;
 	/* Client streaming: the receiver, and delivery state. */
@@ -185,17 +178,6 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	return session_check_submit(s, r);
 }
 
-static void outq_free(struct rpc_stream *st)
-{
-	while (st->out_head) {
-		struct rpc_outmsg *m = st->out_head;
-		st->out_head = m->next;
-		free(m);
-	}
-	st->out_tail = NULL;
-	st->out_bytes = 0;
-}
-
 /* The trailers that end a response with messages; false without memory. */
 static bool submit_final_trailers(nghttp2_session *h2, struct rpc_stream *st)
 {
@@ -222,28 +204,14 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 			     nghttp2_data_source *source, void *user_data)
 {
 	struct rpc_stream *st = source->ptr;
-	size_t n = 0;
+	size_t n = rpc_outq_read(&st->out, buf, length);
 
-	while (st->out_head && n < length) {
-		struct rpc_outmsg *m = st->out_head;
-		size_t k = MIN(length - n, m->len - m->off);
-		memcpy(buf + n, m->data + m->off, k);
-		m->off += k;
-		n += k;
-		if (m->off == m->len) {
-			st->out_head = m->next;
-			if (!st->out_head)
-				st->out_tail = NULL;
-			free(m);
-		}
-	}
-	st->out_bytes -= n;
-	if (st->want_writable && st->out_bytes < RPC_SEND_LOW_WATER) {
+	if (st->want_writable && st->out.bytes < RPC_SEND_LOW_WATER) {
 		st->want_writable = false;
 		st->writable_due = true;
 		st->session->writable_due = true;
 	}
-	if (st->out_head)
+	if (st->out.bytes)
 		return (ssize_t)n;
 	if (st->finished) {
 		/* A response without its status is no answer: without memory
@@ -262,39 +230,24 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 /* Queues one message; the response headers go out with the first. */
 static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, const ProtobufCMessage *msg)
 {
-	size_t len = protobuf_c_message_get_packed_size(msg);
 	nghttp2_nv nva[] = {
 		RPC_NV(":status", "200"),
 		RPC_NV("content-type", "application/grpc"),
 		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
-	struct rpc_outmsg *m;
+	int r = rpc_outq_push(&st->out, msg);
 
-	if (len > RPC_MAX_MESSAGE_SIZE)
-		return -E2BIG;
-	m = malloc(sizeof(*m) + RPC_PREFIX_SIZE + len);
-	if (!m)
-		return -ENOMEM;
+	if (r < 0)
+		return r;
 	if (!st->responding) {
-		int r = nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd);
+		r = nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd);
 		if (r != 0) {
-			free(m);
+			rpc_outq_clear(&st->out);
 			return session_check_submit(s, r);
 		}
 		st->responding = true;
 	}
-	m->next = NULL;
-	m->len = RPC_PREFIX_SIZE + len;
-	m->off = 0;
-	rpc_prefix_encode(m->data, false, (uint32_t)len);
-	protobuf_c_message_pack(msg, m->data + RPC_PREFIX_SIZE);
-	if (st->out_tail)
-		st->out_tail->next = m;
-	else
-		st->out_head = m;
-	st->out_tail = m;
-	st->out_bytes += m->len;
 	if (st->deferred) {
 		st->deferred = false;
 		(void)nghttp2_session_resume_data(s->h2, st->id);
@@ -408,7 +361,7 @@ int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
 	if (r < 0)
 		return r;
 	session_notify(c->session);
-	if (st->out_bytes < RPC_SEND_HIGH_WATER)
+	if (st->out.bytes < RPC_SEND_HIGH_WATER)
 		return 0;
 	st->want_writable = true;
 	return 1;
@@ -422,7 +375,7 @@ void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdat
 
 size_t rpc_call_queued(const struct rpc_call *c)
 {
-	return c->stream ? c->stream->out_bytes : 0;
+	return c->stream ? c->stream->out.bytes : 0;
 }
 
 static void stream_schedule_pump(struct rpc_stream *st)
@@ -1142,7 +1095,7 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 	LIST_REMOVE(s->streams, st);
 	st->unconsumed = 0; /* a closed stream has no window */
 	stream_release(st);
-	outq_free(st);
+	rpc_outq_clear(&st->out);
 	free(st->final_message);
 	free(st);
 	return 0;
@@ -1233,7 +1186,7 @@ void rpc_server_session_free(struct rpc_server_session *s)
 		if (st->call)
 			call_cancel(st->call);
 		buf_clear(&st->body);
-		outq_free(st);
+		rpc_outq_clear(&st->out);
 		free(st->final_message);
 		free(st);
 	}
@@ -1336,7 +1289,7 @@ void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now)
 			if (st->call)
 				call_cancel(st->call);
 			stream_release(st);
-			outq_free(st);
+			rpc_outq_clear(&st->out);
 			st->answered = true;
 			if (nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL) != 0)
 				s->broken = true;

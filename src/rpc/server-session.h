@@ -26,6 +26,7 @@
 
 #include "base/macro.h"
 #include "rpc/status.h"
+#include "rpc/wire.h"
 
 struct rpc_call;
 struct rpc_server_session;
@@ -105,10 +106,6 @@ unsigned rpc_server_session_pending_calls(const struct rpc_server_session *s);
 size_t rpc_server_session_buffered(const struct rpc_server_session *s);
 /* True once the peer has sent a whole, valid frame (its preface done). */
 bool rpc_server_session_greeted(const struct rpc_server_session *s);
-
-/* Send queue bounds for one call (encoded bytes not yet handed out). */
-#define RPC_SEND_HIGH_WATER (1024 * 1024)
-#define RPC_SEND_LOW_WATER (256 * 1024)
 
 /* rpc_call_send() + rpc_call_finish(OK): the answer of a unary call. */
 void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response);

@@ -5,7 +5,9 @@
 #include <nghttp2/nghttp2.h>
 #include <zlib.h>
 
+#include "base/time-util.h"
 #include "h2-peer.h"
+#include "rpc/client-session.h"
 #include "rpc/wire.h"
 #include "stream-service.h"
 #include "streamtest.pb-c.h"
@@ -524,4 +526,177 @@ TEST(idle_streaming_calls_do_not_starve_others)
 	CHECK_EQ(h2_pump(p, s), 0);
 	for (int i = 0; i < 20; i++)
 		CHECK_EQ(h2_peer_result(p, idle[i])->grpc_status, 0);
+}
+
+/* --- the client core against the server core ------------------------------ */
+
+struct cl {
+	int done, code, messages, writable;
+	char message[256];
+	size_t bytes;
+	Streamtest__Sum sum;
+	int64_t last_value;
+};
+
+static void cl_message(struct rpc_client_call *c, const uint8_t *data, size_t len, void *ud)
+{
+	struct cl *x = ud;
+	Streamtest__Chunk *ch = streamtest__chunk__unpack(NULL, len, data);
+	x->messages++;
+	x->bytes += len;
+	if (ch) {
+		x->last_value = ch->value;
+		streamtest__chunk__free_unpacked(ch, NULL);
+	}
+	Streamtest__Sum *sum = streamtest__sum__unpack(NULL, len, data);
+	if (sum) {
+		x->sum.total = sum->total;
+		x->sum.count = sum->count;
+		streamtest__sum__free_unpacked(sum, NULL);
+	}
+}
+
+static void cl_writable(struct rpc_client_call *c, void *ud)
+{
+	((struct cl *)ud)->writable++;
+}
+
+static void cl_done(struct rpc_client_call *c, int code, const char *message, void *ud)
+{
+	struct cl *x = ud;
+	x->done++;
+	x->code = code;
+	snprintf(x->message, sizeof(x->message), "%s", message);
+}
+
+static const struct rpc_client_stream_ops cl_ops = { cl_message, cl_writable, cl_done };
+
+/* Moves bytes between the two cores until both are quiet. */
+static void pump2(struct rpc_client_session *c, struct rpc_server_session *s)
+{
+	for (int round = 0; round < 1000000; round++) {
+		const uint8_t *d;
+		ssize_t n;
+		bool moved = false;
+		while ((n = rpc_client_session_pull(c, &d)) > 0) {
+			moved = true;
+			rpc_server_session_feed(s, d, (size_t)n, now_usec());
+			track_buffered(s);
+		}
+		while ((n = rpc_server_session_pull(s, &d)) > 0) {
+			moved = true;
+			rpc_client_session_feed(c, d, (size_t)n);
+		}
+		if (!moved)
+			return;
+	}
+}
+
+static int client_send_chunk(struct rpc_client_call *call, size_t len, int64_t value)
+{
+	Streamtest__Chunk ch = STREAMTEST__CHUNK__INIT;
+	uint8_t *data = calloc(1, len + 1);
+	ch.data.data = data;
+	ch.data.len = len;
+	ch.value = value;
+	int r = rpc_client_call_send(call, &ch.base);
+	free(data);
+	return r;
+}
+
+TEST(client_core_echo_add_and_countdown)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(rpc_client_session_freep) struct rpc_client_session *c = NULL;
+	struct rpc_client_call *echo, *add, *cd;
+	struct cl e = { 0 }, a = { 0 }, d = { 0 };
+	Streamtest__Count req = STREAMTEST__COUNT__INIT;
+
+	CHECK_EQ(rpc_client_session_new(&c), 0);
+	CHECK_EQ(rpc_client_session_start(c, ECHO, 0, &cl_ops, &e, &echo), 0);
+	CHECK_EQ(rpc_client_session_start(c, ADD, 0, &cl_ops, &a, &add), 0);
+	CHECK_EQ(rpc_client_session_start(c, COUNTDOWN, 0, &cl_ops, &d, &cd), 0);
+	for (int i = 1; i <= 10; i++) {
+		CHECK_EQ(client_send_chunk(echo, 100 * 1024, i), 0);
+		CHECK_EQ(client_send_chunk(add, 10, i), 0);
+	}
+	req.from = 500;
+	req.size = 1000;
+	CHECK_EQ(rpc_client_call_send(cd, &req.base), 0);
+	CHECK_EQ(rpc_client_call_close_send(cd), 0);
+	pump2(c, s);
+	CHECK_EQ(e.messages, 10); /* echoed before the half-close */
+	CHECK_EQ(e.done, 0);
+	CHECK_EQ(d.done, 1);
+	CHECK_EQ(d.code, 0);
+	CHECK_EQ(d.messages, 500);
+	CHECK_EQ(d.last_value, 1);
+	CHECK_EQ(rpc_client_call_close_send(echo), 0);
+	CHECK_EQ(rpc_client_call_close_send(add), 0);
+	pump2(c, s);
+	CHECK_EQ(e.done, 1);
+	CHECK_EQ(e.code, 0);
+	CHECK_EQ(a.done, 1);
+	CHECK_EQ(a.code, 0);
+	CHECK_EQ(a.sum.total, 55);
+	CHECK_EQ(a.sum.count, 10);
+	CHECK_EQ(rpc_client_session_pending_calls(c), 0);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+}
+
+TEST(client_core_send_back_pressure_and_cancel)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(rpc_client_session_freep) struct rpc_client_session *c = NULL;
+	struct rpc_client_call *echo;
+	struct cl e = { 0 };
+	int i, r = 0;
+
+	CHECK_EQ(rpc_client_session_new(&c), 0);
+	CHECK_EQ(rpc_client_session_start(c, ECHO, 0, &cl_ops, &e, &echo), 0);
+	stream_pause_echo = true;
+	CHECK_EQ(client_send_chunk(echo, 1000, 0), 0);
+	pump2(c, s);
+	CHECK(stream_stats.echo);
+	/* The server does not read: the client's queue fills to high water. */
+	for (i = 0; i < 100 && r == 0; i++) {
+		r = client_send_chunk(echo, 64 * 1024, i);
+		pump2(c, s);
+	}
+	CHECK_EQ(r, 1);
+	CHECK(i > 16); /* about 1 MiB of window on the way, then 1 MiB queued */
+	CHECK_EQ(e.writable, 0);
+	CHECK(max_buffered <= 1024 * 1024);
+	rpc_call_resume_receiving(stream_stats.echo);
+	stream_pause_echo = false;
+	pump2(c, s);
+	CHECK_EQ(e.writable, 1);
+	CHECK_EQ(e.messages, i + 1);
+	/* A cancel reaches the handler once. */
+	rpc_client_call_cancel(echo);
+	CHECK_EQ(e.done, 1);
+	CHECK_EQ(e.code, RPC_CANCELLED);
+	pump2(c, s);
+	CHECK_EQ(stream_stats.cancelled, 1);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+}
+
+TEST(client_core_deadline_mid_stream)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(rpc_client_session_freep) struct rpc_client_session *c = NULL;
+	struct rpc_client_call *echo;
+	struct cl e = { 0 };
+
+	CHECK_EQ(rpc_client_session_new(&c), 0);
+	CHECK_EQ(rpc_client_session_start(c, ECHO, 50000, &cl_ops, &e, &echo), 0);
+	CHECK_EQ(client_send_chunk(echo, 10, 1), 0);
+	pump2(c, s);
+	CHECK_EQ(e.messages, 1);
+	usleep(60000);
+	rpc_client_session_expire(c, now_usec());
+	CHECK_EQ(e.done, 1);
+	CHECK_EQ(e.code, RPC_DEADLINE_EXCEEDED);
+	pump2(c, s);
+	CHECK_EQ(stream_stats.cancelled, 1);
 }
