@@ -52,6 +52,9 @@ TIMING = {
     # Sends SIGINT once the remote processes exist, then sleeps 0.2 s for
     # READY: under load the signal was once lost (vsh waited 10 s).
     "test_vsh": ["test_signals_forwarded_and_connection_loss"],
+    # A 1 s deadline while the client streams for longer; RSS sampled for
+    # 2 s while the client does not read.
+    "test_streaming": ["test_streaming_deadline_mid_stream", "test_streaming_client_stops_reading"],
 }
 # Tests that measure speed itself: they run alone, after everything else.
 EXCLUSIVE = {

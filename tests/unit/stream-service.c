@@ -7,6 +7,7 @@
 
 struct stream_stats stream_stats;
 bool stream_pause_echo;
+void (*stream_cancel_hook)(void);
 
 void stream_service_reset(void)
 {
@@ -34,6 +35,8 @@ static void on_cancel(struct rpc_call *call, void *ud)
 {
 	stream_stats.cancelled++;
 	op_free(ud);
+	if (stream_cancel_hook)
+		stream_cancel_hook();
 }
 
 static struct op *op_new(struct rpc_call *call)

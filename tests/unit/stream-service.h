@@ -23,5 +23,7 @@ extern struct stream_stats stream_stats;
 /* Echo pauses receiving after its first message (the test resumes). */
 extern bool stream_pause_echo;
 extern const struct rpc_service stream_service;
+/* Called on every cancel callback (NULL: none); rpc-stream-server prints. */
+extern void (*stream_cancel_hook)(void);
 
 void stream_service_reset(void);
