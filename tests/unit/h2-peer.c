@@ -278,7 +278,8 @@ static ssize_t tx_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t len
 	size_t n = p->tx[i].out.len - p->tx[i].off;
 	if (n > length)
 		n = length;
-	memcpy(buf, p->tx[i].out.data + p->tx[i].off, n);
+	if (n)
+		memcpy(buf, p->tx[i].out.data + p->tx[i].off, n);
 	p->tx[i].off += n;
 	if (p->tx[i].off == p->tx[i].out.len) {
 		if (p->tx[i].closing)
