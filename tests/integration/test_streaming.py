@@ -233,3 +233,22 @@ def test_streaming_deadline_mid_stream():
     _still_serving(s)
     s.channel.close()
     srv.stop()
+
+
+def test_streaming_grpc_js():
+    """grpc-js (tests/interop's lockfile) for the three streaming kinds."""
+    import json
+    npm = os.path.expanduser(os.environ.get("VALET_NPM_CACHE", "~/.cache/valet-npm"))
+    mods = os.path.join(npm, "node_modules")
+    assert os.path.isdir(os.path.join(mods, "@grpc", "grpc-js")), \
+        f"@grpc/grpc-js is not installed in {npm}: run scripts/install-deps.sh"
+    srv = StreamServer()
+    script = os.path.join(valet.ROOT, "tests", "interop", "grpc-js-stream.js")
+    res = subprocess.run(["/usr/bin/node", script, srv.addr], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, NODE_PATH=mods))
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["echo"] == {"code": 0, "n": 64, "same": True}, out
+    assert out["add"] == {"code": 0, "total": 5050, "count": 100}, out
+    assert out["countdown"] == {"code": 0, "n": 300, "first": 300, "last": 1}, out
+    srv.stop()
