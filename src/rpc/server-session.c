@@ -570,7 +570,9 @@ static void stream_grant(struct rpc_stream *st)
 	struct rpc_server_session *s = st->session;
 	size_t pool = s->reserve_budget / 2, want = RPC_STREAM_WINDOW_MAX - RPC_STREAM_WINDOW, g;
 
-	if (st->granted || st->paused || st->unconsumed < RPC_STREAM_WINDOW / 2 || s->granted >= pool)
+	/* Not for a call that takes nothing now (paused, or no receiver set). */
+	if (st->granted || st->paused || (st->call && !st->on_message) || st->unconsumed < RPC_STREAM_WINDOW / 2 ||
+	    s->granted >= pool)
 		return;
 	g = MIN(want, pool - s->granted);
 	if (s->reserved + s->granted + g > s->reserve_budget)
@@ -971,8 +973,10 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 	st->unconsumed += len;
 	if (st->reserve_end > st->consumed_total)
 		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
-	stream_grant(st);
 	stream_pump(st);
+	/* After the deliveries: what is left unread decides. */
+	if (!st->answered)
+		stream_grant(st);
 	return 0;
 }
 

@@ -389,6 +389,41 @@ TEST(echo_to_a_peer_that_does_not_read_stays_bounded)
 	CHECK_EQ(h2_result_messages(h2_peer_result(p, id)), 128);
 }
 
+/* A client-streaming handler that has not set a receiver takes nothing:
+ * the stream keeps its base window, the peer waits. */
+static struct rpc_call *mute;
+
+static void h_mute(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
+{
+	mute = call;
+}
+
+TEST(handler_without_a_receiver_holds_the_peer_at_the_base_window)
+{
+	static const struct rpc_method m[] = { { "/t.S/Mute", &streamtest__chunk__descriptor, h_mute, true, false } };
+	static const struct rpc_service svc = { m, 1, NULL };
+	struct rpc_server_session *s;
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+
+	CHECK_EQ(rpc_server_session_new(&svc, NULL, NULL, NULL, &s), 0);
+	/* SETTINGS first: before them a stream may send HTTP/2's default 64 KiB. */
+	CHECK_EQ(h2_pump(p, s), 0);
+	int32_t id = h2_peer_start(p, "/t.S/Mute", NULL);
+	for (int i = 0; i < 64; i++)
+		send_chunk(p, id, 4096, i, i);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK(mute);
+	fprintf(stderr, "# no receiver: server holds %zu bytes, peer holds back %zu\n", rpc_server_session_buffered(s),
+		h2_peer_unsent(p, id));
+	CHECK(rpc_server_session_buffered(s) <= 16 * 1024);
+	CHECK(h2_peer_unsent(p, id) > 200 * 1024);
+	rpc_call_fail(mute, RPC_ABORTED, "done");
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_ABORTED);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	rpc_server_session_free(s);
+}
+
 /* --- cancellation ----------------------------------------------------------- */
 
 TEST(reset_mid_stream_cancels_once)
