@@ -286,8 +286,8 @@ static void grpc_seeds(void)
 	conversation("four-calls-then-goaway", many, 4, false, true, 0xc5);
 
 	static const char *const bidi[] = { "/t.S/Bidi" }, *const client[] = { "/t.S/Client" },
-				  *const server[] = { "/t.S/Server" },
-				  *const all[] = { "/t.S/Bidi", "/t.S/Client", "/t.S/Server" };
+				 *const server[] = { "/t.S/Server" },
+				 *const all[] = { "/t.S/Bidi", "/t.S/Client", "/t.S/Server" };
 	stream_conversation("stream-bidi", bidi, 1, &mount.base, 4);
 	stream_conversation("stream-client", client, 1, &mount.base, 3);
 	stream_conversation("stream-server", server, 1, &mount.base, 1);

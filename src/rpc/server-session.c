@@ -579,8 +579,8 @@ static void stream_grant(struct rpc_stream *st)
 		g = s->reserve_budget > s->reserved + s->granted ? s->reserve_budget - s->reserved - s->granted : 0;
 	if (g < RPC_STREAM_WINDOW)
 		return;
-	if (nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id,
-						  (int32_t)(RPC_STREAM_WINDOW + g)) != 0)
+	int32_t window = (int32_t)(RPC_STREAM_WINDOW + g);
+	if (nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, window) != 0)
 		return;
 	st->granted = g;
 	s->granted += g;
