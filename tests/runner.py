@@ -65,7 +65,8 @@ EXCLUSIVE = {
     "test_interop_tcp": ["test_tcp_two_thousand_sequential_calls_none_stalls"],
 }
 # C test programs that measure time (orphans reaped within 100 ms).
-TIMING_PROGRAMS = {"test-loop"}
+# test-rpc-stream-call: a 1 s deadline must pass after one echo.
+TIMING_PROGRAMS = {"test-loop", "test-rpc-stream-call"}
 SUITES = ("unit", "failmalloc", "fuzz-replay", "layers")
 POOL_NICE = 10
 

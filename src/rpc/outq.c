@@ -67,3 +67,18 @@ void rpc_outq_clear(struct rpc_outq *q)
 	}
 	*q = (struct rpc_outq){ 0 };
 }
+
+void rpc_outq_drop_unsent(struct rpc_outq *q)
+{
+	struct rpc_outmsg *keep = q->head && q->head->off ? q->head : NULL, *m = keep ? keep->next : q->head;
+
+	while (m) {
+		struct rpc_outmsg *next = m->next;
+		q->bytes -= m->len;
+		free(m);
+		m = next;
+	}
+	if (keep)
+		keep->next = NULL;
+	q->head = q->tail = keep;
+}

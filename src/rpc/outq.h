@@ -20,3 +20,6 @@ int rpc_outq_push(struct rpc_outq *q, const ProtobufCMessage *msg);
 /* Copies up to len queued bytes to buf; returns how many. */
 size_t rpc_outq_read(struct rpc_outq *q, uint8_t *buf, size_t len);
 void rpc_outq_clear(struct rpc_outq *q);
+/* Drops the messages not yet begun (a message partly read stays, so that
+ * the stream's framing holds). */
+void rpc_outq_drop_unsent(struct rpc_outq *q);

@@ -1288,11 +1288,20 @@ void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now)
 		if (st->answered || st->deadline > now)
 			continue;
 		if (st->responding) {
-			/* Messages may be stuck behind a closed window: the client
-			 * has its own deadline, the stream is reset now. */
+			/* The messages not yet begun are dropped and the status
+			 * follows at once, if the peer's window lets anything
+			 * through; behind a shut window it could wait for ever:
+			 * the stream is reset then (the client has its own
+			 * deadline). */
 			if (st->call)
 				call_cancel(st->call);
 			stream_release(st);
+			rpc_outq_drop_unsent(&st->out);
+			if (nghttp2_session_get_stream_remote_window_size(s->h2, st->id) > 0 &&
+			    nghttp2_session_get_remote_window_size(s->h2) > 0) {
+				stream_set_final(s, st, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+				continue;
+			}
 			rpc_outq_clear(&st->out);
 			st->answered = true;
 			if (nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL) != 0)

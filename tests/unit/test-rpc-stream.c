@@ -464,12 +464,41 @@ TEST(deadline_mid_stream_cancels_once)
 	CHECK_EQ(stream_stats.cancelled, 2);
 	CHECK_EQ(h2_pump(p, s), 0);
 	CHECK_EQ(h2_peer_result(p, add)->grpc_status, RPC_DEADLINE_EXCEEDED);
+	/* The echo had answered a message: the status follows it. */
+	CHECK_EQ(h2_peer_result(p, echo)->grpc_status, RPC_DEADLINE_EXCEEDED);
+	CHECK_EQ(h2_result_messages(h2_peer_result(p, echo)), 1);
 	CHECK(h2_peer_result(p, echo)->closed);
-	CHECK_EQ(h2_peer_result(p, echo)->rst_code, NGHTTP2_CANCEL);
 	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
 	/* Later bytes of those streams are dropped; nothing more is cancelled. */
 	rpc_server_session_expire(s, t0 + 5000000);
 	CHECK_EQ(stream_stats.cancelled, 2);
+}
+
+/* Behind a shut window the status could wait for ever: the stream is
+ * reset instead, and the queue freed. */
+TEST(deadline_behind_a_shut_window_resets)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	Streamtest__Count req = STREAMTEST__COUNT__INIT;
+	uint8_t msg[32];
+	uint64_t t0 = 1000000000;
+
+	h2_peer_set_clock(p, t0);
+	h2_peer_hold_reads(p, true);
+	int32_t id = h2_peer_start(p, COUNTDOWN, "1S");
+	req.from = 100;
+	req.size = 64 * 1024;
+	h2_peer_send_msg(p, id, msg, streamtest__count__pack(&req, msg), false);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(stream_stats.high_water, 1);
+	rpc_server_session_expire(s, t0 + 1000000);
+	CHECK_EQ(stream_stats.cancelled, 1);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK(h2_peer_result(p, id)->closed);
+	CHECK_EQ(h2_peer_result(p, id)->rst_code, NGHTTP2_CANCEL);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
 }
 
 TEST(connection_loss_mid_stream_cancels_once)
