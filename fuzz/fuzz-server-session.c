@@ -8,7 +8,13 @@
  * calls, lets deadlines pass, or starts a graceful shutdown. Each call the
  * session dispatches is, by two bits of the handler choices, answered at
  * once, failed at once, deferred to be answered later, or deferred for
- * ever (only a reset, a deadline or the end of the connection ends it). */
+ * ever (only a reset, a deadline or the end of the connection ends it).
+ *
+ * Three streaming methods (client, server, bidirectional) take the same
+ * request type: their calls are always deferred; each message received is
+ * answered with a message (pausing the receiver when the send queue is
+ * full or by the choices), the half-close finishes the call, the schedule
+ * resumes paused receivers and sends more. */
 #include <string.h>
 
 #include "base/time-util.h"
@@ -25,6 +31,7 @@
 struct state {
 	struct rpc_call *deferred[MAX_DEFERRED];
 	bool forever[MAX_DEFERRED];
+	bool streaming[MAX_DEFERRED];
 	unsigned n_deferred; /* slots used; NULL once answered or cancelled */
 	unsigned live;	     /* deferred calls not yet answered or cancelled */
 	uint64_t choices;
@@ -53,6 +60,74 @@ static void answer(struct rpc_call *call, unsigned how)
 	rpc_call_reply(call, &resp.base);
 }
 
+static void stream_send_one(struct rpc_call *call, uintptr_t slot)
+{
+	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
+	resp.error = (int32_t)slot;
+	int r = rpc_call_send(call, &resp.base);
+	FUZZ_CHECK(r == 0 || r == 1);
+	if (r == 1 || (st.choices >> (slot % 64)) & 1)
+		rpc_call_pause_receiving(call);
+}
+
+static void stream_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
+{
+	uintptr_t slot = (uintptr_t)userdata;
+	FUZZ_CHECK(msg);
+	FUZZ_CHECK(slot < st.n_deferred && st.deferred[slot] == call);
+	stream_send_one(call, slot);
+}
+
+static void stream_end(struct rpc_call *call, void *userdata)
+{
+	uintptr_t slot = (uintptr_t)userdata;
+	FUZZ_CHECK(slot < st.n_deferred && st.deferred[slot] == call);
+	st.deferred[slot] = NULL;
+	st.live--;
+	if ((st.choices >> (slot % 64)) & 2)
+		rpc_call_finish(call, RPC_OK, NULL);
+	else
+		rpc_call_fail(call, RPC_ABORTED, "ended at slot %u", (unsigned)slot);
+}
+
+static void stream_writable(struct rpc_call *call, void *userdata)
+{
+	uintptr_t slot = (uintptr_t)userdata;
+	FUZZ_CHECK(slot < st.n_deferred && st.deferred[slot] == call);
+	rpc_call_resume_receiving(call);
+}
+
+static void stream_handler(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
+{
+	FUZZ_CHECK(request);
+	st.n_calls++;
+	if (st.n_deferred == MAX_DEFERRED) {
+		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "no slot");
+		return;
+	}
+	uintptr_t slot = st.n_deferred;
+	st.forever[slot] = false;
+	st.streaming[slot] = true;
+	st.deferred[st.n_deferred++] = call;
+	st.live++;
+	rpc_call_set_cancel(call, on_cancel, (void *)slot);
+	rpc_call_set_writable(call, stream_writable, (void *)slot);
+	rpc_call_set_receiver(call, stream_message, stream_end, (void *)slot);
+	stream_send_one(call, slot);
+}
+
+/* Resumes paused receivers and sends one more message on each stream. */
+static void stream_kick(void)
+{
+	for (unsigned i = 0; i < st.n_deferred; i++) {
+		if (!st.deferred[i] || !st.streaming[i])
+			continue;
+		stream_send_one(st.deferred[i], i);
+		/* stream_send_one may pause: resume after. */
+		rpc_call_resume_receiving(st.deferred[i]);
+	}
+}
+
 static void handler(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	unsigned how = (unsigned)(st.choices >> (2 * (st.n_calls++ % 32))) & 3;
@@ -77,6 +152,9 @@ static const struct rpc_method methods[] = {
 	{ "/vm_tools.Maitred/Shutdown", &vm_tools__empty_message__descriptor, handler },
 	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor, handler },
 	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, handler },
+	{ "/t.S/Client", &vm_tools__mount_request__descriptor, stream_handler, true, false },
+	{ "/t.S/Server", &vm_tools__mount_request__descriptor, stream_handler, false, true },
+	{ "/t.S/Bidi", &vm_tools__mount_request__descriptor, stream_handler, true, true },
 };
 static const struct rpc_service service = { methods, sizeof(methods) / sizeof(methods[0]), NULL };
 
@@ -152,6 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fuzz_rng_below(&rng, 4) == 0)
 				rpc_server_session_shutdown(s);
 			break;
+		case 6: stream_kick(); break;
 		default: break;
 		}
 		FUZZ_CHECK(rpc_server_session_pending_calls(s) == st.live);

@@ -81,14 +81,36 @@ static void on_cancel(struct rpc_call *call, void *ud)
 	held = NULL;
 }
 
+/* Streaming (fuzz-server-session's /t.S methods): a reply per message,
+ * the call finished at the half-close. */
+static void s_message(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
+{
+	VmTools__MountResponse resp = VM_TOOLS__MOUNT_RESPONSE__INIT;
+	(void)rpc_call_send(call, &resp.base);
+}
+
+static void s_end(struct rpc_call *call, void *ud)
+{
+	rpc_call_finish(call, RPC_OK, NULL);
+}
+
+static void h_stream(struct rpc_call *call, const ProtobufCMessage *request, void *ud)
+{
+	rpc_call_set_receiver(call, s_message, s_end, NULL);
+	s_message(call, request, NULL);
+}
+
 static const struct rpc_method methods[] = {
+	{ "/t.S/Client", &vm_tools__mount_request__descriptor, h_stream, true, false },
+	{ "/t.S/Server", &vm_tools__mount_request__descriptor, h_stream, false, true },
+	{ "/t.S/Bidi", &vm_tools__mount_request__descriptor, h_stream, true, true },
 	{ "/vm_tools.Maitred/ConfigureNetwork", &vm_tools__network_config_request__descriptor, h_empty },
 	{ "/vm_tools.Maitred/Shutdown", &vm_tools__empty_message__descriptor, h_empty },
 	{ "/vm_tools.Maitred/LaunchProcess", &vm_tools__launch_process_request__descriptor, h_launch },
 	{ "/vm_tools.Maitred/Mount", &vm_tools__mount_request__descriptor, h_mount },
 	{ "/vm_tools.StartupListener/VmReady", &vm_tools__empty_message__descriptor, h_empty },
 };
-static const struct rpc_service service = { methods, 5, NULL };
+static const struct rpc_service service = { methods, ARRAY_SIZE(methods), NULL };
 
 static void ignore_reply(int code, const char *message, const uint8_t *data, size_t len, void *ud) {}
 
@@ -167,6 +189,45 @@ static void conversation(const char *name, const struct grpc_call *calls, size_t
 	rpc_server_session_free(s);
 }
 
+static void stream_done(struct rpc_client_call *call, int code, const char *message, void *ud) {}
+static void stream_msg(struct rpc_client_call *call, const uint8_t *d, size_t len, void *ud) {}
+static const struct rpc_client_stream_ops stream_ops = { stream_msg, NULL, stream_done };
+
+/* Streaming calls (server seeds only): each path gets msgs messages, then
+ * the half-close. */
+static void stream_conversation(const char *name, const char *const *paths, size_t n, const ProtobufCMessage *msg,
+				int msgs)
+{
+	struct rpc_client_session *c;
+	struct rpc_server_session *s;
+	struct rpc_client_call *calls[8];
+	struct buf to_server = { 0 }, to_client = { 0 };
+
+	if (rpc_client_session_new(&c) < 0 || rpc_server_session_new(&service, NULL, NULL, NULL, &s) < 0)
+		die("session");
+	for (size_t i = 0; i < n; i++)
+		if (rpc_client_session_start(c, paths[i], 0, &stream_ops, NULL, &calls[i]) < 0)
+			die("call");
+	for (int k = 0; k < msgs; k++) {
+		for (size_t i = 0; i < n; i++)
+			(void)rpc_client_call_send(calls[i], msg);
+		pump(c, s, &to_server, &to_client);
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)rpc_client_call_close_send(calls[i]);
+	pump(c, s, &to_server, &to_client);
+	uint8_t head[16] = { 0 };
+	char file[128];
+	write_seed("server-session", name, head, sizeof(head), &to_server);
+	memset(head + 8, 0x55, 8); /* receivers paused by the choices */
+	snprintf(file, sizeof(file), "%s-paused", name);
+	write_seed("server-session", file, head, sizeof(head), &to_server);
+	buf_clear(&to_server);
+	buf_clear(&to_client);
+	rpc_client_session_free(c);
+	rpc_server_session_free(s);
+}
+
 static void grpc_seeds(void)
 {
 	static char *argv[] = { "/bin/sh", "-c", "echo hello" };
@@ -223,6 +284,14 @@ static void grpc_seeds(void)
 	conversation("vm-ready", ready_call, 1, false, false, 0x00);
 	conversation("unknown-method", unknown_call, 1, false, false, 0x00);
 	conversation("four-calls-then-goaway", many, 4, false, true, 0xc5);
+
+	static const char *const bidi[] = { "/t.S/Bidi" }, *const client[] = { "/t.S/Client" },
+				 *const server[] = { "/t.S/Server" },
+				 *const all[] = { "/t.S/Bidi", "/t.S/Client", "/t.S/Server" };
+	stream_conversation("stream-bidi", bidi, 1, &mount.base, 4);
+	stream_conversation("stream-client", client, 1, &mount.base, 3);
+	stream_conversation("stream-server", server, 1, &mount.base, 1);
+	stream_conversation("stream-three-kinds", all, 3, &mount.base, 2);
 }
 
 /* --- vsh ------------------------------------------------------------------ */

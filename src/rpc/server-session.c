@@ -11,6 +11,7 @@
 #include "base/time-util.h"
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
+#include "rpc/outq.h"
 #include "pb/nul-check.h"
 #include "rpc/h2.h"
 #include "rpc/wire.h"
@@ -19,7 +20,12 @@
 /* Flow control (see rpc_server_session_new): what a stream may send before
  * its message is admitted; enough for most requests whole. */
 #define RPC_STREAM_WINDOW (16 * 1024)
+/* A client-streaming call sending in bulk gets its window raised to this,
+ * taken from the streaming pool (half of the reservation budget). */
+#define RPC_STREAM_WINDOW_MAX (1024 * 1024)
 #define RPC_MAX_MESSAGE_TEXT 512
+/* An emptied receive buffer larger than this is freed (idle streams). */
+#define RPC_BODY_KEEP (64 * 1024)
 
 struct rpc_stream {
 	struct rpc_server_session *session;
@@ -38,8 +44,32 @@ struct rpc_stream {
 	 * RESOURCE_EXHAUSTED once the HEADERS frame is in. */
 	bool headers_too_big;
 	struct buf body;
-	/* The response has been submitted; further request bytes are dropped. */
+	/* Streaming: body.data[body_off..] is not delivered yet. */
+	size_t body_off;
+	/* The final status is decided (the call finished, failed or was
+	 * refused); further request bytes are dropped. */
 	bool answered;
+	/* Response headers submitted with a data provider (messages follow). */
+	bool responding;
+	/* The data provider said DEFERRED (queue empty): resume on send. */
+	bool deferred;
+	/* The final status, sent as trailers once the queue is out. */
+	bool finished;
+	int final_code;
+	char *final_message;
+	struct rpc_outq out;
+	/* rpc_call_send() said "full": the writable callback is owed. */
+	bool want_writable, writable_due;
+	/* Client streaming: the receiver, and delivery state. */
+	rpc_message_fn on_message;
+	rpc_end_fn on_end;
+	void *recv_userdata;
+	bool paused, pumping, pump_due, end_delivered;
+	/* Positions in the stream's request bytes: received, given back to the
+	 * window, delivered; an admitted large message ends at reserve_end. */
+	uint64_t rx_total, consumed_total, delivered_total, reserve_end;
+	/* Window above RPC_STREAM_WINDOW, from the streaming pool. */
+	size_t granted;
 	/* The client ended its side (END_STREAM seen). */
 	bool request_done;
 	/* Answered early: reset the stream once the answer is out, so the
@@ -54,9 +84,6 @@ struct rpc_stream {
 	bool waiting;
 	/* Received while not admitted, not yet given back to its window. */
 	size_t unconsumed;
-	/* Response message with its prefix, and how much was handed out. */
-	uint8_t *resp;
-	size_t resp_len, resp_off;
 	struct rpc_stream *prev, *next;
 };
 
@@ -66,6 +93,8 @@ struct rpc_call {
 	const struct rpc_method *method;
 	rpc_cancel_fn cancel;
 	void *cancel_userdata;
+	rpc_writable_fn writable;
+	void *writable_userdata;
 };
 
 struct rpc_server_session {
@@ -81,8 +110,12 @@ struct rpc_server_session {
 	struct rpc_stream *streams;
 	unsigned pending_calls;
 	size_t buffered;
-	/* Admitted messages' reservations, and their cap. */
-	size_t reserved, reserve_budget;
+	/* Admitted messages' reservations, and their cap; window granted to
+	 * streaming calls (at most half the cap, so large unary messages are
+	 * always admitted in the end). */
+	size_t reserved, reserve_budget, granted;
+	/* Some stream has deliveries or a writable callback owed (pull). */
+	bool pump_due, writable_due;
 	/* Inside nghttp2 processing: no notify, the caller writes after. */
 	unsigned busy;
 	bool shutting_down;
@@ -147,43 +180,98 @@ static int submit_trailers_only(struct rpc_server_session *s, struct rpc_stream 
 	return session_check_submit(s, r);
 }
 
+/* The trailers that end a response with messages; false without memory. */
+static bool submit_final_trailers(nghttp2_session *h2, struct rpc_stream *st)
+{
+	char code_str[12];
+	_cleanup_free_ char *encoded = NULL;
+
+	if (st->final_code == RPC_OK && !st->final_message) {
+		nghttp2_nv trailers[] = { RPC_NV("grpc-status", "0") };
+		return nghttp2_submit_trailer(h2, st->id, trailers, 1) == 0;
+	}
+	snprintf(code_str, sizeof(code_str), "%d", st->final_code);
+	if (st->final_message)
+		encoded = rpc_percent_encode(st->final_message);
+	nghttp2_nv trailers[] = {
+		RPC_NV("grpc-status", code_str),
+		RPC_NV("grpc-message", encoded ? encoded : ""),
+	};
+	return nghttp2_submit_trailer(h2, st->id, trailers, encoded ? 2 : 1) == 0;
+}
+
+/* Hands out the queued messages; with the queue empty, the trailers once
+ * the call is finished, else DEFERRED until the next send or finish. */
 static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf, size_t length, uint32_t *data_flags,
 			     nghttp2_data_source *source, void *user_data)
 {
 	struct rpc_stream *st = source->ptr;
-	size_t n = MIN(length, st->resp_len - st->resp_off);
+	size_t n = rpc_outq_read(&st->out, buf, length);
 
-	if (st->resp_off + n == st->resp_len) {
-		nghttp2_nv trailers[] = { RPC_NV("grpc-status", "0") };
+	if (st->want_writable && st->out.bytes < RPC_SEND_LOW_WATER) {
+		st->want_writable = false;
+		st->writable_due = true;
+		st->session->writable_due = true;
+	}
+	if (st->out.bytes)
+		return (ssize_t)n;
+	if (st->finished) {
 		/* A response without its status is no answer: without memory
 		 * for the trailers, reset the stream instead. */
-		if (nghttp2_submit_trailer(h2, stream_id, trailers, 1) != 0)
+		if (!submit_final_trailers(h2, st))
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		*data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		return (ssize_t)n;
 	}
-	memcpy(buf, st->resp + st->resp_off, n);
-	st->resp_off += n;
-	return (ssize_t)n;
+	if (n)
+		return (ssize_t)n;
+	st->deferred = true;
+	return NGHTTP2_ERR_DEFERRED;
 }
 
-static int submit_message(struct rpc_server_session *s, struct rpc_stream *st, const ProtobufCMessage *m)
+/* Queues one message; the response headers go out with the first. */
+static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, const ProtobufCMessage *msg)
 {
-	size_t len = protobuf_c_message_get_packed_size(m);
 	nghttp2_nv nva[] = {
 		RPC_NV(":status", "200"),
 		RPC_NV("content-type", "application/grpc"),
 		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
+	int r = rpc_outq_push(&st->out, msg);
 
-	st->resp = malloc(RPC_PREFIX_SIZE + len);
-	if (!st->resp)
-		return -ENOMEM;
-	rpc_prefix_encode(st->resp, false, (uint32_t)len);
-	protobuf_c_message_pack(m, st->resp + RPC_PREFIX_SIZE);
-	st->resp_len = RPC_PREFIX_SIZE + len;
+	if (r < 0)
+		return r;
+	if (!st->responding) {
+		r = nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd);
+		if (r != 0) {
+			rpc_outq_clear(&st->out);
+			return session_check_submit(s, r);
+		}
+		st->responding = true;
+	}
+	if (st->deferred) {
+		st->deferred = false;
+		(void)nghttp2_session_resume_data(s->h2, st->id);
+	}
+	return 0;
+}
+
+/* The final status of a stream that has sent its response headers: the
+ * trailers follow the queued messages. */
+static void stream_set_final(struct rpc_server_session *s, struct rpc_stream *st, int code, const char *message)
+{
 	st->answered = true;
-	return session_check_submit(s, nghttp2_submit_response(s->h2, st->id, nva, ARRAY_SIZE(nva), &prd));
+	st->finished = true;
+	st->final_code = code;
+	free(st->final_message);
+	/* Without memory for the message, the status alone still answers. */
+	st->final_message = message && *message ? strdup(message) : NULL;
+	st->reset_after_answer = !st->request_done;
+	if (st->deferred) {
+		st->deferred = false;
+		(void)nghttp2_session_resume_data(s->h2, st->id);
+	}
 }
 
 /* --- calls ------------------------------------------------------------- */
@@ -207,31 +295,127 @@ static void call_cancel(struct rpc_call *c)
 	call_detach_and_free(c);
 }
 
-void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response)
+static void stream_release(struct rpc_stream *st);
+
+/* Ends the call with a status (after its queued messages) and frees it. */
+static void call_finish(struct rpc_call *c, int code, const char *message)
 {
 	struct rpc_server_session *s = c->session;
 	struct rpc_stream *st = c->stream;
 
 	call_detach_and_free(c);
-	if (st && submit_message(s, st, response) < 0)
-		(void)submit_trailers_only(s, st, "200", RPC_INTERNAL, "could not send the response");
+	if (st && !st->answered) {
+		stream_release(st);
+		if (st->responding)
+			stream_set_final(s, st, code, message);
+		else
+			(void)submit_trailers_only(s, st, "200", code, message);
+	}
 	session_notify(s);
+}
+
+void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response)
+{
+	struct rpc_server_session *s = c->session;
+	struct rpc_stream *st = c->stream;
+
+	if (st && !st->answered && stream_send(s, st, response) < 0 && !st->responding) {
+		call_finish(c, RPC_INTERNAL, "could not send the response");
+		return;
+	}
+	call_finish(c, RPC_OK, NULL);
 }
 
 void rpc_call_fail(struct rpc_call *c, int code, const char *fmt, ...)
 {
-	struct rpc_server_session *s = c->session;
-	struct rpc_stream *st = c->stream;
 	char msg[RPC_MAX_MESSAGE_TEXT];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	call_detach_and_free(c);
-	if (st)
-		(void)submit_trailers_only(s, st, "200", code, msg);
-	session_notify(s);
+	call_finish(c, code, msg);
+}
+
+void rpc_call_finish(struct rpc_call *c, int code, const char *fmt, ...)
+{
+	char msg[RPC_MAX_MESSAGE_TEXT];
+	va_list ap;
+
+	if (!fmt) {
+		call_finish(c, code, NULL);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	call_finish(c, code, msg);
+}
+
+int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
+{
+	struct rpc_stream *st = c->stream;
+	int r;
+
+	if (!st || st->answered)
+		return -ECANCELED;
+	r = stream_send(c->session, st, msg);
+	if (r < 0)
+		return r;
+	session_notify(c->session);
+	if (st->out.bytes < RPC_SEND_HIGH_WATER)
+		return 0;
+	st->want_writable = true;
+	return 1;
+}
+
+void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdata)
+{
+	c->writable = fn;
+	c->writable_userdata = userdata;
+}
+
+size_t rpc_call_queued(const struct rpc_call *c)
+{
+	return c->stream ? c->stream->out.bytes : 0;
+}
+
+static void stream_schedule_pump(struct rpc_stream *st)
+{
+	st->pump_due = true;
+	st->session->pump_due = true;
+	session_notify(st->session);
+}
+
+void rpc_call_set_receiver(struct rpc_call *c, rpc_message_fn on_message, rpc_end_fn on_end, void *userdata)
+{
+	struct rpc_stream *st = c->stream;
+
+	if (!st)
+		return;
+	st->on_message = on_message;
+	st->on_end = on_end;
+	st->recv_userdata = userdata;
+	/* Inside the handler the delivery loop goes on by itself. */
+	if (!st->pumping)
+		stream_schedule_pump(st);
+}
+
+void rpc_call_pause_receiving(struct rpc_call *c)
+{
+	if (c->stream)
+		c->stream->paused = true;
+}
+
+void rpc_call_resume_receiving(struct rpc_call *c)
+{
+	struct rpc_stream *st = c->stream;
+
+	if (!st || !st->paused)
+		return;
+	st->paused = false;
+	if (!st->pumping)
+		stream_schedule_pump(st);
 }
 
 void rpc_call_set_cancel(struct rpc_call *c, rpc_cancel_fn fn, void *userdata)
@@ -270,19 +454,41 @@ static struct rpc_stream *stream_get(struct rpc_server_session *s, int32_t id)
 
 static void admit_waiting(struct rpc_server_session *s);
 
+/* Request messages are delivered one by one as they come (client
+ * streaming), rather than the whole body at the half-close. */
+static bool stream_incremental(const struct rpc_stream *st)
+{
+	return st->method && st->method->client_streaming;
+}
+
+/* Gives the window back up to pos (a position in the request bytes). */
+static void stream_consume_to(struct rpc_stream *st, uint64_t pos)
+{
+	if (pos <= st->consumed_total)
+		return;
+	(void)nghttp2_session_consume_stream(st->session->h2, st->id, (size_t)(pos - st->consumed_total));
+	st->consumed_total = pos;
+	st->unconsumed = (size_t)(st->rx_total - st->consumed_total);
+}
+
 /* The stream's request data is no longer needed: free it, give its
- * reservation back and let waiting streams in. */
+ * reservation and window back and let waiting streams in. */
 static void stream_release(struct rpc_stream *st)
 {
 	struct rpc_server_session *s = st->session;
 
-	s->buffered -= st->body.len;
+	s->buffered -= st->body.len - st->body_off;
 	buf_clear(&st->body);
+	st->body_off = 0;
 	st->waiting = false;
 	if (st->unconsumed) {
 		(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
 		st->unconsumed = 0;
+		st->consumed_total = st->rx_total;
 	}
+	s->granted -= st->granted;
+	st->granted = 0;
+	st->reserve_end = 0;
 	if (st->reserved) {
 		s->reserved -= st->reserved;
 		st->reserved = 0;
@@ -290,10 +496,21 @@ static void stream_release(struct rpc_stream *st)
 	}
 }
 
+/* Ends the stream with an error: the handler hears of it first (cancel),
+ * then the status goes out (after the queued messages, if any). */
 static void stream_fail(struct rpc_stream *st, int code, const char *message)
 {
+	struct rpc_server_session *s = st->session;
+
+	if (st->call)
+		call_cancel(st->call);
 	stream_release(st);
-	(void)submit_trailers_only(st->session, st, "200", code, message);
+	if (st->answered)
+		return;
+	if (st->responding)
+		stream_set_final(s, st, code, message);
+	else
+		(void)submit_trailers_only(s, st, "200", code, message);
 }
 
 /* Refused before any handler saw it: tell the program (which logs). */
@@ -307,17 +524,24 @@ static void stream_reject(struct rpc_stream *st, int code, const char *message)
 }
 
 /* Reserves the whole message (prefix included) and opens the stream's
- * window for it; false when the budget is short (the window stays shut). */
+ * window for it; false when the budget is short (the window stays shut).
+ * A streaming call's window keeps its size: the message's bytes are given
+ * back as they come instead, the ones after it only once delivered. */
 static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
 {
 	struct rpc_server_session *s = st->session;
 	size_t need = RPC_PREFIX_SIZE + (size_t)msglen;
 
-	if (s->reserved + need > s->reserve_budget)
+	if (s->reserved + s->granted + need > s->reserve_budget)
 		return false;
 	s->reserved += need;
 	st->reserved = need;
 	st->waiting = false;
+	if (stream_incremental(st)) {
+		st->reserve_end = st->delivered_total + need;
+		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
+		return true;
+	}
 	(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
 	st->unconsumed = 0;
 	if (need > RPC_STREAM_WINDOW)
@@ -339,10 +563,37 @@ static void admit_waiting(struct rpc_server_session *s)
 				first = st;
 		if (!first)
 			return;
-		rpc_prefix_decode(first->body.data, &compressed, &msglen);
+		rpc_prefix_decode(first->body.data + first->body_off, &compressed, &msglen);
 		if (!stream_admit(first, msglen))
 			return;
 	}
+}
+
+/* A client-streaming call sending in bulk (its window half full and not
+ * paused) gets its window raised towards RPC_STREAM_WINDOW_MAX, for
+ * throughput, from the streaming pool: half of the reservation budget, so
+ * that large messages of other calls are still admitted, and a streaming
+ * call idle for hours (a tunnel) holds nothing beyond its base window
+ * unless it has been sending. The grant is given back when the call ends. */
+static void stream_grant(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+	size_t pool = s->reserve_budget / 2, want = RPC_STREAM_WINDOW_MAX - RPC_STREAM_WINDOW, g;
+
+	/* Not for a call that takes nothing now (paused, or no receiver set). */
+	if (st->granted || st->paused || (st->call && !st->on_message) || st->unconsumed < RPC_STREAM_WINDOW / 2 ||
+	    s->granted >= pool)
+		return;
+	g = MIN(want, pool - s->granted);
+	if (s->reserved + s->granted + g > s->reserve_budget)
+		g = s->reserve_budget > s->reserved + s->granted ? s->reserve_budget - s->reserved - s->granted : 0;
+	if (g < RPC_STREAM_WINDOW)
+		return;
+	int32_t window = (int32_t)(RPC_STREAM_WINDOW + g);
+	if (nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, window) != 0)
+		return;
+	st->granted = g;
+	s->granted += g;
 }
 
 static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path)
@@ -397,46 +648,32 @@ static void stream_check_headers(struct rpc_server_session *s, struct rpc_stream
 	st->method = m;
 }
 
-/* The one message of a unary call, checked against its prefix and
- * inflated if compressed: *ret_payload and *ret_len point into the stream's
- * body or at *ret_inflated (the caller's to free). Returns false once the
- * stream has been answered. */
-static bool stream_message(struct rpc_stream *st, const uint8_t **ret_payload, uint32_t *ret_len,
-			   uint8_t **ret_inflated)
+/* The message's encoding can be read; false once the stream is answered. */
+static bool stream_check_encoding(struct rpc_stream *st, bool compressed)
 {
 	char msg[RPC_MAX_MESSAGE_TEXT];
-	bool compressed;
-	uint32_t len;
-	size_t n;
 
-	if (st->body.len < RPC_PREFIX_SIZE) {
-		stream_reject(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
-		return false;
-	}
 	if (st->bad_encoding[0]) {
 		snprintf(msg, sizeof(msg), "grpc-encoding '%s' is not supported (accepted: %s)", st->bad_encoding,
 			 RPC_ACCEPT_ENCODING);
 		stream_reject(st, RPC_UNIMPLEMENTED, msg);
 		return false;
 	}
-	rpc_prefix_decode(st->body.data, &compressed, &len);
 	if (compressed && st->encoding == RPC_ENCODING_IDENTITY) {
 		stream_reject(st, RPC_INTERNAL, "compressed message without a grpc-encoding");
 		return false;
 	}
-	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
-		stream_reject(st, RPC_INTERNAL, "truncated request message");
-		return false;
-	}
-	if (st->body.len > RPC_PREFIX_SIZE + (size_t)len) {
-		stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
-		return false;
-	}
-	*ret_payload = st->body.data + RPC_PREFIX_SIZE;
-	*ret_len = len;
-	if (!compressed)
-		return true;
-	int r = rpc_inflate(st->encoding, *ret_payload, len, RPC_MAX_MESSAGE_SIZE, ret_inflated, &n);
+	return true;
+}
+
+/* Inflates a compressed payload under the message size limit (per
+ * message); false once the stream is answered. */
+static bool stream_inflate(struct rpc_stream *st, const uint8_t **payload, uint32_t *len, uint8_t **ret_inflated)
+{
+	char msg[RPC_MAX_MESSAGE_TEXT];
+	size_t n;
+	int r = rpc_inflate(st->encoding, *payload, *len, RPC_MAX_MESSAGE_SIZE, ret_inflated, &n);
+
 	if (r == -E2BIG) {
 		snprintf(msg, sizeof(msg), "request message larger than the limit of %u bytes once decompressed",
 			 RPC_MAX_MESSAGE_SIZE);
@@ -448,22 +685,48 @@ static bool stream_message(struct rpc_stream *st, const uint8_t **ret_payload, u
 			      r == -ENOMEM ? "out of memory" : "could not decompress the request message");
 		return false;
 	}
-	*ret_payload = *ret_inflated;
-	*ret_len = (uint32_t)n;
+	*payload = *ret_inflated;
+	*len = (uint32_t)n;
 	return true;
 }
 
-/* Decodes the request; NULL once the stream has been answered. */
-static ProtobufCMessage *stream_decode(struct rpc_stream *st, const struct rpc_method *m)
+/* The one message of a unary call, checked against its prefix and
+ * inflated if compressed: *ret_payload and *ret_len point into the stream's
+ * body or at *ret_inflated (the caller's to free). Returns false once the
+ * stream has been answered. */
+static bool stream_message(struct rpc_stream *st, const uint8_t **ret_payload, uint32_t *ret_len,
+			   uint8_t **ret_inflated)
 {
-	char msg[RPC_MAX_MESSAGE_TEXT], field[96];
-	_cleanup_free_ uint8_t *inflated = NULL;
-	const uint8_t *payload;
+	bool compressed;
 	uint32_t len;
 
-	if (!stream_message(st, &payload, &len, &inflated))
-		return NULL;
+	if (st->body.len < RPC_PREFIX_SIZE) {
+		stream_reject(st, RPC_INTERNAL, st->body.len ? "truncated request message" : "missing request message");
+		return false;
+	}
+	rpc_prefix_decode(st->body.data, &compressed, &len);
+	if (!stream_check_encoding(st, compressed))
+		return false;
+	if (st->body.len < RPC_PREFIX_SIZE + (size_t)len) {
+		stream_reject(st, RPC_INTERNAL, "truncated request message");
+		return false;
+	}
+	if (st->body.len > RPC_PREFIX_SIZE + (size_t)len) {
+		stream_reject(st, RPC_INTERNAL, "more than one request message in a unary call");
+		return false;
+	}
+	*ret_payload = st->body.data + RPC_PREFIX_SIZE;
+	*ret_len = len;
+	return !compressed || stream_inflate(st, ret_payload, ret_len, ret_inflated);
+}
+
+/* Decodes one request message; NULL once the stream has been answered. */
+static ProtobufCMessage *stream_unpack(struct rpc_stream *st, const struct rpc_method *m, const uint8_t *payload,
+				       uint32_t len)
+{
+	char msg[RPC_MAX_MESSAGE_TEXT], field[96];
 	ProtobufCMessage *req = protobuf_c_message_unpack(m->input, &rpc_protobuf_allocator, len, payload);
+
 	if (!req) {
 		stream_reject(st, RPC_INVALID_ARGUMENT, "could not decode the request message");
 		return NULL;
@@ -479,6 +742,36 @@ static ProtobufCMessage *stream_decode(struct rpc_stream *st, const struct rpc_m
 	return req;
 }
 
+/* Decodes the request; NULL once the stream has been answered. */
+static ProtobufCMessage *stream_decode(struct rpc_stream *st, const struct rpc_method *m)
+{
+	_cleanup_free_ uint8_t *inflated = NULL;
+	const uint8_t *payload;
+	uint32_t len;
+
+	if (!stream_message(st, &payload, &len, &inflated))
+		return NULL;
+	return stream_unpack(st, m, payload, len);
+}
+
+/* Makes the call and runs its handler with the first request message. */
+static void stream_start_call(struct rpc_server_session *s, struct rpc_stream *st, ProtobufCMessage *req)
+{
+	const struct rpc_method *m = st->method;
+	struct rpc_call *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	*c = (struct rpc_call){ .session = s, .stream = st, .method = m };
+	st->call = c;
+	s->pending_calls++;
+	m->handler(c, req, service_of(s->service, m)->userdata);
+	protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+}
+
 static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 {
 	const struct rpc_method *m = st->method;
@@ -492,18 +785,110 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	if (!req)
 		return;
 	stream_release(st);
+	stream_start_call(s, st, req);
+}
 
-	struct rpc_call *c = calloc(1, sizeof(*c));
-	if (!c) {
-		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
-		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
-		return;
+/* Takes the next whole message off a streaming call's buffer, decoded;
+ * NULL when there is none yet (admitting a large one if need be) or the
+ * stream has been answered. */
+static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+	_cleanup_free_ uint8_t *inflated = NULL;
+	size_t avail = st->body.len - st->body_off, need;
+	const uint8_t *payload;
+	ProtobufCMessage *req;
+	bool compressed;
+	uint32_t len;
+	char msg[RPC_MAX_MESSAGE_TEXT];
+
+	if (avail < RPC_PREFIX_SIZE) {
+		if (avail && st->request_done)
+			stream_reject(st, RPC_INTERNAL, "truncated request message");
+		return NULL;
 	}
-	*c = (struct rpc_call){ .session = s, .stream = st, .method = m };
-	st->call = c;
-	s->pending_calls++;
-	m->handler(c, req, service_of(s->service, m)->userdata);
-	protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+	rpc_prefix_decode(st->body.data + st->body_off, &compressed, &len);
+	/* Refused as soon as its prefix says so: per message, not per call. */
+	if (len > RPC_MAX_MESSAGE_SIZE) {
+		snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", len,
+			 RPC_MAX_MESSAGE_SIZE);
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
+		return NULL;
+	}
+	need = RPC_PREFIX_SIZE + (size_t)len;
+	if (avail < need) {
+		if (st->request_done)
+			stream_reject(st, RPC_INTERNAL, "truncated request message");
+		else if (need > RPC_STREAM_WINDOW + st->granted && !st->reserved && !st->waiting &&
+			 !stream_admit(st, len))
+			st->waiting = true;
+		return NULL;
+	}
+	if (!stream_check_encoding(st, compressed))
+		return NULL;
+	payload = st->body.data + st->body_off + RPC_PREFIX_SIZE;
+	if (compressed && !stream_inflate(st, &payload, &len, &inflated))
+		return NULL;
+	req = stream_unpack(st, st->method, payload, len);
+	if (!req)
+		return NULL;
+	/* Off the buffer: its window goes back to the peer. */
+	st->body_off += need;
+	s->buffered -= need;
+	st->delivered_total += need;
+	if (st->body_off == st->body.len) {
+		st->body.len = st->body_off = 0;
+		if (st->body.cap > RPC_BODY_KEEP)
+			buf_clear(&st->body);
+	}
+	stream_consume_to(st, st->delivered_total);
+	if (st->reserved && st->delivered_total >= st->reserve_end) {
+		s->reserved -= st->reserved;
+		st->reserved = 0;
+		st->reserve_end = 0;
+		admit_waiting(s);
+	}
+	return req;
+}
+
+/* Delivers what a client-streaming call has buffered: the first message to
+ * the handler, the next ones to the receiver while one is set and not
+ * paused, then the half-close. Not reentrant: a receiver set or resumed
+ * from inside a callback is seen by the loop. */
+static void stream_pump(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+
+	if (st->pumping)
+		return;
+	st->pumping = true;
+	st->pump_due = false;
+	while (!st->answered) {
+		if (st->call && (!st->on_message || st->paused))
+			break;
+		if (!st->call && !stream_check_deadline(s, st))
+			break;
+		ProtobufCMessage *req = stream_next_message(st);
+		if (!req) {
+			if (st->answered || st->body.len != st->body_off || !st->request_done)
+				break;
+			if (!st->call) {
+				stream_reject(st, RPC_INVALID_ARGUMENT, "no request message");
+			} else if (!st->end_delivered) {
+				st->end_delivered = true;
+				if (st->on_end)
+					st->on_end(st->call, st->recv_userdata);
+			}
+			break;
+		}
+		if (!st->call) {
+			stream_start_call(s, st, req);
+			continue;
+		}
+		st->on_message(st->call, req, st->recv_userdata);
+		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+	}
+	st->pumping = false;
 }
 
 static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, void *user_data)
@@ -576,6 +961,36 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
 	return 0;
 }
 
+/* A chunk of a client-streaming call's request: buffered within the
+ * stream's window (the message bytes of an admitted large message are
+ * given back as they come), then delivered as far as the receiver takes. */
+static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len)
+{
+	struct rpc_server_session *s = st->session;
+	size_t pending = st->body.len - st->body_off;
+
+	/* Delivered bytes leave the front: moved once they outweigh the rest. */
+	if (st->body_off && st->body_off >= pending) {
+		memmove(st->body.data, st->body.data + st->body_off, pending);
+		st->body.len = pending;
+		st->body_off = 0;
+	}
+	if (buf_append(&st->body, data, len, SIZE_MAX) < 0) {
+		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		return 0;
+	}
+	s->buffered += len;
+	st->rx_total += len;
+	st->unconsumed += len;
+	if (st->reserve_end > st->consumed_total)
+		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
+	stream_pump(st);
+	/* After the deliveries: what is left unread decides. */
+	if (!st->answered)
+		stream_grant(st);
+	return 0;
+}
+
 static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
 			 size_t len, void *user_data)
 {
@@ -596,6 +1011,8 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, 
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "too much request data buffered on this connection");
 		return 0;
 	}
+	if (stream_incremental(st))
+		return stream_receive(st, data, len);
 	r = buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
 	if (r == -E2BIG) {
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
@@ -653,8 +1070,12 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	}
 	if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST && !st->answered)
 		stream_check_headers(s, st);
-	if (st->request_done)
-		stream_dispatch(s, st);
+	if (st->request_done) {
+		if (stream_incremental(st))
+			stream_pump(st);
+		else
+			stream_dispatch(s, st);
+	}
 	return 0;
 }
 
@@ -689,7 +1110,8 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 	LIST_REMOVE(s->streams, st);
 	st->unconsumed = 0; /* a closed stream has no window */
 	stream_release(st);
-	free(st->resp);
+	rpc_outq_clear(&st->out);
+	free(st->final_message);
 	free(st);
 	if (s->stream_end)
 		s->stream_end(s->stream_end_userdata);
@@ -781,7 +1203,8 @@ void rpc_server_session_free(struct rpc_server_session *s)
 		if (st->call)
 			call_cancel(st->call);
 		buf_clear(&st->body);
-		free(st->resp);
+		rpc_outq_clear(&st->out);
+		free(st->final_message);
 		free(st);
 	}
 	nghttp2_session_del(s->h2);
@@ -824,6 +1247,24 @@ int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, s
 	return n < 0 ? -EPROTO : 0;
 }
 
+/* What was left for pull(): deliveries resumed from outside the session,
+ * and writable callbacks owed (not run inside nghttp2's send). */
+static void session_run_due(struct rpc_server_session *s)
+{
+	while (s->pump_due || s->writable_due) {
+		s->pump_due = s->writable_due = false;
+		for (struct rpc_stream *st = s->streams; st; st = st->next) {
+			if (st->pump_due)
+				stream_pump(st);
+			if (st->writable_due) {
+				st->writable_due = false;
+				if (st->call && st->call->writable)
+					st->call->writable(st->call, st->call->writable_userdata);
+			}
+		}
+	}
+}
+
 ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **ret)
 {
 	ssize_t n;
@@ -831,6 +1272,7 @@ ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **re
 	if (s->broken)
 		return -ENOMEM;
 	s->busy++;
+	session_run_due(s);
 	n = nghttp2_session_mem_send(s->h2, ret);
 	s->busy--;
 	if (n < 0) {
@@ -864,8 +1306,27 @@ void rpc_server_session_expire(struct rpc_server_session *s, uint64_t now)
 	for (struct rpc_stream *st = s->streams; st; st = st->next) {
 		if (st->answered || st->deadline > now)
 			continue;
-		if (st->call)
-			call_cancel(st->call);
+		if (st->responding) {
+			/* The messages not yet begun are dropped and the status
+			 * follows at once, if the peer's window lets anything
+			 * through; behind a shut window it could wait for ever:
+			 * the stream is reset then (the client has its own
+			 * deadline). */
+			if (st->call)
+				call_cancel(st->call);
+			stream_release(st);
+			rpc_outq_drop_unsent(&st->out);
+			if (nghttp2_session_get_stream_remote_window_size(s->h2, st->id) > 0 &&
+			    nghttp2_session_get_remote_window_size(s->h2) > 0) {
+				stream_set_final(s, st, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
+				continue;
+			}
+			rpc_outq_clear(&st->out);
+			st->answered = true;
+			if (nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL) != 0)
+				s->broken = true;
+			continue;
+		}
 		stream_fail(st, RPC_DEADLINE_EXCEEDED, "deadline exceeded");
 	}
 	s->busy--;

@@ -1,11 +1,22 @@
 /* The gRPC server side of one HTTP/2 connection, without any I/O: feed it
- * the bytes that arrived, pull the bytes to send. Unary calls only.
+ * the bytes that arrived, pull the bytes to send. Unary, client-streaming,
+ * server-streaming and bidirectional calls.
  *
- * A handler gets the decoded request and answers with rpc_call_reply() or
- * rpc_call_fail(), now or later. A handler that answers later must set a
- * cancel callback: when the peer resets the stream, the deadline passes or
- * the connection goes away, that callback runs and the call is freed right
- * after it, so the handler must forget the call there. */
+ * A handler gets the first decoded request message and answers with
+ * rpc_call_reply() or rpc_call_fail(), now or later; a streaming handler
+ * sends with rpc_call_send() and ends with rpc_call_finish(). A handler
+ * that answers later must set a cancel callback: when the peer resets the
+ * stream, the deadline passes, the connection goes away or a later request
+ * message is refused (too large, undecodable), that callback runs and the
+ * call is freed right after it, so the handler must forget the call there.
+ *
+ * Streaming (docs/architecture.md, "How a streaming call flows"): HTTP/2
+ * flow control is the back-pressure both ways. Receiving, a stream holds
+ * at most its window (16 KiB, up to 1 MiB while it sends in bulk) beyond
+ * the message being decoded; a paused receiver returns no window, so the
+ * peer stops. Sending, rpc_call_send() never drops a message but says when
+ * more than RPC_SEND_HIGH_WATER is queued; the writable callback runs once
+ * the queue is below RPC_SEND_LOW_WATER. */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
@@ -15,6 +26,7 @@
 
 #include "base/macro.h"
 #include "rpc/status.h"
+#include "rpc/wire.h"
 
 struct rpc_call;
 struct rpc_server_session;
@@ -32,10 +44,24 @@ typedef void (*rpc_notify_fn)(void *userdata);
  * inside feed() or pull(); it must not call back into the session. */
 typedef void (*rpc_stream_end_fn)(void *userdata);
 
+/* Streaming calls: the following request messages, one at a time (freed
+ * by the core when the callback returns); the client's half-close, after
+ * the last message; room in the send queue again. */
+typedef void (*rpc_message_fn)(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata);
+typedef void (*rpc_end_fn)(struct rpc_call *call, void *userdata);
+typedef void (*rpc_writable_fn)(struct rpc_call *call, void *userdata);
+
 struct rpc_method {
 	const char *path; /* "/vm_tools.Maitred/Mount" */
 	const ProtobufCMessageDescriptor *input;
 	rpc_handler_fn handler;
+	/* Both false: unary. A client-streaming handler is called as soon as
+	 * the first message is in (a call ended without any is answered
+	 * INVALID_ARGUMENT "no request message" by the core) and takes the
+	 * rest through rpc_call_set_receiver(); otherwise the handler is
+	 * called once the client has half-closed after its one message. */
+	bool client_streaming;
+	bool server_streaming;
 };
 
 /* What a server serves: a list of method tables, each with the userdata its
@@ -91,8 +117,35 @@ size_t rpc_server_session_buffered(const struct rpc_server_session *s);
 /* True once the peer has sent a whole, valid frame (its preface done). */
 bool rpc_server_session_greeted(const struct rpc_server_session *s);
 
+/* rpc_call_send() + rpc_call_finish(OK): the answer of a unary call. */
 void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response);
+/* rpc_call_finish() with an error code: trailers-only when nothing was
+ * sent, else trailers after the messages queued. */
 void rpc_call_fail(struct rpc_call *c, int code, const char *fmt, ...) _printf_(3, 4);
+/* Queues one response message (the response headers go with the first).
+ * Never drops it: returns 0, or 1 when the queue is above
+ * RPC_SEND_HIGH_WATER (stop producing until the writable callback runs);
+ * -E2BIG for a message over RPC_MAX_MESSAGE_SIZE, -ENOMEM (nothing queued
+ * either way, the call goes on). */
+int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg);
+/* Runs (from pull(), outside nghttp2) once the queue went below
+ * RPC_SEND_LOW_WATER after rpc_call_send() returned 1. */
+void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdata);
+/* Ends the call after the queued messages: trailers with grpc-status and
+ * grpc-message (fmt may be NULL: none; a trailers-only response when
+ * nothing was sent). The call
+ * is freed. A client still sending then gets the stream reset (NO_ERROR)
+ * once the answer is out. */
+void rpc_call_finish(struct rpc_call *c, int code, const char *fmt, ...) _printf_(3, 4);
+/* Client streaming: the following messages and the half-close. Until it is
+ * set (and while paused) messages wait in the stream's window, which is
+ * not given back: the peer stops sending. */
+void rpc_call_set_receiver(struct rpc_call *c, rpc_message_fn on_message, rpc_end_fn on_end, void *userdata);
+void rpc_call_pause_receiving(struct rpc_call *c);
+/* Delivery resumes from the session's next pull(), not from inside this. */
+void rpc_call_resume_receiving(struct rpc_call *c);
+/* Encoded response bytes queued and not yet handed to HTTP/2. */
+size_t rpc_call_queued(const struct rpc_call *c);
 void rpc_call_set_cancel(struct rpc_call *c, rpc_cancel_fn fn, void *userdata);
 const char *rpc_call_method(const struct rpc_call *c);
 const char *rpc_call_peer(const struct rpc_call *c);

@@ -9,6 +9,11 @@
 #define RPC_PREFIX_SIZE 5
 /* Largest message either side accepts (gRPC's default). */
 #define RPC_MAX_MESSAGE_SIZE (4u * 1024 * 1024)
+/* A streaming call's send queue (encoded bytes not yet handed to HTTP/2),
+ * both sides: above the high-water mark, send says "stop producing"; the
+ * writable callback runs once it is below the low-water mark. */
+#define RPC_SEND_HIGH_WATER (1024 * 1024)
+#define RPC_SEND_LOW_WATER (256 * 1024)
 
 void rpc_prefix_encode(uint8_t out[RPC_PREFIX_SIZE], bool compressed, uint32_t length);
 void rpc_prefix_decode(const uint8_t in[RPC_PREFIX_SIZE], bool *ret_compressed, uint32_t *ret_length);

@@ -22,8 +22,13 @@ char *__wrap_strdup(const char *s);
 char *__wrap_strndup(const char *s, size_t n);
 int __wrap_asprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static bool armed, injected;
+static bool armed, injected, held;
 static unsigned long counted, fail_at;
+
+void failmalloc_hold(bool hold)
+{
+	held = hold;
+}
 
 void failmalloc_arm(unsigned long n)
 {
@@ -46,7 +51,7 @@ bool failmalloc_injected(void)
 
 static bool fail_now(void)
 {
-	if (!armed)
+	if (!armed || held)
 		return false;
 	if (++counted != fail_at)
 		return false;

@@ -21,6 +21,9 @@
 void failmalloc_arm(unsigned long fail_at);
 /* Returns how many allocations were counted since failmalloc_arm(). */
 unsigned long failmalloc_disarm(void);
+/* While held, allocations are neither counted nor failed: the test's own
+ * bookkeeping (the in-memory HTTP/2 peer's buffers) is not under test. */
+void failmalloc_hold(bool hold);
 /* True once the N-th allocation has been made to fail. */
 bool failmalloc_injected(void);
 

@@ -11,6 +11,20 @@
 
 #define MAX_STREAMS 256
 
+/* Linked in the failmalloc sweeps only (failmalloc.h): the peer's own
+ * buffers are not the code under test. */
+void failmalloc_hold(bool hold) __attribute__((weak));
+
+static int peer_append(struct buf *b, const uint8_t *data, size_t len)
+{
+	if (failmalloc_hold)
+		failmalloc_hold(true);
+	int r = buf_append(b, data, len, SIZE_MAX);
+	if (failmalloc_hold)
+		failmalloc_hold(false);
+	return r;
+}
+
 struct h2_peer {
 	nghttp2_session *h2;
 	struct h2_result results[MAX_STREAMS];
@@ -23,6 +37,14 @@ struct h2_peer {
 		const uint8_t *data;
 		size_t len, off;
 	} bodies[MAX_STREAMS];
+	/* Streaming request bodies, by stream slot. */
+	struct {
+		struct buf out;
+		size_t off;
+		bool closing, deferred;
+	} tx[MAX_STREAMS];
+	bool hold;
+	size_t held[MAX_STREAMS];
 };
 
 static struct h2_result *result_for(struct h2_peer *p, int32_t id)
@@ -59,12 +81,18 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *f, const uint8_t 
 
 static int on_data(nghttp2_session *h2, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *ud)
 {
+	struct h2_peer *p = ud;
 	struct h2_result *r = result_for(ud, id);
-	(void)h2;
 	if (r && r->data_len + len <= sizeof(r->data)) {
 		memcpy(r->data + r->data_len, data, len);
 		r->data_len += len;
 	}
+	if (r)
+		(void)peer_append(&r->all, data, len);
+	if (p->hold && r)
+		p->held[(id - 1) / 2] += len;
+	else
+		nghttp2_session_consume(h2, id, len);
 	return 0;
 }
 
@@ -100,7 +128,12 @@ struct h2_peer *h2_peer_new(void)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_close);
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame);
-	nghttp2_session_client_new(&p->h2, cbs, p);
+	nghttp2_option *opt;
+	nghttp2_option_new(&opt);
+	/* Acknowledged as read in on_data, unless held (h2_peer_hold_reads). */
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_session_client_new2(&p->h2, cbs, p, opt);
+	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
 	for (int i = 0; i < MAX_STREAMS; i++)
 		p->results[i].grpc_status = -1;
@@ -111,6 +144,10 @@ struct h2_peer *h2_peer_new(void)
 void h2_peer_free(struct h2_peer *p)
 {
 	nghttp2_session_del(p->h2);
+	for (int i = 0; i < MAX_STREAMS; i++) {
+		buf_clear(&p->results[i].all);
+		buf_clear(&p->tx[i].out);
+	}
 	free(p);
 }
 
@@ -196,6 +233,7 @@ void h2_peer_reset(struct h2_peer *p, int32_t id)
 }
 
 void (*h2_pump_hook)(struct rpc_server_session *s);
+struct buf *h2_pump_capture;
 
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 {
@@ -214,6 +252,8 @@ int h2_pump(struct h2_peer *p, struct rpc_server_session *s)
 		}
 		while ((n = rpc_server_session_pull(s, &data)) > 0) {
 			moved = true;
+			if (h2_pump_capture)
+				peer_append(h2_pump_capture, data, (size_t)n);
 			nghttp2_session_mem_recv(p->h2, data, (size_t)n);
 		}
 		if (!moved)
@@ -227,4 +267,125 @@ bool h2_peer_goaway(struct h2_peer *p, uint32_t *ret_error)
 	if (p->goaway && ret_error)
 		*ret_error = p->goaway_error;
 	return p->goaway;
+}
+
+static ssize_t tx_read(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+		       nghttp2_data_source *src, void *ud)
+{
+	struct h2_peer *p = ud;
+	int i = (id - 1) / 2;
+	size_t n = p->tx[i].out.len - p->tx[i].off;
+	if (n > length)
+		n = length;
+	if (n)
+		memcpy(buf, p->tx[i].out.data + p->tx[i].off, n);
+	p->tx[i].off += n;
+	if (p->tx[i].off == p->tx[i].out.len) {
+		if (p->tx[i].closing)
+			*flags |= NGHTTP2_DATA_FLAG_EOF;
+		else if (n == 0) {
+			p->tx[i].deferred = true;
+			return NGHTTP2_ERR_DEFERRED;
+		}
+	}
+	return (ssize_t)n;
+}
+
+int32_t h2_peer_start(struct h2_peer *p, const char *path, const char *timeout)
+{
+	nghttp2_nv nva[8] = {
+		RPC_NV(":method", "POST"),    RPC_NV(":scheme", "http"), RPC_NV(":path", path),
+		RPC_NV(":authority", "test"), RPC_NV("te", "trailers"),	 RPC_NV("content-type", "application/grpc"),
+	};
+	size_t n = 6;
+	if (timeout)
+		nva[n++] = (nghttp2_nv)RPC_NV("grpc-timeout", timeout);
+	if (p->extra_name)
+		nva[n++] = (nghttp2_nv)RPC_NV(p->extra_name, p->extra_value);
+	nghttp2_data_provider prd = { .read_callback = tx_read };
+	int32_t id = nghttp2_submit_request(p->h2, NULL, nva, n, &prd, NULL);
+	if (id > 0) {
+		int i = (id - 1) / 2;
+		buf_clear(&p->tx[i].out);
+		p->tx[i].off = 0;
+		p->tx[i].closing = p->tx[i].deferred = false;
+	}
+	return id;
+}
+
+static void tx_resume(struct h2_peer *p, int32_t id)
+{
+	int i = (id - 1) / 2;
+	if (p->tx[i].deferred) {
+		p->tx[i].deferred = false;
+		nghttp2_session_resume_data(p->h2, id);
+	}
+}
+
+void h2_peer_send_msg(struct h2_peer *p, int32_t id, const uint8_t *msg, size_t len, bool compressed)
+{
+	uint8_t prefix[5];
+	int i = (id - 1) / 2;
+	/* Delivered bytes leave the front once they outweigh the rest. */
+	if (p->tx[i].off && p->tx[i].off >= p->tx[i].out.len - p->tx[i].off) {
+		buf_consume(&p->tx[i].out, p->tx[i].off);
+		p->tx[i].off = 0;
+	}
+	rpc_prefix_encode(prefix, compressed, (uint32_t)len);
+	peer_append(&p->tx[i].out, prefix, 5);
+	peer_append(&p->tx[i].out, msg, len);
+	tx_resume(p, id);
+}
+
+void h2_peer_close_send(struct h2_peer *p, int32_t id)
+{
+	p->tx[(id - 1) / 2].closing = true;
+	tx_resume(p, id);
+}
+
+size_t h2_peer_unsent(struct h2_peer *p, int32_t id)
+{
+	int i = (id - 1) / 2;
+	return p->tx[i].out.len - p->tx[i].off;
+}
+
+void h2_peer_hold_reads(struct h2_peer *p, bool hold)
+{
+	p->hold = hold;
+	if (hold)
+		return;
+	for (int i = 0; i < MAX_STREAMS; i++)
+		if (p->held[i]) {
+			nghttp2_session_consume(p->h2, 2 * i + 1, p->held[i]);
+			p->held[i] = 0;
+		}
+}
+
+bool h2_result_message(struct h2_result *r, size_t n, const uint8_t **ret, size_t *ret_len)
+{
+	size_t off = 0;
+	for (;;) {
+		bool compressed;
+		uint32_t len;
+		if (r->all.len - off < 5)
+			return false;
+		rpc_prefix_decode(r->all.data + off, &compressed, &len);
+		if (r->all.len - off - 5 < len)
+			return false;
+		if (n-- == 0) {
+			*ret = r->all.data + off + 5;
+			*ret_len = len;
+			return true;
+		}
+		off += 5 + (size_t)len;
+	}
+}
+
+size_t h2_result_messages(struct h2_result *r)
+{
+	const uint8_t *d;
+	size_t len, n = 0;
+	while (h2_result_message(r, n, &d, &len))
+		n++;
+	return n;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "base/buf.h"
 #include "base/macro.h"
 #include "rpc/server-session.h"
 
@@ -18,6 +19,8 @@ struct h2_result {
 	bool closed;
 	uint32_t rst_code;
 	char accept_encoding[64];
+	/* Every DATA byte of the response (data[] keeps the first 8 KiB). */
+	struct buf all;
 };
 
 struct h2_peer;
@@ -42,7 +45,24 @@ void h2_peer_set_clock(struct h2_peer *p, uint64_t now);
 /* Moves bytes both ways until neither side has anything to say. Returns
  * the server's last feed() result. */
 int h2_pump(struct h2_peer *p, struct rpc_server_session *s);
+/* When set, h2_pump appends every byte the server sends to it. */
+extern struct buf *h2_pump_capture;
 /* Called by h2_pump after every chunk fed to the server (NULL: none). */
 extern void (*h2_pump_hook)(struct rpc_server_session *s);
 struct h2_result *h2_peer_result(struct h2_peer *p, int32_t stream_id);
 bool h2_peer_goaway(struct h2_peer *p, uint32_t *ret_error);
+
+/* Streaming requests: a stream whose body is appended to as the test goes
+ * (sent as the server's window allows), half-closed on demand. */
+int32_t h2_peer_start(struct h2_peer *p, const char *path, const char *timeout);
+/* Appends one message (prefixed) to the stream's body. */
+void h2_peer_send_msg(struct h2_peer *p, int32_t id, const uint8_t *msg, size_t len, bool compressed);
+void h2_peer_close_send(struct h2_peer *p, int32_t id);
+/* Body bytes not yet handed to HTTP/2 (held back by the server's window). */
+size_t h2_peer_unsent(struct h2_peer *p, int32_t id);
+/* While held, received DATA is not acknowledged: the server's window for
+ * its responses closes. Releasing acknowledges what was held. */
+void h2_peer_hold_reads(struct h2_peer *p, bool hold);
+/* The n-th response message (from 0): its payload; false when absent. */
+bool h2_result_message(struct h2_result *r, size_t n, const uint8_t **ret, size_t *ret_len);
+size_t h2_result_messages(struct h2_result *r);
