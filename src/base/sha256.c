@@ -74,10 +74,10 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
 	__m128i tmp = _mm_loadu_si128((const __m128i *)&h[0]);
 	__m128i st1 = _mm_loadu_si128((const __m128i *)&h[4]);
 
-	tmp = _mm_shuffle_epi32(tmp, 0xB1);        /* CDAB */
-	st1 = _mm_shuffle_epi32(st1, 0x1B);        /* EFGH */
+	tmp = _mm_shuffle_epi32(tmp, 0xB1);	    /* CDAB */
+	st1 = _mm_shuffle_epi32(st1, 0x1B);	    /* EFGH */
 	__m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
-	st1 = _mm_blend_epi16(st1, tmp, 0xF0);     /* CDGH */
+	st1 = _mm_blend_epi16(st1, tmp, 0xF0);	    /* CDGH */
 
 	for (; nblocks > 0; nblocks--, p += 64) {
 		__m128i abef = st0, cdgh = st1, w[16];
@@ -100,10 +100,10 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t h[
 		st1 = _mm_add_epi32(st1, cdgh);
 	}
 
-	tmp = _mm_shuffle_epi32(st0, 0x1B);      /* FEBA */
-	st1 = _mm_shuffle_epi32(st1, 0xB1);      /* DCHG */
-	st0 = _mm_blend_epi16(tmp, st1, 0xF0);   /* DCBA */
-	st1 = _mm_alignr_epi8(st1, tmp, 8);      /* HGFE */
+	tmp = _mm_shuffle_epi32(st0, 0x1B);    /* FEBA */
+	st1 = _mm_shuffle_epi32(st1, 0xB1);    /* DCHG */
+	st0 = _mm_blend_epi16(tmp, st1, 0xF0); /* DCBA */
+	st1 = _mm_alignr_epi8(st1, tmp, 8);    /* HGFE */
 	_mm_storeu_si128((__m128i *)&h[0], st0);
 	_mm_storeu_si128((__m128i *)&h[4], st1);
 }

@@ -45,8 +45,7 @@ static int read_link(int dirfd, const char *name, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st,
-			 struct files_info *ret)
+int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st, struct files_info *ret)
 {
 	struct files_info i = {
 		.type = files_type_of(st->st_mode),
@@ -266,8 +265,8 @@ static int remove_contents(int fd, const char *path, dev_t dev, uint64_t mnt_id,
 		if (S_ISDIR(sx.stx_mode)) {
 			if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev ||
 			    ((sx.stx_mask & STATX_MNT_ID) && sx.stx_mnt_id != mnt_id)) {
-				r = files_fail(err, -EBUSY, "%s/%s: another filesystem is mounted there (not removed)", path,
-					       de->d_name);
+				r = files_fail(err, -EBUSY, "%s/%s: another filesystem is mounted there (not removed)",
+					       path, de->d_name);
 				break;
 			}
 			int sub = openat(fd, de->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

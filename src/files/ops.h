@@ -37,8 +37,7 @@ struct files_info {
 void files_info_clear(struct files_info *i);
 enum files_type files_type_of(mode_t m);
 /* From a stat of path (a symlink's target read at dirfd/name). */
-int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st,
-			 struct files_info *ret);
+int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st, struct files_info *ret);
 
 int files_stat(const char *path, bool follow_symlinks, struct files_info *ret, struct files_err *err);
 

@@ -34,7 +34,8 @@ int files_relpath_check(const char *path, size_t len, struct files_err *err);
  * path (O_PATH, symlinks followed on the way; with make_parents, missing
  * directories are created with mode 0755 first) and points *ret_name at
  * that component inside path. "/" has no parent: -EINVAL. */
-int files_open_parent(const char *path, bool make_parents, int *ret_dirfd, const char **ret_name, struct files_err *err);
+int files_open_parent(const char *path, bool make_parents, int *ret_dirfd, const char **ret_name,
+		      struct files_err *err);
 
 /* openat() of a checked relative path beneath rootfd, never following a
  * symlink in any component and never leaving rootfd: -ELOOP for a

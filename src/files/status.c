@@ -8,31 +8,22 @@
 int files_grpc_code(int r)
 {
 	switch (r < 0 ? -r : r) {
-	case 0:
-		return FILES_GRPC_OK;
-	case ENOENT:
-		return FILES_GRPC_NOT_FOUND;
-	case EEXIST:
-		return FILES_GRPC_ALREADY_EXISTS;
+	case 0: return FILES_GRPC_OK;
+	case ENOENT: return FILES_GRPC_NOT_FOUND;
+	case EEXIST: return FILES_GRPC_ALREADY_EXISTS;
 	case EACCES:
-	case EPERM:
-		return FILES_GRPC_PERMISSION_DENIED;
+	case EPERM: return FILES_GRPC_PERMISSION_DENIED;
 	case ENOSPC:
 	case EDQUOT:
-	case EMFILE:
-		return FILES_GRPC_RESOURCE_EXHAUSTED;
+	case EMFILE: return FILES_GRPC_RESOURCE_EXHAUSTED;
 	case ENOTDIR:
 	case EISDIR:
 	case ENOTEMPTY:
 	case EBUSY:
-	case EROFS:
-		return FILES_GRPC_FAILED_PRECONDITION;
-	case EINVAL:
-		return FILES_GRPC_INVALID_ARGUMENT;
-	case FILES_EDIGEST:
-		return FILES_GRPC_DATA_LOSS;
-	default:
-		return FILES_GRPC_INTERNAL;
+	case EROFS: return FILES_GRPC_FAILED_PRECONDITION;
+	case EINVAL: return FILES_GRPC_INVALID_ARGUMENT;
+	case FILES_EDIGEST: return FILES_GRPC_DATA_LOSS;
+	default: return FILES_GRPC_INTERNAL;
 	}
 }
 

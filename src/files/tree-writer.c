@@ -48,7 +48,8 @@ int files_tree_entry_check(const struct files_tree_entry *e, struct files_err *e
 	if (e->mode & ~07777u)
 		return files_fail(err, -EINVAL, "entry %s: mode %#o above 07777", p, e->mode);
 	if (e->type != FILES_TYPE_FILE && e->type != FILES_TYPE_DIRECTORY && e->type != FILES_TYPE_SYMLINK)
-		return files_fail(err, -EINVAL, "entry %s: type %d is not a file, directory or symlink", p, (int)e->type);
+		return files_fail(err, -EINVAL, "entry %s: type %d is not a file, directory or symlink", p,
+				  (int)e->type);
 	if (e->type != FILES_TYPE_SYMLINK && e->symlink_target_len)
 		return files_fail(err, -EINVAL, "entry %s: symlink_target on an entry that is not a symlink", p);
 	if (e->type != FILES_TYPE_FILE && e->hardlink_to_len)
@@ -157,16 +158,11 @@ static int pop_until_parent(struct files_tree_writer *w, const char *path, struc
 static int parent_error(int r, const char *path, struct files_err *err)
 {
 	switch (r) {
-	case -ELOOP:
-		return files_fail(err, -EINVAL, "entry %s: goes through a symbolic link (refused)", path);
-	case -EXDEV:
-		return files_fail(err, -EINVAL, "entry %s: leaves the root (refused)", path);
-	case -ENOENT:
-		return files_fail(err, r, "entry %s: its directory is not in the tree", path);
-	case -ENOTDIR:
-		return files_fail(err, r, "entry %s: a component is not a directory", path);
-	default:
-		return files_fail(err, r, "entry %s: %s", path, strerror(-r));
+	case -ELOOP: return files_fail(err, -EINVAL, "entry %s: goes through a symbolic link (refused)", path);
+	case -EXDEV: return files_fail(err, -EINVAL, "entry %s: leaves the root (refused)", path);
+	case -ENOENT: return files_fail(err, r, "entry %s: its directory is not in the tree", path);
+	case -ENOTDIR: return files_fail(err, r, "entry %s: a component is not a directory", path);
+	default: return files_fail(err, r, "entry %s: %s", path, strerror(-r));
 	}
 }
 
@@ -254,15 +250,15 @@ static int add_hardlink(struct files_tree_writer *w, int dirfd, const char *name
 
 	int r = files_open_parent_beneath(w->rootfd, e->hardlink_to, &sdir, &sname);
 	if (r < 0)
-		return files_fail(err, r == -ELOOP || r == -EXDEV ? -EINVAL : r,
-				  "entry %s: hardlink_to %s: %s", e->path, e->hardlink_to,
+		return files_fail(err, r == -ELOOP || r == -EXDEV ? -EINVAL : r, "entry %s: hardlink_to %s: %s",
+				  e->path, e->hardlink_to,
 				  r == -ELOOP ? "goes through a symbolic link (refused)" : strerror(-r));
 	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return files_fail(err, -errno, "entry %s: hardlink_to %s: %s", e->path, e->hardlink_to,
 				  strerror(errno));
 	if (!S_ISREG(st.st_mode) || !files_inode_set_find(&w->created, st.st_dev, st.st_ino, NULL))
-		return files_fail(err, -EINVAL, "entry %s: hardlink_to %s is not a file of this tree (refused)", e->path,
-				  e->hardlink_to);
+		return files_fail(err, -EINVAL, "entry %s: hardlink_to %s is not a file of this tree (refused)",
+				  e->path, e->hardlink_to);
 	r = tmp_name(tmp);
 	if (r < 0)
 		return r;

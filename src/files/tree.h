@@ -61,7 +61,7 @@ struct files_tree_summary {
 struct files_tree_opts {
 	bool keep_owners;
 	bool acting_as_root; /* keep_owners is refused otherwise (-EPERM) */
-	bool no_sync;        /* skip the final syncfs() (tests) */
+	bool no_sync;	     /* skip the final syncfs() (tests) */
 };
 
 /* An entry alone: path, type, mode, the fields its type allows. -EINVAL

@@ -222,7 +222,8 @@ int files_writer_commit(struct files_writer *w, uint8_t ret_digest[SHA256_DIGEST
 		return -EINVAL;
 	sha256_final(&w->sha, digest);
 	if (w->o.sha256 && memcmp(digest, w->o.sha256, sizeof(digest)) != 0)
-		return files_fail(err, -FILES_EDIGEST, "%s: SHA-256 of the data differs from the expected one", w->path);
+		return files_fail(err, -FILES_EDIGEST, "%s: SHA-256 of the data differs from the expected one",
+				  w->path);
 	/* The owner first: chown clears the set-id bits chmod sets. */
 	if (w->o.has_owner && fchown(w->fd, w->o.uid, w->o.gid) < 0)
 		return files_fail_path(err, -errno, w->path);

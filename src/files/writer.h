@@ -30,10 +30,10 @@ struct files_write_opts {
 	bool has_mtime;
 	struct timespec mtime;
 	const uint8_t *sha256; /* NULL, or the expected digest */
-	bool has_owner;        /* the tree writer's keep_owners */
+	bool has_owner;	       /* the tree writer's keep_owners */
 	uid_t uid;
 	gid_t gid;
-	bool no_fsync;   /* trees: one syncfs() at the end instead */
+	bool no_fsync;	 /* trees: one syncfs() at the end instead */
 	bool no_tmpfile; /* use a named temporary file (tests) */
 };
 

@@ -10,7 +10,7 @@
 #include "files/tree.h"
 
 struct fixture {
-	char *dir;     /* holds root/ and outside/ */
+	char *dir; /* holds root/ and outside/ */
 	char root[256];
 	char outside[256];
 	int rootfd;
@@ -238,7 +238,8 @@ TEST(keep_owners_only_as_root)
 	char p[300];
 	struct stat st;
 	CHECK(setup(&f));
-	CHECK_EQ(files_tree_writer_new(f.rootfd, &(struct files_tree_opts){ .keep_owners = true }, &w2, &f.err), -EPERM);
+	CHECK_EQ(files_tree_writer_new(f.rootfd, &(struct files_tree_opts){ .keep_owners = true }, &w2, &f.err),
+		 -EPERM);
 	struct files_tree_opts o = { .keep_owners = true, .acting_as_root = true, .no_sync = true };
 	CHECK_EQ(files_tree_writer_new(f.rootfd, &o, &w2, &f.err), 0);
 	files_tree_writer_free(f.w);
@@ -307,8 +308,9 @@ static bool walk(const char *root, struct walked *out)
 			return false;
 		snprintf(paths[out->n], 256, "%s", e->path);
 		inos[out->n] = st.st_ino;
-		snprintf(out->lines[out->n], 600, "%s type=%d mode=%o mtime=%lld.%09ld size=%llu target=%s data=%s links=%d",
-			 e->path, e->type, e->mode, (long long)e->mtime.tv_sec, e->mtime.tv_nsec,
+		snprintf(out->lines[out->n], 600,
+			 "%s type=%d mode=%o mtime=%lld.%09ld size=%llu target=%s data=%s links=%d", e->path, e->type,
+			 e->mode, (long long)e->mtime.tv_sec, e->mtime.tv_nsec,
 			 (unsigned long long)(e->hardlink_to_len ? st.st_size : (off_t)e->size),
 			 e->symlink_target ? e->symlink_target : "", e->hardlink_to_len ? "(link)" : hex,
 			 (int)st.st_nlink);

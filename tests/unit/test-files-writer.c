@@ -372,9 +372,9 @@ TEST(errno_table)
 	static const struct {
 		int e, code;
 	} t[] = {
-		{ ENOENT, 5 },	{ EEXIST, 6 }, { EACCES, 7 },  { EPERM, 7 },	 { ENOSPC, 8 }, { EDQUOT, 8 },
-		{ EMFILE, 8 },	{ ENOTDIR, 9 }, { EISDIR, 9 },	{ ENOTEMPTY, 9 }, { EBUSY, 9 },	 { EROFS, 9 },
-		{ EINVAL, 3 },	{ EBADMSG, 15 }, { EIO, 13 },	{ ELOOP, 13 },	 { 0, 0 },
+		{ ENOENT, 5 }, { EEXIST, 6 },	{ EACCES, 7 }, { EPERM, 7 },	 { ENOSPC, 8 }, { EDQUOT, 8 },
+		{ EMFILE, 8 }, { ENOTDIR, 9 },	{ EISDIR, 9 }, { ENOTEMPTY, 9 }, { EBUSY, 9 },	{ EROFS, 9 },
+		{ EINVAL, 3 }, { EBADMSG, 15 }, { EIO, 13 },   { ELOOP, 13 },	 { 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		CHECK_EQ(files_grpc_code(-t[i].e), t[i].code);

@@ -21,7 +21,8 @@ static const struct {
 	{ "abc", 1, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
 	{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 1,
 	  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
-	{ "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+	{ "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopq"
+	  "rstu",
 	  1, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1" },
 	{ "a", 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0" },
 };
@@ -123,8 +124,8 @@ TEST(throughput)
 	size_t mib = e ? strtoul(e, NULL, 10) : 32;
 	for (int impl = 0; impl <= 1; impl++) {
 		sha256_select(impl);
-		printf("# sha256 %s: %zu MiB at %.0f MB/s\n", sha256_uses_cpu_extensions() ? "cpu extensions" : "portable",
-		       mib, mb_per_s(mib));
+		printf("# sha256 %s: %zu MiB at %.0f MB/s\n",
+		       sha256_uses_cpu_extensions() ? "cpu extensions" : "portable", mib, mb_per_s(mib));
 	}
 	sha256_select(-1);
 }
