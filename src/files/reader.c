@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@ struct files_reader {
 	uint64_t pos;
 	uint64_t left; /* UINT64_MAX: to the end */
 	char *path;
+	bool no_digest;
 	struct sha256 sha;
 };
 
@@ -94,7 +96,8 @@ ssize_t files_reader_read(struct files_reader *r, void *buf, size_t size, struct
 				continue;
 			return files_fail_path(err, -errno, r->path);
 		}
-		sha256_update(&r->sha, buf, (size_t)n);
+		if (!r->no_digest)
+			sha256_update(&r->sha, buf, (size_t)n);
 		r->pos += (uint64_t)n;
 		if (r->left != UINT64_MAX)
 			r->left -= (uint64_t)n;
@@ -102,9 +105,18 @@ ssize_t files_reader_read(struct files_reader *r, void *buf, size_t size, struct
 	}
 }
 
-void files_reader_digest(struct files_reader *r, uint8_t out[SHA256_DIGEST_SIZE])
+void files_reader_skip_digest(struct files_reader *r)
 {
+	r->no_digest = true;
+}
+
+int files_reader_digest(struct files_reader *r, uint8_t out[SHA256_DIGEST_SIZE])
+{
+	if (r->no_digest)
+		return -EINVAL;
 	sha256_final(&r->sha, out);
+	r->no_digest = true;
+	return 0;
 }
 
 int files_reader_fd(const struct files_reader *r)

@@ -135,7 +135,8 @@ int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_
 			if (st.st_nlink > 1 && files_inode_set_find(&r->links, st.st_dev, st.st_ino, &first)) {
 				e->hardlink_to = first;
 				e->hardlink_to_len = strlen(first);
-				return *ret = e, 1;
+				*ret = e;
+				return 1;
 			}
 			r->fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 			if (r->fd < 0)

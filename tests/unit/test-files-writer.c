@@ -197,7 +197,7 @@ TEST(digest_matches_sha256sum)
 		if (n == 0)
 			break;
 	}
-	files_reader_digest(rd, rdg);
+	CHECK_EQ(files_reader_digest(rd, rdg), 0);
 	files_reader_free(rd);
 	CHECK(memcmp(wd, rdg, 32) == 0);
 	free(buf);
@@ -220,6 +220,16 @@ TEST(reader_ranges_and_refusals)
 	CHECK_EQ(n, 4);
 	CHECK(memcmp(buf, "3456", 4) == 0);
 	CHECK_EQ(files_reader_read(rd, buf, sizeof(buf), &err), 0);
+	uint8_t dg[32], want[32];
+	CHECK_EQ(files_reader_digest(rd, dg), 0);
+	sha256("3456", 4, want);
+	CHECK(memcmp(dg, want, 32) == 0);
+	files_reader_free(rd);
+	rd = NULL;
+	CHECK_EQ(files_reader_open(p, 0, 0, &rd, NULL, &err), 0);
+	files_reader_skip_digest(rd);
+	CHECK_EQ(files_reader_read(rd, buf, sizeof(buf), &err), 10);
+	CHECK_EQ(files_reader_digest(rd, dg), -EINVAL);
 	files_reader_free(rd);
 	rd = NULL;
 	CHECK_EQ(files_reader_open(p, 20, 0, &rd, NULL, &err), 0);
