@@ -45,7 +45,76 @@ static int read_link(int dirfd, const char *name, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st, struct files_info *ret)
+/* The last owner and group names looked up: a listing's entries mostly
+ * share them, and each lookup reads /etc/passwd or /etc/group. */
+struct names_cache {
+	bool has_uid, has_gid;
+	uid_t uid;
+	gid_t gid;
+	char *owner; /* "" when unknown */
+	char *group;
+};
+
+static void names_cache_clear(struct names_cache *c)
+{
+	free(c->owner);
+	free(c->group);
+	*c = (struct names_cache){ 0 };
+}
+
+static int owner_name(uid_t uid, char **ret)
+{
+	struct user_entry u = { 0 };
+	int r = user_by_uid(uid, &u);
+	if (r == -ENOMEM)
+		return r;
+	*ret = r == 0 ? TAKE_PTR(u.name) : strdup("");
+	user_entry_clear(&u);
+	return *ret ? 0 : -ENOMEM;
+}
+
+static int group_name(gid_t gid, char **ret)
+{
+	int r = group_name_by_gid(gid, ret);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0 && !(*ret = strdup("")))
+		return -ENOMEM;
+	return 0;
+}
+
+/* The names of uid and gid, copied into *owner and *group, through the
+ * cache c (NULL: none). */
+static int names(struct names_cache *c, uid_t uid, gid_t gid, char **owner, char **group)
+{
+	int r;
+	if (!c) {
+		r = owner_name(uid, owner);
+		return r < 0 ? r : group_name(gid, group);
+	}
+	if (!c->has_uid || c->uid != uid) {
+		free(c->owner);
+		c->has_uid = false;
+		if ((r = owner_name(uid, &c->owner)) < 0)
+			return r;
+		c->has_uid = true;
+		c->uid = uid;
+	}
+	if (!c->has_gid || c->gid != gid) {
+		free(c->group);
+		c->has_gid = false;
+		if ((r = group_name(gid, &c->group)) < 0)
+			return r;
+		c->has_gid = true;
+		c->gid = gid;
+	}
+	if (!(*owner = strdup(c->owner)) || !(*group = strdup(c->group)))
+		return -ENOMEM;
+	return 0;
+}
+
+static int info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st,
+			  struct names_cache *cache, struct files_info *ret)
 {
 	struct files_info i = {
 		.type = files_type_of(st->st_mode),
@@ -55,7 +124,6 @@ int files_info_from_stat(int dirfd, const char *name, const char *path, const st
 		.gid = st->st_gid,
 		.mtime = st->st_mtim,
 	};
-	struct user_entry u = { 0 };
 	int r;
 
 	if (!(i.path = strdup(path)))
@@ -69,23 +137,18 @@ int files_info_from_stat(int dirfd, const char *name, const char *path, const st
 	}
 	if (!i.symlink_target && !(i.symlink_target = strdup("")))
 		goto nomem;
-	r = user_by_uid(st->st_uid, &u);
-	if (r == -ENOMEM)
-		goto nomem;
-	i.owner = r == 0 ? TAKE_PTR(u.name) : strdup("");
-	user_entry_clear(&u);
-	if (!i.owner)
-		goto nomem;
-	r = group_name_by_gid(st->st_gid, &i.group);
-	if (r == -ENOMEM)
-		goto nomem;
-	if (r < 0 && !(i.group = strdup("")))
+	if (names(cache, st->st_uid, st->st_gid, &i.owner, &i.group) < 0)
 		goto nomem;
 	*ret = i;
 	return 0;
 nomem:
 	files_info_clear(&i);
 	return -ENOMEM;
+}
+
+int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st, struct files_info *ret)
+{
+	return info_from_stat(dirfd, name, path, st, NULL, ret);
 }
 
 int files_stat(const char *path, bool follow_symlinks, struct files_info *ret, struct files_err *err)
@@ -111,8 +174,8 @@ int files_stat(const char *path, bool follow_symlinks, struct files_info *ret, s
 }
 
 /* path holds the directory's path (len bytes) and room to append. */
-static int list_dir(int dirfd, char *path, size_t len, unsigned depth, files_list_fn fn, void *userdata,
-		    struct files_err *err)
+static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct names_cache *cache, files_list_fn fn,
+		    void *userdata, struct files_err *err)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -151,7 +214,7 @@ static int list_dir(int dirfd, char *path, size_t len, unsigned depth, files_lis
 			r = files_fail_path(err, -errno, path);
 			break;
 		}
-		r = files_info_from_stat(dirfd, de->d_name, path, &st, &info);
+		r = info_from_stat(dirfd, de->d_name, path, &st, cache, &info);
 		if (r < 0) {
 			files_fail_path(err, r, path);
 			break;
@@ -166,7 +229,7 @@ static int list_dir(int dirfd, char *path, size_t len, unsigned depth, files_lis
 				r = files_fail_path(err, -errno, path);
 				break;
 			}
-			r = list_dir(sfd, path, sub, depth - 1, fn, userdata, err);
+			r = list_dir(sfd, path, sub, depth - 1, cache, fn, userdata, err);
 			safe_close(sfd);
 			if (r < 0)
 				break;
@@ -196,7 +259,8 @@ int files_list(const char *path, unsigned depth, files_list_fn fn, void *userdat
 	if (fstat(fd, &st) < 0)
 		return files_fail_path(err, -errno, path);
 	strcpy(buf, path);
-	return list_dir(fd, buf, strlen(buf), depth ? depth : 1, fn, userdata, err);
+	_cleanup_(names_cache_clear) struct names_cache cache = { 0 };
+	return list_dir(fd, buf, strlen(buf), depth ? depth : 1, &cache, fn, userdata, err);
 }
 
 int files_mkdir(const char *path, int mode, bool parents, struct files_err *err)

@@ -103,6 +103,8 @@ TEST(stat_fields_and_symlinks)
 
 struct seen {
 	char names[32][256];
+	char owners[32][32];
+	char groups[32][32];
 	int n;
 	int stop_at;
 };
@@ -112,8 +114,11 @@ static int collect(const struct files_info *info, void *userdata)
 	struct seen *s = userdata;
 	if (s->n == s->stop_at)
 		return -ECANCELED;
-	if (s->n < 32)
+	if (s->n < 32) {
 		snprintf(s->names[s->n], 256, "%s", info->path);
+		snprintf(s->owners[s->n], 32, "%s", info->owner);
+		snprintf(s->groups[s->n], 32, "%s", info->group);
+	}
 	s->n++;
 	return 0;
 }
@@ -144,6 +149,10 @@ TEST(list_depth_order_and_stop)
 	CHECK_EQ(write_file(p, "x", 0644), 0);
 	snprintf(p, sizeof(p), "%s/ln", d);
 	CHECK_EQ(symlink("a", p), 0);
+	/* Names through the listing's cache: the owner changes between
+	 * entries. */
+	snprintf(p, sizeof(p), "%s/a/b", d);
+	CHECK_EQ(lchown(p, 65534, 65534), 0);
 
 	CHECK_EQ(files_list(d, 0, collect, &s, &err), 0);
 	CHECK_EQ(s.n, 3);
@@ -157,6 +166,11 @@ TEST(list_depth_order_and_stop)
 	CHECK(index_of(&s, "/a/b") < index_of(&s, "/a/b/c"));
 	snprintf(p, sizeof(p), "%s/a/b/c", d);
 	CHECK(index_of(&s, p) >= 0); /* absolute paths */
+	CHECK_STR(s.owners[index_of(&s, p)], "root");
+	CHECK_STR(s.owners[index_of(&s, "/a/b")], "nobody");
+	CHECK(strcmp(s.groups[index_of(&s, "/a/b")], "root") != 0);
+	CHECK_STR(s.owners[index_of(&s, "/a")], "root");
+	CHECK_STR(s.groups[index_of(&s, "/a")], "root");
 	s = (struct seen){ .stop_at = 2 };
 	CHECK_EQ(files_list(d, 10, collect, &s, &err), -ECANCELED);
 	CHECK_EQ(files_list(d, FILES_LIST_DEPTH_MAX + 1, collect, &s, &err), -EINVAL);
