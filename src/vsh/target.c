@@ -11,7 +11,7 @@
 
 #include "base/macro.h"
 #include "base/strv.h"
-#include "vsh/users.h"
+#include "base/users.h"
 
 #define DEFAULT_PATH_ROOT "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define DEFAULT_PATH_USER "/usr/local/bin:/usr/bin:/bin"
@@ -172,7 +172,7 @@ int vsh_target_prepare(const VmTools__Vsh__SetupConnectionRequest *req, const st
 {
 	const char *asked = req->user && *req->user ? req->user : NULL;
 	const char *name = asked ? asked : policy->default_user;
-	struct vsh_user u = { 0 };
+	struct user_entry u = { 0 };
 	int r;
 
 	*t = (struct vsh_target){ 0 };
@@ -182,7 +182,7 @@ int vsh_target_prepare(const VmTools__Vsh__SetupConnectionRequest *req, const st
 		snprintf(err, err_size, "only %s is allowed login on the VM shell", policy->default_user);
 		return -EPERM;
 	}
-	r = name ? vsh_user_by_name(name, &u) : vsh_user_by_uid(geteuid(), &u);
+	r = name ? user_by_name(name, &u) : user_by_uid(geteuid(), &u);
 	if (r == -ENOMEM)
 		goto oom;
 	if (r < 0) {
@@ -197,7 +197,7 @@ int vsh_target_prepare(const VmTools__Vsh__SetupConnectionRequest *req, const st
 		 * default, which vshd checked at start-up it can become. */
 		if (geteuid() != 0) {
 			snprintf(err, err_size, "cannot change to user: %s", u.name);
-			vsh_user_clear(&u);
+			user_entry_clear(&u);
 			return -EPERM;
 		}
 		t->switch_user = true;
@@ -207,10 +207,10 @@ int vsh_target_prepare(const VmTools__Vsh__SetupConnectionRequest *req, const st
 	t->user = TAKE_PTR(u.name);
 	t->home = TAKE_PTR(u.home);
 	t->shell = TAKE_PTR(u.shell);
-	vsh_user_clear(&u);
+	user_entry_clear(&u);
 	if (t->switch_user) {
 		size_t n;
-		r = vsh_user_groups(t->user, t->gid, &t->groups, &n);
+		r = user_groups(t->user, t->gid, &t->groups, &n);
 		if (r == -ENOMEM)
 			goto oom;
 		if (r < 0) {

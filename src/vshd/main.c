@@ -18,7 +18,7 @@
 #include "net/listener.h"
 #include "vsh/frame.h"
 #include "vsh/session.h"
-#include "vsh/users.h"
+#include "base/users.h"
 #include "vshd/pending.h"
 
 struct options {
@@ -141,12 +141,12 @@ static const struct net_listener_ops listener_ops = {
  * --default-user was given. Returns false after printing why. */
 static bool check_user_policy(struct vsh_policy *policy, char **ret_own_name)
 {
-	_cleanup_(vsh_user_clear) struct vsh_user u = { 0 };
+	_cleanup_(user_entry_clear) struct user_entry u = { 0 };
 	int r;
 
 	if (policy->allow_user_switch)
 		return true;
-	r = policy->default_user ? vsh_user_by_name(policy->default_user, &u) : vsh_user_by_uid(geteuid(), &u);
+	r = policy->default_user ? user_by_name(policy->default_user, &u) : user_by_uid(geteuid(), &u);
 	if (r < 0) {
 		if (policy->default_user)
 			fprintf(stderr,

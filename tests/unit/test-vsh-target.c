@@ -6,7 +6,7 @@
 #include "base/strv.h"
 #include "test.h"
 #include "vsh/target.h"
-#include "vsh/users.h"
+#include "base/users.h"
 
 static const char *env_get(char **envp, const char *name)
 {
@@ -16,11 +16,11 @@ static const char *env_get(char **envp, const char *name)
 /* The name of the user we run as (root in CI). */
 static bool own_name(char *buf, size_t size)
 {
-	struct vsh_user u = { 0 };
-	if (vsh_user_by_uid(geteuid(), &u) < 0)
+	struct user_entry u = { 0 };
+	if (user_by_uid(geteuid(), &u) < 0)
 		return false;
 	snprintf(buf, size, "%s", u.name);
-	vsh_user_clear(&u);
+	user_entry_clear(&u);
 	return true;
 }
 
@@ -29,10 +29,10 @@ TEST(defaults_login_shell_and_env)
 	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
 	struct vsh_policy policy = { .allow_user_switch = true };
 	struct vsh_target t;
-	struct vsh_user u = { 0 };
+	struct user_entry u = { 0 };
 	char err[256] = "";
 
-	CHECK_EQ(vsh_user_by_uid(geteuid(), &u), 0);
+	CHECK_EQ(user_by_uid(geteuid(), &u), 0);
 	CHECK_EQ(vsh_target_prepare(&req, &policy, &t, err, sizeof(err)), 0);
 	CHECK_STR(t.user, u.name);
 	CHECK(!t.switch_user);
@@ -49,7 +49,7 @@ TEST(defaults_login_shell_and_env)
 	CHECK(env_get(t.envp, "PATH"));
 	CHECK_STR(t.cwd, u.home); /* nothing asked: home */
 	vsh_target_clear(&t);
-	vsh_user_clear(&u);
+	user_entry_clear(&u);
 }
 
 TEST(argv_env_and_cwd_from_the_request)
@@ -146,11 +146,11 @@ TEST(switching_to_nobody_as_root)
 {
 	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
 	struct vsh_policy policy = { .allow_user_switch = true };
-	struct vsh_user u = { 0 };
+	struct user_entry u = { 0 };
 	struct vsh_target t;
 	char err[256] = "";
 
-	if (vsh_user_by_name("nobody", &u) < 0) {
+	if (user_by_name("nobody", &u) < 0) {
 		printf("# skipped: no user nobody in /etc/passwd\n");
 		return;
 	}
@@ -159,7 +159,7 @@ TEST(switching_to_nobody_as_root)
 	if (geteuid() != 0) {
 		CHECK_EQ(r, -EPERM);
 		CHECK_STR(err, "cannot change to user: nobody");
-		vsh_user_clear(&u);
+		user_entry_clear(&u);
 		return;
 	}
 	CHECK_EQ(r, 0);
@@ -172,5 +172,5 @@ TEST(switching_to_nobody_as_root)
 	/* Not root: the short PATH. */
 	CHECK_STR(env_get(t.envp, "PATH"), "/usr/local/bin:/usr/bin:/bin");
 	vsh_target_clear(&t);
-	vsh_user_clear(&u);
+	user_entry_clear(&u);
 }

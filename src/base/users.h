@@ -1,5 +1,6 @@
-/* Users and groups for vshd, read from /etc/passwd and /etc/group
- * themselves rather than through glibc's NSS.
+/* Users and groups, read from /etc/passwd and /etc/group themselves
+ * rather than through glibc's NSS (vsh's target user, valet.v1.Files'
+ * `user` and the owner and group names of a FileInfo).
  *
  * Why: the static vshd (what images ship) cannot load NSS modules; a
  * nsswitch.conf naming one (`passwd: files systemd` on every systemd
@@ -12,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct vsh_user {
+struct user_entry {
 	char *name;
 	uid_t uid;
 	gid_t gid;
@@ -22,11 +23,14 @@ struct vsh_user {
 
 /* -ENOENT when there is no such entry; -errno when the file cannot be
  * read. */
-int vsh_user_by_name(const char *name, struct vsh_user *ret);
-int vsh_user_by_uid(uid_t uid, struct vsh_user *ret);
-void vsh_user_clear(struct vsh_user *u);
+int user_by_name(const char *name, struct user_entry *ret);
+int user_by_uid(uid_t uid, struct user_entry *ret);
+void user_entry_clear(struct user_entry *u);
 
 /* The groups of user name: gid first, then every group of /etc/group that
  * lists name as a member (what getgrouplist() would say from the files).
  * At most 65536. */
-int vsh_user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n);
+int user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n);
+
+/* The name of group gid in /etc/group: -ENOENT when there is none. */
+int group_name_by_gid(gid_t gid, char **ret_name);

@@ -16,12 +16,12 @@
 #define LINE_MAX_BYTES (1024 * 1024)
 #define GROUPS_MAX 65536
 
-void vsh_user_clear(struct vsh_user *u)
+void user_entry_clear(struct user_entry *u)
 {
 	free(u->name);
 	free(u->home);
 	free(u->shell);
-	*u = (struct vsh_user){ 0 };
+	*u = (struct user_entry){ 0 };
 }
 
 /* What fgetpwent_r() or fgetgrent_r() said (error e, entry res): 1 for an
@@ -47,7 +47,7 @@ static int next_entry(int e, const void *res, char **buf, size_t *size)
 
 /* Walks /etc/passwd; match() picks the entry. fgetpwent_r() parses a file
  * it is given and never consults NSS. */
-static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct vsh_user *ret)
+static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct user_entry *ret)
 {
 	_cleanup_fclose_ FILE *f = fopen(PASSWD_FILE, "re");
 	_cleanup_free_ char *buf = NULL;
@@ -67,7 +67,7 @@ static int find_user(bool (*match)(const struct passwd *pw, const void *key), co
 			return r == 0 ? -ENOENT : r;
 		if (!match(&pw, key))
 			continue;
-		struct vsh_user u = {
+		struct user_entry u = {
 			.name = strdup(pw.pw_name),
 			.uid = pw.pw_uid,
 			.gid = pw.pw_gid,
@@ -75,7 +75,7 @@ static int find_user(bool (*match)(const struct passwd *pw, const void *key), co
 			.shell = strdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh"),
 		};
 		if (!u.name || !u.home || !u.shell) {
-			vsh_user_clear(&u);
+			user_entry_clear(&u);
 			return -ENOMEM;
 		}
 		*ret = u;
@@ -93,12 +93,12 @@ static bool match_uid(const struct passwd *pw, const void *key)
 	return pw->pw_uid == *(const uid_t *)key;
 }
 
-int vsh_user_by_name(const char *name, struct vsh_user *ret)
+int user_by_name(const char *name, struct user_entry *ret)
 {
 	return find_user(match_name, name, ret);
 }
 
-int vsh_user_by_uid(uid_t uid, struct vsh_user *ret)
+int user_by_uid(uid_t uid, struct user_entry *ret)
 {
 	return find_user(match_uid, &uid, ret);
 }
@@ -122,7 +122,7 @@ static int add_group(gid_t **groups, size_t *n, size_t *cap, gid_t g)
 	return 0;
 }
 
-int vsh_user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n)
+int user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n)
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *buf = NULL;
@@ -159,4 +159,32 @@ int vsh_user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret
 	*ret_groups = TAKE_PTR(groups);
 	*ret_n = n;
 	return 0;
+}
+
+int group_name_by_gid(gid_t gid, char **ret_name)
+{
+	_cleanup_fclose_ FILE *f = fopen(GROUP_FILE, "re");
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 4096;
+	struct group gr, *res;
+
+	if (!f)
+		return -errno;
+	if (!(buf = malloc(size)))
+		return -ENOMEM;
+	for (;;) {
+		int e = fgetgrent_r(f, &gr, buf, size, &res);
+		int r = next_entry(e, res, &buf, &size);
+		if (r == -EAGAIN)
+			continue;
+		if (r <= 0)
+			return r == 0 ? -ENOENT : r;
+		if (gr.gr_gid != gid)
+			continue;
+		char *name = strdup(gr.gr_name);
+		if (!name)
+			return -ENOMEM;
+		*ret_name = name;
+		return 0;
+	}
 }
