@@ -348,29 +348,15 @@ static ssize_t request_read(nghttp2_session *h2, int32_t stream_id, uint8_t *buf
 	return (ssize_t)n;
 }
 
-int rpc_client_session_call(struct rpc_client_session *s, const char *path, const ProtobufCMessage *request,
-			    uint64_t timeout_usec, rpc_reply_fn fn, void *userdata)
+/* Sends a call's request headers (its deadline starts now) with read as
+ * the data provider of its body, and makes the call the session's. */
+static int call_submit(struct rpc_client_session *s, struct rpc_client_call *c, const char *path,
+		       uint64_t timeout_usec, nghttp2_data_source_read_callback read)
 {
-	_cleanup_(call_freep) struct rpc_client_call *c = calloc(1, sizeof(*c));
-	size_t len = protobuf_c_message_get_packed_size(request);
 	char timeout[16];
 
-	if (!c)
-		return -ENOMEM;
-	if (len > RPC_MAX_MESSAGE_SIZE)
-		return -E2BIG;
-	c->req = malloc(RPC_PREFIX_SIZE + len);
-	if (!c->req)
-		return -ENOMEM;
-	rpc_prefix_encode(c->req, false, (uint32_t)len);
-	protobuf_c_message_pack(request, c->req + RPC_PREFIX_SIZE);
-	c->req_len = RPC_PREFIX_SIZE + len;
-	c->session = s;
-	c->fn = fn;
-	c->userdata = userdata;
 	c->grpc_status = -1;
 	c->deadline = timeout_usec ? now_usec() + timeout_usec : USEC_INFINITY;
-
 	nghttp2_nv nva[8] = {
 		RPC_NV(":method", "POST"),
 		RPC_NV(":scheme", "http"),
@@ -385,13 +371,39 @@ int rpc_client_session_call(struct rpc_client_session *s, const char *path, cons
 		rpc_timeout_format(timeout_usec, timeout);
 		nva[n++] = (nghttp2_nv)RPC_NV("grpc-timeout", timeout);
 	}
-	nghttp2_data_provider prd = { .source.ptr = c, .read_callback = request_read };
+	nghttp2_data_provider prd = { .source.ptr = c, .read_callback = read };
 	int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, c);
 	if (id < 0)
 		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -EIO;
 	c->id = id;
 	LIST_PREPEND(s->calls, c);
 	s->pending++;
+	return 0;
+}
+
+int rpc_client_session_call(struct rpc_client_session *s, const char *path, const ProtobufCMessage *request,
+			    uint64_t timeout_usec, rpc_reply_fn fn, void *userdata)
+{
+	_cleanup_(call_freep) struct rpc_client_call *c = calloc(1, sizeof(*c));
+	size_t len = protobuf_c_message_get_packed_size(request);
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	if (len > RPC_MAX_MESSAGE_SIZE)
+		return -E2BIG;
+	c->req = malloc(RPC_PREFIX_SIZE + len);
+	if (!c->req)
+		return -ENOMEM;
+	rpc_prefix_encode(c->req, false, (uint32_t)len);
+	protobuf_c_message_pack(request, c->req + RPC_PREFIX_SIZE);
+	c->req_len = RPC_PREFIX_SIZE + len;
+	c->session = s;
+	c->fn = fn;
+	c->userdata = userdata;
+	r = call_submit(s, c, path, timeout_usec, request_read);
+	if (r < 0)
+		return r;
 	TAKE_PTR(c); /* the session's now */
 	return 0;
 }
@@ -423,37 +435,16 @@ int rpc_client_session_start(struct rpc_client_session *s, const char *path, uin
 			     const struct rpc_client_stream_ops *ops, void *userdata, struct rpc_client_call **ret)
 {
 	_cleanup_(call_freep) struct rpc_client_call *c = calloc(1, sizeof(*c));
-	char timeout[16];
+	int r;
 
 	if (!c)
 		return -ENOMEM;
 	c->session = s;
 	c->ops = ops;
 	c->userdata = userdata;
-	c->grpc_status = -1;
-	c->deadline = timeout_usec ? now_usec() + timeout_usec : USEC_INFINITY;
-
-	nghttp2_nv nva[8] = {
-		RPC_NV(":method", "POST"),
-		RPC_NV(":scheme", "http"),
-		RPC_NV(":path", path),
-		RPC_NV(":authority", "localhost"),
-		RPC_NV("content-type", "application/grpc"),
-		RPC_NV("te", "trailers"),
-		RPC_NV("user-agent", "valet-grpc/1"),
-	};
-	size_t n = 7;
-	if (timeout_usec) {
-		rpc_timeout_format(timeout_usec, timeout);
-		nva[n++] = (nghttp2_nv)RPC_NV("grpc-timeout", timeout);
-	}
-	nghttp2_data_provider prd = { .source.ptr = c, .read_callback = stream_read };
-	int32_t id = nghttp2_submit_request(s->h2, NULL, nva, n, &prd, c);
-	if (id < 0)
-		return id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? -EAGAIN : -EIO;
-	c->id = id;
-	LIST_PREPEND(s->calls, c);
-	s->pending++;
+	r = call_submit(s, c, path, timeout_usec, stream_read);
+	if (r < 0)
+		return r;
 	*ret = TAKE_PTR(c); /* the session's; the caller's handle until on_done */
 	return 0;
 }

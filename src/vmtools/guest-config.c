@@ -32,8 +32,9 @@ int guest_check_zone_name(const char *name, char *why, size_t len)
 	for (const char *c = name; *c; c++)
 		if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
 		      strchr("/_+-.", *c)))
-			return isprint((unsigned char)*c) ? WHY("'%c' is not allowed in a zone name", *c)
-							  : WHY("byte 0x%02x is not allowed in a zone name", (unsigned char)*c);
+			return isprint((unsigned char)*c)
+				       ? WHY("'%c' is not allowed in a zone name", *c)
+				       : WHY("byte 0x%02x is not allowed in a zone name", (unsigned char)*c);
 	/* No component may leave /usr/share/zoneinfo or be empty. */
 	for (const char *p = name; *p;) {
 		size_t k = strcspn(p, "/");
