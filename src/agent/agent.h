@@ -13,6 +13,10 @@ struct agent {
 	struct rpc_server *server;
 	/* The method tables served, linked through next (rpc/server-session.h). */
 	struct rpc_service *services, *services_last;
+	/* The names switched off (maitred_disable()), which the tables'
+	 * disabled arrays point at. */
+	char **switch_names;
+	size_t n_switch_names;
 	bool pid1;
 	/* Not PID 1, but a systemd service: Shutdown powers the system off
 	 * through systemd. */
@@ -30,6 +34,32 @@ struct agent {
  * a->services). -EEXIST when one of its paths is registered already:
  * nothing is added then. svc must outlive the server. */
 int maitred_add_service(struct agent *a, struct rpc_service *svc);
+
+/* Method switches (switches.c), once every service is registered and
+ * before the server is created. name is a service ("vm_tools.Maitred") or
+ * one method ("vm_tools.Maitred/LaunchProcess"): its calls are refused with
+ * PERMISSION_DENIED from their headers. -ENOENT when it names nothing
+ * registered (a typo must not leave a method served), -ENOMEM. */
+int maitred_disable(struct agent *a, const char *name);
+void maitred_switches_free(struct agent *a);
+
+/* Where the config file is read when --config is not given; a missing one
+ * is fine. Not below /etc/maitred, where every file is a boot job. */
+#define MAITRED_CONFIG_DEFAULT "/etc/valet/maitred.conf"
+
+struct maitred_config_error {
+	unsigned line; /* 1-based; 0: the file as a whole */
+	char message[256];
+};
+
+/* The config file: one "disable NAME" per line, '#' to the end of a line
+ * a comment, blank lines. Every line is applied (maitred_disable()) as it
+ * is read; stops at the first bad one, filling *err: -EINVAL for a line
+ * that is not "disable NAME", -ENOENT for a name that matches nothing.
+ * maitred_config_load() reads the file first (-ENOENT when missing, with
+ * err->line 0). */
+int maitred_config_parse(struct agent *a, const char *text, struct maitred_config_error *err);
+int maitred_config_load(struct agent *a, const char *path, struct maitred_config_error *err);
 
 /* Feeds the lifecycle (lifecycle.h) one input and carries out what it
  * asks. call is the Shutdown call with MAITRED_POWER_OFF (or NULL). The

@@ -14,6 +14,7 @@
 #include "net/sock.h"
 
 #define MAITRED_MAX_LISTEN 8
+#define MAITRED_MAX_DISABLE 64
 
 struct maitred_options {
 	const char *listen[MAITRED_MAX_LISTEN];
@@ -35,6 +36,11 @@ struct maitred_options {
 	const char *localtime;	  /* default /etc/localtime */
 	const char *zoneinfo_dir; /* default /usr/share/zoneinfo */
 	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
+	/* Method switches (agent.h: maitred_disable()), applied after the
+	 * config file's. */
+	const char *disable[MAITRED_MAX_DISABLE];
+	unsigned n_disable;
+	const char *config; /* --config, else NULL: MAITRED_CONFIG_DEFAULT if present */
 };
 
 /* Handed to every service; handlers read it, only main.c sets the

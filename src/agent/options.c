@@ -32,6 +32,10 @@ static void usage(FILE *f)
 	      "  --resolv-conf PATH     the file SetResolvConfig writes (default /etc/resolv.conf)\n"
 	      "  --localtime PATH       what SetTimezone replaces (default /etc/localtime)\n"
 	      "  --zoneinfo-dir DIR     where SetTimezone finds zones (default /usr/share/zoneinfo)\n"
+	      "  --disable NAME         refuse a service (vm_tools.Maitred) or one method\n"
+	      "                         (vm_tools.Maitred/LaunchProcess) with PERMISSION_DENIED (repeatable)\n"
+	      "  --config PATH          read 'disable NAME' lines from PATH (default\n"
+	      "                         /etc/valet/maitred.conf, if present)\n"
 	      "  -h, --help             show this help\n",
 	      f);
 }
@@ -51,7 +55,9 @@ enum {
 	OPT_RESOLV_CONF,
 	OPT_LOCALTIME,
 	OPT_ZONEINFO_DIR,
-	OPT_RESPAWN_BACKOFF_MAX
+	OPT_RESPAWN_BACKOFF_MAX,
+	OPT_DISABLE,
+	OPT_CONFIG
 };
 
 static const struct option longopts[] = {
@@ -70,6 +76,8 @@ static const struct option longopts[] = {
 	{ "localtime", required_argument, NULL, OPT_LOCALTIME },
 	{ "zoneinfo-dir", required_argument, NULL, OPT_ZONEINFO_DIR },
 	{ "respawn-backoff-max", required_argument, NULL, OPT_RESPAWN_BACKOFF_MAX },
+	{ "disable", required_argument, NULL, OPT_DISABLE },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -167,6 +175,17 @@ static int parse_one(int c, const char *arg, struct maitred_options *opts)
 		  : c == OPT_LOCALTIME	 ? &opts->localtime
 					 : &opts->zoneinfo_dir) = arg;
 		break;
+	case OPT_DISABLE:
+		/* Whether it names anything is known once the services are
+		 * registered (agent.h: maitred_disable()). */
+		if (opts->n_disable == MAITRED_MAX_DISABLE) {
+			fprintf(stderr, "maitred: at most %d --disable options (use the config file)\n",
+				MAITRED_MAX_DISABLE);
+			return -EINVAL;
+		}
+		opts->disable[opts->n_disable++] = arg;
+		break;
+	case OPT_CONFIG: opts->config = arg; break;
 	case OPT_JOBS_DIR: opts->jobs_dir = arg; break;
 	case OPT_NO_JOBS: opts->no_startup_processes = true; break;
 	case 'h': usage(stdout); return 1;

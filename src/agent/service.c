@@ -137,6 +137,7 @@ void maitred_agent_free(struct agent *m)
 	maitred_vm_ready_free(&m->vm_ready);
 	maitred_boot_jobs_free(&m->boot_jobs);
 	maitred_power_off_free(&m->power_off);
+	maitred_switches_free(m);
 }
 
 void maitred_shutdown(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)

@@ -191,6 +191,39 @@ static int route_signals(struct agent *m)
 	return r;
 }
 
+/* The config file, then --disable: a name that matches nothing, or a bad
+ * line, stops maitred before it serves (a typo must not leave a method
+ * served). */
+static int apply_switches(struct agent *m)
+{
+	const struct maitred_options *o = &m->core.opts;
+	const char *path = o->config ? o->config : MAITRED_CONFIG_DEFAULT;
+	struct maitred_config_error err;
+	int r = maitred_config_load(m, path, &err);
+
+	if (r == -ENOENT && err.line == 0 && !o->config)
+		r = 0;
+	if (r < 0) {
+		if (err.line)
+			log_error("%s:%u: %s", path, err.line, err.message);
+		else
+			log_error("could not read the config file %s: %s", path, err.message);
+		return r;
+	}
+	for (unsigned i = 0; i < o->n_disable; i++) {
+		r = maitred_disable(m, o->disable[i]);
+		if (r == -ENOENT)
+			log_error("--disable '%s': no service or method of that name is served", o->disable[i]);
+		else if (r < 0)
+			log_error_errno(r, "--disable '%s'", o->disable[i]);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < m->n_switch_names; i++)
+		log_info("%s is disabled on this guest", m->switch_names[i]);
+	return 0;
+}
+
 /* The services registered so far; they must outlive the server. */
 static int new_server(struct agent *m, struct rpc_server **ret)
 {
@@ -262,6 +295,11 @@ static int run(int argc, char **argv)
 	r = vmtools_register(&m, &vmtools);
 	if (r < 0)
 		return setup_failed(r, "register vm_tools.Maitred");
+	r = apply_switches(&m);
+	if (r < 0) {
+		maitred_agent_free(&m);
+		return 2;
+	}
 	r = new_server(&m, &server);
 	if (r < 0)
 		return setup_failed(r, "create the server");

@@ -596,12 +596,17 @@ static void stream_grant(struct rpc_stream *st)
 	s->granted += g;
 }
 
-static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path)
+/* *ret_disabled: what switched the method off (rpc_service.disabled), or
+ * NULL when it is served. */
+static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path,
+					    const char **ret_disabled)
 {
 	for (; svc; svc = svc->next)
 		for (size_t i = 0; i < svc->n_methods; i++)
-			if (strcmp(svc->methods[i].path, path) == 0)
+			if (strcmp(svc->methods[i].path, path) == 0) {
+				*ret_disabled = svc->disabled ? svc->disabled[i] : NULL;
 				return &svc->methods[i];
+			}
 	return NULL;
 }
 
@@ -623,6 +628,7 @@ static void stream_check_headers(struct rpc_server_session *s, struct rpc_stream
 {
 	char msg[RPC_MAX_MESSAGE_TEXT];
 	const struct rpc_method *m;
+	const char *disabled = NULL;
 
 	if (!stream_check_deadline(s, st))
 		return;
@@ -639,10 +645,20 @@ static void stream_check_headers(struct rpc_server_session *s, struct rpc_stream
 		(void)submit_trailers_only(s, st, "415", RPC_INVALID_ARGUMENT, msg);
 		return;
 	}
-	m = st->path_too_long ? NULL : find_method(s->service, st->path);
+	m = st->path_too_long ? NULL : find_method(s->service, st->path, &disabled);
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.200s%s", st->path, st->path_too_long ? "..." : "");
 		stream_reject(st, RPC_UNIMPLEMENTED, msg);
+		return;
+	}
+	if (disabled) {
+		/* The method called is named when a whole service was switched off. */
+		if (strcmp(disabled, st->path + 1) == 0)
+			snprintf(msg, sizeof(msg), "%.200s is disabled on this guest", disabled);
+		else
+			snprintf(msg, sizeof(msg), "%.100s is disabled on this guest (%.200s called)", disabled,
+				 st->path + 1);
+		stream_reject(st, RPC_PERMISSION_DENIED, msg);
 		return;
 	}
 	st->method = m;

@@ -72,6 +72,12 @@ struct rpc_service {
 	size_t n_methods;
 	void *userdata;
 	const struct rpc_service *next;
+	/* NULL, or n_methods entries: a method whose entry is set is refused
+	 * from its headers, before any body is read, with PERMISSION_DENIED
+	 * "<entry> is disabled on this guest" (the entry names what was
+	 * switched off: the method, or its whole service). The owner decides
+	 * which; the core only consults it. */
+	const char *const *disabled;
 };
 
 struct rpc_limits {

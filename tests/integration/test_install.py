@@ -50,15 +50,19 @@ def test_make_install_honours_prefix_and_destdir():
               "usr/share/man/man8/maitred.8", "usr/share/man/man8/vshd.8", "usr/share/man/man5/maitred-jobs.5",
               "usr/share/man/man1/maitctl.1", "usr/share/man/man1/vsh.1",
               "usr/share/bash-completion/completions/maitctl", "usr/share/bash-completion/completions/vsh",
-              "usr/share/doc/valet/examples/jobs/50-example.textproto"):
+              "usr/share/doc/valet/examples/jobs/50-example.textproto", "etc/valet/maitred.conf"):
         assert f in files, (f, sorted(files))
+    # The config file, every line commented out: it changes nothing.
+    conf = open(os.path.join(dest, "etc/valet/maitred.conf")).read().splitlines()
+    assert all(ln.startswith("#") or not ln.strip() for ln in conf), conf
     units = [f for f in files if f.endswith(".service")]
     assert sorted(os.path.basename(u) for u in units) == ["maitred.service", "vshd.service"], units
     for u in units:
         text = open(os.path.join(dest, u)).read()
         assert "ExecStart=/usr/sbin/" in text and "Type=notify" in text, text
-    # Nothing outside DESTDIR: every path is below the prefix or the unit dir.
-    assert all(f.startswith(("usr/", "lib/")) for f in files), sorted(files)
+    # Nothing outside DESTDIR: every path is below the prefix or the unit
+    # dir, but the config file (sysconfdir: /etc with the prefix /usr).
+    assert all(f.startswith(("usr/", "lib/")) or f == "etc/valet/maitred.conf" for f in files), sorted(files)
 
 
 def test_every_help_option_is_in_the_manual():

@@ -382,6 +382,58 @@ TEST(unknown_method_is_decided_from_the_headers)
 	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", one, n1, NULL)->grpc_status, 0);
 }
 
+static int n_rejected;
+static int last_rejected_code;
+static void count_reject(const char *peer, const char *path, int code, const char *message, void *ud)
+{
+	n_rejected++;
+	last_rejected_code = code;
+}
+
+/* A switched-off method (rpc_service.disabled) is refused from its
+ * headers: PERMISSION_DENIED naming it, the reject callback told, a 4 MiB
+ * body dropped as it comes (never buffered), the other methods served. */
+TEST(disabled_method_is_refused_from_the_headers)
+{
+	static const char *const off[] = { NULL, "t.S/Defer" };
+	static const char *const all_off[] = { "t.S", "t.S" };
+	const struct rpc_service svc = { .methods = methods, .n_methods = 2, .disabled = off };
+	const struct rpc_service svc_all = { .methods = methods, .n_methods = 2, .disabled = all_off };
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = NULL;
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s_all = NULL;
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	_cleanup_(h2_peer_freep) struct h2_peer *p_all = h2_peer_new();
+	uint8_t one[300];
+	size_t n1 = mount_body(one, "a"), len;
+
+	CHECK_EQ(rpc_server_session_new(&svc, NULL, notify, NULL, &s), 0);
+	rpc_server_session_set_reject(s, count_reject, NULL);
+	n_rejected = 0;
+	_cleanup_free_ uint8_t *body = largest_mount_body(&len);
+	CHECK(body);
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, len, NULL, true);
+	max_buffered_seen = 0;
+	h2_pump_hook = track_buffered;
+	h2_pump(p, s);
+	h2_pump_hook = NULL;
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, RPC_PERMISSION_DENIED);
+	CHECK_STR(r->grpc_message, "t.S/Defer is disabled on this guest");
+	CHECK_EQ(max_buffered_seen, 0);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	CHECK_EQ(n_deferred, 0);
+	CHECK_EQ(n_rejected, 1);
+	CHECK_EQ(last_rejected_code, RPC_PERMISSION_DENIED);
+	/* The other method is still served. */
+	CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", one, n1, NULL)->grpc_status, 0);
+
+	/* The whole service: the refusal names it and the method called. */
+	CHECK_EQ(rpc_server_session_new(&svc_all, NULL, notify, NULL, &s_all), 0);
+	r = one_call(s_all, p_all, "/t.S/Mount", "application/grpc", one, n1, NULL);
+	CHECK_EQ(r->grpc_status, RPC_PERMISSION_DENIED);
+	CHECK_STR(r->grpc_message, "t.S is disabled on this guest (t.S/Mount called)");
+}
+
 /* The session reads no clock: deadlines follow the one given with the
  * bytes, so a fake clock drives them exactly. */
 TEST(deadlines_follow_the_clock_given)

@@ -105,9 +105,13 @@ class Guest:
                     "/usr/share/doc/valet/examples/jobs/50-example.textproto",
                     "/usr/share/man/man1/maitctl.1.gz", "/usr/share/man/man1/vsh.1.gz",
                     "/usr/share/man/man1/valet-mkinitramfs.1.gz", "/usr/share/man/man5/maitred-jobs.5.gz",
-                    "/usr/share/man/man8/maitred.8.gz", "/usr/share/man/man8/vshd.8.gz"}
+                    "/usr/share/man/man8/maitred.8.gz", "/usr/share/man/man8/vshd.8.gz",
+                    "/etc/valet/maitred.conf"}
         missing = expected - paths
         assert not missing, (missing, listing)
+        # The config file is the administrator's: a conffile.
+        conffiles = sh("dpkg-deb", "-I", self.deb, "conffiles").stdout.split()
+        assert "/etc/valet/maitred.conf" in conffiles, conffiles
         # Installed, not enabled: no wants/ link in the package.
         assert not any("wants" in p for p in paths), listing
 
