@@ -173,20 +173,31 @@ int files_stat(const char *path, bool follow_symlinks, struct files_info *ret, s
 	return r < 0 ? files_fail_path(err, r, path) : 0;
 }
 
+/* A directory stream of its own over directory fd (which stays the
+ * caller's): readdir() positions are not shared with fd. */
+static int open_dir_stream(int fd, const char *path, DIR **ret, struct files_err *err)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return files_fail_path(err, -errno, path);
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int r = -errno;
+		safe_close(dfd);
+		return files_fail_path(err, r, path);
+	}
+	*ret = d;
+	return 0;
+}
+
 /* path holds the directory's path (len bytes) and room to append. */
 static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct names_cache *cache, files_list_fn fn,
 		    void *userdata, struct files_err *err)
 {
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return files_fail_path(err, -errno, path);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int r = -errno;
-		safe_close(fd);
-		return files_fail_path(err, r, path);
-	}
-	int r = 0;
+	DIR *d;
+	int r = open_dir_stream(dirfd, path, &d, err);
+	if (r < 0)
+		return r;
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(d);
@@ -299,16 +310,10 @@ static int remove_contents(int fd, const char *path, dev_t dev, uint64_t mnt_id,
 {
 	if (level > FILES_REMOVE_DEPTH_MAX)
 		return files_fail(err, -ELOOP, "%s: deeper than %d levels", path, FILES_REMOVE_DEPTH_MAX);
-	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return files_fail_path(err, -errno, path);
-	DIR *d = fdopendir(dfd);
-	if (!d) {
-		int r = -errno;
-		safe_close(dfd);
-		return files_fail_path(err, r, path);
-	}
-	int r = 0;
+	DIR *d;
+	int r = open_dir_stream(fd, path, &d, err);
+	if (r < 0)
+		return r;
 	for (;;) {
 		errno = 0;
 		struct dirent *de = readdir(d);

@@ -38,7 +38,8 @@ static int check_components(const char *p, const char *whole, struct files_err *
 	}
 }
 
-int files_path_check(const char *path, size_t len, struct files_err *err)
+/* What every path a peer sends must be: present, without NUL, bounded. */
+static int check_string(const char *path, size_t len, struct files_err *err)
 {
 	if (!path || len == 0)
 		return files_fail(err, -EINVAL, "path missing");
@@ -46,6 +47,15 @@ int files_path_check(const char *path, size_t len, struct files_err *err)
 		return files_fail(err, -EINVAL, "path contains a NUL byte");
 	if (len >= FILES_PATH_MAX)
 		return files_fail(err, -EINVAL, "path longer than %d bytes", FILES_PATH_MAX - 1);
+	return 0;
+}
+
+int files_path_check(const char *path, size_t len, struct files_err *err)
+{
+	int r = check_string(path, len, err);
+
+	if (r < 0)
+		return r;
 	if (path[0] != '/')
 		return files_fail(err, -EINVAL, "%s: path is not absolute", path);
 	if (len == 1)
@@ -55,12 +65,10 @@ int files_path_check(const char *path, size_t len, struct files_err *err)
 
 int files_relpath_check(const char *path, size_t len, struct files_err *err)
 {
-	if (!path || len == 0)
-		return files_fail(err, -EINVAL, "path missing");
-	if (strlen(path) != len)
-		return files_fail(err, -EINVAL, "path contains a NUL byte");
-	if (len >= FILES_PATH_MAX)
-		return files_fail(err, -EINVAL, "path longer than %d bytes", FILES_PATH_MAX - 1);
+	int r = check_string(path, len, err);
+
+	if (r < 0)
+		return r;
 	if (path[0] == '/')
 		return files_fail(err, -EINVAL, "%s: path is absolute, not relative to the root", path);
 	return check_components(path, path, err);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,15 +165,6 @@ static int parent_error(int r, const char *path, struct files_err *err)
 	}
 }
 
-static int tmp_name(char buf[40])
-{
-	uint64_t x;
-	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
-		return -EIO;
-	snprintf(buf, 40, ".valet-tmp-%016llx", (unsigned long long)x);
-	return 0;
-}
-
 /* Renames dirfd/tmp over dirfd/name, removing tmp on failure. */
 static int replace_with(int dirfd, const char *tmp, const char *name, const char *path, struct files_err *err)
 {
@@ -217,8 +207,8 @@ static int add_dir(struct files_tree_writer *w, int dirfd, const char *name, con
 static int add_symlink(struct files_tree_writer *w, int dirfd, const char *name, const struct files_tree_entry *e,
 		       struct files_err *err)
 {
-	char tmp[40];
-	int r = tmp_name(tmp);
+	char tmp[FILES_TMP_NAME_MAX];
+	int r = files_tmp_name(tmp);
 	if (r < 0)
 		return r;
 	if (symlinkat(e->symlink_target, dirfd, tmp) < 0)
@@ -246,7 +236,7 @@ static int add_hardlink(struct files_tree_writer *w, int dirfd, const char *name
 	_cleanup_close_ int sdir = -1;
 	const char *sname;
 	struct stat st, lst;
-	char tmp[40];
+	char tmp[FILES_TMP_NAME_MAX];
 
 	int r = files_open_parent_beneath(w->rootfd, e->hardlink_to, &sdir, &sname);
 	if (r < 0)
@@ -259,7 +249,7 @@ static int add_hardlink(struct files_tree_writer *w, int dirfd, const char *name
 	if (!S_ISREG(st.st_mode) || !files_inode_set_find(&w->created, st.st_dev, st.st_ino, NULL))
 		return files_fail(err, -EINVAL, "entry %s: hardlink_to %s is not a file of this tree (refused)",
 				  e->path, e->hardlink_to);
-	r = tmp_name(tmp);
+	r = files_tmp_name(tmp);
 	if (r < 0)
 		return r;
 	if (linkat(sdir, sname, dirfd, tmp, 0) < 0)

@@ -16,7 +16,7 @@ struct files_writer {
 	int fd;
 	char *name;
 	char *path;
-	char tmpname[32]; /* the named temporary file, or "" */
+	char tmpname[FILES_TMP_NAME_MAX]; /* the named temporary file, or "" */
 	mode_t mode;
 	struct files_write_opts o;
 	uint8_t expected[SHA256_DIGEST_SIZE];
@@ -38,12 +38,12 @@ void files_writer_free(struct files_writer *w)
 	free(w);
 }
 
-static int random_name(char buf[32])
+int files_tmp_name(char buf[FILES_TMP_NAME_MAX])
 {
 	uint64_t x;
 	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
 		return -EIO;
-	snprintf(buf, 32, ".valet-tmp-%016llx", (unsigned long long)x);
+	snprintf(buf, FILES_TMP_NAME_MAX, ".valet-tmp-%016llx", (unsigned long long)x);
 	return 0;
 }
 
@@ -51,7 +51,7 @@ static int random_name(char buf[32])
 static int create_named(struct files_writer *w)
 {
 	for (int i = 0; i < 16; i++) {
-		int r = random_name(w->tmpname);
+		int r = files_tmp_name(w->tmpname);
 		if (r < 0)
 			return r;
 		int fd = openat(w->dirfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -184,7 +184,7 @@ static int publish(struct files_writer *w)
 		if (w->o.no_replace)
 			return link_tmpfile(w, w->name);
 		for (int i = 0; i < 16; i++) {
-			r = random_name(w->tmpname);
+			r = files_tmp_name(w->tmpname);
 			if (r < 0)
 				return r;
 			r = link_tmpfile(w, w->tmpname);

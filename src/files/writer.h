@@ -39,6 +39,12 @@ struct files_write_opts {
 
 struct files_writer;
 
+/* A hidden, random name for a temporary entry beside its target
+ * (".valet-tmp-" and 16 hex digits); the tree writer's links and symlinks
+ * use it too. */
+#define FILES_TMP_NAME_MAX 32
+int files_tmp_name(char buf[FILES_TMP_NAME_MAX]);
+
 /* path: a checked absolute path (files_path_check()). */
 int files_writer_open(const char *path, const struct files_write_opts *o, struct files_writer **ret,
 		      struct files_err *err);
