@@ -194,7 +194,7 @@ static int open_dir_stream(int fd, const char *path, DIR **ret, struct files_err
 static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct names_cache *cache, files_list_fn fn,
 		    void *userdata, struct files_err *err)
 {
-	DIR *d;
+	DIR *d = NULL;
 	int r = open_dir_stream(dirfd, path, &d, err);
 	if (r < 0)
 		return r;
@@ -310,7 +310,7 @@ static int remove_contents(int fd, const char *path, dev_t dev, uint64_t mnt_id,
 {
 	if (level > FILES_REMOVE_DEPTH_MAX)
 		return files_fail(err, -ELOOP, "%s: deeper than %d levels", path, FILES_REMOVE_DEPTH_MAX);
-	DIR *d;
+	DIR *d = NULL;
 	int r = open_dir_stream(fd, path, &d, err);
 	if (r < 0)
 		return r;
