@@ -7,9 +7,12 @@
  * a client that stops reading fills maitred's send queue, maitred stops
  * reading the worker, whose blocking send waits.
  *
+ * maitred -> worker: JOB (the method's number, then the call's first
+ * request message, encoded), to start a call.
  * Worker -> maitred: MSG (an encoded response message, passed on to the
  * client as it is), then DONE or ERROR (a status code and its message),
- * then the worker exits. A worker that goes away without either died.
+ * whose payloads start with a byte saying whether the worker can take
+ * another JOB (pool.h). A worker that goes away without either died.
  * maitred -> worker (Write, WriteTree): DATA, ENTRY (an encoded TreeEntry),
  * COMMIT (the client half-closed). The end of the socket without COMMIT
  * is an abort: the worker discards what it had written and exits. */
@@ -20,6 +23,7 @@
 #include <stdint.h>
 
 enum fsvc_frame_kind {
+	FSVC_JOB = 'J',
 	FSVC_MSG = 'M',
 	FSVC_DONE = 'D',
 	FSVC_ERROR = 'E',
@@ -37,10 +41,12 @@ enum fsvc_frame_kind {
 /* An ENTRY or MSG that is not data (FileInfo, TreeEntry): its paths are
  * at most 4 KiB each, so it always fits. */
 
-/* An ERROR frame's payload: the code, then the message (not NUL-ended). */
-struct fsvc_error_head {
-	uint32_t code;
-};
+/* A DONE frame's payload; an ERROR frame's, followed by the message (not
+ * NUL-ended). */
+struct fsvc_end_head {
+	uint8_t reusable;
+	uint32_t code; /* ERROR only */
+} __attribute__((packed));
 
 /* The socketpair, both ends close-on-exec, each with a send buffer of a
  * few frames. */

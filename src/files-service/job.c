@@ -1,36 +1,31 @@
 /* maitred's side of a Files call: the relay between the call and its
- * worker (frame.h has the protocol, service.h the shape).
- *
- * A job lives from submit() until its worker has exited, which may be
- * after the call has ended (cancelled while the worker is stuck on its
- * disk): the worker count bounds the processes, not the calls. */
+ * worker (frame.h has the protocol, pool.h the workers). A job lives as
+ * long as its call; the worker may outlive it (pool.c). */
 #include "job.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "agent/worker.h"
 #include "base/macro.h"
+#include "files.pb-c.h"
 #include "frame.h"
-#include "rpc/alloc.h"
-#include "work.h"
+#include "pool.h"
 
 struct fsvc_job {
 	struct files_service *svc;
-	struct fsvc_job *next_queued;
 	struct fsvc_job *prev, *next; /* svc->jobs */
-	struct rpc_call *call;	      /* NULL once the call has ended */
+	struct fsvc_job *next_queued;
+	struct rpc_call *call;
 	enum fsvc_method method;
-	ProtobufCMessage *request; /* our copy; the worker reads it */
-	int fd;			   /* maitred's end of the socketpair */
+	uint8_t *job_frame; /* the JOB frame's payload: method, request */
+	size_t job_frame_len;
+	struct fsvc_proc *proc; /* its worker, once started */
+	int fd;			/* the worker's socket (the pool's) */
 	struct loop_io *io;
-	struct worker *worker;
 	uint8_t *rbuf; /* one frame from the worker */
 	/* Data for the worker that its socket had no room for: the rest of
 	 * one client message, as frames of kind pending_kind. */
@@ -42,66 +37,8 @@ struct fsvc_job {
 	bool worker_deaf;  /* the worker stopped reading (it failed) */
 };
 
-static void job_start(struct fsvc_job *j);
 static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata);
 static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...) _printf_(3, 4);
-
-/* Watches the worker's socket for what the job waits for. Not watched at
- * all while the call's send queue is full and nothing is pending: epoll
- * reports a hang-up even when asked for nothing, and the worker may well
- * have exited with its last frames unread. */
-static void job_update_events(struct fsvc_job *j)
-{
-	uint32_t ev = 0;
-	int r;
-
-	if (j->call && !j->send_blocked)
-		ev |= EPOLLIN;
-	if (j->call && j->pending)
-		ev |= EPOLLOUT;
-	if (!ev) {
-		loop_io_free(j->io);
-		j->io = NULL;
-		return;
-	}
-	r = j->io ? loop_io_set_events(j->io, ev) : loop_add_io(j->svc->core->loop, j->fd, ev, on_io, j, &j->io);
-	if (r < 0)
-		job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not watch the worker: %s", strerror(-r));
-}
-
-/* The call is over (answered here, or cancelled by the core): forget it,
- * and tell the worker by closing our end (without COMMIT: an abort). The
- * job itself stays until the worker has exited. */
-static void job_drop_call(struct fsvc_job *j)
-{
-	j->call = NULL;
-	loop_io_free(j->io);
-	j->io = NULL;
-	if (j->fd >= 0)
-		close(j->fd);
-	j->fd = -1;
-	free(j->pending);
-	j->pending = NULL;
-	free(j->rbuf);
-	j->rbuf = NULL;
-}
-
-static void job_free(struct fsvc_job *j)
-{
-	struct files_service *s = j->svc;
-
-	job_drop_call(j);
-	worker_free(j->worker);
-	if (j->request)
-		protobuf_c_message_free_unpacked(j->request, NULL);
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		s->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	free(j);
-}
 
 static void queue_remove(struct files_service *s, struct fsvc_job *j)
 {
@@ -119,68 +56,76 @@ static void queue_remove(struct files_service *s, struct fsvc_job *j)
 	j->next_queued = NULL;
 }
 
-/* A worker slot is free: the oldest waiting call gets it. */
-static void start_queued(struct files_service *s)
+/* The call is over (answered, or cancelled by the core). reuse: the
+ * worker answered after reading all it was sent, and said it may serve
+ * again. */
+static void job_free(struct fsvc_job *j, bool reuse)
 {
-	while (s->queue && s->workers < FSVC_MAX_WORKERS) {
-		struct fsvc_job *j = s->queue;
-		queue_remove(s, j);
-		job_start(j);
-	}
-}
-
-static void on_worker_exit(int result, void *userdata)
-{
-	struct fsvc_job *j = userdata;
 	struct files_service *s = j->svc;
 
-	s->workers--;
-	worker_free(j->worker);
-	j->worker = NULL;
-	/* Frames it sent before exiting are still in the socket: the io
-	 * callback reads them, and the end of the socket after them. */
-	if (!j->call) {
-		job_free(j);
-		start_queued(s);
-	}
+	queue_remove(s, j);
+	loop_io_free(j->io);
+	free(j->pending);
+	free(j->rbuf);
+	free(j->job_frame);
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		s->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	/* Last: putting the worker back may start a queued job at once. */
+	if (j->proc)
+		fsvc_proc_put(j->proc, reuse);
+	free(j);
 }
 
-/* Ends the call with a status and drops it. */
+/* Watches the worker's socket for what the job waits for. Not watched at
+ * all while the call's send queue is full and nothing is pending: epoll
+ * reports a hang-up even when asked for nothing, and the worker may well
+ * have exited with its last frames unread. */
+static int job_update_events(struct fsvc_job *j)
+{
+	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending ? EPOLLOUT : 0);
+	int r;
+
+	if (!ev) {
+		loop_io_free(j->io);
+		j->io = NULL;
+		return 0;
+	}
+	r = j->io ? loop_io_set_events(j->io, ev) : loop_add_io(j->svc->core->loop, j->fd, ev, on_io, j, &j->io);
+	if (r < 0)
+		job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not watch the worker: %s", strerror(-r));
+	return r;
+}
+
+static void job_end(struct fsvc_job *j, bool reuse, int code, const char *msg)
+{
+	struct rpc_call *call = j->call;
+
+	rpc_call_set_cancel(call, NULL, NULL);
+	job_free(j, reuse);
+	rpc_call_finish(call, code, msg ? "%s" : NULL, msg);
+}
+
+/* Ends the call with a status; the worker is not reused. */
 static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...)
 {
 	char msg[512]; /* what grpc-message carries at most */
 	va_list ap;
-	struct rpc_call *call = j->call;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	job_drop_call(j);
-	rpc_call_finish(call, code, "%s", msg);
-	if (!j->worker) {
-		struct files_service *s = j->svc;
-		job_free(j);
-		start_queued(s);
-	}
-}
-
-static void job_finish_ok(struct fsvc_job *j)
-{
-	struct rpc_call *call = j->call;
-
-	job_drop_call(j);
-	rpc_call_finish(call, RPC_OK, NULL);
-	if (!j->worker) {
-		struct files_service *s = j->svc;
-		job_free(j);
-		start_queued(s);
-	}
+	job_end(j, false, code, msg);
 }
 
 /* One frame from the worker. False once the call has ended. */
 static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 {
-	const struct fsvc_error_head *h;
+	const struct fsvc_end_head *h = (const struct fsvc_end_head *)(f + 1);
+	char msg[512];
 	int r;
 
 	switch (f[0]) {
@@ -194,42 +139,50 @@ static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 			j->send_blocked = true;
 		return true;
 	case FSVC_DONE:
-		job_finish_ok(j);
+		if (n < 1 + sizeof(*h))
+			break;
+		job_end(j, h->reusable && !j->worker_deaf, RPC_OK, NULL);
 		return false;
 	case FSVC_ERROR:
 		if (n < 1 + sizeof(*h))
 			break;
-		h = (const struct fsvc_error_head *)(f + 1);
-		job_finish(j, (int)h->code, "%.*s", (int)(n - 1 - sizeof(*h)), (const char *)(f + 1 + sizeof(*h)));
+		snprintf(msg, sizeof(msg), "%.*s", (int)(n - 1 - sizeof(*h)), (const char *)(f + 1 + sizeof(*h)));
+		job_end(j, h->reusable && !j->worker_deaf, (int)h->code, msg);
 		return false;
 	}
 	job_finish(j, RPC_INTERNAL, "the worker of this call sent a bad frame");
 	return false;
 }
 
-static void read_frames(struct fsvc_job *j)
+/* False once the call has ended. */
+static bool read_frames(struct fsvc_job *j)
 {
 	if (!j->rbuf) {
 		j->rbuf = malloc(FSVC_FRAME_MAX);
-		if (!j->rbuf)
-			return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		if (!j->rbuf) {
+			job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
+			return false;
+		}
 	}
-	while (j->call && !j->send_blocked) {
+	while (!j->send_blocked) {
 		ssize_t n = recv(j->fd, j->rbuf, FSVC_FRAME_MAX, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
-		if (n <= 0)
-			return job_finish(j, RPC_INTERNAL, "the worker of this call ended without an answer");
+		if (n <= 0) {
+			job_finish(j, RPC_INTERNAL, "the worker of this call ended without an answer");
+			return false;
+		}
 		if (!handle_frame(j, j->rbuf, (size_t)n))
-			return;
+			return false;
 	}
-	job_update_events(j);
+	return job_update_events(j) == 0;
 }
 
-/* Sends as much of the pending data as the socket takes. 0 when all of it
- * went, -EAGAIN when some is left, other -errno when the worker is gone. */
+/* Sends as much of the pending data as the socket takes: 0 when all of
+ * it went, -EAGAIN when some is left, other -errno when the worker is
+ * gone. */
 static int flush_pending(struct fsvc_job *j)
 {
 	while (j->pending_off < j->pending_len) {
@@ -248,7 +201,7 @@ static void send_commit(struct fsvc_job *j)
 {
 	j->commit_due = false;
 	/* A worker that failed has its answer in the socket already. */
-	if (fsvc_send(j->fd, FSVC_COMMIT, NULL, 0, NULL, 0) < 0)
+	if (!j->worker_deaf && fsvc_send(j->fd, FSVC_COMMIT, NULL, 0, NULL, 0) < 0)
 		j->worker_deaf = true;
 }
 
@@ -270,9 +223,9 @@ static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
 		}
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		read_frames(j);
+		(void)read_frames(j);
 	else
-		job_update_events(j);
+		(void)job_update_events(j);
 }
 
 /* Data or an entry for the worker, in frames of at most FSVC_CHUNK. What
@@ -305,7 +258,7 @@ static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8
 	j->pending_off = 0;
 	j->pending_kind = kind;
 	rpc_call_pause_receiving(j->call);
-	job_update_events(j);
+	(void)job_update_events(j);
 }
 
 static void on_write_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
@@ -323,7 +276,7 @@ static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, 
 {
 	const Valet__V1__TreeRequest *m = (const Valet__V1__TreeRequest *)msg;
 	struct fsvc_job *j = userdata;
-	uint8_t *buf;
+	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len;
 
 	switch (m->part_case) {
@@ -341,10 +294,10 @@ static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, 
 			return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		valet__v1__tree_entry__pack(m->entry, buf);
 		to_worker(j, FSVC_ENTRY, buf, len);
-		free(buf);
 		return;
 	default:
-		return job_finish(j, RPC_INVALID_ARGUMENT, "WriteTree: only the first message is a header; then entries and data");
+		return job_finish(j, RPC_INVALID_ARGUMENT,
+				  "WriteTree: only the first message is a header; then entries and data");
 	}
 }
 
@@ -363,73 +316,37 @@ static void on_writable(struct rpc_call *call, void *userdata)
 	struct fsvc_job *j = userdata;
 
 	j->send_blocked = false;
-	job_update_events(j);
+	(void)job_update_events(j);
 }
 
 static void on_cancel(struct rpc_call *call, void *userdata)
 {
-	struct fsvc_job *j = userdata;
-	struct files_service *s = j->svc;
-
-	j->call = NULL; /* freed by the core after this */
-	job_drop_call(j);
-	queue_remove(s, j);
-	if (!j->worker) {
-		job_free(j);
-		start_queued(s);
-	}
+	job_free(userdata, false);
 }
 
-/* In the worker: the method's work on its end of the socketpair. */
-static int run_in_worker(void *arg)
+/* The worker has exited; what it sent before is still in the socket. */
+static void on_worker_exit(void *userdata)
 {
-	struct fsvc_job *j = arg;
-	int fd = j->fd; /* the worker's end, set just before the fork */
+	struct fsvc_job *j = userdata;
 
-	switch (j->method) {
-	case FSVC_STAT:
-		return fsvc_work_stat(fd, (const Valet__V1__StatRequest *)j->request);
-	case FSVC_LIST:
-		return fsvc_work_list(fd, (const Valet__V1__ListRequest *)j->request);
-	case FSVC_MKDIR:
-		return fsvc_work_mkdir(fd, (const Valet__V1__MakeDirectoryRequest *)j->request);
-	case FSVC_REMOVE:
-		return fsvc_work_remove(fd, (const Valet__V1__RemoveRequest *)j->request);
-	case FSVC_MOVE:
-		return fsvc_work_move(fd, (const Valet__V1__MoveRequest *)j->request);
-	case FSVC_READ:
-		return fsvc_work_read(fd, (const Valet__V1__ReadRequest *)j->request);
-	case FSVC_READ_TREE:
-		return fsvc_work_read_tree(fd, (const Valet__V1__ReadTreeRequest *)j->request);
-	case FSVC_WRITE:
-		return fsvc_work_write(fd, ((const Valet__V1__WriteRequest *)j->request)->header);
-	case FSVC_WRITE_TREE:
-		return fsvc_work_write_tree(fd, ((const Valet__V1__TreeRequest *)j->request)->header);
-	}
-	return -EINVAL;
+	if (!j->io && !j->send_blocked)
+		(void)job_update_events(j);
 }
 
 static void job_start(struct fsvc_job *j)
 {
-	struct files_service *s = j->svc;
-	int fds[2], r;
+	int r = fsvc_proc_get(j->svc, on_worker_exit, j, &j->proc);
 
-	r = fsvc_socketpair(fds);
 	if (r < 0)
 		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not start a worker: %s", strerror(-r));
-	j->fd = fds[1];
-	r = worker_start(s->core->loop, run_in_worker, j, fds[1], on_worker_exit, j, &j->worker);
-	close(fds[1]);
-	j->fd = fds[0];
-	if (r < 0) {
-		close(fds[0]);
-		j->fd = -1;
-		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not start a worker: %s", strerror(-r));
-	}
-	s->workers++;
-	(void)fcntl(j->fd, F_SETFL, O_NONBLOCK);
-	job_update_events(j);
-	if (!j->call)
+	j->fd = fsvc_proc_fd(j->proc);
+	/* An idle or new worker's socket is empty: the frame fits. */
+	r = fsvc_send(j->fd, FSVC_JOB, j->job_frame, j->job_frame_len, NULL, 0);
+	free(j->job_frame);
+	j->job_frame = NULL;
+	if (r < 0)
+		return job_finish(j, RPC_INTERNAL, "could not reach the worker: %s", strerror(-r));
+	if (job_update_events(j) < 0)
 		return;
 	rpc_call_set_writable(j->call, on_writable, j);
 	if (j->method == FSVC_WRITE)
@@ -438,30 +355,35 @@ static void job_start(struct fsvc_job *j)
 		rpc_call_set_receiver(j->call, on_tree_message, on_client_end, j);
 }
 
-/* An owned copy of a message the core will free. */
-static ProtobufCMessage *message_dup(const ProtobufCMessage *m)
+void fsvc_job_start_queued(struct files_service *s)
 {
-	size_t len = protobuf_c_message_get_packed_size(m);
-	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-
-	if (!buf)
-		return NULL;
-	protobuf_c_message_pack(m, buf);
-	return protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	while (s->queue && s->busy < FSVC_MAX_WORKERS) {
+		struct fsvc_job *j = s->queue;
+		queue_remove(s, j);
+		job_start(j);
+	}
 }
 
 void fsvc_job_submit(struct files_service *s, struct rpc_call *call, enum fsvc_method m,
 		     const ProtobufCMessage *request)
 {
-	struct fsvc_job *j = calloc(1, sizeof(*j));
+	size_t len = protobuf_c_message_get_packed_size(request);
+	struct fsvc_job *j;
 
+	/* Paths are at most 4 KiB: a request this large is wrong anyway. */
+	if (len + 2 > FSVC_FRAME_MAX)
+		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "the request of %zu bytes is too large", len);
+	j = calloc(1, sizeof(*j));
 	if (!j)
 		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
-	j->request = message_dup(request);
-	if (!j->request) {
+	j->job_frame = malloc(len + 1);
+	if (!j->job_frame) {
 		free(j);
 		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
 	}
+	j->job_frame[0] = (uint8_t)m;
+	protobuf_c_message_pack(request, j->job_frame + 1);
+	j->job_frame_len = len + 1;
 	j->svc = s;
 	j->call = call;
 	j->method = m;
@@ -471,7 +393,7 @@ void fsvc_job_submit(struct files_service *s, struct rpc_call *call, enum fsvc_m
 		s->jobs->prev = j;
 	s->jobs = j;
 	rpc_call_set_cancel(call, on_cancel, j);
-	if (s->workers < FSVC_MAX_WORKERS && !s->queue)
+	if (s->busy < FSVC_MAX_WORKERS && !s->queue)
 		return job_start(j);
 	if (s->queue_last)
 		s->queue_last->next_queued = j;
@@ -484,9 +406,7 @@ void fsvc_job_free_all(struct files_service *s)
 {
 	while (s->jobs) {
 		struct fsvc_job *j = s->jobs;
-		if (j->call)
-			rpc_call_set_cancel(j->call, NULL, NULL);
-		job_free(j);
+		rpc_call_set_cancel(j->call, NULL, NULL);
+		job_free(j, false);
 	}
-	s->queue = s->queue_last = NULL;
 }

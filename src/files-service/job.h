@@ -22,4 +22,6 @@ enum fsvc_method {
  * answered on the call. */
 void fsvc_job_submit(struct files_service *s, struct rpc_call *call, enum fsvc_method m,
 		     const ProtobufCMessage *request);
+/* Starts waiting jobs while there is room for their workers. */
+void fsvc_job_start_queued(struct files_service *s);
 void fsvc_job_free_all(struct files_service *s);

@@ -4,6 +4,7 @@
 
 #include "files.pb-c.h"
 #include "job.h"
+#include "pool.h"
 
 static void h_stat(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 {
@@ -83,4 +84,5 @@ int files_service_register(struct agent *a, struct files_service *s)
 void files_service_free(struct files_service *s)
 {
 	fsvc_job_free_all(s);
+	fsvc_pool_free(s);
 }

@@ -4,8 +4,9 @@
  * maitred: work.h), never in maitred's loop, so that a slow or stuck disk
  * delays that call only. maitred relays: request data to the worker,
  * responses to the client, with back-pressure both ways (frame.h). At
- * most FSVC_MAX_WORKERS workers live at once; later calls wait for one
- * to end, in order. */
+ * most FSVC_MAX_WORKERS workers are busy at once (a cancelled call's
+ * worker stuck on its disk still counts); later calls wait for one, in
+ * order. Finished workers wait a while for the next call (pool.h). */
 #pragma once
 
 #include "agent/agent.h"
@@ -13,13 +14,18 @@
 #define FSVC_MAX_WORKERS 64
 
 struct fsvc_job;
+struct fsvc_proc;
 
 struct files_service {
 	struct maitred *core;
 	struct rpc_service table;
-	unsigned workers;		 /* alive */
+	/* The workers (pool.c): all of them; the idle ones; how many are
+	 * not idle (serving, or on their way out after a call). */
+	struct fsvc_proc *procs, *idle;
+	unsigned n_idle, busy;
+	struct loop_timer *idle_timer;
 	struct fsvc_job *queue, *queue_last; /* waiting for a worker */
-	struct fsvc_job *jobs;		 /* every job, for files_service_free() */
+	struct fsvc_job *jobs;		 /* every call in progress */
 };
 
 int files_service_register(struct agent *a, struct files_service *s);

@@ -2,17 +2,31 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
+#include "base/macro.h"
 #include "frame.h"
+#include "job.h"
+#include "pool.h"
 #include "work.h"
 
-static int send_error(int fd, int code, const char *msg)
-{
-	struct fsvc_error_head h = { .code = (uint32_t)code };
+/* Whether this worker may take another call once the current one ends;
+ * never again once it has acted as a user. */
+static bool reusable, acted;
 
-	return fsvc_send(fd, FSVC_ERROR, &h, sizeof(h), msg, strlen(msg));
+void fsvc_work_set_reusable(bool on)
+{
+	reusable = on;
+}
+
+static int send_end(int fd, enum fsvc_frame_kind kind, int code, const char *msg)
+{
+	struct fsvc_end_head h = { .reusable = reusable && !acted, .code = (uint32_t)code };
+
+	return fsvc_send(fd, kind, &h, sizeof(h), msg, msg ? strlen(msg) : 0);
 }
 
 int fsvc_work_fail(int fd, int r, const struct files_err *err)
@@ -24,7 +38,7 @@ int fsvc_work_fail(int fd, int r, const struct files_err *err)
 		snprintf(fallback, sizeof(fallback), "%s", strerror(r < 0 ? -r : r));
 		msg = fallback;
 	}
-	(void)send_error(fd, files_grpc_code(r), msg);
+	(void)send_end(fd, FSVC_ERROR, files_grpc_code(r), msg);
 	return r;
 }
 
@@ -36,13 +50,13 @@ int fsvc_work_fail_code(int fd, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	(void)send_error(fd, code, msg);
+	(void)send_end(fd, FSVC_ERROR, code, msg);
 	return -EINVAL;
 }
 
 int fsvc_work_done(int fd)
 {
-	return fsvc_send(fd, FSVC_DONE, NULL, 0, NULL, 0);
+	return send_end(fd, FSVC_DONE, 0, NULL);
 }
 
 int fsvc_work_begin(int fd, const char *user, struct files_user *ret_user)
@@ -50,19 +64,90 @@ int fsvc_work_begin(int fd, const char *user, struct files_user *ret_user)
 	struct files_err err = { 0 };
 	int r;
 
-	/* A worker outliving maitred would be nobody's: its socket's end is
-	 * what it waits on, but a stuck disk is not. */
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	r = files_user_resolve(user, ret_user, &err);
 	if (r < 0)
 		return fsvc_work_fail(fd, r, &err);
-	/* Root acting as root: nothing to change. */
-	if (ret_user->uid == 0 && (!user || !user[0]))
-		return 0;
+	if (!user || !user[0])
+		return 0; /* root, as the worker is */
+	/* For good: this worker serves no other call. */
+	acted = true;
 	r = files_act_as(ret_user);
 	if (r < 0) {
 		files_user_clear(ret_user);
 		return fsvc_work_fail_code(fd, FILES_GRPC_INTERNAL, "could not act as %s: %s", user, strerror(-r));
 	}
 	return 0;
+}
+
+static const ProtobufCMessageDescriptor *const request_types[] = {
+	[FSVC_STAT] = &valet__v1__stat_request__descriptor,
+	[FSVC_LIST] = &valet__v1__list_request__descriptor,
+	[FSVC_MKDIR] = &valet__v1__make_directory_request__descriptor,
+	[FSVC_REMOVE] = &valet__v1__remove_request__descriptor,
+	[FSVC_MOVE] = &valet__v1__move_request__descriptor,
+	[FSVC_READ] = &valet__v1__read_request__descriptor,
+	[FSVC_READ_TREE] = &valet__v1__read_tree_request__descriptor,
+	[FSVC_WRITE] = &valet__v1__write_request__descriptor,
+	[FSVC_WRITE_TREE] = &valet__v1__tree_request__descriptor,
+};
+
+static int run(int fd, enum fsvc_method m, const ProtobufCMessage *req)
+{
+	switch (m) {
+	case FSVC_STAT:
+		return fsvc_work_stat(fd, (const Valet__V1__StatRequest *)req);
+	case FSVC_LIST:
+		return fsvc_work_list(fd, (const Valet__V1__ListRequest *)req);
+	case FSVC_MKDIR:
+		return fsvc_work_mkdir(fd, (const Valet__V1__MakeDirectoryRequest *)req);
+	case FSVC_REMOVE:
+		return fsvc_work_remove(fd, (const Valet__V1__RemoveRequest *)req);
+	case FSVC_MOVE:
+		return fsvc_work_move(fd, (const Valet__V1__MoveRequest *)req);
+	case FSVC_READ:
+		return fsvc_work_read(fd, (const Valet__V1__ReadRequest *)req);
+	case FSVC_READ_TREE:
+		return fsvc_work_read_tree(fd, (const Valet__V1__ReadTreeRequest *)req);
+	case FSVC_WRITE:
+		return fsvc_work_write(fd, ((const Valet__V1__WriteRequest *)req)->header);
+	case FSVC_WRITE_TREE:
+		return fsvc_work_write_tree(fd, ((const Valet__V1__TreeRequest *)req)->header);
+	}
+	return -EINVAL;
+}
+
+int fsvc_worker_main(int fd)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+
+	/* A worker outliving maitred would be nobody's: its socket's end is
+	 * what it waits on, but a stuck disk is not. */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	buf = malloc(FSVC_FRAME_MAX);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ProtobufCMessage *req;
+		ssize_t n = recv(fd, buf, FSVC_FRAME_MAX, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* The end of the socket: maitred is done with this worker. Any
+		 * other frame here is what an aborted call left. */
+		if (n < 2 || buf[0] != FSVC_JOB || buf[1] >= ARRAY_SIZE(request_types))
+			return 0;
+		/* A client stream's frames may wait unread behind an early
+		 * error: reusable again only once the worker has read its
+		 * COMMIT (work-write.c). */
+		reusable = buf[1] != FSVC_WRITE && buf[1] != FSVC_WRITE_TREE;
+		req = protobuf_c_message_unpack(request_types[buf[1]], NULL, (size_t)n - 2, buf + 2);
+		if (!req) {
+			reusable = false;
+			(void)fsvc_work_fail_code(fd, FILES_GRPC_INTERNAL, "the worker could not decode its request");
+			return -EBADMSG;
+		}
+		(void)run(fd, (enum fsvc_method)buf[1], req);
+		protobuf_c_message_free_unpacked(req, NULL);
+		if (!reusable || acted)
+			return 0;
+	}
 }

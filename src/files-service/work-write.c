@@ -106,6 +106,7 @@ int fsvc_work_write(int fd, const Valet__V1__WriteHeader *hdr)
 		} else if (buf[0] == FSVC_COMMIT) {
 			uint8_t digest[SHA256_DIGEST_SIZE];
 			struct stat st;
+			fsvc_work_set_reusable(true); /* everything sent was read */
 			r = files_writer_commit(w, digest, &st, &err);
 			if (r < 0)
 				return fsvc_work_fail(fd, r, &err);
@@ -167,6 +168,7 @@ static int write_tree(int fd, struct files_tree_writer *w, uint8_t *buf)
 				return fsvc_work_fail(fd, r, &err);
 		} else if (buf[0] == FSVC_COMMIT) {
 			struct files_tree_summary s;
+			fsvc_work_set_reusable(true); /* everything sent was read */
 			r = files_tree_writer_finish(w, &s, &err);
 			if (r < 0)
 				return fsvc_work_fail(fd, r, &err);

@@ -7,18 +7,24 @@
  * status for the child (unused by maitred: the frames say everything). */
 #pragma once
 
+#include <stdbool.h>
+
 #include "files.pb-c.h"
 #include "files/creds.h"
 #include "files/status.h"
 
-/* Common start: dies with maitred (PR_SET_PDEATHSIG), resolves user and
- * acts as that user. On failure the ERROR frame is sent; -errno. */
+/* Common start: resolves user and acts as that user (after which the
+ * worker is not reused). On failure the ERROR frame is sent; -errno. */
 int fsvc_work_begin(int fd, const char *user, struct files_user *ret_user);
 /* An ERROR frame from a files-layer failure r with its message, or
  * from fmt when err is NULL. Returns r. */
 int fsvc_work_fail(int fd, int r, const struct files_err *err);
 int fsvc_work_fail_code(int fd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fsvc_work_done(int fd);
+/* Whether the worker may serve another call after this one: Write and
+ * WriteTree say so once they have read the COMMIT (an error before it
+ * leaves the client's frames unread in the socket). */
+void fsvc_work_set_reusable(bool on);
 
 int fsvc_work_stat(int fd, const Valet__V1__StatRequest *req);
 int fsvc_work_list(int fd, const Valet__V1__ListRequest *req);
