@@ -8,7 +8,6 @@
 #include "agent/worker.h"
 #include "base/time-util.h"
 #include "frame.h"
-#include "job.h"
 
 struct fsvc_proc {
 	struct files_service *svc;
@@ -60,7 +59,7 @@ static void uncount(struct fsvc_proc *p)
 		return;
 	p->counted = false;
 	p->svc->busy--;
-	fsvc_job_start_queued(p->svc);
+	p->svc->worker_free(p->svc);
 }
 
 static void on_worker_exit(int result, void *userdata)

@@ -77,6 +77,7 @@ int files_service_register(struct agent *a, struct files_service *s)
 	*s = (struct files_service){
 		.core = &a->core,
 		.table = { methods, ARRAY_SIZE(methods), s },
+		.worker_free = fsvc_job_start_queued,
 	};
 	return maitred_add_service(a, &s->table);
 }

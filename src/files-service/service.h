@@ -24,6 +24,8 @@ struct files_service {
 	struct fsvc_proc *procs, *idle;
 	unsigned n_idle, busy;
 	struct loop_timer *idle_timer;
+	/* A busy worker became idle or exited (the jobs' queue moves on). */
+	void (*worker_free)(struct files_service *s);
 	struct fsvc_job *queue, *queue_last; /* waiting for a worker */
 	struct fsvc_job *jobs;		 /* every call in progress */
 };

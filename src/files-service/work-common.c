@@ -1,16 +1,9 @@
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 
-#include "base/macro.h"
 #include "frame.h"
-#include "job.h"
-#include "pool.h"
 #include "work.h"
 
 /* Whether this worker may take another call once the current one ends;
@@ -20,6 +13,11 @@ static bool reusable, acted;
 void fsvc_work_set_reusable(bool on)
 {
 	reusable = on;
+}
+
+bool fsvc_work_reusable(void)
+{
+	return reusable && !acted;
 }
 
 static int send_end(int fd, enum fsvc_frame_kind kind, int code, const char *msg)
@@ -79,75 +77,3 @@ int fsvc_work_begin(int fd, const char *user, struct files_user *ret_user)
 	return 0;
 }
 
-static const ProtobufCMessageDescriptor *const request_types[] = {
-	[FSVC_STAT] = &valet__v1__stat_request__descriptor,
-	[FSVC_LIST] = &valet__v1__list_request__descriptor,
-	[FSVC_MKDIR] = &valet__v1__make_directory_request__descriptor,
-	[FSVC_REMOVE] = &valet__v1__remove_request__descriptor,
-	[FSVC_MOVE] = &valet__v1__move_request__descriptor,
-	[FSVC_READ] = &valet__v1__read_request__descriptor,
-	[FSVC_READ_TREE] = &valet__v1__read_tree_request__descriptor,
-	[FSVC_WRITE] = &valet__v1__write_request__descriptor,
-	[FSVC_WRITE_TREE] = &valet__v1__tree_request__descriptor,
-};
-
-static int run(int fd, enum fsvc_method m, const ProtobufCMessage *req)
-{
-	switch (m) {
-	case FSVC_STAT:
-		return fsvc_work_stat(fd, (const Valet__V1__StatRequest *)req);
-	case FSVC_LIST:
-		return fsvc_work_list(fd, (const Valet__V1__ListRequest *)req);
-	case FSVC_MKDIR:
-		return fsvc_work_mkdir(fd, (const Valet__V1__MakeDirectoryRequest *)req);
-	case FSVC_REMOVE:
-		return fsvc_work_remove(fd, (const Valet__V1__RemoveRequest *)req);
-	case FSVC_MOVE:
-		return fsvc_work_move(fd, (const Valet__V1__MoveRequest *)req);
-	case FSVC_READ:
-		return fsvc_work_read(fd, (const Valet__V1__ReadRequest *)req);
-	case FSVC_READ_TREE:
-		return fsvc_work_read_tree(fd, (const Valet__V1__ReadTreeRequest *)req);
-	case FSVC_WRITE:
-		return fsvc_work_write(fd, ((const Valet__V1__WriteRequest *)req)->header);
-	case FSVC_WRITE_TREE:
-		return fsvc_work_write_tree(fd, ((const Valet__V1__TreeRequest *)req)->header);
-	}
-	return -EINVAL;
-}
-
-int fsvc_worker_main(int fd)
-{
-	_cleanup_free_ uint8_t *buf = NULL;
-
-	/* A worker outliving maitred would be nobody's: its socket's end is
-	 * what it waits on, but a stuck disk is not. */
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	buf = malloc(FSVC_FRAME_MAX);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ProtobufCMessage *req;
-		ssize_t n = recv(fd, buf, FSVC_FRAME_MAX, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		/* The end of the socket: maitred is done with this worker. Any
-		 * other frame here is what an aborted call left. */
-		if (n < 2 || buf[0] != FSVC_JOB || buf[1] >= ARRAY_SIZE(request_types))
-			return 0;
-		/* A client stream's frames may wait unread behind an early
-		 * error: reusable again only once the worker has read its
-		 * COMMIT (work-write.c). */
-		reusable = buf[1] != FSVC_WRITE && buf[1] != FSVC_WRITE_TREE;
-		req = protobuf_c_message_unpack(request_types[buf[1]], NULL, (size_t)n - 2, buf + 2);
-		if (!req) {
-			reusable = false;
-			(void)fsvc_work_fail_code(fd, FILES_GRPC_INTERNAL, "the worker could not decode its request");
-			return -EBADMSG;
-		}
-		(void)run(fd, (enum fsvc_method)buf[1], req);
-		protobuf_c_message_free_unpacked(req, NULL);
-		if (!reusable || acted)
-			return 0;
-	}
-}

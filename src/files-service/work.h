@@ -25,6 +25,7 @@ int fsvc_work_done(int fd);
  * WriteTree say so once they have read the COMMIT (an error before it
  * leaves the client's frames unread in the socket). */
 void fsvc_work_set_reusable(bool on);
+bool fsvc_work_reusable(void);
 
 int fsvc_work_stat(int fd, const Valet__V1__StatRequest *req);
 int fsvc_work_list(int fd, const Valet__V1__ListRequest *req);
