@@ -79,7 +79,8 @@ def read(s, path, timeout=60, **fields):
     info, data, digest, kinds = None, [], None, []
     for r in s.Read(m.ReadRequest(path=path, **fields), timeout=timeout):
         kind = r.WhichOneof("part")
-        if not kinds or kinds[-1] != kind or kind != "data":
+        # Consecutive data messages count as one; an empty one as none.
+        if (not kinds or kinds[-1] != kind or kind != "data") and (kind != "data" or r.data):
             kinds.append(kind)
         if kind == "info":
             info = r.info
