@@ -9,7 +9,7 @@ import socket
 import stat
 import time
 
-from files_client import (MiB, alive, listing, maitred, maitred_in_ns, no_temporaries, ns_path, odd_chunks,
+from files_client import (DATA_MAX, MiB, alive, diff, listing, maitred, maitred_in_ns, no_temporaries, ns_path, odd_chunks,
                           open_dir, owners, pb, read, sha, stat_, stubs, walk, write, write_requests)
 from valet import grpc_error
 
@@ -236,7 +236,7 @@ def test_write_multi_mib_in_odd_messages():
     d = open_dir()
     data = os.urandom(19 * MiB + 12345)
     chunks = odd_chunks(data)
-    assert len(chunks) > 10 and max(len(c) for c in chunks) == 4 * MiB - 1
+    assert len(chunks) > 10 and max(len(c) for c in chunks) == DATA_MAX
     p = os.path.join(d, "big")
     r = write(s, p, chunks)
     assert r.info.size == len(data) and r.sha256 == sha(data)
@@ -274,6 +274,28 @@ def test_write_stream_errors():
     assert listing(d) == ["dir", "file"] and listing(os.path.join(d, "dir")) == []
     assert _get(os.path.join(d, "file")) == b"plain"
     alive(s)
+    assert m.stop() == 0
+
+
+def test_stream_refusals_answered_every_time():
+    """A client stream refused early (the header's target exists, data
+    before any tree entry, a wrong digest) answers its own code each time,
+    not sometimes another: 30 of each, in a row."""
+    from collections import Counter
+    P = pb()
+    m = maitred()
+    s = stubs(m.addr)
+    d = open_dir()
+    p = os.path.join(d, "f")
+    _put(p, b"first")
+    got = Counter()
+    for _ in range(30):
+        got["no_replace " + _err(write, s, p, [b"second"], no_replace=True)[0]] += 1
+        got["data first " + _err(s.WriteTree, iter([P.TreeRequest(header=P.TreeHeader(root=d)),
+                                                   P.TreeRequest(data=b"x")]), timeout=30)[0]] += 1
+        got["digest " + _err(write, s, os.path.join(d, "g"), [b"x"], sha256=sha(b"y"))[0]] += 1
+    assert got == {"no_replace ALREADY_EXISTS": 30, "data first INVALID_ARGUMENT": 30, "digest DATA_LOSS": 30}, got
+    assert listing(d) == ["f"] and _get(p) == b"first"
     assert m.stop() == 0
 
 
@@ -658,6 +680,7 @@ def _tree_spec():
 
     d("bin", 0o755, 1)
     f("bin/tool", 0o755, 2 * 10**9 + 5)
+    h("bin/tool2", "bin/tool")
     d("etc", 0o750, 3)
     f("etc/conf", 0o640, 4)
     f("etc/empty", 0o600, 5)
@@ -668,7 +691,7 @@ def _tree_spec():
     f("ro/inside", 0o444, 9)
     d("ro/sub", 0o700, 10)
     f("ro/sub/deep", 0o4755, 11)
-    h("bin/tool2", "bin/tool")
+    h("ro/sub/link-up", "etc/conf")
     f("big", 0o644, 12)
     d("empty-dir", 0o711, 13)
     return E, data
@@ -745,7 +768,7 @@ def test_tree_written_then_read_back_identical():
     assert (summary.files, summary.directories, summary.symlinks, summary.bytes) == \
         (nfiles, 5, 2, sum(len(v) for v in data.values())), summary
     want = _expected_walk(entries, data)
-    assert walk(r1) == want
+    assert walk(r1) == want, diff(walk(r1), want)
     assert all(v == (0, 0) for v in owners(r1).values())
 
     # Read back: every entry once, a directory before its contents, the
@@ -784,13 +807,34 @@ def test_tree_written_then_read_back_identical():
     os.mkdir(os.path.join(base, "r2"))
     summary2 = s.WriteTree(again(), timeout=60)
     assert summary2 == summary, (summary2, summary)
-    assert walk(os.path.join(base, "r2")) == want
+    assert walk(os.path.join(base, "r2")) == want, diff(walk(os.path.join(base, "r2")), want)
     # An empty tree: nothing, zero counts.
     os.mkdir(os.path.join(base, "r3"))
     summary = s.WriteTree(iter([P.TreeRequest(header=P.TreeHeader(root=os.path.join(base, "r3")))]), timeout=30)
     assert (summary.files, summary.directories, summary.symlinks, summary.bytes) == (0, 0, 0, 0)
     assert _read_tree(s, os.path.join(base, "r3")) == []
     assert no_temporaries(os.path.join(base, "r3")) == []
+    assert m.stop() == 0
+
+
+def test_tree_directory_times_after_contents_in_any_order():
+    """Directory modes and mtimes are applied after their contents: also
+    when the entries of a directory do not come together (a walk in
+    another order than depth first, a hard link added to a directory
+    whose other entries came earlier)."""
+    F = pb().FileInfo
+    m = maitred()
+    s = stubs(m.addr)
+    root = open_dir()
+    E = [dict(path="d1", type=F.DIRECTORY, mode=0o750, mtime=_ts(T0 + 1)),
+         dict(path="d2", type=F.DIRECTORY, mode=0o555, mtime=_ts(T0 + 2)),
+         dict(path="d1/x", type=F.FILE, mode=0o644, size=1, mtime=_ts(T0 + 3)),
+         dict(path="d2/y", type=F.FILE, mode=0o644, size=1, mtime=_ts(T0 + 4)),
+         dict(path="d1/z", type=F.SYMLINK, symlink_target="x", mtime=_ts(T0 + 5)),
+         dict(path="d2/h", type=F.FILE, hardlink_to="d1/x")]
+    data = {"d1/x": b"x", "d2/y": b"y"}
+    s.WriteTree(_tree_requests(root, E, data), timeout=30)
+    assert walk(root) == _expected_walk(E, data), diff(walk(root), _expected_walk(E, data))
     assert m.stop() == 0
 
 

@@ -172,7 +172,8 @@ def test_sha256_mismatch_leaves_nothing():
     _put(old, b"before")
     data = os.urandom(5 * MiB)
     for target in (old, os.path.join(d, "new")):
-        code, details = grpc_error(write, s, target, [data[:MiB], data[MiB:]], sha256=sha(data + b"!"))
+        code, details = grpc_error(write, s, target, [data[i:i + MiB] for i in range(0, len(data), MiB)],
+                                   sha256=sha(data + b"!"))
         assert code == "DATA_LOSS" and target in details, (code, details)
         _settled(d, ["old"])
         assert _get(old) == b"before"

@@ -63,7 +63,10 @@ const info = (i) => ({ path: i.path, type: i.type, size: Number(i.size), mode: i
   // Write: 3 MiB + 7 in messages of odd sizes, mode, digest, mtime.
   const data = crypto.randomBytes(3 * MiB + 7);
   const chunks = [];
-  for (let off = 0, n = 1; off < data.length; off += n, n = n * 7 + 3) chunks.push(data.subarray(off, off + n));
+  const sizes = [1, 4093, 65537, MiB + 3, 7];
+  for (let off = 0, i = 0; off < data.length; off += sizes[i % sizes.length], i++) {
+    chunks.push(data.subarray(off, off + sizes[i % sizes.length]));
+  }
   const file = path.join(dir, 'js.bin');
   let r = await clientStream('Write', [
     { header: { path: file, mode: 0o640, sha256: crypto.createHash('sha256').update(data).digest(),

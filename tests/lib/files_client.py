@@ -105,7 +105,12 @@ def sha(b):
     return hashlib.sha256(b).digest()
 
 
-def odd_chunks(data, sizes=(1, 4093, 65537, MiB + 3, 7, 4 * MiB - 1, 300001)):
+# The largest data a message of the 4 MiB limit holds: the field's tag (1
+# byte) and length (4 bytes) count in the message.
+DATA_MAX = 4 * MiB - 5
+
+
+def odd_chunks(data, sizes=(1, 4093, 65537, MiB + 3, 7, DATA_MAX, 300001)):
     """data cut into messages of odd sizes, cycling through sizes."""
     out, off, i = [], 0, 0
     while off < len(data):
@@ -213,3 +218,8 @@ def rss_tree_kib(pid):
         except (FileNotFoundError, ProcessLookupError):
             pass
     return total
+
+
+def diff(got, want):
+    """What differs between two walk()s: {path: (got, want)}."""
+    return {k: (got.get(k), want.get(k)) for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)}
