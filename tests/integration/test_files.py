@@ -299,6 +299,33 @@ def test_stream_refusals_answered_every_time():
     assert m.stop() == 0
 
 
+def test_files_methods_are_switchable():
+    """Conventions, "Switchable": a refused method answers PERMISSION_DENIED
+    "... is disabled on this guest" and does nothing; the service's other
+    methods are served; the whole service can be refused."""
+    P = pb()
+    d = open_dir()
+    m = maitred(["--disable", "valet.v1.Files/Write", "--disable", "valet.v1.Files/Remove"])
+    s = stubs(m.addr)
+    p = os.path.join(d, "f")
+    code, details = _err(write, s, p, [b"x"])
+    assert (code, details) == ("PERMISSION_DENIED", "valet.v1.Files/Write is disabled on this guest"), details
+    _put(p, b"kept")
+    code, details = _err(s.Remove, P.RemoveRequest(path=p), timeout=30)
+    assert (code, details) == ("PERMISSION_DENIED", "valet.v1.Files/Remove is disabled on this guest"), details
+    assert _get(p) == b"kept" and listing(d) == ["f"]
+    assert read(s, p)[1] == b"kept"
+    assert m.stop() == 0
+    m = maitred(["--disable", "valet.v1.Files"])
+    s = stubs(m.addr)
+    code, details = _err(stat_, s, p)
+    assert (code, details) == ("PERMISSION_DENIED",
+                               "valet.v1.Files is disabled on this guest (valet.v1.Files/Stat called)"), details
+    code, details = _err(read, s, p)
+    assert code == "PERMISSION_DENIED" and details.startswith("valet.v1.Files is disabled on this guest"), details
+    assert m.stop() == 0
+
+
 # --- Read ----------------------------------------------------------------
 
 def test_read_whole_file_info_data_digest():

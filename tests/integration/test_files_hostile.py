@@ -186,6 +186,26 @@ def test_sha256_mismatch_leaves_nothing():
     assert m.stop() == 0
 
 
+def test_message_over_the_limit_mid_write():
+    """A data message over the 4 MiB message limit, after others: the
+    call fails (RESOURCE_EXHAUSTED, the core's limit per message), the old
+    file is intact, nothing is left."""
+    from files_client import DATA_MAX
+    m = maitred()
+    s = stubs(m.addr)
+    d = open_dir()
+    old = os.path.join(d, "old")
+    _put(old, b"before")
+    for target in (old, os.path.join(d, "new")):
+        code, _ = grpc_error(write, s, target, [b"a" * MiB, b"b" * DATA_MAX, b"c" * (DATA_MAX + 1)])
+        assert code == "RESOURCE_EXHAUSTED", code
+        _settled(d, ["old"])
+        wait_until(lambda: not _has_open_file_in(m.pid, d), 10, what="the temporary file to be closed")
+        assert _get(old) == b"before"
+        alive(s)
+    assert m.stop() == 0
+
+
 def test_write_as_a_user_who_may_not():
     """nobody: no entry in a root 0755 directory (a temporary file would be
     the first thing); no replacing root's file in a sticky 1777 directory
@@ -479,7 +499,7 @@ def test_client_stops_reading_a_1gib_read():
 
 
 @contextlib.contextmanager
-def _loop_ext4(size=32 * MiB):
+def _loop_ext4(size=128 * MiB):
     img = os.path.join(tmpdir(), "disk.img")
     with open(img, "wb") as f:
         f.truncate(size)
@@ -496,9 +516,11 @@ def _loop_ext4(size=32 * MiB):
 @timing
 def test_stuck_disk_delays_only_its_stream():
     """A frozen ext4 (fsfreeze, in maitred's namespace) is a disk that does
-    not answer: a Write into it cannot finish. Meanwhile Stat, List, Read
-    and a Write elsewhere are answered promptly; once thawed, the stuck
-    Write completes with every byte."""
+    not answer: a Write of 64 MiB into it cannot finish. Meanwhile Stat,
+    List, Read and a Write elsewhere are answered promptly, and maitred
+    (with its workers) holds no more than 16 MiB above idle although the
+    client has 64 MiB to send (flow control holds the client back); once
+    thawed, the stuck Write completes with every byte."""
     import grpc
     P = pb()
     mnt, d, d2 = open_dir(), open_dir(), open_dir()
@@ -508,10 +530,20 @@ def test_stuck_disk_delays_only_its_stream():
         s, other = stubs(m.addr), stubs(m.addr)
         frozen = False
         try:
+            alive(other)
+            idle = rss_tree_kib(m.pid)
             in_ns(m, "fsfreeze", "--freeze", mnt)
             frozen = True
-            data = os.urandom(2 * MiB + 3)
-            fut = s.Write.future(write_requests(os.path.join(mnt, "stuck"), [data[:MiB], data[MiB:]]), timeout=120)
+            block = os.urandom(MiB)
+            blocks = [block[i:] + block[:i] for i in range(64)]
+            taken = [0]
+
+            def chunks():
+                for b in blocks:
+                    taken[0] += 1
+                    yield b
+
+            fut = s.Write.future(write_requests(os.path.join(mnt, "stuck"), chunks()), timeout=120)
             time.sleep(0.5)
             for _ in range(3):
                 start = time.monotonic()
@@ -523,10 +555,15 @@ def test_stuck_disk_delays_only_its_stream():
                 took = time.monotonic() - start
                 assert took < 2, took
                 time.sleep(0.2)
+            held = rss_tree_kib(m.pid)
+            print(f"idle {idle} KiB, held {held} KiB; the client handed over {taken[0]} of 64 MiB")
             assert not fut.done(), "a Write into a frozen filesystem finished"
+            if not sanitized():
+                assert held - idle < 16 * 1024, (idle, held)
             in_ns(m, "fsfreeze", "--unfreeze", mnt)
             frozen = False
             r = fut.result(timeout=60)
+            data = b"".join(blocks)
             assert r.info.size == len(data) and r.sha256 == sha(data)
             assert _get(ns_path(m, os.path.join(mnt, "stuck"))) == data
             assert sorted(os.listdir(ns_path(m, mnt))) == ["lost+found", "stuck"]
