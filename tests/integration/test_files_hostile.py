@@ -110,6 +110,73 @@ def test_client_cancels_mid_write():
     assert m.stop() == 0
 
 
+def test_client_killed_mid_write():
+    """The client process dies (SIGKILL: its connection closes, no
+    RST_STREAM) after the header and 1 MiB: nothing is left, the old file
+    is intact, the temporary file is closed, maitred serves."""
+    import signal
+    import valet
+    m = maitred()
+    s = stubs(m.addr)
+    d = open_dir()
+    old = os.path.join(d, "old")
+    _put(old, b"the old file")
+    lib = os.path.join(valet.ROOT, "tests", "lib")
+    for target in (old, os.path.join(d, "new")):
+        code = f"""import os, sys, time
+sys.path.insert(0, {lib!r})
+import valet
+valet.configure({valet.BUILD!r})
+from files_client import stubs, write_requests
+def reqs():
+    yield from write_requests({target!r}, [os.urandom(1 << 20)])
+    print("sent", flush=True)
+    time.sleep(60)
+stubs({m.addr!r}).Write(reqs(), timeout=120)
+"""
+        p = subprocess.Popen(["/usr/bin/python3", "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().strip() == "sent"
+            wait_until(lambda: _has_open_file_in(m.pid, d), 10, what="the temporary file to be open")
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait(10)
+        wait_until(lambda: not _has_open_file_in(m.pid, d), 10, what="the temporary file to be closed")
+        _settled(d, ["old"])
+        assert _get(old) == b"the old file"
+        alive(s)
+    assert m.stop() == 0
+
+
+def test_sixteen_writes_and_reads_at_once():
+    """16 Writes of 4 MiB in flight together (more than one worker), then
+    16 Reads of them together: every file whole, every digest right."""
+    m = maitred()
+    s = stubs(m.addr)
+    d = open_dir()
+    datas = [os.urandom(4 * MiB - i) for i in range(16)]
+    futs = [s.Write.future(write_requests(os.path.join(d, f"f{i}"), [x[j:j + 300001] for j in
+                                                                       range(0, len(x), 300001)]), timeout=120)
+            for i, x in enumerate(datas)]
+    for i, f in enumerate(futs):
+        r = f.result()
+        assert (r.info.size, r.sha256) == (len(datas[i]), sha(datas[i])), i
+    results = [None] * 16
+
+    def reader(i):
+        results[i] = read(s, os.path.join(d, f"f{i}"), sha256=True)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for i, (info, got, digest, kinds) in enumerate(results):
+        assert got == datas[i] and digest == sha(datas[i]) and kinds == ["info", "data", "sha256"], i
+    assert listing(d) == sorted(f"f{i}" for i in range(16))
+    assert m.stop() == 0
+
+
 # A 1 s deadline while the client sends for longer.
 @timing
 def test_deadline_passes_mid_write():
