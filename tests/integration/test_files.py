@@ -862,6 +862,14 @@ def test_tree_directory_times_after_contents_in_any_order():
     data = {"d1/x": b"x", "d2/y": b"y"}
     s.WriteTree(_tree_requests(root, E, data), timeout=30)
     assert walk(root) == _expected_walk(E, data), diff(walk(root), _expected_walk(E, data))
+    # As a user (no root bypass): a read-only directory is filled all the
+    # same when its entries do not come together.
+    root2 = open_dir(0o777)
+    E2 = [dict(path="d", type=F.DIRECTORY, mode=0o555, mtime=_ts(T0 + 1)),
+          dict(path="e", type=F.DIRECTORY, mode=0o755, mtime=_ts(T0 + 2)),
+          dict(path="d/x", type=F.FILE, mode=0o644, size=1, mtime=_ts(T0 + 3))]
+    s.WriteTree(_tree_requests(root2, E2, {"d/x": b"x"}, user="nobody"), timeout=30)
+    assert walk(root2) == _expected_walk(E2, {"d/x": b"x"}), diff(walk(root2), _expected_walk(E2, {"d/x": b"x"}))
     assert m.stop() == 0
 
 
