@@ -40,18 +40,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-int cp_local_error(const struct maitctl *ctl, int r, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	maitctl_print_error(ctl, files_grpc_code(r), msg);
-	return MAITCTL_EXIT_RPC_ERROR;
-}
-
 /* An absolute local path without ".", ".." (resolved by name, as the
  * shell's cd does) or repeated slashes. */
 static int local_abs(const char *path, char *buf, size_t size)
@@ -177,13 +165,13 @@ static int upload(struct maitctl *ctl, const struct cp_opts *o, const char *src,
 			return MAITCTL_EXIT_USAGE;
 		}
 		if (fstat(STDIN_FILENO, &st) < 0)
-			return cp_local_error(ctl, -errno, "standard input: %s", strerror(errno));
+			return maitctl_local_error(ctl, -errno, "standard input: %s", strerror(errno));
 	} else {
 		fd = open(src, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &st) < 0)
-			return cp_local_error(ctl, -errno, "%s: %s", src, strerror(errno));
+			return maitctl_local_error(ctl, -errno, "%s: %s", src, strerror(errno));
 		if (S_ISDIR(st.st_mode) && !o->recursive)
-			return cp_local_error(ctl, -EISDIR, "%s: is a directory (use -r)", src);
+			return maitctl_local_error(ctl, -EISDIR, "%s: is a directory (use -r)", src);
 	}
 
 	/* cp(1)'s destination: into an existing directory under the source's name. */
@@ -193,8 +181,8 @@ static int upload(struct maitctl *ctl, const struct cp_opts *o, const char *src,
 		return -kind;
 	if (kind == 1) {
 		if (from_stdin)
-			return cp_local_error(ctl, -EISDIR, "%s: is a directory: standard input needs a file name",
-					      guest);
+			return maitctl_local_error(ctl, -EISDIR, "%s: is a directory: standard input needs a file name",
+						   guest);
 		size_t l = strlen(guest);
 		snprintf(guest + l, size - l, "%s%s", l > 1 ? "/" : "", base_name(src, name, sizeof(name)));
 	}
@@ -231,17 +219,18 @@ static int download(struct maitctl *ctl, const struct cp_opts *o, const char *sr
 	}
 	r = local_abs(dst, local, size);
 	if (r < 0)
-		return cp_local_error(ctl, r, "%s: %s", dst, strerror(-r));
+		return maitctl_local_error(ctl, r, "%s: %s", dst, strerror(-r));
 	r = files_open_parent(local, o->parents, &dirfd, &leaf, &err);
 	if (r < 0)
-		return cp_local_error(ctl, r, "%s", err.msg[0] ? err.msg : strerror(-r));
+		return maitctl_local_error(ctl, r, "%s", err.msg[0] ? err.msg : strerror(-r));
 	if (faccessat(dirfd, ".", W_OK, AT_EACCESS) < 0)
-		return cp_local_error(ctl, -errno, "%s: cannot write in its directory: %s", local, strerror(errno));
+		return maitctl_local_error(ctl, -errno, "%s: cannot write in its directory: %s", local,
+					   strerror(errno));
 	if (fstatat(dirfd, leaf, &st, 0) == 0) {
 		if (o->no_replace && !(o->recursive && S_ISDIR(st.st_mode)))
-			return cp_local_error(ctl, -EEXIST, "%s: exists", local);
+			return maitctl_local_error(ctl, -EEXIST, "%s: exists", local);
 		if (S_ISDIR(st.st_mode) && !o->recursive)
-			return cp_local_error(ctl, -EISDIR, "%s: is a directory", local);
+			return maitctl_local_error(ctl, -EISDIR, "%s: is a directory", local);
 	}
 	if (o->recursive) {
 		int kind = guest_kind(ctl, guest, o->user);

@@ -1,7 +1,7 @@
 /* One file into the guest (valet.v1.Files/Write) or out of it
  * (Files/Read). The data path reads and writes CP_CHUNK at a time and
  * hashes only with --sha256; a download's data messages are not decoded
- * (maitctl_pb_bytes_field), so their bytes go from the receive buffer to
+ * (pb/bytes-field.h), so their bytes go from the receive buffer to
  * the file. */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cp.h"
+#include "pb/bytes-field.h"
 #include "files/status.h"
 #include "files/writer.h"
 #include "rpc/status.h"
@@ -110,7 +111,7 @@ int cp_upload_file(struct maitctl *ctl, const struct cp_opts *o, int fd, const s
 	int r;
 
 	if (!buf)
-		return cp_local_error(ctl, -ENOMEM, "out of memory");
+		return maitctl_local_error(ctl, -ENOMEM, "out of memory");
 	u.buf = buf;
 	hdr.path = (char *)guest;
 	hdr.user = (char *)(o->user ? o->user : "");
@@ -125,7 +126,7 @@ int cp_upload_file(struct maitctl *ctl, const struct cp_opts *o, int fd, const s
 	if (o->sha256 && regular) {
 		r = hash_file(fd, buf, digest);
 		if (r < 0)
-			return cp_local_error(ctl, r, "%s: %s", name, strerror(-r));
+			return maitctl_local_error(ctl, r, "%s: %s", name, strerror(-r));
 		hdr.sha256.data = digest;
 		hdr.sha256.len = sizeof(digest);
 	} else if (o->sha256) {
@@ -248,7 +249,7 @@ static int download_message(struct maitctl_stream *s, const uint8_t *data, size_
 	const uint8_t *p;
 	size_t n;
 
-	if (maitctl_pb_bytes_field(data, len, 2, &p, &n))
+	if (pb_bytes_field(data, len, 2, &p, &n))
 		return download_data(d, p, n);
 	_cleanup_response_ Valet__V1__ReadResponse *m = valet__v1__read_response__unpack(NULL, len, data);
 	if (!m)
@@ -315,7 +316,7 @@ int cp_download_file(struct maitctl *ctl, const struct cp_opts *o, const char *g
 			return MAITCTL_EXIT_RPC_ERROR;
 		}
 		if (r < 0)
-			return cp_local_error(ctl, r, "%s", err.msg[0] ? err.msg : strerror(-r));
+			return maitctl_local_error(ctl, r, "%s", err.msg[0] ? err.msg : strerror(-r));
 	} else if (o->sha256) {
 		sha256_final(&d.sha, digest);
 		if (memcmp(digest, d.digest, sizeof(digest)) != 0) {

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cp.h"
+#include "pb/bytes-field.h"
+#include "pb/nul-check.h"
 #include "files/path.h"
 #include "files/status.h"
 #include "files/tree.h"
@@ -134,11 +136,11 @@ int cp_upload_tree(struct maitctl *ctl, const struct cp_opts *o, int rootfd, con
 	int r;
 
 	if (!buf)
-		return cp_local_error(ctl, -ENOMEM, "out of memory");
+		return maitctl_local_error(ctl, -ENOMEM, "out of memory");
 	u.buf = buf;
 	r = files_tree_reader_new(rootfd, &u.r, &err);
 	if (r < 0)
-		return cp_local_error(ctl, r, "%s: %s", local, err.msg);
+		return maitctl_local_error(ctl, r, "%s: %s", local, err.msg);
 	_cleanup_(files_tree_reader_freep) struct files_tree_reader *reader = u.r;
 	files_tree_reader_on_skip(u.r, on_skip, &u);
 
@@ -248,8 +250,13 @@ static int tree_download_message(struct maitctl_stream *s, const uint8_t *data, 
 	const uint8_t *p;
 	size_t n;
 
-	if (maitctl_pb_bytes_field(data, len, 2, &p, &n))
+	if (pb_bytes_field(data, len, 2, &p, &n))
 		return tree_download_data(d, p, n);
+	/* A name with a NUL byte would arrive cut short: refused whole. */
+	char field[64];
+	if (pb_find_nul_string(&valet__v1__tree_response__descriptor, data, len, field, sizeof(field)) != 0)
+		return maitctl_stream_fail(s, RPC_INTERNAL,
+					   "the guest sent a TreeEntry %s with a NUL byte, or a broken one", field);
 	_cleanup_response_ Valet__V1__TreeResponse *m = valet__v1__tree_response__unpack(NULL, len, data);
 	if (!m)
 		return maitctl_stream_fail(s, RPC_INTERNAL, "cannot decode the guest's TreeResponse");
@@ -297,7 +304,7 @@ int cp_download_tree(struct maitctl *ctl, const struct cp_opts *o, const char *g
 	r = files_tree_writer_finish(w, &sum, &err);
 	if (r < 0) {
 		maitctl_progress_clear(&d.progress);
-		return cp_local_error(ctl, r, "%s: %s", local, err.msg);
+		return maitctl_local_error(ctl, r, "%s: %s", local, err.msg);
 	}
 	maitctl_progress_end(&d.progress, d.bytes);
 	*ret = (struct cp_result){ .path = local,

@@ -50,7 +50,3 @@ int cp_upload_tree(struct maitctl *ctl, const struct cp_opts *o, int rootfd, con
  * the guest answers. */
 int cp_download_tree(struct maitctl *ctl, const struct cp_opts *o, const char *guest, const char *local,
 		     struct cp_result *ret);
-
-/* Local failures as maitctl prints guest ones: the code of -errno r
- * (files_grpc_code) and the message. Returns MAITCTL_EXIT_RPC_ERROR. */
-int cp_local_error(const struct maitctl *ctl, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -1,10 +1,13 @@
-/* Guest paths on the command line and FileInfo as text and JSON. */
+/* Guest paths on the command line, FileInfo as text and JSON, local
+ * errors printed as guest ones. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "files.h"
+#include "files/status.h"
 
 const char *maitctl_guest_path(const char *arg)
 {
@@ -96,4 +99,16 @@ void maitctl_info_json(const Valet__V1__FileInfo *i)
 		maitctl_json_string(i->symlink_target);
 	}
 	putchar('}');
+}
+
+int maitctl_local_error(const struct maitctl *ctl, int r, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	maitctl_print_error(ctl, files_grpc_code(r), msg);
+	return MAITCTL_EXIT_RPC_ERROR;
 }

@@ -58,10 +58,10 @@ int maitctl_stream_fail(struct maitctl_stream *s, int code, const char *fmt, ...
  * (RPC_OK = 0). Frees the loop. */
 int maitctl_stream_finish(struct maitctl_stream *s);
 
-/* The payload of a message whose only field is bytes field number field
- * (ReadResponse.data, TreeResponse.data) without decoding it: a copy of
- * the data saved per message. false for any other message. */
-bool maitctl_pb_bytes_field(const uint8_t *msg, size_t len, unsigned field, const uint8_t **ret, size_t *ret_len);
+/* A local failure printed as a guest's is: the code of -errno r
+ * (files_grpc_code(), the valet.v1 table) and the message. Returns
+ * MAITCTL_EXIT_RPC_ERROR. */
+int maitctl_local_error(const struct maitctl *ctl, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* FileInfo as ls -l and stat show it. */
 const char *maitctl_type_name(int type);
