@@ -128,6 +128,18 @@ static int guest_kind(struct maitctl *ctl, const char *path, const char *user)
 	return info->type == VALET__V1__FILE_INFO__TYPE__DIRECTORY;
 }
 
+/* Trees carry no digest, no replace policy and no single mode: refused
+ * rather than ignored. */
+static int tree_opts_check(const struct cp_opts *o)
+{
+	const char *opt = o->no_replace ? "--no-replace" : o->sha256 ? "--sha256" : o->has_mode ? "--mode" : NULL;
+
+	if (!opt)
+		return 0;
+	fprintf(stderr, "maitctl cp: %s is for single files, not trees\n", opt);
+	return MAITCTL_EXIT_USAGE;
+}
+
 static void print_result(const struct maitctl *ctl, const struct cp_result *res, uint64_t start)
 {
 	char hex[2 * SHA256_DIGEST_SIZE + 1];
@@ -172,6 +184,8 @@ static int upload(struct maitctl *ctl, const struct cp_opts *o, const char *src,
 			return maitctl_local_error(ctl, -errno, "%s: %s", src, strerror(errno));
 		if (S_ISDIR(st.st_mode) && !o->recursive)
 			return maitctl_local_error(ctl, -EISDIR, "%s: is a directory (use -r)", src);
+		if (S_ISDIR(st.st_mode) && tree_opts_check(o))
+			return MAITCTL_EXIT_USAGE;
 	}
 
 	/* cp(1)'s destination: into an existing directory under the source's name. */
@@ -239,7 +253,7 @@ static int download(struct maitctl *ctl, const struct cp_opts *o, const char *sr
 		tree = kind == 1;
 	}
 	if (tree)
-		return cp_download_tree(ctl, o, guest, local, res);
+		return tree_opts_check(o) ?: cp_download_tree(ctl, o, guest, local, res);
 	return cp_download_file(ctl, o, guest, dirfd, leaf, local, res);
 }
 

@@ -244,9 +244,16 @@ def test_cp_tree_both_ways():
     # -r of a single file copies the file.
     r = mc(m.addr, "cp", "-r", ":" + os.path.join(guest, "zero"), os.path.join(d, "z"))
     assert r.returncode == 0 and read(os.path.join(d, "z")) == b"", r
-    # Without -r a directory is refused locally, before any connection.
+    # Without -r a directory is refused locally, before any connection;
+    # options a tree cannot carry are refused, not ignored.
     r = mc(NOWHERE, "cp", src, ":/x")
     assert r.returncode == 1 and b"is a directory (use -r)" in r.stderr, r
+    for opt in (["--sha256"], ["--no-replace"], ["--mode", "600"]):
+        r = mc(NOWHERE, "cp", "-r", *opt, src, ":/x")
+        assert r.returncode == 2 and f"{opt[0]} is for single files, not trees".encode() in r.stderr, r
+    r = mc(m.addr, "cp", "-r", "--sha256", ":" + guest, os.path.join(d, "nope"))
+    assert r.returncode == 2 and b"--sha256 is for single files, not trees" in r.stderr, r
+    assert not os.path.exists(os.path.join(d, "nope"))
     assert m.stop() == 0
 
 
@@ -346,7 +353,8 @@ def test_failed_download_leaves_nothing():
                 if pos > 0:
                     return True
         return False
-    wait_until(writing, 60, what="maitctl writing the download")
+    wait_until(lambda: p.poll() is not None or writing(), 60, what="maitctl writing the download")
+    assert p.poll() is None, p.communicate()
     os.kill(m.pid, signal.SIGKILL)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 1 and b"UNAVAILABLE" in err, err
