@@ -8,7 +8,7 @@
 
 #define PROGRESS_INTERVAL_USEC 100000
 
-static void human(uint64_t n, char buf[static 16])
+static void human(uint64_t n, char buf[static 32])
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)n;
@@ -19,9 +19,9 @@ static void human(uint64_t n, char buf[static 16])
 		u++;
 	}
 	if (u == 0)
-		snprintf(buf, 16, "%llu B", (unsigned long long)n);
+		snprintf(buf, 32, "%llu B", (unsigned long long)n);
 	else
-		snprintf(buf, 16, "%.1f %s", v, units[u]);
+		snprintf(buf, 32, "%.1f %s", v, units[u]);
 }
 
 void maitctl_progress_init(struct maitctl_progress *p, uint64_t total)
@@ -31,7 +31,7 @@ void maitctl_progress_init(struct maitctl_progress *p, uint64_t total)
 
 static void draw(struct maitctl_progress *p, uint64_t done, uint64_t now)
 {
-	char d[16], t[16], r[16], eta[32] = "";
+	char d[32], t[32], r[32], eta[48] = "";
 	double secs = (double)(now - p->start) / 1e6;
 	double rate = secs > 0 ? (double)done / secs : 0;
 
