@@ -283,18 +283,11 @@ static int run(struct maitctl *ctl, int argc, char **argv)
 		case OPT_USER: o.user = optarg; break;
 		case OPT_NO_REPLACE: o.no_replace = true; break;
 		case OPT_SHA256: o.sha256 = true; break;
-		case OPT_MODE: {
-			char *end;
-			unsigned long mode = strtoul(optarg, &end, 8);
-			if (!*optarg || *end || mode > 07777) {
-				fprintf(stderr, "maitctl cp: invalid --mode '%s': expected an octal mode up to 7777\n",
-					optarg);
+		case OPT_MODE:
+			if (maitctl_parse_mode("cp", "--mode", optarg, &o.mode))
 				return MAITCTL_EXIT_USAGE;
-			}
 			o.has_mode = true;
-			o.mode = (uint32_t)mode;
 			break;
-		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return MAITCTL_EXIT_USAGE;
 		}

@@ -36,39 +36,24 @@ static int mkdir_run(struct maitctl *ctl, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "pm:h", longopts, NULL)) >= 0) {
 		switch (c) {
 		case 'p': req.parents = true; break;
-		case 'm': {
-			char *end;
-			unsigned long mode = strtoul(optarg, &end, 8);
-			if (!*optarg || *end || mode > 07777) {
-				fprintf(stderr,
-					"maitctl mkdir: invalid --mode '%s': expected an octal mode up to 7777\n",
-					optarg);
+		case 'm':
+			if (maitctl_parse_mode("mkdir", "--mode", optarg, &req.mode))
 				return MAITCTL_EXIT_USAGE;
-			}
 			req._mode_case = VALET__V1__MAKE_DIRECTORY_REQUEST___MODE_MODE;
-			req.mode = (uint32_t)mode;
 			break;
-		}
 		case 'u': req.user = optarg; break;
 		case 'h': mkdir_usage(stdout); return 0;
 		default: mkdir_usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "maitctl mkdir: expected one PATH, got %d argument(s)\n", argc - optind);
-		return MAITCTL_EXIT_USAGE;
-	}
-	r = maitctl_guest_arg("mkdir", argv[optind], &path);
+	r = maitctl_one_guest_arg("mkdir", argc, argv, &path);
 	if (r)
 		return r;
 	req.path = (char *)path;
 	if (maitctl_call(ctl, FILES_SERVICE "MakeDirectory", &req.base, &valet__v1__file_info__descriptor,
 			 (ProtobufCMessage **)&i) != RPC_OK)
 		return MAITCTL_EXIT_RPC_ERROR;
-	if (ctl->json) {
-		maitctl_info_json(i);
-		putchar('\n');
-	}
+	maitctl_info_json_line(ctl, i);
 	return 0;
 }
 
@@ -108,11 +93,7 @@ static int rm_run(struct maitctl *ctl, int argc, char **argv)
 		default: rm_usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "maitctl rm: expected one PATH, got %d argument(s)\n", argc - optind);
-		return MAITCTL_EXIT_USAGE;
-	}
-	r = maitctl_guest_arg("rm", argv[optind], &path);
+	r = maitctl_one_guest_arg("rm", argc, argv, &path);
 	if (r)
 		return r;
 	req.path = (char *)path;
@@ -173,10 +154,7 @@ static int mv_run(struct maitctl *ctl, int argc, char **argv)
 	if (maitctl_call(ctl, FILES_SERVICE "Move", &req.base, &valet__v1__file_info__descriptor,
 			 (ProtobufCMessage **)&i) != RPC_OK)
 		return MAITCTL_EXIT_RPC_ERROR;
-	if (ctl->json) {
-		maitctl_info_json(i);
-		putchar('\n');
-	}
+	maitctl_info_json_line(ctl, i);
 	return 0;
 }
 

@@ -58,11 +58,7 @@ static int stat_run(struct maitctl *ctl, int argc, char **argv)
 		default: stat_usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "maitctl stat: expected one PATH, got %d argument(s)\n", argc - optind);
-		return MAITCTL_EXIT_USAGE;
-	}
-	r = maitctl_guest_arg("stat", argv[optind], &path);
+	r = maitctl_one_guest_arg("stat", argc, argv, &path);
 	if (r)
 		return r;
 	req.path = (char *)path;
@@ -70,8 +66,7 @@ static int stat_run(struct maitctl *ctl, int argc, char **argv)
 			 (ProtobufCMessage **)&i) != RPC_OK)
 		return MAITCTL_EXIT_RPC_ERROR;
 	if (ctl->json) {
-		maitctl_info_json(i);
-		putchar('\n');
+		maitctl_info_json_line(ctl, i);
 		return 0;
 	}
 	maitctl_mode_string(i->type, i->mode, mode);
@@ -185,11 +180,7 @@ static int ls_run(struct maitctl *ctl, int argc, char **argv)
 		default: ls_usage(stderr); return MAITCTL_EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "maitctl ls: expected one PATH, got %d argument(s)\n", argc - optind);
-		return MAITCTL_EXIT_USAGE;
-	}
-	r = maitctl_guest_arg("ls", argv[optind], &path);
+	r = maitctl_one_guest_arg("ls", argc, argv, &path);
 	if (r)
 		return r;
 	l.root = path;

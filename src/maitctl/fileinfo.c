@@ -1,7 +1,9 @@
 /* Guest paths on the command line, FileInfo as text and JSON, local
  * errors printed as guest ones. */
 #include <stdarg.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +27,28 @@ int maitctl_guest_arg(const char *cmd, const char *arg, const char **ret)
 		return MAITCTL_EXIT_USAGE;
 	}
 	*ret = p;
+	return 0;
+}
+
+int maitctl_one_guest_arg(const char *cmd, int argc, char **argv, const char **ret)
+{
+	if (argc - optind != 1) {
+		fprintf(stderr, "maitctl %s: expected one PATH, got %d argument(s)\n", cmd, argc - optind);
+		return MAITCTL_EXIT_USAGE;
+	}
+	return maitctl_guest_arg(cmd, argv[optind], ret);
+}
+
+int maitctl_parse_mode(const char *cmd, const char *opt, const char *arg, uint32_t *ret)
+{
+	char *end;
+	unsigned long mode = strtoul(arg, &end, 8);
+
+	if (!*arg || *end || mode > 07777) {
+		fprintf(stderr, "maitctl %s: invalid %s '%s': expected an octal mode up to 7777\n", cmd, opt, arg);
+		return MAITCTL_EXIT_USAGE;
+	}
+	*ret = (uint32_t)mode;
 	return 0;
 }
 
@@ -99,6 +123,14 @@ void maitctl_info_json(const Valet__V1__FileInfo *i)
 		maitctl_json_string(i->symlink_target);
 	}
 	putchar('}');
+}
+
+void maitctl_info_json_line(const struct maitctl *ctl, const Valet__V1__FileInfo *i)
+{
+	if (!ctl->json)
+		return;
+	maitctl_info_json(i);
+	putchar('\n');
 }
 
 int maitctl_local_error(const struct maitctl *ctl, int r, const char *fmt, ...)

@@ -24,6 +24,13 @@ int maitctl_guest_arg(const char *cmd, const char *arg, const char **ret);
 
 struct maitctl_progress;
 
+/* The one guest path left after a command's options (optind on): as
+ * maitctl_guest_arg(), and a usage error unless exactly one is left. */
+int maitctl_one_guest_arg(const char *cmd, int argc, char **argv, const char **ret);
+/* An octal mode up to 07777, for option opt of cmd: 0, or the usage
+ * error printed and MAITCTL_EXIT_USAGE. */
+int maitctl_parse_mode(const char *cmd, const char *opt, const char *arg, uint32_t *ret);
+
 /* A streaming call run to its end on a loop of its own. */
 struct maitctl_stream;
 struct maitctl_stream_ops {
@@ -70,6 +77,8 @@ void maitctl_mode_string(int type, uint32_t mode, char buf[static 11]);
 void maitctl_time_string(const Google__Protobuf__Timestamp *t, bool iso, char buf[static 40]);
 /* One JSON object, no newline. */
 void maitctl_info_json(const Valet__V1__FileInfo *i);
+/* With --json: the object and a newline (mkdir, mv, stat). */
+void maitctl_info_json_line(const struct maitctl *ctl, const Valet__V1__FileInfo *i);
 void maitctl_hex(const uint8_t *d, size_t n, char *out);
 
 /* The progress line of cp, on stderr when it is a terminal. */
