@@ -24,6 +24,7 @@
 #include "init/power-off.h"
 #include "init/sysinit.h"
 #include "vmtools/vmtools.h"
+#include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
 
 /* A flood of refused peers or calls must not fill the log (the kernel log
@@ -243,6 +244,7 @@ static int run(int argc, char **argv)
 {
 	struct agent m = { 0 };
 	struct vmtools vmtools;
+	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
@@ -295,6 +297,9 @@ static int run(int argc, char **argv)
 	r = vmtools_register(&m, &vmtools);
 	if (r < 0)
 		return setup_failed(r, "register vm_tools.Maitred");
+	r = grpcstd_register(&m, &grpcstd);
+	if (r < 0)
+		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
 	r = apply_switches(&m);
 	if (r < 0) {
 		maitred_agent_free(&m);
@@ -313,6 +318,7 @@ static int run(int argc, char **argv)
 	r = loop_run(loop);
 	/* The supervisor (freed after this) holds the waits' exit watches. */
 	vmtools_free(&vmtools);
+	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {
 		log_error_errno(r, "event loop failed");
