@@ -473,3 +473,48 @@ def test_grpc_std_protos_match_grpc():
     for theirs, mine in pairs:
         a, b = load(*theirs), load(*mine)
         assert a == b, f"{mine[1]} differs from gRPC's:\n{a}\n---\n{b}"
+
+
+def _section(path, name):
+    """(address, size) of an ELF section, from readelf."""
+    out = subprocess.run(["readelf", "-SW", path], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        f = line.replace("[ ", "[").split()
+        if len(f) > 5 and f[1] == name:
+            return int(f[3], 16), int(f[5], 16)
+    raise AssertionError(f"no section {name} in {path}")
+
+
+def _pages_present(pid, start, end):
+    """How many of the whole pages in [start, end) are mapped (pagemap)."""
+    import struct
+    first, last = (start + 4095) // 4096, end // 4096
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        n = 0
+        for page in range(first, last):
+            f.seek(page * 8)
+            n += struct.unpack("Q", f.read(8))[0] >> 63
+    return n, last - first
+
+
+def test_reflection_data_not_mapped_while_idle():
+    """The descriptors built into maitred cost no memory until a
+    reflection request reads them: none of their pages is mapped in an
+    idle maitred (not even by the kernel's fault-around of neighbouring
+    hot data), some are once a file has been asked for."""
+    m = maitred()
+    exe = valet.binary("maitred")
+    addr, size = _section(exe, ".gcc_except_table")
+    base = 0
+    if subprocess.run(["readelf", "-hW", exe], capture_output=True, text=True).stdout.find("DYN (") >= 0:
+        with open(f"/proc/{m.pid}/maps") as f:
+            base = min(int(line.split("-")[0], 16) for line in f if line.rstrip().endswith(os.path.realpath(exe)))
+    present, pages = _pages_present(m.pid, base + addr, base + addr + size)
+    assert pages >= 5, (addr, size)  # about 32 KiB of descriptors and index
+    assert present == 0, f"{present} of {pages} pages of the reflection data mapped in an idle maitred"
+    (r,) = reflect(_channel(m), [req(file_by_filename="valet/v1/files.proto")])
+    assert r.WhichOneof("message_response") == "file_descriptor_response"
+    present, _ = _pages_present(m.pid, base + addr, base + addr + size)
+    assert present > 0
+    assert m.stop() == 0
+    m.check_clean()
