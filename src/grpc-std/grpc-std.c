@@ -6,8 +6,7 @@
 
 /* userdata: struct grpcstd_health. */
 static const struct rpc_method health_methods[] = {
-	{ "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
-	  grpcstd_health_check },
+	{ "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, grpcstd_health_check },
 	{ "/grpc.health.v1.Health/Watch", &grpc__health__v1__health_check_request__descriptor, grpcstd_health_watch,
 	  .server_streaming = true },
 	{ "/grpc.health.v1.Health/List", &grpc__health__v1__health_list_request__descriptor, grpcstd_health_list },

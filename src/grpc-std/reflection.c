@@ -81,7 +81,8 @@ _printf_(3, 4) static void set_error(struct answer *a, int code, const char *fmt
 	grpc__reflection__v1__error_response__init(&a->error);
 	a->error.error_code = code;
 	a->error.error_message = a->message;
-	a->resp.message_response_case = GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
+	a->resp.message_response_case =
+		GRPC__REFLECTION__V1__SERVER_REFLECTION_RESPONSE__MESSAGE_RESPONSE_ERROR_RESPONSE;
 	a->resp.error_response = &a->error;
 }
 
