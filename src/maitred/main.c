@@ -23,6 +23,7 @@
 #include "init/cmdline.h"
 #include "init/power-off.h"
 #include "init/sysinit.h"
+#include "files-service/service.h"
 #include "vmtools/vmtools.h"
 #include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
@@ -244,6 +245,7 @@ static int run(int argc, char **argv)
 {
 	struct agent m = { 0 };
 	struct vmtools vmtools;
+	struct files_service files;
 	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
@@ -297,6 +299,9 @@ static int run(int argc, char **argv)
 	r = vmtools_register(&m, &vmtools);
 	if (r < 0)
 		return setup_failed(r, "register vm_tools.Maitred");
+	r = files_service_register(&m, &files);
+	if (r < 0)
+		return setup_failed(r, "register valet.v1.Files");
 	r = grpcstd_register(&m, &grpcstd);
 	if (r < 0)
 		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
@@ -318,6 +323,7 @@ static int run(int argc, char **argv)
 	r = loop_run(loop);
 	/* The supervisor (freed after this) holds the waits' exit watches. */
 	vmtools_free(&vmtools);
+	files_service_free(&files);
 	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {

@@ -13,28 +13,52 @@ struct rpc_outmsg {
 	uint8_t data[];
 };
 
-int rpc_outq_push(struct rpc_outq *q, const ProtobufCMessage *msg)
+/* Appends room for one message of len bytes, its prefix written: the
+ * payload to fill, or NULL (-E2BIG, -ENOMEM in *ret). */
+static uint8_t *outq_append(struct rpc_outq *q, size_t len, int *ret)
 {
-	size_t len = protobuf_c_message_get_packed_size(msg);
 	struct rpc_outmsg *m;
 
-	if (len > RPC_MAX_MESSAGE_SIZE)
-		return -E2BIG;
+	if (len > RPC_MAX_MESSAGE_SIZE) {
+		*ret = -E2BIG;
+		return NULL;
+	}
 	m = malloc(sizeof(*m) + RPC_PREFIX_SIZE + len);
-	if (!m)
-		return -ENOMEM;
+	if (!m) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
 	m->next = NULL;
 	m->len = RPC_PREFIX_SIZE + len;
 	m->off = 0;
 	rpc_prefix_encode(m->data, false, (uint32_t)len);
-	protobuf_c_message_pack(msg, m->data + RPC_PREFIX_SIZE);
 	if (q->tail)
 		q->tail->next = m;
 	else
 		q->head = m;
 	q->tail = m;
 	q->bytes += m->len;
-	return 0;
+	return m->data + RPC_PREFIX_SIZE;
+}
+
+int rpc_outq_push(struct rpc_outq *q, const ProtobufCMessage *msg)
+{
+	int r = 0;
+	uint8_t *p = outq_append(q, protobuf_c_message_get_packed_size(msg), &r);
+
+	if (p)
+		protobuf_c_message_pack(msg, p);
+	return r;
+}
+
+int rpc_outq_push_encoded(struct rpc_outq *q, const uint8_t *data, size_t len)
+{
+	int r = 0;
+	uint8_t *p = outq_append(q, len, &r);
+
+	if (p)
+		memcpy(p, data, len);
+	return r;
 }
 
 size_t rpc_outq_read(struct rpc_outq *q, uint8_t *buf, size_t len)

@@ -17,6 +17,8 @@ struct rpc_outq {
 /* Encodes and appends one message: -E2BIG over RPC_MAX_MESSAGE_SIZE,
  * -ENOMEM (nothing queued either way). */
 int rpc_outq_push(struct rpc_outq *q, const ProtobufCMessage *msg);
+/* The same for a message already encoded (len bytes, no prefix). */
+int rpc_outq_push_encoded(struct rpc_outq *q, const uint8_t *data, size_t len);
 /* Copies up to len queued bytes to buf; returns how many. */
 size_t rpc_outq_read(struct rpc_outq *q, uint8_t *buf, size_t len);
 void rpc_outq_clear(struct rpc_outq *q);

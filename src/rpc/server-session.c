@@ -230,7 +230,8 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 }
 
 /* Queues one message; the response headers go out with the first. */
-static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, const ProtobufCMessage *msg)
+static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, const ProtobufCMessage *msg,
+		       const uint8_t *encoded, size_t len)
 {
 	nghttp2_nv nva[] = {
 		RPC_NV(":status", "200"),
@@ -238,7 +239,7 @@ static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, cons
 		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
-	int r = rpc_outq_push(&st->out, msg);
+	int r = msg ? rpc_outq_push(&st->out, msg) : rpc_outq_push_encoded(&st->out, encoded, len);
 
 	if (r < 0)
 		return r;
@@ -319,7 +320,7 @@ void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response)
 	struct rpc_server_session *s = c->session;
 	struct rpc_stream *st = c->stream;
 
-	if (st && !st->answered && stream_send(s, st, response) < 0 && !st->responding) {
+	if (st && !st->answered && stream_send(s, st, response, NULL, 0) < 0 && !st->responding) {
 		call_finish(c, RPC_INTERNAL, "could not send the response");
 		return;
 	}
@@ -352,14 +353,14 @@ void rpc_call_finish(struct rpc_call *c, int code, const char *fmt, ...)
 	call_finish(c, code, msg);
 }
 
-int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
+static int call_send(struct rpc_call *c, const ProtobufCMessage *msg, const uint8_t *encoded, size_t len)
 {
 	struct rpc_stream *st = c->stream;
 	int r;
 
 	if (!st || st->answered)
 		return -ECANCELED;
-	r = stream_send(c->session, st, msg);
+	r = stream_send(c->session, st, msg, encoded, len);
 	if (r < 0)
 		return r;
 	session_notify(c->session);
@@ -367,6 +368,16 @@ int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
 		return 0;
 	st->want_writable = true;
 	return 1;
+}
+
+int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
+{
+	return call_send(c, msg, NULL, 0);
+}
+
+int rpc_call_send_encoded(struct rpc_call *c, const uint8_t *data, size_t len)
+{
+	return call_send(c, NULL, data, len);
 }
 
 void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdata)

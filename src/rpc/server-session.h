@@ -134,6 +134,9 @@ void rpc_call_fail(struct rpc_call *c, int code, const char *fmt, ...) _printf_(
  * -E2BIG for a message over RPC_MAX_MESSAGE_SIZE, -ENOMEM (nothing queued
  * either way, the call goes on). */
 int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg);
+/* The same for a message encoded elsewhere (len bytes, without the
+ * 5-byte prefix): a worker process that produced it, for example. */
+int rpc_call_send_encoded(struct rpc_call *c, const uint8_t *data, size_t len);
 /* Runs (from pull(), outside nghttp2) once the queue went below
  * RPC_SEND_LOW_WATER after rpc_call_send() returned 1. */
 void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdata);

@@ -5,6 +5,7 @@
  * (served.h). The services themselves are driven by gRPC's own clients in
  * tests/integration/test_grpc_std.py. */
 #include "agent/agent.h"
+#include "files-service/service.h"
 #include "grpc-std/descriptor-set.h"
 #include "grpc-std/grpc-std.h"
 #include "grpc-std/served.h"
@@ -33,10 +34,13 @@ TEST(every_registered_method_is_in_the_reflection_index)
 {
 	struct agent a = { 0 };
 	struct vmtools v;
+	struct files_service f;
 	struct grpcstd g;
 	unsigned n = 0, outside = 0;
 
+	/* Every service maitred registers (main.c). */
 	CHECK_EQ(vmtools_register(&a, &v), 0);
+	CHECK_EQ(files_service_register(&a, &f), 0);
 	CHECK_EQ(grpcstd_register(&a, &g), 0);
 	for (const struct rpc_service *t = a.services; t; t = t->next)
 		for (size_t i = 0; i < t->n_methods; i++) {
@@ -54,11 +58,12 @@ TEST(every_registered_method_is_in_the_reflection_index)
 			CHECK_EQ(kind, DESCSET_SERVICE);
 			n++;
 		}
-	/* 19 of vm_tools.Maitred (3 not in guest.proto), 3 of health, 2 of
-	 * reflection. */
-	CHECK_EQ(n, 21);
+	/* 19 of vm_tools.Maitred (3 not in guest.proto), 9 of valet.v1.Files,
+	 * 3 of health, 2 of reflection. */
+	CHECK_EQ(n, 30);
 	CHECK_EQ(outside, 3);
 	grpcstd_free(&g);
+	files_service_free(&f);
 	vmtools_free(&v);
 }
 

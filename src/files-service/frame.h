@@ -1,0 +1,66 @@
+/* What maitred and a Files worker say to each other (docs/files.md,
+ * "Where the I/O runs"): one SOCK_SEQPACKET socketpair per call, one
+ * frame per packet, a kind byte and its payload. Packets keep the framing
+ * for free, and the socket's buffer is the back-pressure both ways: a
+ * worker stuck on its disk stops reading, maitred's send then says
+ * EAGAIN and it stops taking the client's data (HTTP/2's window closes);
+ * a client that stops reading fills maitred's send queue, maitred stops
+ * reading the worker, whose blocking send waits.
+ *
+ * maitred -> worker: JOB (the method's number, then the call's first
+ * request message, encoded), to start a call.
+ * Worker -> maitred: MSG (an encoded response message, passed on to the
+ * client as it is), then DONE or ERROR (a status code and its message),
+ * whose payloads start with a byte saying whether the worker can take
+ * another JOB (pool.h). A worker that goes away without either died.
+ * maitred -> worker (Write, WriteTree): DATA, ENTRY (an encoded TreeEntry),
+ * COMMIT (the client half-closed). The end of the socket without COMMIT
+ * is an abort: the worker discards what it had written and exits. */
+#pragma once
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum fsvc_frame_kind {
+	FSVC_JOB = 'J',
+	FSVC_MSG = 'M',
+	FSVC_DONE = 'D',
+	FSVC_ERROR = 'E',
+	FSVC_DATA = 'd',
+	FSVC_ENTRY = 'e',
+	FSVC_COMMIT = 'c',
+};
+
+/* The data carried by one frame. Under glibc's 128 KiB mmap threshold
+ * (agent/malloc-tuning.c) with the message around it, so that every
+ * buffer on the way is recycled from the heap, not mapped and unmapped. */
+#define FSVC_CHUNK (63 * 1024)
+/* The largest packet either side sends or reads. */
+#define FSVC_FRAME_MAX (FSVC_CHUNK + 1024)
+/* An ENTRY or MSG that is not data (FileInfo, TreeEntry): its paths are
+ * at most 4 KiB each, so it always fits. */
+
+/* A DONE frame's payload; an ERROR frame's, followed by the message (not
+ * NUL-ended). */
+struct fsvc_end_head {
+	uint8_t reusable;
+	uint32_t code; /* ERROR only */
+} __attribute__((packed));
+
+/* The socketpair, both ends close-on-exec, each with a send buffer of a
+ * few frames. */
+int fsvc_socketpair(int fds[2]);
+
+/* Blocking (the worker's side) or not (maitred's): one packet of kind
+ * and the two pieces, each may be empty. -errno (-EAGAIN when the
+ * socket is full and non-blocking). */
+int fsvc_send(int fd, enum fsvc_frame_kind kind, const void *a, size_t alen, const void *b, size_t blen);
+/* An encoded message as one frame; -E2BIG above FSVC_FRAME_MAX. */
+int fsvc_send_message(int fd, enum fsvc_frame_kind kind, const ProtobufCMessage *m);
+
+/* The head of a `bytes` field (its tag and length) as protobuf encodes
+ * it: a data message is this head and the data, sent from the worker's
+ * buffer without packing a copy. Returns the head's size. */
+#define FSVC_FIELD_HEAD_MAX 11
+size_t fsvc_bytes_field_head(uint8_t out[FSVC_FIELD_HEAD_MAX], unsigned field, size_t len);

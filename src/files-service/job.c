@@ -1,0 +1,412 @@
+/* maitred's side of a Files call: the relay between the call and its
+ * worker (frame.h has the protocol, pool.h the workers). A job lives as
+ * long as its call; the worker may outlive it (pool.c). */
+#include "job.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/macro.h"
+#include "files.pb-c.h"
+#include "frame.h"
+#include "pool.h"
+
+struct fsvc_job {
+	struct files_service *svc;
+	struct fsvc_job *prev, *next; /* svc->jobs */
+	struct fsvc_job *next_queued;
+	struct rpc_call *call;
+	enum fsvc_method method;
+	uint8_t *job_frame; /* the JOB frame's payload: method, request */
+	size_t job_frame_len;
+	struct fsvc_proc *proc; /* its worker, once started */
+	int fd;			/* the worker's socket (the pool's) */
+	struct loop_io *io;
+	uint8_t *rbuf; /* one frame from the worker */
+	/* Data for the worker that its socket had no room for: the rest of
+	 * one client message, as frames of kind pending_kind. */
+	uint8_t *pending;
+	size_t pending_len, pending_off;
+	enum fsvc_frame_kind pending_kind;
+	bool commit_due;   /* the client half-closed while data was pending */
+	bool send_blocked; /* the call's send queue is full: not reading */
+	bool worker_deaf;  /* the worker stopped reading (it failed) */
+};
+
+static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata);
+static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...) _printf_(3, 4);
+
+static void queue_remove(struct files_service *s, struct fsvc_job *j)
+{
+	struct fsvc_job **p = &s->queue, *last = NULL;
+
+	while (*p && *p != j) {
+		last = *p;
+		p = &(*p)->next_queued;
+	}
+	if (!*p)
+		return;
+	*p = j->next_queued;
+	if (s->queue_last == j)
+		s->queue_last = last;
+	j->next_queued = NULL;
+}
+
+/* The call is over (answered, or cancelled by the core). reuse: the
+ * worker answered after reading all it was sent, and said it may serve
+ * again. */
+static void job_free(struct fsvc_job *j, bool reuse)
+{
+	struct files_service *s = j->svc;
+
+	queue_remove(s, j);
+	loop_io_free(j->io);
+	free(j->pending);
+	free(j->rbuf);
+	free(j->job_frame);
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		s->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	/* Last: putting the worker back may start a queued job at once. */
+	if (j->proc)
+		fsvc_proc_put(j->proc, reuse);
+	free(j);
+}
+
+/* Watches the worker's socket for what the job waits for. Not watched at
+ * all while the call's send queue is full and nothing is pending: epoll
+ * reports a hang-up even when asked for nothing, and the worker may well
+ * have exited with its last frames unread. */
+static int job_update_events(struct fsvc_job *j)
+{
+	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending ? EPOLLOUT : 0);
+	int r;
+
+	if (!ev) {
+		loop_io_free(j->io);
+		j->io = NULL;
+		return 0;
+	}
+	r = j->io ? loop_io_set_events(j->io, ev) : loop_add_io(j->svc->core->loop, j->fd, ev, on_io, j, &j->io);
+	if (r < 0)
+		job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not watch the worker: %s", strerror(-r));
+	return r;
+}
+
+static void job_end(struct fsvc_job *j, bool reuse, int code, const char *msg)
+{
+	struct rpc_call *call = j->call;
+
+	rpc_call_set_cancel(call, NULL, NULL);
+	job_free(j, reuse);
+	rpc_call_finish(call, code, msg ? "%s" : NULL, msg);
+}
+
+/* Ends the call with a status; the worker is not reused. */
+static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...)
+{
+	char msg[512]; /* what grpc-message carries at most */
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	job_end(j, false, code, msg);
+}
+
+/* One frame from the worker. False once the call has ended. */
+static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
+{
+	const struct fsvc_end_head *h = (const struct fsvc_end_head *)(f + 1);
+	char msg[512];
+	int r;
+
+	switch (f[0]) {
+	case FSVC_MSG:
+		r = rpc_call_send_encoded(j->call, f + 1, n - 1);
+		if (r < 0) {
+			job_finish(j, RPC_INTERNAL, "could not send a response: %s", strerror(-r));
+			return false;
+		}
+		if (r > 0)
+			j->send_blocked = true;
+		return true;
+	case FSVC_DONE:
+		if (n < 1 + sizeof(*h))
+			break;
+		job_end(j, h->reusable && !j->worker_deaf, RPC_OK, NULL);
+		return false;
+	case FSVC_ERROR:
+		if (n < 1 + sizeof(*h))
+			break;
+		snprintf(msg, sizeof(msg), "%.*s", (int)(n - 1 - sizeof(*h)), (const char *)(f + 1 + sizeof(*h)));
+		job_end(j, h->reusable && !j->worker_deaf, (int)h->code, msg);
+		return false;
+	}
+	job_finish(j, RPC_INTERNAL, "the worker of this call sent a bad frame");
+	return false;
+}
+
+/* False once the call has ended. */
+static bool read_frames(struct fsvc_job *j)
+{
+	if (!j->rbuf) {
+		j->rbuf = malloc(FSVC_FRAME_MAX);
+		if (!j->rbuf) {
+			job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
+			return false;
+		}
+	}
+	while (!j->send_blocked) {
+		ssize_t n = recv(j->fd, j->rbuf, FSVC_FRAME_MAX, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			job_finish(j, RPC_INTERNAL, "the worker of this call ended without an answer");
+			return false;
+		}
+		if (!handle_frame(j, j->rbuf, (size_t)n))
+			return false;
+	}
+	return job_update_events(j) == 0;
+}
+
+/* Sends as much of the pending data as the socket takes: 0 when all of
+ * it went, -EAGAIN when some is left, other -errno when the worker is
+ * gone. */
+static int flush_pending(struct fsvc_job *j)
+{
+	while (j->pending_off < j->pending_len) {
+		size_t k = MIN(j->pending_len - j->pending_off, (size_t)FSVC_CHUNK);
+		int r = fsvc_send(j->fd, j->pending_kind, j->pending + j->pending_off, k, NULL, 0);
+		if (r < 0)
+			return r;
+		j->pending_off += k;
+	}
+	free(j->pending);
+	j->pending = NULL;
+	return 0;
+}
+
+static void send_commit(struct fsvc_job *j)
+{
+	j->commit_due = false;
+	/* A worker that failed has its answer in the socket already. */
+	if (!j->worker_deaf && fsvc_send(j->fd, FSVC_COMMIT, NULL, 0, NULL, 0) < 0)
+		j->worker_deaf = true;
+}
+
+static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
+{
+	struct fsvc_job *j = userdata;
+
+	if ((events & EPOLLOUT) && j->pending) {
+		int r = flush_pending(j);
+		if (r == 0) {
+			if (j->commit_due)
+				send_commit(j);
+			else
+				rpc_call_resume_receiving(j->call);
+		} else if (r != -EAGAIN) {
+			free(j->pending);
+			j->pending = NULL;
+			j->worker_deaf = true;
+		}
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		(void)read_frames(j);
+	else
+		(void)job_update_events(j);
+}
+
+/* Data or an entry for the worker, in frames of at most FSVC_CHUNK. What
+ * the socket has no room for is kept (one message at most: receiving
+ * pauses until it is sent). */
+static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+
+	if (j->worker_deaf)
+		return; /* its answer is on the way */
+	do {
+		size_t k = MIN(len - off, (size_t)FSVC_CHUNK);
+		int r = fsvc_send(j->fd, kind, data + off, k, NULL, 0);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			j->worker_deaf = true;
+			return;
+		}
+		off += k;
+	} while (off < len);
+	if (off == len)
+		return;
+	j->pending = malloc(len - off);
+	if (!j->pending)
+		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	memcpy(j->pending, data + off, len - off);
+	j->pending_len = len - off;
+	j->pending_off = 0;
+	j->pending_kind = kind;
+	rpc_call_pause_receiving(j->call);
+	(void)job_update_events(j);
+}
+
+static void on_write_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
+{
+	const Valet__V1__WriteRequest *m = (const Valet__V1__WriteRequest *)msg;
+	struct fsvc_job *j = userdata;
+
+	if (m->part_case != VALET__V1__WRITE_REQUEST__PART_DATA)
+		return job_finish(j, RPC_INVALID_ARGUMENT, "Write: only the first message is a header; then data");
+	if (m->data.len)
+		to_worker(j, FSVC_DATA, m->data.data, m->data.len);
+}
+
+static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
+{
+	const Valet__V1__TreeRequest *m = (const Valet__V1__TreeRequest *)msg;
+	struct fsvc_job *j = userdata;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len;
+
+	switch (m->part_case) {
+	case VALET__V1__TREE_REQUEST__PART_DATA:
+		if (m->data.len)
+			to_worker(j, FSVC_DATA, m->data.data, m->data.len);
+		return;
+	case VALET__V1__TREE_REQUEST__PART_ENTRY:
+		len = valet__v1__tree_entry__get_packed_size(m->entry);
+		if (len > FSVC_CHUNK)
+			return job_finish(j, RPC_INVALID_ARGUMENT, "WriteTree: an entry of %zu bytes is too large",
+					  len);
+		buf = malloc(len ? len : 1);
+		if (!buf)
+			return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
+		valet__v1__tree_entry__pack(m->entry, buf);
+		to_worker(j, FSVC_ENTRY, buf, len);
+		return;
+	default:
+		return job_finish(j, RPC_INVALID_ARGUMENT,
+				  "WriteTree: only the first message is a header; then entries and data");
+	}
+}
+
+static void on_client_end(struct rpc_call *call, void *userdata)
+{
+	struct fsvc_job *j = userdata;
+
+	if (j->pending)
+		j->commit_due = true;
+	else
+		send_commit(j);
+}
+
+static void on_writable(struct rpc_call *call, void *userdata)
+{
+	struct fsvc_job *j = userdata;
+
+	j->send_blocked = false;
+	(void)job_update_events(j);
+}
+
+static void on_cancel(struct rpc_call *call, void *userdata)
+{
+	job_free(userdata, false);
+}
+
+/* The worker has exited; what it sent before is still in the socket. */
+static void on_worker_exit(void *userdata)
+{
+	struct fsvc_job *j = userdata;
+
+	if (!j->io && !j->send_blocked)
+		(void)job_update_events(j);
+}
+
+static void job_start(struct fsvc_job *j)
+{
+	int r = fsvc_proc_get(j->svc, on_worker_exit, j, &j->proc);
+
+	if (r < 0)
+		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not start a worker: %s", strerror(-r));
+	j->fd = fsvc_proc_fd(j->proc);
+	/* An idle or new worker's socket is empty: the frame fits. */
+	r = fsvc_send(j->fd, FSVC_JOB, j->job_frame, j->job_frame_len, NULL, 0);
+	free(j->job_frame);
+	j->job_frame = NULL;
+	if (r < 0)
+		return job_finish(j, RPC_INTERNAL, "could not reach the worker: %s", strerror(-r));
+	if (job_update_events(j) < 0)
+		return;
+	rpc_call_set_writable(j->call, on_writable, j);
+	if (j->method == FSVC_WRITE)
+		rpc_call_set_receiver(j->call, on_write_message, on_client_end, j);
+	else if (j->method == FSVC_WRITE_TREE)
+		rpc_call_set_receiver(j->call, on_tree_message, on_client_end, j);
+}
+
+void fsvc_job_start_queued(struct files_service *s)
+{
+	while (s->queue && s->busy < FSVC_MAX_WORKERS) {
+		struct fsvc_job *j = s->queue;
+		queue_remove(s, j);
+		job_start(j);
+	}
+}
+
+void fsvc_job_submit(struct files_service *s, struct rpc_call *call, enum fsvc_method m,
+		     const ProtobufCMessage *request)
+{
+	size_t len = protobuf_c_message_get_packed_size(request);
+	struct fsvc_job *j;
+
+	/* Paths are at most 4 KiB: a request this large is wrong anyway. */
+	if (len + 2 > FSVC_FRAME_MAX)
+		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "the request of %zu bytes is too large", len);
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	j->job_frame = malloc(len + 1);
+	if (!j->job_frame) {
+		free(j);
+		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	j->job_frame[0] = (uint8_t)m;
+	protobuf_c_message_pack(request, j->job_frame + 1);
+	j->job_frame_len = len + 1;
+	j->svc = s;
+	j->call = call;
+	j->method = m;
+	j->fd = -1;
+	j->next = s->jobs;
+	if (s->jobs)
+		s->jobs->prev = j;
+	s->jobs = j;
+	rpc_call_set_cancel(call, on_cancel, j);
+	if (s->busy < FSVC_MAX_WORKERS && !s->queue)
+		return job_start(j);
+	if (s->queue_last)
+		s->queue_last->next_queued = j;
+	else
+		s->queue = j;
+	s->queue_last = j;
+}
+
+void fsvc_job_free_all(struct files_service *s)
+{
+	while (s->jobs) {
+		struct fsvc_job *j = s->jobs;
+		rpc_call_set_cancel(j->call, NULL, NULL);
+		job_free(j, false);
+	}
+}

@@ -1,0 +1,230 @@
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "agent/worker.h"
+#include "base/time-util.h"
+#include "frame.h"
+
+struct fsvc_proc {
+	struct files_service *svc;
+	struct fsvc_proc *prev, *next; /* svc->procs */
+	struct fsvc_proc *next_idle;
+	struct worker *worker; /* NULL once exited */
+	int fd;		       /* maitred's end; -1 once given up */
+	int child_fd;	       /* the worker's end, during the fork */
+	bool counted;	       /* in svc->busy */
+	bool idle;
+	uint64_t idle_since;
+	fsvc_proc_exit_fn on_exit;
+	void *userdata;
+};
+
+static void proc_free(struct fsvc_proc *p)
+{
+	struct files_service *s = p->svc;
+
+	worker_free(p->worker);
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		s->procs = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	free(p);
+}
+
+static void idle_remove(struct fsvc_proc *p)
+{
+	struct files_service *s = p->svc;
+
+	for (struct fsvc_proc **i = &s->idle; *i; i = &(*i)->next_idle)
+		if (*i == p) {
+			*i = p->next_idle;
+			s->n_idle--;
+			break;
+		}
+	p->idle = false;
+	p->next_idle = NULL;
+}
+
+static void uncount(struct fsvc_proc *p)
+{
+	if (!p->counted)
+		return;
+	p->counted = false;
+	p->svc->busy--;
+	p->svc->worker_free(p->svc);
+}
+
+static void on_worker_exit(int result, void *userdata)
+{
+	struct fsvc_proc *p = userdata;
+	fsvc_proc_exit_fn fn = p->on_exit;
+
+	worker_free(p->worker);
+	p->worker = NULL;
+	if (fn) {
+		/* Its call goes on reading the frames it left, then puts it. */
+		p->on_exit = NULL;
+		fn(p->userdata);
+		return;
+	}
+	if (p->idle)
+		idle_remove(p);
+	uncount(p);
+	proc_free(p);
+}
+
+static int run_worker(void *arg)
+{
+	struct fsvc_proc *p = arg;
+
+	return fsvc_worker_main(p->child_fd);
+}
+
+static int proc_new(struct files_service *s, struct fsvc_proc **ret)
+{
+	struct fsvc_proc *p = calloc(1, sizeof(*p));
+	int fds[2], r;
+
+	if (!p)
+		return -ENOMEM;
+	r = fsvc_socketpair(fds);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	p->svc = s;
+	p->child_fd = fds[1];
+	r = worker_start(s->core->loop, run_worker, p, fds[1], on_worker_exit, p, &p->worker);
+	close(fds[1]);
+	if (r < 0) {
+		close(fds[0]);
+		free(p);
+		return r;
+	}
+	p->fd = fds[0];
+	(void)fcntl(p->fd, F_SETFL, O_NONBLOCK);
+	p->next = s->procs;
+	if (s->procs)
+		s->procs->prev = p;
+	s->procs = p;
+	*ret = p;
+	return 0;
+}
+
+int fsvc_proc_get(struct files_service *s, fsvc_proc_exit_fn on_exit, void *userdata, struct fsvc_proc **ret)
+{
+	struct fsvc_proc *p = s->idle;
+	int r;
+
+	if (p)
+		idle_remove(p);
+	else {
+		r = proc_new(s, &p);
+		if (r < 0)
+			return r;
+	}
+	p->counted = true;
+	s->busy++;
+	p->on_exit = on_exit;
+	p->userdata = userdata;
+	*ret = p;
+	return 0;
+}
+
+int fsvc_proc_fd(const struct fsvc_proc *p)
+{
+	return p->fd;
+}
+
+static void idle_expire(struct loop_timer *t, void *userdata);
+
+static void arm_idle_timer(struct files_service *s)
+{
+	uint64_t oldest = UINT64_MAX;
+
+	for (struct fsvc_proc *p = s->idle; p; p = p->next_idle)
+		if (p->idle_since < oldest)
+			oldest = p->idle_since;
+	if (oldest == UINT64_MAX)
+		return;
+	if (!s->idle_timer) {
+		if (loop_add_timer(s->core->loop, oldest + FSVC_IDLE_USEC, idle_expire, s, &s->idle_timer) < 0)
+			s->idle_timer = NULL; /* the workers stay until used */
+		return;
+	}
+	loop_timer_set(s->idle_timer, oldest + FSVC_IDLE_USEC);
+}
+
+/* An idle worker given up: its socket's end makes it exit. */
+static void retire(struct fsvc_proc *p)
+{
+	idle_remove(p);
+	close(p->fd);
+	p->fd = -1;
+	if (!p->worker)
+		proc_free(p);
+}
+
+static void idle_expire(struct loop_timer *t, void *userdata)
+{
+	struct files_service *s = userdata;
+	uint64_t now = now_usec();
+	struct fsvc_proc *p = s->idle;
+
+	while (p) {
+		struct fsvc_proc *next = p->next_idle;
+		if (p->idle_since + FSVC_IDLE_USEC <= now)
+			retire(p);
+		p = next;
+	}
+	arm_idle_timer(s);
+}
+
+void fsvc_proc_put(struct fsvc_proc *p, bool reuse)
+{
+	struct files_service *s = p->svc;
+
+	p->on_exit = NULL;
+	if (!p->worker) {
+		uncount(p);
+		proc_free(p);
+		return;
+	}
+	if (reuse && s->n_idle < FSVC_IDLE_MAX) {
+		p->idle = true;
+		p->idle_since = now_usec();
+		p->next_idle = s->idle;
+		s->idle = p;
+		s->n_idle++;
+		arm_idle_timer(s);
+		uncount(p);
+		return;
+	}
+	/* It exits at the end of its socket (or once its stuck disk lets it);
+	 * it counts as busy until then. */
+	close(p->fd);
+	p->fd = -1;
+}
+
+void fsvc_pool_free(struct files_service *s)
+{
+	loop_timer_free(s->idle_timer);
+	s->idle_timer = NULL;
+	while (s->procs) {
+		struct fsvc_proc *p = s->procs;
+		p->on_exit = NULL;
+		p->idle = false;
+		proc_free(p);
+	}
+	s->idle = NULL;
+	s->n_idle = 0;
+	s->busy = 0;
+}

@@ -1,0 +1,153 @@
+/* Read and ReadTree: the worker reads, maitred passes the messages on.
+ * Data messages are a field head and the worker's buffer (frame.h), so
+ * the bytes are copied once into the packet and never packed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+
+#include "base/macro.h"
+#include "convert.h"
+#include "files/reader.h"
+#include "frame.h"
+#include "work.h"
+
+/* ReadResponse.data and TreeResponse.data. */
+#define READ_DATA_FIELD 2
+#define READ_SHA256_FIELD 3
+#define TREE_DATA_FIELD 2
+
+static int send_data(int fd, unsigned field, const void *buf, size_t len)
+{
+	uint8_t head[FSVC_FIELD_HEAD_MAX];
+	size_t n = fsvc_bytes_field_head(head, field, len);
+
+	return fsvc_send(fd, FSVC_MSG, head, n, buf, len);
+}
+
+static int send_read_info(int fd, const char *path, const struct stat *st)
+{
+	Valet__V1__ReadResponse m = VALET__V1__READ_RESPONSE__INIT;
+	Valet__V1__FileInfo info_pb;
+	Google__Protobuf__Timestamp ts;
+	struct files_info info = { 0 };
+	int r = files_info_from_stat(AT_FDCWD, path, path, st, &info);
+
+	if (r < 0)
+		return r;
+	fsvc_info_to_pb(&info, &info_pb, &ts);
+	m.part_case = VALET__V1__READ_RESPONSE__PART_INFO;
+	m.info = &info_pb;
+	r = fsvc_send_message(fd, FSVC_MSG, &m.base);
+	files_info_clear(&info);
+	return r;
+}
+
+int fsvc_work_read(int fd, const Valet__V1__ReadRequest *req)
+{
+	_cleanup_(files_reader_freep) struct files_reader *rd = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct files_user u = { 0 };
+	struct files_err err = { 0 };
+	struct stat st;
+	int r = fsvc_work_begin(fd, req->user, &u);
+
+	if (r < 0)
+		return r;
+	files_user_clear(&u);
+	r = files_reader_open(req->path, req->offset, req->length, &rd, &st, &err);
+	if (r < 0)
+		return fsvc_work_fail(fd, r, &err);
+	if (!req->sha256)
+		files_reader_skip_digest(rd);
+	buf = malloc(FSVC_CHUNK);
+	if (!buf)
+		return fsvc_work_fail(fd, -ENOMEM, NULL);
+	r = send_read_info(fd, req->path, &st);
+	if (r < 0)
+		return r == -ENOMEM ? fsvc_work_fail(fd, r, NULL) : r;
+	for (;;) {
+		ssize_t n = files_reader_read(rd, buf, FSVC_CHUNK, &err);
+		if (n < 0)
+			return fsvc_work_fail(fd, (int)n, &err);
+		if (n == 0)
+			break;
+		r = send_data(fd, READ_DATA_FIELD, buf, (size_t)n);
+		if (r < 0)
+			return r; /* maitred is gone, or the call */
+	}
+	if (req->sha256) {
+		uint8_t digest[SHA256_DIGEST_SIZE];
+		r = files_reader_digest(rd, digest);
+		if (r < 0)
+			return fsvc_work_fail(fd, r, NULL);
+		r = send_data(fd, READ_SHA256_FIELD, digest, sizeof(digest));
+		if (r < 0)
+			return r;
+	}
+	return fsvc_work_done(fd);
+}
+
+static int send_entry(int fd, const struct files_tree_entry *e)
+{
+	Valet__V1__TreeResponse m = VALET__V1__TREE_RESPONSE__INIT;
+	Valet__V1__TreeEntry entry;
+	Google__Protobuf__Timestamp ts;
+
+	fsvc_entry_to_pb(e, &entry, &ts);
+	m.part_case = VALET__V1__TREE_RESPONSE__PART_ENTRY;
+	m.entry = &entry;
+	return fsvc_send_message(fd, FSVC_MSG, &m.base);
+}
+
+static int read_tree(int fd, struct files_tree_reader *rd, uint8_t *buf)
+{
+	struct files_err err = { 0 };
+
+	for (;;) {
+		const struct files_tree_entry *e;
+		int r = files_tree_reader_next(rd, &e, &err);
+		if (r < 0)
+			return fsvc_work_fail(fd, r, &err);
+		if (r == 0)
+			return fsvc_work_done(fd);
+		r = send_entry(fd, e);
+		if (r < 0)
+			return r;
+		if (e->type != FILES_TYPE_FILE || e->size == 0 || e->hardlink_to_len)
+			continue;
+		for (;;) {
+			ssize_t n = files_tree_reader_read(rd, buf, FSVC_CHUNK, &err);
+			if (n < 0)
+				return fsvc_work_fail(fd, (int)n, &err);
+			if (n == 0)
+				break;
+			r = send_data(fd, TREE_DATA_FIELD, buf, (size_t)n);
+			if (r < 0)
+				return r;
+		}
+	}
+}
+
+int fsvc_work_read_tree(int fd, const Valet__V1__ReadTreeRequest *req)
+{
+	_cleanup_(files_tree_reader_freep) struct files_tree_reader *rd = NULL;
+	_cleanup_close_ int rootfd = -1;
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct files_user u = { 0 };
+	struct files_err err = { 0 };
+	int r = fsvc_work_begin(fd, req->user, &u);
+
+	if (r < 0)
+		return r;
+	files_user_clear(&u);
+	r = files_tree_root_open(req->root, false, false, &rootfd, &err);
+	if (r < 0)
+		return fsvc_work_fail(fd, r, &err);
+	r = files_tree_reader_new(rootfd, &rd, &err);
+	if (r < 0)
+		return fsvc_work_fail(fd, r, &err);
+	buf = malloc(FSVC_CHUNK);
+	if (!buf)
+		return fsvc_work_fail(fd, -ENOMEM, NULL);
+	return read_tree(fd, rd, buf);
+}
