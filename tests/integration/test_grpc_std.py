@@ -189,6 +189,12 @@ def _battery(version):
     pool = pool_from(r.file_descriptor_response.file_descriptor_proto)
     call, req_cls = dynamic_unary(ch, pool, "grpc.health.v1.Health", "Check")
     assert call(req_cls(service="vm_tools.Maitred"), timeout=10).status == 1  # SERVING
+    if "valet.v1.Files" in want:
+        (r,) = reflect(ch, [req(version, file_containing_symbol="valet.v1.Files.Stat")], version)
+        pool = pool_from(r.file_descriptor_response.file_descriptor_proto)
+        call, req_cls = dynamic_unary(ch, pool, "valet.v1.Files", "Stat")
+        info = call(req_cls(path=m.dir), timeout=10)
+        assert (info.path, info.type, info.mode) == (m.dir, 2, 0o755), info  # DIRECTORY
 
     # file_by_filename: the file first, then its imports.
     from google.protobuf import descriptor_pb2
