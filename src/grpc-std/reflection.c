@@ -155,7 +155,7 @@ static int set_services(struct answer *a, const struct rpc_service *list)
 	return 0;
 }
 
-/* Fills a->resp for one request: an error_response, or -ENOMEM. */
+/* Fills a->resp for one request: an answer or an error_response; -ENOMEM. */
 static int answer_request(struct answer *a, const request_t *req, const struct grpcstd_reflection *r)
 {
 	enum descset_kind kind;
@@ -165,14 +165,16 @@ static int answer_request(struct answer *a, const request_t *req, const struct g
 	switch (req->message_request_case) {
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
 		i = descset_find_file(req->file_by_filename);
-		if (i < 0)
-			break;
-		return set_file(a, i);
+		if (i >= 0)
+			return set_file(a, i);
+		set_error(a, RPC_NOT_FOUND, "no file named '%s'", shown(req->file_by_filename, buf));
+		return 0;
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL:
 		i = descset_find_symbol(req->file_containing_symbol, NULL);
-		if (i < 0)
-			break;
-		return set_file(a, i);
+		if (i >= 0)
+			return set_file(a, i);
+		set_error(a, RPC_NOT_FOUND, "no symbol named '%s'", shown(req->file_containing_symbol, buf));
+		return 0;
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_EXTENSION:
 		set_error(a, RPC_NOT_FOUND, "no extension of '%s' is known (the served files define none)",
 			  shown(req->file_containing_extension && req->file_containing_extension->containing_type
@@ -181,8 +183,11 @@ static int answer_request(struct answer *a, const request_t *req, const struct g
 				buf));
 		return 0;
 	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_ALL_EXTENSION_NUMBERS_OF_TYPE:
-		if (descset_find_symbol(req->all_extension_numbers_of_type, &kind) < 0 || kind != DESCSET_MESSAGE)
-			break;
+		if (descset_find_symbol(req->all_extension_numbers_of_type, &kind) < 0 || kind != DESCSET_MESSAGE) {
+			set_error(a, RPC_NOT_FOUND, "no message type named '%s'",
+				  shown(req->all_extension_numbers_of_type, buf));
+			return 0;
+		}
 		grpc__reflection__v1__extension_number_response__init(&a->extensions);
 		a->extensions.base_type_name = req->all_extension_numbers_of_type;
 		a->resp.message_response_case =
@@ -198,21 +203,6 @@ static int answer_request(struct answer *a, const request_t *req, const struct g
 			  "list_services)");
 		return 0;
 	}
-
-	/* Not found. */
-	switch (req->message_request_case) {
-	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_BY_FILENAME:
-		set_error(a, RPC_NOT_FOUND, "no file named '%s'", shown(req->file_by_filename, buf));
-		break;
-	case GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_FILE_CONTAINING_SYMBOL:
-		set_error(a, RPC_NOT_FOUND, "no symbol named '%s'", shown(req->file_containing_symbol, buf));
-		break;
-	default:
-		set_error(a, RPC_NOT_FOUND, "no message type named '%s'",
-			  shown(req->all_extension_numbers_of_type, buf));
-		break;
-	}
-	return 0;
 }
 
 static void on_writable(struct rpc_call *call, void *userdata)
