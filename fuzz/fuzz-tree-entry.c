@@ -5,13 +5,14 @@
  * mode and the fields of its type are consistent.
  *
  * Input: the first byte picks the form. 'P': the rest is a TreeRequest in
- * protobuf (what the service decodes; strings end at a NUL there, as
- * protobuf-c gives them). Otherwise the raw form with explicit lengths:
+ * protobuf, converted as the service converts it (strings end at a NUL
+ * there, as protobuf-c gives them). Otherwise the raw form with explicit lengths:
  * type (1 byte), mode (4), size (8), has_mtime (1), then path, symlink
  * target and hardlink_to separated by 0xff bytes (NULs kept). */
 #include <errno.h>
 #include <string.h>
 
+#include "files-service/convert.h"
 #include "files/tree.h"
 #include "fuzz.h"
 #include "valet/v1/files.pb-c.h"
@@ -61,22 +62,13 @@ static void from_protobuf(const uint8_t *data, size_t size)
 	if (!m)
 		return;
 	if (m->part_case == VALET__V1__TREE_REQUEST__PART_ENTRY && m->entry) {
-		const Valet__V1__TreeEntry *t = m->entry;
-		struct files_tree_entry e = {
-			.path = t->path,
-			.path_len = strlen(t->path),
-			.type = (enum files_type)t->type,
-			.mode = t->mode,
-			.size = t->size,
-			.has_mtime = t->mtime != NULL,
-			.symlink_target = t->symlink_target,
-			.symlink_target_len = strlen(t->symlink_target),
-			.hardlink_to = t->hardlink_to,
-			.hardlink_to_len = strlen(t->hardlink_to),
-			.uid = t->uid,
-			.gid = t->gid,
-		};
-		check(&e);
+		struct files_tree_entry e;
+		/* The service's own conversion (files-service/convert.c). */
+		if (fsvc_entry_from_pb(m->entry, &e) == 0)
+			check(&e);
+		else
+			FUZZ_CHECK(m->entry->mtime &&
+				   (m->entry->mtime->nanos < 0 || m->entry->mtime->nanos > 999999999));
 	}
 	valet__v1__tree_request__free_unpacked(m, NULL);
 }

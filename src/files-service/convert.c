@@ -80,3 +80,29 @@ void fsvc_entry_to_pb(const struct files_tree_entry *e, Valet__V1__TreeEntry *re
 	ret->uid = e->uid;
 	ret->gid = e->gid;
 }
+
+int fsvc_write_opts_from_pb(const Valet__V1__WriteHeader *hdr, struct files_write_opts *ret, struct files_err *err)
+{
+	struct files_write_opts o = { .make_parents = hdr->make_parents, .no_replace = hdr->no_replace };
+
+	if (hdr->_mode_case == VALET__V1__WRITE_HEADER___MODE_MODE) {
+		if (hdr->mode > 07777)
+			return files_fail(err, -EINVAL, "%s: mode %#o is above 07777", hdr->path, hdr->mode);
+		o.has_mode = true;
+		o.mode = hdr->mode;
+	}
+	if (hdr->sha256.len) {
+		if (hdr->sha256.len != SHA256_DIGEST_SIZE)
+			return files_fail(err, -EINVAL, "%s: sha256 has %zu bytes, not %d", hdr->path, hdr->sha256.len,
+					  SHA256_DIGEST_SIZE);
+		o.sha256 = hdr->sha256.data;
+	}
+	if (hdr->mtime) {
+		if (fsvc_timespec_from_pb(hdr->mtime, &o.mtime) < 0)
+			return files_fail(err, -EINVAL, "%s: mtime nanos %d out of range", hdr->path,
+					  hdr->mtime->nanos);
+		o.has_mtime = true;
+	}
+	*ret = o;
+	return 0;
+}

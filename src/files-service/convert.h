@@ -4,6 +4,7 @@
 #include "files.pb-c.h"
 #include "files/ops.h"
 #include "files/tree.h"
+#include "files/writer.h"
 
 /* A FileInfo that points into info (and into ts, for the mtime): valid
  * while both are. */
@@ -18,3 +19,9 @@ void fsvc_entry_to_pb(const struct files_tree_entry *e, Valet__V1__TreeEntry *re
 /* A Timestamp as a timespec: -EINVAL when out of range (nanos outside
  * 0..999999999). */
 int fsvc_timespec_from_pb(const Google__Protobuf__Timestamp *t, struct timespec *ret);
+
+/* A WriteHeader as the writer's options (pointing into hdr): mode at most
+ * 07777, a sha256 of 32 bytes or none, an mtime in range. -EINVAL with a
+ * message in err otherwise. Pure: what the files-request fuzz target
+ * drives. */
+int fsvc_write_opts_from_pb(const Valet__V1__WriteHeader *hdr, struct files_write_opts *ret, struct files_err *err);

@@ -14,8 +14,6 @@
 #include "frame.h"
 #include "work.h"
 
-#define MODE_MAX 07777
-
 /* The next frame: its size (kind byte included), 0 at the socket's end,
  * -errno. */
 static ssize_t next_frame(int fd, uint8_t *buf)
@@ -27,32 +25,6 @@ static ssize_t next_frame(int fd, uint8_t *buf)
 		if (errno != EINTR)
 			return -errno;
 	}
-}
-
-static int write_opts(int fd, const Valet__V1__WriteHeader *hdr, struct files_write_opts *o)
-{
-	*o = (struct files_write_opts){ .make_parents = hdr->make_parents, .no_replace = hdr->no_replace };
-	if (hdr->_mode_case == VALET__V1__WRITE_HEADER___MODE_MODE) {
-		if (hdr->mode > MODE_MAX)
-			return fsvc_work_fail_code(fd, FILES_GRPC_INVALID_ARGUMENT, "mode %#o is above 07777",
-						   hdr->mode);
-		o->has_mode = true;
-		o->mode = hdr->mode;
-	}
-	if (hdr->sha256.len) {
-		if (hdr->sha256.len != SHA256_DIGEST_SIZE)
-			return fsvc_work_fail_code(fd, FILES_GRPC_INVALID_ARGUMENT,
-						   "sha256 has %zu bytes, not %d", hdr->sha256.len,
-						   SHA256_DIGEST_SIZE);
-		o->sha256 = hdr->sha256.data;
-	}
-	if (hdr->mtime) {
-		if (fsvc_timespec_from_pb(hdr->mtime, &o->mtime) < 0)
-			return fsvc_work_fail_code(fd, FILES_GRPC_INVALID_ARGUMENT, "mtime: nanos %d out of range",
-						   hdr->mtime->nanos);
-		o->has_mtime = true;
-	}
-	return 0;
 }
 
 static int answer_write(int fd, const char *path, const struct stat *st, const uint8_t digest[SHA256_DIGEST_SIZE])
@@ -81,10 +53,10 @@ int fsvc_work_write(int fd, const Valet__V1__WriteHeader *hdr)
 	struct files_write_opts o;
 	struct files_user u = { 0 };
 	struct files_err err = { 0 };
-	int r = write_opts(fd, hdr, &o);
+	int r = fsvc_write_opts_from_pb(hdr, &o, &err);
 
 	if (r < 0)
-		return r;
+		return fsvc_work_fail(fd, r, &err);
 	r = fsvc_work_begin(fd, hdr->user, &u);
 	if (r < 0)
 		return r;
