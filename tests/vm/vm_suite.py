@@ -41,10 +41,11 @@ class Scenario:
             return None
         return vm.run_step(self.tally, name, fn, *args)
 
-    def boot(self, name, cmdline, disk=None, extra_disks=()):
+    def boot(self, name, cmdline, disk=None, extra_disks=(), timeout=120):
         sub = os.path.join(self.work, name)
         os.makedirs(sub)
-        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk, extra_disks=extra_disks)
+        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk, extra_disks=extra_disks,
+                  timeout=timeout)
         # Kept after the run for whoever reads a failure.
         v.keep_console = os.path.join(self.build, f"vm-console-{name}.log")
         return v
@@ -400,8 +401,10 @@ def boot_a(s):
     with open(blank, "wb") as f:
         f.truncate(8 << 20)
     files = files_vm.make_image(os.path.join(s.work, "files.ext4"))  # /dev/vdc, for valet.v1.Files
+    # QEMU's hard limit is for the whole scenario: minutes under TCG on a
+    # busy machine (every step has its own timeout besides).
     v = s.boot("a", f"maitred.shutdown_grace={GRACE} maitred.main_fs=/mnt/disk", disk=disk,
-               extra_disks=[blank, files.image])
+               extra_disks=[blank, files.image], timeout=900)
     try:
         if not s.step("boot_vm_ready", a_boot, s, v, always=True):
             return
