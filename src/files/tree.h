@@ -13,7 +13,9 @@
  * done (it is created 0700, so that a read-only directory can be filled):
  * when an entry outside it arrives, or at the end; the directories
  * waiting for it are a stack as deep as the path (at most
- * FILES_TREE_DEPTH_MAX). keep_owners (acting as root only) gives entries
+ * FILES_TREE_DEPTH_MAX). An entry of a directory finished that way (the
+ * client's order need not be depth-first) opens it again: 0700 until it
+ * is left, then its mode and mtime once more. keep_owners (acting as root only) gives entries
  * their uid/gid; otherwise everything belongs to the acting user.
  *
  * Reading walks a root and yields its entries, a directory before its
@@ -98,6 +100,10 @@ int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_
 /* The current file's data: the count, 0 once `size` bytes were read; a
  * file that shrank meanwhile is -EIO. */
 ssize_t files_tree_reader_read(struct files_tree_reader *r, void *buf, size_t size, struct files_err *err);
+/* Told of each entry skipped (a socket, FIFO or device), by its path
+ * relative to the root: a client warns of them. */
+typedef void (*files_tree_skip_fn)(const char *path, void *userdata);
+void files_tree_reader_on_skip(struct files_tree_reader *r, files_tree_skip_fn fn, void *userdata);
 void files_tree_reader_free(struct files_tree_reader *r);
 static inline void files_tree_reader_freep(struct files_tree_reader **r)
 {
