@@ -7,14 +7,13 @@ mounted at /mnt/files through Maitred's Mount: boot A's main disk is 16 MiB
 The steps share state through a Files object kept on the scenario: the
 64 MiB file's digest for the check after power-off, the tree written."""
 import hashlib
-import importlib.util
 import json
 import os
-import stat
 import subprocess
-import sys
 import time
 
+import files_client
+from files_client import pb
 import valet
 import vm_suite  # its helpers, used once both modules are loaded
 
@@ -31,49 +30,11 @@ def gsh(v, script, timeout=60):
     return vm_suite.gsh(v, script, timeout=timeout)
 
 
-# -- the client, generated at test time from the project's .proto ----------------
-
-def pb():
-    """files_pb2 of proto/valet/v1/files.proto, generated once per process
-    with protoc and loaded under a name of its own (`valet` is the test
-    helpers' module here)."""
-    name = "valet_v1_files_pb2"
-    if name in sys.modules:
-        return sys.modules[name]
-    out = valet.tmpdir()
-    pdir = os.path.join(valet.ROOT, "proto")
-    subprocess.run(["protoc", "-I" + pdir, "--python_out=" + out, os.path.join(pdir, "valet", "v1", "files.proto")],
-                   check=True)
-    spec = importlib.util.spec_from_file_location(name, os.path.join(out, "valet", "v1", "files_pb2.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    sys.modules[name] = mod
-    return mod
-
-
 def stubs(v):
-    import grpc
-    m = pb()
+    """valet.v1.Files through grpcio (files_client: the classes generated
+    with protoc at test time from proto/valet/v1/files.proto)."""
     addr = v.maitred_addr()
-    ch = grpc.insecure_channel(addr[4:] if addr.startswith("tcp:") else addr,
-                               options=[("grpc.max_receive_message_length", 8 * MiB)])
-
-    def method(kind, name, req, resp):
-        return getattr(ch, kind)(f"/valet.v1.Files/{name}", request_serializer=req.SerializeToString,
-                                 response_deserializer=resp.FromString)
-
-    class S:
-        channel = ch
-        Write = method("stream_unary", "Write", m.WriteRequest, m.WriteResponse)
-        Read = method("unary_stream", "Read", m.ReadRequest, m.ReadResponse)
-        Stat = method("unary_unary", "Stat", m.StatRequest, m.FileInfo)
-        List = method("unary_stream", "List", m.ListRequest, m.FileInfo)
-        MakeDirectory = method("unary_unary", "MakeDirectory", m.MakeDirectoryRequest, m.FileInfo)
-        Remove = method("unary_unary", "Remove", m.RemoveRequest, m.RemoveResponse)
-        Move = method("unary_unary", "Move", m.MoveRequest, m.FileInfo)
-        WriteTree = method("stream_unary", "WriteTree", m.TreeRequest, m.TreeSummary)
-        ReadTree = method("unary_stream", "ReadTree", m.ReadTreeRequest, m.TreeResponse)
-    return S
+    return files_client.stubs(addr[4:] if addr.startswith("tcp:") else addr)
 
 
 def ts(sec, ns=0):
@@ -299,10 +260,6 @@ def guest_walk(v, root):
     return walk, tar_sha
 
 
-def diff(got, want):
-    return {k: (got.get(k), want.get(k)) for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k)}
-
-
 def tree_round_trip(s, f, v):
     m = pb()
     f.mounted(v)
@@ -321,10 +278,10 @@ def tree_round_trip(s, f, v):
     start = time.monotonic()
     msgs, got = read_tree(fs, a)
     read = time.monotonic() - start
-    assert got == want, diff(got, want)
+    assert got == want, files_client.diff(got, want)
     # The guest sees the same tree (modes, ns mtimes, contents, links).
     walk_a, tar_a = guest_walk(v, a)
-    assert walk_a == want, diff(walk_a, want)
+    assert walk_a == want, files_client.diff(walk_a, want)
 
     # ReadTree's output, as it came, is a tree WriteTree takes: the copy is
     # the same to the tar byte (names, modes, mtimes, owners, links).
@@ -334,7 +291,7 @@ def tree_round_trip(s, f, v):
     again = fs.WriteTree(iter(copy), timeout=60)
     assert again == summary, again
     walk_b, tar_b = guest_walk(v, b)
-    assert walk_b == want, diff(walk_b, want)
+    assert walk_b == want, files_client.diff(walk_b, want)
     assert tar_b == tar_a, (tar_a, tar_b)
     # The symlinks were written as symlinks, never followed.
     assert gsh(v, f"sha256sum <{b}/rel; cat {b}/abs; test -e {b}/dangling || echo dangling") == \
@@ -403,32 +360,18 @@ def metadata_calls(s, f, v):
 
 # -- 3. maitctl cp ----------------------------------------------------------------------
 
-def host_walk(root):
-    """guest_walk's model of a tree on the host."""
-    rows, inodes = {}, {}
-    for top, dirs, files in os.walk(root):
-        for n in dirs + files:
-            p = os.path.join(top, n)
-            st = os.lstat(p)
-            rows[os.path.relpath(p, root)] = (p, st)
-            if stat.S_ISREG(st.st_mode):
-                inodes.setdefault(st.st_ino, []).append(os.path.relpath(p, root))
+def as_walk(model):
+    """A spec_model() in the form of files_client.walk() (a tree on the host)."""
     out = {}
-    for rel, (p, st) in rows.items():
-        mode, t = stat.S_IMODE(st.st_mode), divmod(st.st_mtime_ns, 10**9)
-        if stat.S_ISDIR(st.st_mode):
-            out[rel] = ("dir", mode, t, None, None, None)
-        elif stat.S_ISLNK(st.st_mode):
-            out[rel] = ("symlink", mode, t, None, os.readlink(p), None)
+    for path, (kind, mode, (sec, ns), size, extra, group) in model.items():
+        t = sec * 10**9 + ns
+        if kind == "dir":
+            out[path] = ("dir", oct(mode), t)
+        elif kind == "symlink":
+            out[path] = ("symlink", extra, t)
         else:
-            with open(p, "rb") as fh:
-                h = hashlib.sha256(fh.read()).hexdigest()
-            out[rel] = ("file", mode, t, st.st_size, h, tuple(sorted(inodes[st.st_ino])))
+            out[path] = ("file", oct(mode), t, size, extra, group[0])
     return out
-
-
-def maitctl_has_cp():
-    return subprocess.run([valet.binary("maitctl"), "cp", "--help"], capture_output=True).returncode == 0
 
 
 def cp_json(v, *args):
@@ -466,11 +409,11 @@ def maitctl_cp(s, f, v):
     # The tree out (-r) to the host, and back in as a third copy.
     local = os.path.join(host, "tree")
     cp_json(v, "-r", f":{MOUNT}/tree-a", local)
-    got = host_walk(local)
-    assert got == f.tree_model, diff(got, f.tree_model)
+    got, want = files_client.walk(local), as_walk(f.tree_model)
+    assert got == want, files_client.diff(got, want)
     cp_json(v, "-r", local, f":{MOUNT}/tree-c")
     walk_c, tar_c = guest_walk(v, f"{MOUNT}/tree-c")
-    assert walk_c == f.tree_model, diff(walk_c, f.tree_model)
+    assert walk_c == f.tree_model, files_client.diff(walk_c, f.tree_model)
     assert tar_c == guest_walk(v, f"{MOUNT}/tree-a")[1]
     s.timings.update({"files_maitctl_cp_4mib_in_s": went, "files_maitctl_cp_4mib_out_s": came})
     print(f"vm/files: maitctl cp 4 MiB in {went:.2f} s, out {came:.2f} s", flush=True)

@@ -433,10 +433,7 @@ def boot_a(s):
         s.step("files_write_read_64mib", files_vm.write_read_64mib, s, files, v)
         s.step("files_tree_round_trip", files_vm.tree_round_trip, s, files, v)
         s.step("files_stat_list_mkdir_move_remove", files_vm.metadata_calls, s, files, v)
-        # maitctl cp comes with the command-line work: this step joins boot A
-        # once the build's maitctl has the command.
-        if files_vm.maitctl_has_cp():
-            s.step("files_maitctl_cp_round_trip", files_vm.maitctl_cp, s, files, v)
+        s.step("files_maitctl_cp_round_trip", files_vm.maitctl_cp, s, files, v)
         if respawning:
             s.step("respawn_throttled", a_respawn_throttled, v)
         s.step("pid1_rss", a_measure_rss, s, v)
