@@ -481,6 +481,11 @@ static void window_check(struct rpc_server_session *s, int r)
 		s->broken = true;
 }
 
+static bool stream_bidirectional(const struct rpc_stream *st)
+{
+	return st->method && st->method->client_streaming && st->method->server_streaming;
+}
+
 /* Gives the window back up to pos (a position in the request bytes). */
 static void stream_consume_to(struct rpc_stream *st, uint64_t pos)
 {
@@ -909,7 +914,12 @@ static void stream_pump(struct rpc_stream *st)
 		if (!req) {
 			if (st->answered || st->body.len != st->body_off || !st->request_done)
 				break;
-			if (!st->call) {
+			if (!st->call && stream_bidirectional(st)) {
+				/* Nothing asked, nothing to answer: gRPC's servers end
+				 * such a call OK (a reflection client that closes
+				 * at once). */
+				stream_fail(st, RPC_OK, NULL);
+			} else if (!st->call) {
 				stream_reject(st, RPC_INVALID_ARGUMENT, "no request message");
 			} else if (!st->end_delivered) {
 				st->end_delivered = true;

@@ -57,7 +57,8 @@ struct rpc_method {
 	rpc_handler_fn handler;
 	/* Both false: unary. A client-streaming handler is called as soon as
 	 * the first message is in (a call ended without any is answered
-	 * INVALID_ARGUMENT "no request message" by the core) and takes the
+	 * INVALID_ARGUMENT "no request message" by the core; OK when the
+	 * method is bidirectional: nothing asked, nothing answered) and takes the
 	 * rest through rpc_call_set_receiver(); otherwise the handler is
 	 * called once the client has half-closed after its one message. */
 	bool client_streaming;
