@@ -170,6 +170,12 @@ static bool read_frames(struct fsvc_job *j)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
+		/* A worker that exits with our frames unread in its socket (a
+		 * Write refused at its header) leaves ECONNRESET here, and the
+		 * kernel reports it once, before the frames the worker did
+		 * send: its answer is still to be read. */
+		if (n < 0 && errno == ECONNRESET)
+			continue;
 		if (n <= 0) {
 			job_finish(j, RPC_INTERNAL, "the worker of this call ended without an answer");
 			return false;

@@ -14,6 +14,7 @@
 
 struct pending_dir {
 	char *path;
+	bool reopened; /* finished once already (reopen_ancestors()) */
 	mode_t mode;
 	bool has_mtime;
 	struct timespec mtime;
@@ -24,7 +25,8 @@ struct pending_dir {
 struct files_tree_writer {
 	int rootfd;
 	struct files_tree_opts o;
-	struct files_inode_set created; /* the files written: hard links may name only them */
+	struct files_inode_set created;	 /* the files written: hard links may name only them */
+	struct files_inode_set finished; /* the directories created and given their mode */
 	struct pending_dir stack[FILES_TREE_DEPTH_MAX];
 	size_t depth;
 	struct files_writer *file;
@@ -120,6 +122,7 @@ int files_tree_writer_new(int rootfd, const struct files_tree_opts *o, struct fi
 static int pop_dir(struct files_tree_writer *w, struct files_err *err)
 {
 	struct pending_dir *d = &w->stack[--w->depth];
+	struct stat st;
 	int r = 0;
 	int fd = files_open_beneath(w->rootfd, d->path, O_RDONLY | O_DIRECTORY, 0);
 	if (fd < 0)
@@ -130,6 +133,10 @@ static int pop_dir(struct files_tree_writer *w, struct files_err *err)
 		r = errno;
 	else if (d->has_mtime && futimens(fd, (struct timespec[2]){ { .tv_nsec = UTIME_OMIT }, d->mtime }) < 0)
 		r = errno;
+	else if (fstat(fd, &st) < 0)
+		r = errno;
+	else if (!d->reopened && files_inode_set_add(&w->finished, st.st_dev, st.st_ino, NULL) < 0)
+		r = ENOMEM; /* E2BIG: more than FILES_INODE_SET_MAX directories */
 	safe_close(fd);
 	if (r)
 		r = files_fail(err, -r, "entry %s: setting its mode and mtime: %s", d->path, strerror(r));
@@ -310,6 +317,49 @@ static int add_file(struct files_tree_writer *w, int dirfd, const char *name, co
 	return e->size == 0 ? end_file(w, err) : 0;
 }
 
+/* The order of entries is the client's: entries of a directory may come
+ * after entries outside it, once the directory was finished (its mode and
+ * mtime applied; it may be read-only now). Each such ancestor of path
+ * that this tree created goes back on the stack with the attributes it
+ * has, made writable (0700) again until it is left; directories that
+ * were there before the tree are left as they are. */
+static int reopen_ancestors(struct files_tree_writer *w, const char *path, struct files_err *err)
+{
+	size_t from = w->depth ? strlen(w->stack[w->depth - 1].path) + 1 : 0;
+
+	for (const char *slash = strchr(path + from, '/'); slash; slash = strchr(slash + 1, '/')) {
+		_cleanup_free_ char *anc = strndup(path, (size_t)(slash - path));
+		_cleanup_close_ int fd = -1;
+		char proc[64];
+		struct stat st;
+		if (!anc)
+			return -ENOMEM;
+		/* O_PATH: a finished directory may be unreadable to its user. */
+		fd = files_open_beneath(w->rootfd, anc, O_PATH | O_DIRECTORY, 0);
+		if (fd < 0 || fstat(fd, &st) < 0)
+			return 0; /* opening the entry's parent reports it */
+		if (files_inode_set_find(&w->finished, st.st_dev, st.st_ino, NULL) != 1)
+			continue;
+		if (w->depth == FILES_TREE_DEPTH_MAX)
+			return files_fail(err, -EINVAL, "entry %s: deeper than %d directories", path,
+					  FILES_TREE_DEPTH_MAX);
+		/* fchmod() refuses an O_PATH fd; its /proc link is the file. */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (chmod(proc, 0700) < 0)
+			return files_fail(err, -errno, "entry %s: opening %s again: %s", path, anc, strerror(errno));
+		w->stack[w->depth++] = (struct pending_dir){
+			.path = TAKE_PTR(anc),
+			.reopened = true,
+			.mode = st.st_mode & 07777,
+			.has_mtime = true,
+			.mtime = st.st_mtim,
+			.uid = st.st_uid,
+			.gid = st.st_gid,
+		};
+	}
+	return 0;
+}
+
 int files_tree_writer_entry(struct files_tree_writer *w, const struct files_tree_entry *e, struct files_err *err)
 {
 	_cleanup_close_ int dirfd = -1;
@@ -322,6 +372,9 @@ int files_tree_writer_entry(struct files_tree_writer *w, const struct files_tree
 	if (r < 0)
 		return r;
 	r = pop_until_parent(w, e->path, err);
+	if (r < 0)
+		return r;
+	r = reopen_ancestors(w, e->path, err);
 	if (r < 0)
 		return r;
 	r = files_open_parent_beneath(w->rootfd, e->path, &dirfd, &name);
@@ -379,6 +432,7 @@ void files_tree_writer_free(struct files_tree_writer *w)
 	while (w->depth > 0)
 		(void)pop_dir(w, NULL);
 	files_inode_set_clear(&w->created);
+	files_inode_set_clear(&w->finished);
 	safe_close(w->rootfd);
 	free(w);
 }

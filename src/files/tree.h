@@ -13,7 +13,9 @@
  * done (it is created 0700, so that a read-only directory can be filled):
  * when an entry outside it arrives, or at the end; the directories
  * waiting for it are a stack as deep as the path (at most
- * FILES_TREE_DEPTH_MAX). keep_owners (acting as root only) gives entries
+ * FILES_TREE_DEPTH_MAX). An entry of a directory finished that way (the
+ * client's order need not be depth-first) opens it again: 0700 until it
+ * is left, then its mode and mtime once more. keep_owners (acting as root only) gives entries
  * their uid/gid; otherwise everything belongs to the acting user.
  *
  * Reading walks a root and yields its entries, a directory before its

@@ -472,12 +472,22 @@ static bool stream_incremental(const struct rpc_stream *st)
 	return st->method && st->method->client_streaming;
 }
 
+/* Giving a window back queues a WINDOW_UPDATE; without memory for it the
+ * window is never given back and the peer waits for ever: the connection
+ * ends instead, as when any frame could not be queued (pull()). */
+static void window_check(struct rpc_server_session *s, int r)
+{
+	if (r == NGHTTP2_ERR_NOMEM)
+		s->broken = true;
+}
+
 /* Gives the window back up to pos (a position in the request bytes). */
 static void stream_consume_to(struct rpc_stream *st, uint64_t pos)
 {
 	if (pos <= st->consumed_total)
 		return;
-	(void)nghttp2_session_consume_stream(st->session->h2, st->id, (size_t)(pos - st->consumed_total));
+	window_check(st->session,
+		     nghttp2_session_consume_stream(st->session->h2, st->id, (size_t)(pos - st->consumed_total)));
 	st->consumed_total = pos;
 	st->unconsumed = (size_t)(st->rx_total - st->consumed_total);
 }
@@ -493,7 +503,7 @@ static void stream_release(struct rpc_stream *st)
 	st->body_off = 0;
 	st->waiting = false;
 	if (st->unconsumed) {
-		(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
+		window_check(s, nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed));
 		st->unconsumed = 0;
 		st->consumed_total = st->rx_total;
 	}
@@ -553,10 +563,10 @@ static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
 		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
 		return true;
 	}
-	(void)nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed);
+	window_check(s, nghttp2_session_consume_stream(s->h2, st->id, st->unconsumed));
 	st->unconsumed = 0;
 	if (need > RPC_STREAM_WINDOW)
-		(void)nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, (int32_t)need);
+		window_check(s, nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, (int32_t)need));
 	return true;
 }
 
@@ -1028,9 +1038,9 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, 
 	int r;
 
 	/* The connection window only paces; the budget is kept per stream. */
-	(void)nghttp2_session_consume_connection(s->h2, len);
+	window_check(s, nghttp2_session_consume_connection(s->h2, len));
 	if (!st || st->answered) {
-		(void)nghttp2_session_consume_stream(s->h2, stream_id, len);
+		window_check(s, nghttp2_session_consume_stream(s->h2, stream_id, len));
 		return 0;
 	}
 	if (s->buffered + len > s->limits.max_buffered) {
@@ -1051,7 +1061,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, 
 	}
 	s->buffered += len;
 	if (st->reserved)
-		(void)nghttp2_session_consume_stream(s->h2, stream_id, len);
+		window_check(s, nghttp2_session_consume_stream(s->h2, stream_id, len));
 	else
 		st->unconsumed += len;
 	if (st->body.len < RPC_PREFIX_SIZE)
@@ -1300,7 +1310,7 @@ ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **re
 		return -ENOMEM;
 	s->busy++;
 	session_run_due(s);
-	n = nghttp2_session_mem_send(s->h2, ret);
+	n = s->broken ? NGHTTP2_ERR_NOMEM : nghttp2_session_mem_send(s->h2, ret);
 	s->busy--;
 	if (n < 0) {
 		/* nghttp2 may have dropped a frame (no memory): a stream could

@@ -4,8 +4,11 @@
  * tree did not write, a directory replaced by a symlink between entries),
  * directory modes and mtimes after their contents, keep_owners, and a
  * tree read, written elsewhere and read back identical. */
+#include <sys/wait.h>
+
 #include "base/sha256.h"
 #include "files-util.h"
+#include "files/creds.h"
 #include "files/path.h"
 #include "files/tree.h"
 
@@ -258,6 +261,87 @@ TEST(keep_owners_only_as_root)
 	snprintf(p, sizeof(p), "%s/d", f.root);
 	CHECK_EQ(stat(p, &st), 0);
 	CHECK_EQ(st.st_gid, 65534);
+	teardown(&f);
+}
+
+/* Entries of a directory after entries outside it (a client's order, not
+ * depth-first): each directory still ends with its own mode and mtime,
+ * and a read-only one (0555) is filled again, also as a user without
+ * root's bypasses. The writer used to apply a directory's mode when the
+ * first entry outside it arrived: d1 and d2 kept the time of the write as
+ * their mtime, and as nobody "d2/y" was refused. */
+static void interleaved(struct fixture *f, bool as_nobody)
+{
+	struct files_tree_summary sum;
+	struct files_tree_entry d1 = ent("d1", FILES_TYPE_DIRECTORY), d2 = ent("d2", FILES_TYPE_DIRECTORY),
+				sub = ent("d1/s", FILES_TYPE_DIRECTORY);
+	char p[400];
+	struct stat st;
+
+	if (as_nobody) {
+		struct files_user u = { .uid = 65534, .gid = 65534, .groups = (gid_t[]){ 65534 }, .n_groups = 1 };
+		CHECK_EQ(chmod(f->dir, 0755), 0);
+		CHECK_EQ(chown(f->root, 65534, 65534), 0);
+		CHECK_EQ(files_act_as(&u), 0);
+	}
+	d1.mode = 0750;
+	d1.has_mtime = true;
+	d1.mtime = (struct timespec){ 1000000001, 5 };
+	d2.mode = 0555;
+	d2.has_mtime = true;
+	d2.mtime = (struct timespec){ 1000000002, 6 };
+	sub.mode = 0500;
+	sub.has_mtime = true;
+	sub.mtime = (struct timespec){ 1000000003, 7 };
+	CHECK_EQ(add(f, d1), 0);
+	CHECK_EQ(add(f, sub), 0);
+	CHECK_EQ(add(f, d2), 0);
+	CHECK_EQ(add_file(f, "d1/x", "x"), 0);
+	CHECK_EQ(add_file(f, "d2/y", "y"), 0);
+	CHECK_EQ(add_file(f, "d1/s/z", "z"), 0);
+	CHECK_EQ(add_link(f, "d2/h", "d1/x"), 0);
+	CHECK_EQ(add_file(f, "top", "t"), 0);
+	CHECK_EQ(files_tree_writer_finish(f->w, &sum, &f->err), 0);
+	CHECK_EQ(sum.directories, 3);
+	CHECK_EQ(sum.files, 5);
+	const char *names[] = { "d1", "d2", "d1/s" };
+	const struct files_tree_entry *want[] = { &d1, &d2, &sub };
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", f->root, names[i]);
+		CHECK_EQ(stat(p, &st), 0);
+		CHECK_EQ(st.st_mode & 07777, want[i]->mode);
+		CHECK_EQ(st.st_mtim.tv_sec, want[i]->mtime.tv_sec);
+		CHECK_EQ(st.st_mtim.tv_nsec, want[i]->mtime.tv_nsec);
+	}
+	snprintf(p, sizeof(p), "%s/d1/s/z", f->root);
+	CHECK_EQ(stat(p, &st), 0);
+	snprintf(p, sizeof(p), "%s/d2/h", f->root);
+	CHECK_EQ(stat(p, &st), 0);
+	CHECK_EQ(st.st_nlink, 2);
+}
+
+TEST(interleaved_entries_keep_directory_modes)
+{
+	struct fixture f;
+	CHECK(setup(&f));
+	interleaved(&f, false);
+	teardown(&f);
+}
+
+TEST(interleaved_entries_as_a_user)
+{
+	struct fixture f;
+	CHECK(setup(&f));
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		interleaved(&f, true);
+		_exit(test_failed_flag ? 1 : 0);
+	}
+	int status;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The tree's files are nobody's; the root tears it down. */
 	teardown(&f);
 }
 
