@@ -63,6 +63,17 @@ def main():
         run(maitctl, "--addr", addr, "launch", "--wait", "--", "/bin/sh", "-c", "exit 3")
         run(maitctl, "--addr", addr, "launch", "--wait", "--", "/nonexistent")
 
+        say("valet.v1.Files through maitctl: a file in and back out, checked with SHA-256")
+        payload = os.path.join(work, "payload.bin")
+        with open(payload, "wb") as f:
+            f.write(os.urandom(4 << 20))
+        run(maitctl, "--addr", addr, "cp", "--sha256", payload, ":/mnt/disk/payload.bin")
+        run(maitctl, "--addr", addr, "ls", "-l", ":/mnt/disk")
+        back = os.path.join(work, "payload.back")
+        run(maitctl, "--addr", addr, "cp", "--sha256", ":/mnt/disk/payload.bin", back)
+        same = open(payload, "rb").read() == open(back, "rb").read()
+        print(f"the copy that came back is {'identical' if same else 'DIFFERENT'} ({os.path.getsize(back)} bytes)")
+
         say("vsh into the VM")
         if sys.stdin.isatty() and sys.stdout.isatty():
             print("An interactive shell inside the VM: try `ps`, `dmesg | grep maitred`, `cat /mnt/disk/hello`;"

@@ -27,6 +27,8 @@ struct files_tree_reader {
 	int fd; /* the current file's data */
 	uint64_t left;
 	uint64_t pos;
+	files_tree_skip_fn on_skip;
+	void *skip_userdata;
 };
 
 void files_tree_reader_free(struct files_tree_reader *r)
@@ -70,6 +72,12 @@ int files_tree_reader_new(int rootfd, struct files_tree_reader **ret, struct fil
 	}
 	*ret = r;
 	return 0;
+}
+
+void files_tree_reader_on_skip(struct files_tree_reader *r, files_tree_skip_fn fn, void *userdata)
+{
+	r->on_skip = fn;
+	r->skip_userdata = userdata;
 }
 
 int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_entry **ret, struct files_err *err)
@@ -152,7 +160,10 @@ int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_
 			r->left = e->size;
 			r->pos = 0;
 		} else {
-			continue; /* sockets, FIFOs, devices */
+			/* Sockets, FIFOs, devices. */
+			if (r->on_skip)
+				r->on_skip(r->path, r->skip_userdata);
+			continue;
 		}
 		*ret = e;
 		return 1;

@@ -100,6 +100,10 @@ int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_
 /* The current file's data: the count, 0 once `size` bytes were read; a
  * file that shrank meanwhile is -EIO. */
 ssize_t files_tree_reader_read(struct files_tree_reader *r, void *buf, size_t size, struct files_err *err);
+/* Told of each entry skipped (a socket, FIFO or device), by its path
+ * relative to the root: a client warns of them. */
+typedef void (*files_tree_skip_fn)(const char *path, void *userdata);
+void files_tree_reader_on_skip(struct files_tree_reader *r, files_tree_skip_fn fn, void *userdata);
 void files_tree_reader_free(struct files_tree_reader *r);
 static inline void files_tree_reader_freep(struct files_tree_reader **r)
 {

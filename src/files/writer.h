@@ -35,6 +35,8 @@ struct files_write_opts {
 	gid_t gid;
 	bool no_fsync;	 /* trees: one syncfs() at the end instead */
 	bool no_tmpfile; /* use a named temporary file (tests) */
+	bool no_digest;	 /* no SHA-256 (a client that did not ask for one);
+			    sha256 must be NULL, commit's digest is zeros */
 };
 
 struct files_writer;
@@ -54,6 +56,10 @@ int files_writer_open_at(int dirfd, const char *name, const char *path, const st
 			 struct files_writer **ret, struct files_err *err);
 int files_writer_write(struct files_writer *w, const void *buf, size_t len, struct files_err *err);
 uint64_t files_writer_written(const struct files_writer *w);
+/* The expected digest when it is known only after the data (a client's
+ * Read, whose digest comes last): commit compares as with opts.sha256.
+ * Not with no_digest. */
+void files_writer_expect(struct files_writer *w, const uint8_t digest[SHA256_DIGEST_SIZE]);
 /* The digest of what was written, and the result's stat. After a failure
  * the temporary file is gone; either way files_writer_free() follows. */
 int files_writer_commit(struct files_writer *w, uint8_t ret_digest[SHA256_DIGEST_SIZE], struct stat *ret_st,

@@ -40,7 +40,7 @@ void maitctl_json_string(const char *s)
 	putchar('"');
 }
 
-static void print_error(struct maitctl *ctl, int code, const char *message)
+void maitctl_print_error(const struct maitctl *ctl, int code, const char *message)
 {
 	char escaped[1024];
 
@@ -54,8 +54,9 @@ static void print_error(struct maitctl *ctl, int code, const char *message)
 		escape_mem(message, strlen(message), escaped, sizeof(escaped)));
 }
 
-int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
-		 const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response)
+int maitctl_call_status(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
+			const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response,
+			char *ret_message, size_t size)
 {
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	struct call_result res = { .code = -1 };
@@ -64,35 +65,42 @@ int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage
 
 	r = loop_new(&loop);
 	if (r < 0) {
-		print_error(ctl, RPC_INTERNAL, strerror(-r));
+		snprintf(ret_message, size, "%s", strerror(-r));
 		return RPC_INTERNAL;
 	}
 	res.loop = loop;
 	r = rpc_unary_call(loop, &ctl->addr, method, request, response_type, ctl->timeout_usec, on_done, &res);
 	if (r < 0) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "cannot connect to %s: %s",
+		snprintf(ret_message, size, "cannot connect to %s: %s",
 			 addr_format(&ctl->addr, addrbuf, sizeof(addrbuf)), strerror(-r));
-		print_error(ctl, RPC_UNAVAILABLE, msg);
 		return RPC_UNAVAILABLE;
 	}
 	r = loop_run(loop);
 	if (r < 0 || res.code < 0) {
-		print_error(ctl, RPC_INTERNAL, "event loop failed");
+		snprintf(ret_message, size, "event loop failed");
 		return RPC_INTERNAL;
 	}
 	if (res.code != RPC_OK) {
-		if (strncmp(res.message, "connection closed", 17) == 0) {
-			char msg[700];
-			snprintf(msg, sizeof(msg), "%s: %s", addr_format(&ctl->addr, addrbuf, sizeof(addrbuf)),
+		if (strncmp(res.message, "connection closed", 17) == 0)
+			snprintf(ret_message, size, "%s: %s", addr_format(&ctl->addr, addrbuf, sizeof(addrbuf)),
 				 res.message);
-			print_error(ctl, res.code, msg);
-		} else
-			print_error(ctl, res.code, res.message);
+		else
+			snprintf(ret_message, size, "%s", res.message);
 		return res.code;
 	}
 	*ret_response = res.response;
 	return RPC_OK;
+}
+
+int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
+		 const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response)
+{
+	char msg[700];
+	int code = maitctl_call_status(ctl, method, request, response_type, ret_response, msg, sizeof(msg));
+
+	if (code != RPC_OK)
+		maitctl_print_error(ctl, code, msg);
+	return code;
 }
 
 int maitctl_call_empty(struct maitctl *ctl, const char *method, const ProtobufCMessage *request)

@@ -6,22 +6,38 @@
 #include "maitctl.h"
 
 static const struct maitctl_command *const commands[] = {
-	&maitctl_cmd_network,	    &maitctl_cmd_launch,       &maitctl_cmd_mount,
-	&maitctl_cmd_shutdown,	    &maitctl_cmd_wait_ready,   &maitctl_cmd_set_time,
-	&maitctl_cmd_set_timezone,  &maitctl_cmd_set_dns,      &maitctl_cmd_kernel_version,
-	&maitctl_cmd_space,	    &maitctl_cmd_resize,       &maitctl_cmd_resize_status,
-	&maitctl_cmd_resize_bounds, &maitctl_cmd_suspend_prep, &maitctl_cmd_network_changed,
+	&maitctl_cmd_network,
+	&maitctl_cmd_launch,
+	&maitctl_cmd_mount,
+	&maitctl_cmd_shutdown,
+	&maitctl_cmd_wait_ready,
+	&maitctl_cmd_set_time,
+	&maitctl_cmd_set_timezone,
+	&maitctl_cmd_set_dns,
+	&maitctl_cmd_kernel_version,
+	&maitctl_cmd_space,
+	&maitctl_cmd_resize,
+	&maitctl_cmd_resize_status,
+	&maitctl_cmd_resize_bounds,
+	&maitctl_cmd_suspend_prep,
+	&maitctl_cmd_network_changed,
+	&maitctl_cmd_cp,
+	&maitctl_cmd_stat,
+	&maitctl_cmd_ls,
+	&maitctl_cmd_mkdir,
+	&maitctl_cmd_rm,
+	&maitctl_cmd_mv,
 };
 
 static void usage(FILE *f)
 {
 	fputs("Usage: maitctl [--addr ADDR | --cid N] [--timeout SECONDS] [--json] COMMAND [ARGS...]\n"
 	      "\n"
-	      "Calls vm_tools.Maitred in a guest.\n"
+	      "Calls vm_tools.Maitred and valet.v1.Files in a guest.\n"
 	      "\n"
 	      "  --addr ADDR        the guest's maitred: " ADDR_SYNTAX "\n"
 	      "  --cid N            shorthand for --addr vsock:N:8888\n"
-	      "  --timeout SECONDS  deadline of the call (default 30; 0 for none)\n"
+	      "  --timeout SECONDS  deadline of the call (default 30, none for cp; 0 for none)\n"
 	      "  --json             print results as JSON on stdout\n"
 	      "\n"
 	      "Commands:\n",
@@ -74,6 +90,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "maitctl: invalid --timeout '%s': expected seconds\n", optarg);
 				return MAITCTL_EXIT_USAGE;
 			}
+			ctl.timeout_set = true;
 			break;
 		case OPT_JSON: ctl.json = true; break;
 		case 'h': usage(stdout); return 0;

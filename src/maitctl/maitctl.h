@@ -4,6 +4,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/macro.h"
@@ -17,6 +18,7 @@ struct maitctl {
 	struct addr addr;
 	bool have_addr;
 	uint64_t timeout_usec;
+	bool timeout_set; /* --timeout given: cp has no deadline otherwise */
 	bool json;
 };
 
@@ -47,6 +49,12 @@ extern const struct maitctl_command maitctl_cmd_resize_status;
 extern const struct maitctl_command maitctl_cmd_resize_bounds;
 extern const struct maitctl_command maitctl_cmd_suspend_prep;
 extern const struct maitctl_command maitctl_cmd_network_changed;
+extern const struct maitctl_command maitctl_cmd_cp;
+extern const struct maitctl_command maitctl_cmd_stat;
+extern const struct maitctl_command maitctl_cmd_ls;
+extern const struct maitctl_command maitctl_cmd_mkdir;
+extern const struct maitctl_command maitctl_cmd_rm;
+extern const struct maitctl_command maitctl_cmd_mv;
 
 /* For subcommands without arguments: handles --help (usage text help) and
  * strays. Returns -1 to go on, else the exit code. */
@@ -67,6 +75,17 @@ int maitctl_parse_seconds(const char *s, uint64_t *ret_usec);
  * RPC_UNAVAILABLE. */
 int maitctl_call(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
 		 const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response);
+
+/* maitctl_call() that prints nothing: the message of a failure goes to
+ * ret_message (cp's Stat of a destination that may not exist). */
+int maitctl_call_status(struct maitctl *ctl, const char *method, const ProtobufCMessage *request,
+			const ProtobufCMessageDescriptor *response_type, ProtobufCMessage **ret_response,
+			char *ret_message, size_t size);
+
+/* Prints a failure as every command does: "maitctl: CODE: message" on
+ * stderr (control characters escaped), and with --json the same as
+ * {"code":..., "message":...} on stdout. */
+void maitctl_print_error(const struct maitctl *ctl, int code, const char *message);
 
 /* maitctl_call() of a method whose response is an EmptyMessage: 0, or
  * MAITCTL_EXIT_RPC_ERROR once the status is printed. */

@@ -113,12 +113,16 @@ def test_bash_completions():
     assert set(complete("maitctl", "maitctl ")) == {"network", "launch", "mount", "shutdown", "wait-ready",
                                                    "set-time", "set-timezone", "set-dns", "kernel-version",
                                                    "space", "resize", "resize-status", "resize-bounds",
-                                                   "suspend-prep", "network-changed"}
+                                                   "suspend-prep", "network-changed", "cp", "stat", "ls",
+                                                   "mkdir", "rm", "mv"}
     assert complete("maitctl", "maitctl --cid 3 set-time --n") == ["--now"]
     assert "--mkfs-if-needed" in complete("maitctl", "maitctl --cid 3 mount a b c --")
     assert "--wait" in complete("maitctl", "maitctl --cid 3 launch --")
     assert complete("maitctl", "maitctl --addr hv") == ["hvsock:"]
     assert "nosuid" in complete("maitctl", "maitctl --cid 3 mount a b c --flags no")
+    assert complete("maitctl", "maitctl --cid 3 cp --sh") == ["--sha256"]
+    assert complete("maitctl", "maitctl --cid 3 cp :/gu") == []  # guest paths would take a call
+    assert complete("maitctl", "maitctl --cid 3 ls --de") == ["--depth"]
     assert complete("vsh", "vsh --us") == ["--user="]
     assert complete("vsh", "vsh --cid=3 -- ls -") == []  # the remote command's words are not ours
 

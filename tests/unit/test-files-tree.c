@@ -508,3 +508,46 @@ TEST(tree_round_trip_identical)
 	rm_rf(d);
 	free(d);
 }
+
+static void note_skip(const char *path, void *userdata)
+{
+	char *seen = userdata;
+	size_t n = strlen(seen);
+	snprintf(seen + n, 256 - n, "%s;", path);
+}
+
+/* Sockets, FIFOs and devices are not entries; the caller is told of
+ * each, by its path below the root. */
+TEST(reader_tells_of_skipped_entries)
+{
+	char *d = make_tmpdir(), p[600], seen[256] = "";
+	struct files_err err = { "" };
+	const struct files_tree_entry *e;
+	unsigned entries = 0;
+	CHECK(d);
+	snprintf(p, sizeof(p), "%s/sub", d);
+	CHECK_EQ(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/sub/fifo", d);
+	CHECK_EQ(mkfifo(p, 0644), 0);
+	snprintf(p, sizeof(p), "%s/file", d);
+	CHECK_EQ(write_file(p, "x", 0644), 0);
+	int fd = open(d, O_PATH | O_DIRECTORY);
+	CHECK(fd >= 0);
+	struct files_tree_reader *r = NULL;
+	CHECK_EQ(files_tree_reader_new(fd, &r, &err), 0);
+	files_tree_reader_on_skip(r, note_skip, seen);
+	int k;
+	while ((k = files_tree_reader_next(r, &e, &err)) > 0) {
+		char buf[8];
+		entries++;
+		while (files_tree_reader_read(r, buf, sizeof(buf), &err) > 0)
+			;
+	}
+	CHECK_EQ(k, 0);
+	CHECK_EQ(entries, 2);
+	CHECK_STR(seen, "sub/fifo;");
+	files_tree_reader_free(r);
+	close(fd);
+	rm_rf(d);
+	free(d);
+}

@@ -391,3 +391,42 @@ TEST(errno_table)
 		CHECK_EQ(files_grpc_code(t[i].e), t[i].code);
 	}
 }
+
+/* A client's download: no digest when none was asked (commit gives
+ * zeros), and the expected digest given after the data (a Read sends it
+ * last): a mismatch leaves nothing, a match commits. */
+TEST(no_digest_and_expected_digest_after_the_data)
+{
+	char *d = make_tmpdir(), p[256], buf[64];
+	struct files_err err = { "" };
+	struct files_writer *w = NULL;
+	uint8_t zero[32] = { 0 }, got[32], good[32], bad[32];
+	CHECK(d);
+	snprintf(p, sizeof(p), "%s/f", d);
+	CHECK_EQ(files_writer_open(p, &(struct files_write_opts){ .no_digest = true }, &w, &err), 0);
+	CHECK_EQ(files_writer_write(w, "data", 4, &err), 0);
+	CHECK_EQ(files_writer_commit(w, got, NULL, &err), 0);
+	files_writer_free(w);
+	CHECK(memcmp(got, zero, 32) == 0);
+	CHECK_STR(read_file(p, buf, sizeof(buf)), "data");
+
+	sha256("new", 3, good);
+	memcpy(bad, good, 32);
+	bad[0] ^= 0x80;
+	CHECK_EQ(files_writer_open(p, &(struct files_write_opts){ 0 }, &w, &err), 0);
+	CHECK_EQ(files_writer_write(w, "new", 3, &err), 0);
+	files_writer_expect(w, bad);
+	CHECK_EQ(files_writer_commit(w, got, NULL, &err), -FILES_EDIGEST);
+	files_writer_free(w);
+	CHECK_STR(read_file(p, buf, sizeof(buf)), "data");
+	CHECK_EQ(count_entries(d), 1);
+	CHECK_EQ(files_writer_open(p, &(struct files_write_opts){ 0 }, &w, &err), 0);
+	CHECK_EQ(files_writer_write(w, "new", 3, &err), 0);
+	files_writer_expect(w, good);
+	CHECK_EQ(files_writer_commit(w, got, NULL, &err), 0);
+	files_writer_free(w);
+	CHECK(memcmp(got, good, 32) == 0);
+	CHECK_STR(read_file(p, buf, sizeof(buf)), "new");
+	rm_rf(d);
+	free(d);
+}
