@@ -77,17 +77,17 @@ def rss_kib(pid, key="VmRSS"):
         return 0
 
 
-def run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, shell=False):
+def run(cmd):
     """Runs cmd to its end; (wall seconds, CPU seconds of it and of the
     children it waited for). Raises on a non-zero exit."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, shell=shell)
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
-        raise RuntimeError(f"{cmd if shell else ' '.join(cmd)}: exit {p.returncode}: {err.decode(errors='replace')}")
+        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {err.decode(errors='replace')}")
     return wall, ru.ru_utime + ru.ru_stime
 
 
