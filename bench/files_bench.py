@@ -58,6 +58,9 @@ QGA_CHUNK = MIB  # data per guest-file-write/-read: 64 KiB to 16 MiB measured al
 # "Back to idle": maitred's RSS after a copy, once settled, at most this
 # above its idle figure (a few pages of the heap's top may stay).
 BACK_KIB = 128
+# The longest any one command may take (a 1 GiB copy on a loaded machine
+# took 20 s): past it the run fails, naming the command.
+STEP_TIMEOUT = 300
 
 
 def rel(path):
@@ -77,17 +80,35 @@ def rss_kib(pid, key="VmRSS"):
         return 0
 
 
-def run(cmd):
+def step(what):
+    """Progress on stderr: the report comes at the end, and a step that
+    hangs is named."""
+    print(f"files_bench: {what}", file=sys.stderr, flush=True)
+
+
+def killer(proc, timeout):
+    """A timer that kills proc after timeout seconds: no step waits for
+    ever on a client or server that hangs."""
+    t = threading.Timer(timeout, proc.kill)
+    t.daemon = True
+    t.start()
+    return t
+
+
+def run(cmd, timeout=STEP_TIMEOUT):
     """Runs cmd to its end; (wall seconds, CPU seconds of it and of the
     children it waited for). Raises on a non-zero exit."""
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    timer = killer(p, timeout)
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
+    timer.cancel()
     wall = time.perf_counter() - t
     p.returncode = os.waitstatus_to_exitcode(status)
     if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}: {err.decode(errors='replace')}")
+        why = f"killed after {timeout} s" if wall >= timeout else f"exit {p.returncode}"
+        raise RuntimeError(f"{' '.join(cmd)}: {why}: {err.decode(errors='replace')}")
     return wall, ru.ru_utime + ru.ru_stime
 
 
@@ -199,8 +220,10 @@ def socat_copy(kind, direction, src, dst, d):
     try:
         wait_listening(kind, where, srv)
         t = time.perf_counter()
+        timer = killer(srv, STEP_TIMEOUT)
         _, cpu = run(client)
         _, status, ru = os.wait4(srv.pid, 0)
+        timer.cancel()
         wall = time.perf_counter() - t
         srv.returncode = os.waitstatus_to_exitcode(status)
     finally:
@@ -230,6 +253,7 @@ class Qga:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_listening("unix", self.path, self.proc)
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(STEP_TIMEOUT)
         self.s.connect(self.path)
         self.f = self.s.makefile("rb")
 
@@ -286,6 +310,7 @@ def throughput(args, guest, maitctl, d, src, block):
         cases += [("hvsock", "maitctl", "up"), ("hvsock", "maitctl", "down")]
     res = {c: [] for c in cases}
     for rnd in range(args.rounds):
+        step(f"throughput, round {rnd + 1} of {args.rounds}")
         for c in cases:
             kind, who, direction = c
             s, t = (src, os.path.join(gdir, "dst")) if direction == "up" else (gsrc, os.path.join(host, "dst"))
@@ -299,6 +324,7 @@ def throughput(args, guest, maitctl, d, src, block):
             if rnd == 0 and who == "maitctl" and not filecmp.cmp(s, t, shallow=False):
                 raise RuntimeError(f"{c}: the copy differs from its source")
             unlink(t)
+    step("throughput, qemu-ga")
     qga = Qga(d)
     try:
         qdst = os.path.join(gdir, "qga-dst")
@@ -443,6 +469,7 @@ def memory(args, build, maitctl, d, src, block):
              [[maitctl, "--addr", addr, "cp", ":" + gblock, "-"] for i in range(n)]),
         ]
         for name, cmds in steps:
+            step(f"memory, {name}")
             before, _ = settle(pid)
             with open(f"/proc/{pid}/clear_refs", "w") as f:
                 f.write("5")  # resets VmHWM: the peak between samples too
@@ -450,7 +477,10 @@ def memory(args, build, maitctl, d, src, block):
             s.start()
             t = time.perf_counter()
             ps = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for c in cmds]
+            timers = [killer(p, STEP_TIMEOUT) for p in ps]
             errs = [(p.stderr.read(), p.wait()) for p in ps]
+            for tm in timers:
+                tm.cancel()
             wall = time.perf_counter() - t
             s.stop()
             hwm = rss_kib(pid, "VmHWM")
@@ -511,7 +541,7 @@ def make_tree(root, files, seed=18):
 
 
 def same_tree(a, b):
-    r = subprocess.run(["diff", "-rq", a, b], capture_output=True, text=True)
+    r = subprocess.run(["diff", "-rq", a, b], capture_output=True, text=True, timeout=STEP_TIMEOUT)
     return r.returncode == 0
 
 
@@ -525,6 +555,7 @@ def trees(args, guest, maitctl, vsh, d):
     cases = [("maitctl", "up"), ("tar", "up"), ("maitctl", "down"), ("tar", "down")]
     res = {c: [] for c in cases}
     for rnd in range(args.rounds):
+        step(f"small files, round {rnd + 1} of {args.rounds}")
         for who, direction in cases:
             dst = os.path.join(gdir if direction == "up" else host, f"t-{who}-{direction}-{rnd}")
             before = guest.cpu()
@@ -600,7 +631,7 @@ def h2load_p50(target, base, method, body, n):
                "-H", "te: trailers", "-d", body, "--log-file", log.name]
         if base:
             cmd += ["-B", base]
-        out = subprocess.run(cmd + [target + method], capture_output=True, text=True, timeout=300).stdout
+        out = subprocess.run(cmd + [target + method], capture_output=True, text=True, timeout=STEP_TIMEOUT).stdout
         if f"{n} succeeded" not in out:
             raise RuntimeError(f"h2load {method}: {out}")
         lat = [int(line.split("\t")[2]) for line in open(log.name) if line.strip()]
@@ -625,6 +656,7 @@ def latency(args, guest, d):
         targets["tcp"] = (f"http://127.0.0.1:{guest.port}", None)
     res = {}
     for kind, (target, base) in targets.items():
+        step(f"latency, h2load over {kind}")
         h2load_p50(target, base, methods["stat"], bodies["stat"], 200)  # warm: idle workers waiting
         for _ in range(args.rounds + 2):
             for name in ("stat", "kernel"):
@@ -633,6 +665,7 @@ def latency(args, guest, d):
     # grpcio: raw bytes in and out (no serializer), one channel, calls alternating.
     import grpc
     for kind in targets:
+        step(f"latency, grpcio over {kind}")
         addr = "unix:" + guest.sock if kind == "unix" else f"127.0.0.1:{guest.port}"
         with grpc.insecure_channel(addr) as ch:
             calls = {"stat": (ch.unary_unary(methods["stat"]), stat_msg),
@@ -641,7 +674,7 @@ def latency(args, guest, d):
             for i in range(args.calls + 100):
                 for name, (fn, msg) in calls.items():
                     t = time.perf_counter_ns()
-                    fn(msg, timeout=10)
+                    fn(msg, timeout=30)
                     if i >= 100:
                         lat[name].append((time.perf_counter_ns() - t) / 1000)
             for name in lat:
