@@ -377,7 +377,7 @@ def report_throughput(args, res, qga):
         ok = m / q >= 10
         verdicts.append(ok)
         print(f"| {direction} (guest-file-{'write' if direction == 'up' else 'read'}) | {q:.1f} | {m:.0f} | "
-              f"{m / q:.0f}× | ≥ 10× {'met' if ok else 'MISSED'} |")
+              f"{m / q:.1f}× | ≥ 10× {'met' if ok else 'MISSED'} |")
     print("\nCPU seconds per GiB (medians): where the time goes. maitctl's and socat's from wait4(2), "
           "maitred's and its worker's from /proc/PID/stat.\n")
     print("| transport | direction | wall s/GiB | maitctl | maitred | worker | all three | floor wall | "
