@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the interop suite's one npm package, @grpc/grpc-js, at the
+# Installs the test tools from npm (tests/interop/package.json: @grpc/grpc-js
+# for the interop suite; gRPC's @grpc/reflection and grpc-health-check and
+# the reflection client grpc-reflection-js for test_grpc_std.py) at the
 # versions pinned by tests/interop/package-lock.json, into a cache outside
 # the work tree (~/.cache/valet-npm, or $VALET_NPM_CACHE). Nothing is
 # fetched when the cache already matches the lockfile.
@@ -13,6 +15,6 @@ if [ -d "$cache/node_modules/@grpc/grpc-js" ] && cmp -s "$src/package-lock.json"
 fi
 mkdir -p "$cache"
 cp "$src/package.json" "$src/package-lock.json" "$cache/"
-echo "install-npm-deps: installing @grpc/grpc-js into $cache" >&2
+echo "install-npm-deps: installing the npm test tools into $cache" >&2
 # npm ci: exactly the lockfile; no install scripts run.
 (cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)

@@ -8,11 +8,22 @@
 #include "maitred.h"
 #include "rpc/server.h"
 
+/* Told once, when maitred begins its orderly end (a stop, or PID 1's
+ * power-off), before the server stops accepting: a call that would
+ * otherwise never end (a health Watch) ends itself here, so that the stop
+ * does not wait for it. */
+struct maitred_stop_hook {
+	void (*fn)(void *userdata);
+	void *userdata;
+	struct maitred_stop_hook *next;
+};
+
 struct agent {
 	struct maitred core; /* what the services see */
 	struct rpc_server *server;
 	/* The method tables served, linked through next (rpc/server-session.h). */
 	struct rpc_service *services, *services_last;
+	struct maitred_stop_hook *stop_hooks; /* maitred_add_stop_hook() */
 	/* The names switched off (maitred_disable()), which the tables'
 	 * disabled arrays point at. */
 	char **switch_names;
@@ -34,6 +45,10 @@ struct agent {
  * a->services). -EEXIST when one of its paths is registered already:
  * nothing is added then. svc must outlive the server. */
 int maitred_add_service(struct agent *a, struct rpc_service *svc);
+
+/* h (which must outlive the agent's loop) is told when the orderly end
+ * begins. */
+void maitred_add_stop_hook(struct agent *a, struct maitred_stop_hook *h);
 
 /* Method switches (switches.c), once every service is registered and
  * before the server is created. name is a service ("vm_tools.Maitred") or

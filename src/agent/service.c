@@ -35,7 +35,25 @@ int maitred_add_service(struct agent *a, struct rpc_service *svc)
 	return 0;
 }
 
+void maitred_add_stop_hook(struct agent *a, struct maitred_stop_hook *h)
+{
+	h->next = a->stop_hooks;
+	a->stop_hooks = h;
+}
+
 /* The lifecycle's actions (lifecycle.h). */
+
+/* Once: the list is taken before the first hook runs. */
+static void run_stop_hooks(struct agent *m)
+{
+	struct maitred_stop_hook *h = TAKE_PTR(m->stop_hooks);
+
+	while (h) {
+		struct maitred_stop_hook *next = h->next;
+		h->fn(h->userdata);
+		h = next;
+	}
+}
 
 static void on_server_stopped(void *userdata)
 {
@@ -94,12 +112,14 @@ static void stop(struct agent *m)
 	(void)notify_send(&m->notify, "STOPPING=1");
 	maitred_vm_ready_free(&m->vm_ready);
 	supervisor_stop_respawning(m->core.supervisor);
+	run_stop_hooks(m);
 	rpc_server_stop(m->server, on_server_stopped, m);
 }
 
 /* MAITRED_DO_POWER_OFF: PID 1. */
 static void power_off(struct agent *m, struct rpc_call *call)
 {
+	run_stop_hooks(m);
 	if (maitred_power_off_start(&m->core, m->server, call, power_off_done, m, &m->power_off) < 0) {
 		/* No memory for an orderly power-off: do the short one. */
 		log_error("Power-off: out of memory; powering off without waiting");

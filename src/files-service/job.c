@@ -15,6 +15,9 @@
 #include "frame.h"
 #include "pool.h"
 
+#define FSVC_SEND_HIGH (256 * 1024)
+#define FSVC_SEND_LOW (64 * 1024)
+
 struct fsvc_job {
 	struct files_service *svc;
 	struct fsvc_job *prev, *next; /* svc->jobs */
@@ -355,6 +358,10 @@ static void job_start(struct fsvc_job *j)
 	if (job_update_events(j) < 0)
 		return;
 	rpc_call_set_writable(j->call, on_writable, j);
+	/* The worker's socket buffers frames too: a quarter of the default
+	 * marks keeps the connection busy, and 16 downloads at once hold
+	 * 4 MiB here instead of 16. */
+	rpc_call_set_send_marks(j->call, FSVC_SEND_HIGH, FSVC_SEND_LOW);
 	if (j->method == FSVC_WRITE)
 		rpc_call_set_receiver(j->call, on_write_message, on_client_end, j);
 	else if (j->method == FSVC_WRITE_TREE)

@@ -25,6 +25,7 @@
 #include "init/sysinit.h"
 #include "files-service/service.h"
 #include "vmtools/vmtools.h"
+#include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
 
 /* A flood of refused peers or calls must not fill the log (the kernel log
@@ -245,6 +246,7 @@ static int run(int argc, char **argv)
 	struct agent m = { 0 };
 	struct vmtools vmtools;
 	struct files_service files;
+	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
 	_cleanup_(supervisor_freep) struct supervisor *sup = NULL;
@@ -300,6 +302,9 @@ static int run(int argc, char **argv)
 	r = files_service_register(&m, &files);
 	if (r < 0)
 		return setup_failed(r, "register valet.v1.Files");
+	r = grpcstd_register(&m, &grpcstd);
+	if (r < 0)
+		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
 	r = apply_switches(&m);
 	if (r < 0) {
 		maitred_agent_free(&m);
@@ -319,6 +324,7 @@ static int run(int argc, char **argv)
 	/* The supervisor (freed after this) holds the waits' exit watches. */
 	vmtools_free(&vmtools);
 	files_service_free(&files);
+	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {
 		log_error_errno(r, "event loop failed");

@@ -60,6 +60,7 @@ struct rpc_stream {
 	struct rpc_outq out;
 	/* rpc_call_send() said "full": the writable callback is owed. */
 	bool want_writable, writable_due;
+	size_t send_high, send_low; /* RPC_SEND_HIGH_WATER, _LOW_WATER unless set */
 	/* Client streaming: the receiver, and delivery state. */
 	rpc_message_fn on_message;
 	rpc_end_fn on_end;
@@ -208,7 +209,7 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 	struct rpc_stream *st = source->ptr;
 	size_t n = rpc_outq_read(&st->out, buf, length);
 
-	if (st->want_writable && st->out.bytes < RPC_SEND_LOW_WATER) {
+	if (st->want_writable && st->out.bytes < st->send_low) {
 		st->want_writable = false;
 		st->writable_due = true;
 		st->session->writable_due = true;
@@ -364,7 +365,7 @@ static int call_send(struct rpc_call *c, const ProtobufCMessage *msg, const uint
 	if (r < 0)
 		return r;
 	session_notify(c->session);
-	if (st->out.bytes < RPC_SEND_HIGH_WATER)
+	if (st->out.bytes < st->send_high)
 		return 0;
 	st->want_writable = true;
 	return 1;
@@ -378,6 +379,14 @@ int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
 int rpc_call_send_encoded(struct rpc_call *c, const uint8_t *data, size_t len)
 {
 	return call_send(c, NULL, data, len);
+}
+
+void rpc_call_set_send_marks(struct rpc_call *c, size_t high, size_t low)
+{
+	if (!c->stream)
+		return;
+	c->stream->send_high = high;
+	c->stream->send_low = MIN(low, high);
 }
 
 void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdata)
@@ -479,6 +488,11 @@ static void window_check(struct rpc_server_session *s, int r)
 {
 	if (r == NGHTTP2_ERR_NOMEM)
 		s->broken = true;
+}
+
+static bool stream_bidirectional(const struct rpc_stream *st)
+{
+	return st->method && st->method->client_streaming && st->method->server_streaming;
 }
 
 /* Gives the window back up to pos (a position in the request bytes). */
@@ -909,7 +923,12 @@ static void stream_pump(struct rpc_stream *st)
 		if (!req) {
 			if (st->answered || st->body.len != st->body_off || !st->request_done)
 				break;
-			if (!st->call) {
+			if (!st->call && stream_bidirectional(st)) {
+				/* Nothing asked, nothing to answer: gRPC's servers end
+				 * such a call OK (a reflection client that closes
+				 * at once). */
+				stream_fail(st, RPC_OK, NULL);
+			} else if (!st->call) {
 				stream_reject(st, RPC_INVALID_ARGUMENT, "no request message");
 			} else if (!st->end_delivered) {
 				st->end_delivered = true;
@@ -939,6 +958,8 @@ static int on_begin_headers(nghttp2_session *h2, const nghttp2_frame *frame, voi
 	if (!st)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	st->session = s;
+	st->send_high = RPC_SEND_HIGH_WATER;
+	st->send_low = RPC_SEND_LOW_WATER;
 	st->id = frame->hd.stream_id;
 	st->deadline = USEC_INFINITY;
 	LIST_PREPEND(s->streams, st);

@@ -57,7 +57,8 @@ struct rpc_method {
 	rpc_handler_fn handler;
 	/* Both false: unary. A client-streaming handler is called as soon as
 	 * the first message is in (a call ended without any is answered
-	 * INVALID_ARGUMENT "no request message" by the core) and takes the
+	 * INVALID_ARGUMENT "no request message" by the core; OK when the
+	 * method is bidirectional: nothing asked, nothing answered) and takes the
 	 * rest through rpc_call_set_receiver(); otherwise the handler is
 	 * called once the client has half-closed after its one message. */
 	bool client_streaming;
@@ -137,6 +138,11 @@ int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg);
 /* The same for a message encoded elsewhere (len bytes, without the
  * 5-byte prefix): a worker process that produced it, for example. */
 int rpc_call_send_encoded(struct rpc_call *c, const uint8_t *data, size_t len);
+/* The call's own marks instead of RPC_SEND_HIGH_WATER and _LOW_WATER:
+ * a call that relays a producer it can pause (a worker process) needs
+ * less queued to keep the connection busy, and many such calls at once
+ * would otherwise hold a megabyte each. */
+void rpc_call_set_send_marks(struct rpc_call *c, size_t high, size_t low);
 /* Runs (from pull(), outside nghttp2) once the queue went below
  * RPC_SEND_LOW_WATER after rpc_call_send() returned 1. */
 void rpc_call_set_writable(struct rpc_call *c, rpc_writable_fn fn, void *userdata);

@@ -103,6 +103,7 @@ def test_streaming_grpcio_four_kinds():
         assert values == list(range(1000, 0, -1))
         # Unary-shaped calls of each kind, and the empty client stream.
         assert [c.value for c in s.Echo(iter([pb.Chunk(value=7)]), timeout=10)] == [7]
+        assert list(s.Echo(iter([]), timeout=10)) == []  # bidirectional, nothing asked: OK
         assert list(s.Countdown(pb.Count(**{"from": 0}), timeout=10)) == []
         try:
             s.Add(iter([]), timeout=10)

@@ -105,7 +105,11 @@ class VM:
         self.console = os.path.join(workdir, "console.log")
         self.monitor_path = os.path.join(workdir, "monitor.sock")
         self.listener = valet.StartupListener("127.0.0.1:0")
-        append = f"console=ttyS0 panic=-1 {cmdline}".strip()
+        # no_timer_check: under TCG on a loaded host the kernel's check of
+        # the IO-APIC timer can miss its ticks and panic ("IO-APIC + timer
+        # doesn't work!", seen once in a boot of the VM test at load 17);
+        # the check proves nothing about an emulated timer.
+        append = f"console=ttyS0 panic=-1 no_timer_check {cmdline}".strip()
         cmd = ["timeout", "-k", "5", str(timeout),
                "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-nodefaults", "-no-reboot",
                "-display", "none", "-m", str(mem), "-smp", "1",

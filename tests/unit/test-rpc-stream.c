@@ -145,6 +145,22 @@ TEST(add_sums_a_client_stream)
 	CHECK_EQ(h2_result_messages(r), 1);
 }
 
+/* A bidirectional call may ask nothing: OK with no messages, as gRPC's
+ * servers answer (a reflection client that closes at once got
+ * INVALID_ARGUMENT before). The handler never sees it. */
+TEST(bidirectional_stream_without_a_message_is_ok)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	int32_t id = h2_peer_start(p, ECHO, NULL);
+
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, RPC_OK);
+	CHECK_EQ(h2_result_messages(h2_peer_result(p, id)), 0);
+	CHECK_EQ(stream_stats.calls, 0);
+}
+
 TEST(client_stream_without_a_message_is_invalid_argument)
 {
 	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();

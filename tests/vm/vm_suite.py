@@ -2,7 +2,7 @@
 
 Boot A runs the whole scenario on one VM, in order, each step reported as
 its own case; the last step is Shutdown, after which the host reads the
-ext4 disk image. Boots B-D check the other ways to power off (Ctrl-Alt-Del,
+ext4 disk images. Boots B-D check the other ways to power off (Ctrl-Alt-Del,
 SIGTERM, SIGPWR) and the kernel command-line switches.
 
 Timings seen on the way are written to BUILD/vm-timings.json (docs/benchmarks.md)."""
@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 
+import files_vm
 import later_rpcs_vm
 import valet
 import vm
@@ -40,10 +41,11 @@ class Scenario:
             return None
         return vm.run_step(self.tally, name, fn, *args)
 
-    def boot(self, name, cmdline, disk=None, extra_disks=()):
+    def boot(self, name, cmdline, disk=None, extra_disks=(), timeout=120):
         sub = os.path.join(self.work, name)
         os.makedirs(sub)
-        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk, extra_disks=extra_disks)
+        v = vm.VM(self.build, sub, self.kdir, self.initrd, cmdline=cmdline, disk=disk, extra_disks=extra_disks,
+                  timeout=timeout)
         # Kept after the run for whoever reads a failure.
         v.keep_console = os.path.join(self.build, f"vm-console-{name}.log")
         return v
@@ -398,7 +400,11 @@ def boot_a(s):
     blank = os.path.join(s.work, "blank.img")  # /dev/vdb, for Mount's mkfs_if_needed
     with open(blank, "wb") as f:
         f.truncate(8 << 20)
-    v = s.boot("a", f"maitred.shutdown_grace={GRACE} maitred.main_fs=/mnt/disk", disk=disk, extra_disks=[blank])
+    files = files_vm.make_image(os.path.join(s.work, "files.ext4"))  # /dev/vdc, for valet.v1.Files
+    # QEMU's hard limit is for the whole scenario: minutes under TCG on a
+    # busy machine (every step has its own timeout besides).
+    v = s.boot("a", f"maitred.shutdown_grace={GRACE} maitred.main_fs=/mnt/disk", disk=disk,
+               extra_disks=[blank, files.image], timeout=900)
     try:
         if not s.step("boot_vm_ready", a_boot, s, v, always=True):
             return
@@ -423,10 +429,16 @@ def boot_a(s):
         s.step("later_suspend_network_changed", later_rpcs_vm.suspend_and_network_changed, v)
         s.step("later_resize_filesystem", later_rpcs_vm.resize, v)
         s.step("later_mount_create_chmod_mkfs", later_rpcs_vm.mount_extras, v)
+        # valet.v1.Files (files_vm.py), on a disk of its own.
+        s.step("files_write_read_64mib", files_vm.write_read_64mib, s, files, v)
+        s.step("files_tree_round_trip", files_vm.tree_round_trip, s, files, v)
+        s.step("files_stat_list_mkdir_move_remove", files_vm.metadata_calls, s, files, v)
+        s.step("files_maitctl_cp_round_trip", files_vm.maitctl_cp, s, files, v)
         if respawning:
             s.step("respawn_throttled", a_respawn_throttled, v)
         s.step("pid1_rss", a_measure_rss, s, v)
         s.step("shutdown_power_off", a_shutdown, s, v, disk)
+        s.step("files_on_disk_after_power_off", files_vm.on_disk_after_power_off, files, v)
     finally:
         v.close()
 
@@ -470,7 +482,10 @@ STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure
          "bad_peer_on_tcp "
          "later_kernel_space_refused later_set_time later_set_timezone later_resolv_config "
          "later_suspend_network_changed later_resize_filesystem later_mount_create_chmod_mkfs "
-         "respawn_throttled pid1_rss shutdown_power_off power_off_on_ctrl-alt-del power_off_on_term "
+         "files_write_read_64mib files_tree_round_trip files_stat_list_mkdir_move_remove "
+         "files_maitctl_cp_round_trip "
+         "respawn_throttled pid1_rss shutdown_power_off files_on_disk_after_power_off "
+         "power_off_on_ctrl-alt-del power_off_on_term "
          "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split()
 
 
