@@ -34,6 +34,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import struct
@@ -745,6 +746,9 @@ def main():
     if args.size % (64 * MIB) and args.size > 64 * MIB:
         sys.exit("files_bench: --size: a multiple of 64M, or less")
 
+    # Killed (a timeout, make interrupted): the finally below still removes
+    # the gigabytes on tmpfs and stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
     d = tempfile.mkdtemp(prefix="valet-files-bench-", dir=shm)
     for sub in ("host", "guest", "mem"):
