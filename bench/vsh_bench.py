@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import free_port, wait_path, wait_port
+from benchlib import children, free_port, pss_kib, wait_path, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = "1G"
@@ -102,19 +102,6 @@ def echo_latency(argv, n):
         os.waitpid(pid, 0)
         os.close(fd)
     return statistics.median(lat)
-
-
-def pss_kib(pid):
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
-
-
-def children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(x) for x in f.read().split()]
 
 
 def main():
