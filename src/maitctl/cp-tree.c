@@ -141,8 +141,9 @@ int cp_upload_tree(struct maitctl *ctl, const struct cp_opts *o, int rootfd, con
 	r = files_tree_reader_new(rootfd, &u.r, &err);
 	if (r < 0)
 		return maitctl_local_error(ctl, r, "%s: %s", local, err.msg);
+	/* Freed with the function, whatever happens below. */
 	_cleanup_(files_tree_reader_freep) struct files_tree_reader *reader = u.r;
-	files_tree_reader_on_skip(u.r, on_skip, &u);
+	files_tree_reader_on_skip(reader, on_skip, &u);
 
 	hdr.root = (char *)guest;
 	hdr.user = (char *)(o->user ? o->user : "");
