@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "base/list.h"
 #include "base/macro.h"
 #include "files.pb-c.h"
 #include "frame.h"
@@ -71,12 +72,7 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	free(j->pending);
 	free(j->rbuf);
 	free(j->job_frame);
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		s->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
+	LIST_REMOVE(s->jobs, j);
 	/* Last: putting the worker back may start a queued job at once. */
 	if (j->proc)
 		fsvc_proc_put(j->proc, reuse);
@@ -401,10 +397,7 @@ void fsvc_job_submit(struct files_service *s, struct rpc_call *call, enum fsvc_m
 	j->call = call;
 	j->method = m;
 	j->fd = -1;
-	j->next = s->jobs;
-	if (s->jobs)
-		s->jobs->prev = j;
-	s->jobs = j;
+	LIST_PREPEND(s->jobs, j);
 	rpc_call_set_cancel(call, on_cancel, j);
 	if (s->busy < FSVC_MAX_WORKERS && !s->queue)
 		return job_start(j);

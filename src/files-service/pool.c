@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "agent/worker.h"
+#include "base/list.h"
 #include "base/time-util.h"
 #include "frame.h"
 
@@ -30,12 +31,7 @@ static void proc_free(struct fsvc_proc *p)
 	worker_free(p->worker);
 	if (p->fd >= 0)
 		close(p->fd);
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		s->procs = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
+	LIST_REMOVE(s->procs, p);
 	free(p);
 }
 
@@ -111,10 +107,7 @@ static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 	}
 	p->fd = fds[0];
 	(void)fcntl(p->fd, F_SETFL, O_NONBLOCK);
-	p->next = s->procs;
-	if (s->procs)
-		s->procs->prev = p;
-	s->procs = p;
+	LIST_PREPEND(s->procs, p);
 	*ret = p;
 	return 0;
 }
