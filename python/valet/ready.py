@@ -1,0 +1,131 @@
+"""wait_ready(): the host's end of VmReady (vm_tools.StartupListener)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from concurrent import futures
+from typing import Any, List, Optional, Union
+
+import grpc
+
+from ._methods import STARTUP_LISTENER_SERVICE
+from ._proto import common_pb2
+from ._relay import bridge
+from .address import Address, STARTUP_LISTENER_PORT, parse_address
+from .errors import DeadlineExceeded, InvalidArgument, Unavailable
+
+__all__ = ["wait_ready"]
+
+# After VmReady is answered: time for the answer to reach the guest.
+_GRACE = 0.2
+
+
+def wait_ready(address: Union[str, Address] = "vsock:-1:7777", timeout: Optional[float] = None) -> str:
+    """Serves vm_tools.StartupListener on ``address`` until a guest's
+    maitred calls VmReady; returns who called (grpcio's peer string).
+
+    ``address`` is where the host listens: ``vsock:-1:7777`` (any CID, the
+    default), ``unix:PATH``, ``tcp:HOST:PORT``, or ``hvsock:PATH:PORT``
+    (a Firecracker / Cloud Hypervisor VM's guest-initiated connections to
+    PORT arrive at the unix socket ``PATH_PORT``). Raises DeadlineExceeded
+    when no guest called within ``timeout`` seconds."""
+    a = address if isinstance(address, Address) else parse_address(address, STARTUP_LISTENER_PORT)
+    ready = threading.Event()
+    peers: List[str] = []
+
+    def vm_ready(request: Any, context: Any) -> common_pb2.EmptyMessage:
+        peers.append(context.peer())
+        ready.set()
+        return common_pb2.EmptyMessage()
+
+    handler = grpc.method_handlers_generic_handler(STARTUP_LISTENER_SERVICE, {
+        "VmReady": grpc.unary_unary_rpc_method_handler(
+            vm_ready, request_deserializer=common_pb2.EmptyMessage.FromString,
+            response_serializer=common_pb2.EmptyMessage.SerializeToString)})
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((handler,))
+    front: Optional[_Front] = None
+    try:
+        target = a.grpc_target()
+        if target is None:
+            front = _Front(a)
+            target = front.target
+        elif a.kind == "unix" and os.path.exists(a.path):
+            raise InvalidArgument(f"cannot listen on {a}: {a.path} exists")
+        try:
+            port = server.add_insecure_port(target)
+        except RuntimeError as e:
+            raise Unavailable(f"cannot listen on {a}: {e}") from None
+        if a.kind == "tcp" and port == 0:
+            raise Unavailable(f"cannot listen on {a}")
+        server.start()
+        if not ready.wait(timeout):
+            raise DeadlineExceeded(f"no VmReady on {a} within {timeout} s")
+        time.sleep(_GRACE)
+        return peers[0]
+    finally:
+        server.stop(0)
+        if front is not None:
+            front.close()
+        if a.kind == "unix":
+            try:
+                os.unlink(a.path)
+            except OSError:
+                pass
+
+
+class _Front:
+    """A vsock or hybrid vsock listener in front of the grpcio server's
+    private unix socket (grpcio listens on neither)."""
+
+    def __init__(self, a: Address) -> None:
+        self._dir = tempfile.mkdtemp(prefix="valet-ready-")
+        self.path = os.path.join(self._dir, "s")
+        self.target = "unix:" + self.path
+        try:
+            if a.kind == "vsock":
+                self._sock = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                self._sock.bind((a.cid, a.port))
+                self._unlink = ""
+            else:
+                self._unlink = f"{a.path}_{a.port}"
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                self._sock.bind(self._unlink)
+            self._sock.listen(16)
+        except OSError as e:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise Unavailable(f"cannot listen on {a}: {e.strerror or e}") from None
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            try:
+                up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                up.connect(self.path)
+            except OSError:
+                conn.close()
+                continue
+            threading.Thread(target=bridge, args=(conn, up), daemon=True).start()
+
+    def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        self._thread.join(5)
+        if self._unlink:
+            try:
+                os.unlink(self._unlink)
+            except OSError:
+                pass
+        shutil.rmtree(self._dir, ignore_errors=True)
