@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import InvalidArgument, ProtocolError, Unavailable, DeadlineExceeded
+from .errors import DeadlineExceeded, Error, InvalidArgument, ProtocolError, Unavailable
 
 __all__ = ["Address", "parse_address", "MAITRED_PORT", "VSH_PORT", "STARTUP_LISTENER_PORT", "VMADDR_CID_ANY"]
 
@@ -82,6 +82,10 @@ class Address:
                 _hvsock_handshake(s, self, deadline)
             s.settimeout(None)
             return s
+        except Error:
+            # The handshake's own (Unavailable and DeadlineExceeded are OSErrors too).
+            s.close()
+            raise
         except socket.timeout as e:
             s.close()
             raise DeadlineExceeded(f"cannot connect to {self}: no answer within {timeout} s") from e
