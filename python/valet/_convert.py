@@ -103,8 +103,9 @@ def argv_of(argv) -> list:
 def start_request(argv, *, env=None, cwd: str = "", user: str = "", pty: bool = False, rows: int = 0,
                   cols: int = 0, tag: str = "", stdin: bool = False, buffer_bytes: int = 0,
                   kill_on_disconnect: bool = False, clear_env: bool = False) -> process_pb2.StartRequest:
+    """A terminal always takes input (keys, ^C): pty implies stdin."""
     return process_pb2.StartRequest(argv=argv_of(argv), env=dict(env or {}), cwd=str(cwd), user=user, pty=pty,
-                                    rows=rows, cols=cols, tag=tag, stdin=stdin, buffer_bytes=buffer_bytes,
+                                    rows=rows, cols=cols, tag=tag, stdin=stdin or pty, buffer_bytes=buffer_bytes,
                                     kill_on_disconnect=kill_on_disconnect, clear_env=clear_env)
 
 

@@ -293,6 +293,7 @@ class AsyncProcess:
         self.stdout_offset = 0
         self.stderr_offset = 0
         self.exited: Optional[Exited] = None
+        self._detached = False
 
     @classmethod
     async def open(cls, guest: AsyncGuest, method: Any, request: Any, argv: List[str]) -> "AsyncProcess":
@@ -323,6 +324,9 @@ class AsyncProcess:
 
     async def events(self) -> AsyncIterator[Union[Output, Exited]]:
         """Process.events."""
+        if self._detached:
+            self._call, self._detached = self._guest._call(PROCESS["Connect"])(process_pb2.ConnectRequest(
+                id=self.id, stdout_offset=self.stdout_offset, stderr_offset=self.stderr_offset)), False
         try:
             while True:
                 m = await self._call.read()
@@ -342,7 +346,7 @@ class AsyncProcess:
         except asyncio.CancelledError:
             raise
         except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.CANCELLED and self._call.cancelled():
+            if e.code() == grpc.StatusCode.CANCELLED and self._detached:
                 return
             raise self._guest._error(e) from None
 
@@ -357,8 +361,7 @@ class AsyncProcess:
         try:
             await asyncio.wait_for(drain(), timeout)
         except asyncio.TimeoutError:
-            self._call = self._guest._call(PROCESS["Connect"])(process_pb2.ConnectRequest(
-                id=self.id, stdout_offset=self.stdout_offset, stderr_offset=self.stderr_offset))
+            self.detach()
             raise DeadlineExceeded(f"process {self.id} still runs after {timeout} s") from None
         if self.exited is None:
             raise Error(f"the process call of {self.id} ended before the process did")
@@ -392,6 +395,7 @@ class AsyncProcess:
 
     def detach(self) -> None:
         """Process.detach."""
+        self._detached = True
         self._call.cancel()
 
 

@@ -105,7 +105,7 @@ class Process:
         self.stdout_offset = 0
         self.stderr_offset = 0
         self.exited: Optional[Exited] = None
-        self._pending: List[Any] = []
+        self._detached = False
 
     @classmethod
     def open(cls, guest: "Guest", method: Any, request: Any, argv: List[str],
@@ -133,8 +133,11 @@ class Process:
 
     def events(self) -> Iterator[Union[Output, Exited]]:
         """The process's output (``Output``) in order, then its end
-        (``Exited``), as they come. Stops early if the call is cancelled
-        (``detach()``)."""
+        (``Exited``), as they come. Stops early if ``detach()`` is called
+        meanwhile; after a ``detach()`` it follows the process again from
+        where it stopped."""
+        if self._detached:
+            self._call, self._detached = self._reconnect(), False
         try:
             for m in self._call:
                 ev = cv.event(m)
@@ -149,7 +152,7 @@ class Process:
                     yield ev
                     return
         except grpc.RpcError as e:
-            if e.code() == grpc.StatusCode.CANCELLED and self._call.cancelled():
+            if e.code() == grpc.StatusCode.CANCELLED and self._detached:
                 return
             raise self._guest._error(e) from None
 
@@ -157,14 +160,15 @@ class Process:
              on_stderr: Optional[Callable[[bytes], None]] = None) -> Result:
         """Reads the process's output to its end; returns it in a Result.
         ``timeout`` bounds the wait (``DeadlineExceeded``: the process keeps
-        running, and the handle stays usable)."""
+        running, unless started with ``kill_on_disconnect``, and the handle
+        stays usable)."""
         collector = Collector(Result(argv=self.argv, id=self.id, pid=self.pid, tag=self.tag), on_stdout, on_stderr)
         timer = None
         timed_out = threading.Event()
         if timeout is not None:
             def expire() -> None:
                 timed_out.set()
-                self._call.cancel()
+                self.detach()
             timer = threading.Timer(timeout, expire)
             timer.daemon = True
             timer.start()
@@ -177,8 +181,7 @@ class Process:
         result = collector.finish()
         if self.exited is None:
             if timed_out.is_set():
-                # A fresh call, from where this one stopped, for a later wait().
-                self._call = self._reconnect()
+                # The next events() or wait() follows it again from here.
                 raise DeadlineExceeded(f"process {self.id} ({self._name()}) still runs after {timeout} s")
             raise Error(f"the process call of {self.id} ended before the process did")
         return result
@@ -224,7 +227,9 @@ class Process:
 
     def detach(self) -> None:
         """Stops following the process (it keeps running in the guest unless
-        started with ``kill_on_disconnect``)."""
+        started with ``kill_on_disconnect``). A later ``events()`` or
+        ``wait()`` follows it again from the offsets seen so far."""
+        self._detached = True
         self._call.cancel()
 
 

@@ -141,23 +141,27 @@ def test_start_handle_input_events_wait_list_attach_signal():
     v = sdk.load()
     m = sdk.maitred()
     with v.Guest(m.addr) as g:
-        p = g.start(["sh", "-c", "read a; echo got:$a; cat"], tag="job-1", stdin=True)
+        p = g.start(["sh", "-c", "echo 0123456789; read a; echo got:$a; cat"], tag="job-1", stdin=True)
         assert p.id > 0 and p.pid > 0 and p.tag == "job-1" and alive(p.pid)
         listed = {i.tag: i for i in g.processes()}
         info = listed["job-1"]
         assert (info.id, info.pid, info.running, info.argv, info.pty) == (p.id, p.pid, True, p.argv, False), info
         assert info.started is not None and info.started.tzinfo is not None
+        # A second handle, by tag, replaying from an offset while it runs;
+        # a third by id from the start.
+        q = g.attach("job-1", stdout_offset=4)
+        z = g.attach(p.id)
+        assert q.id == z.id == p.id
         p.send_input("line\n")
         p.send_input(b"rest")
         p.close_stdin()
         events = list(p.events())
         out = b"".join(e.data for e in events if isinstance(e, v.Output))
-        assert out == b"got:line\nrest", out
+        assert out == b"0123456789\ngot:line\nrest", out
         assert isinstance(events[-1], v.Exited) and events[-1].exit_code == 0 and p.exited == events[-1]
         assert p.stdout_offset == len(out)
-        # Replays: by tag and by id, from an offset.
-        q = g.attach("job-1", stdout_offset=4)
-        assert q.id == p.id and q.wait().stdout == b"line\nrest"
+        assert q.wait().stdout == out[4:]
+        assert z.wait().stdout == out
         # Signals to the whole group: a tree under sh dies with it.
         p = g.start("sleep 100 & echo $!; wait")
         child = None
@@ -172,9 +176,13 @@ def test_start_handle_input_events_wait_list_attach_signal():
         # Errors: unknown id and tag, input to a process without stdin.
         raises(v.NotFound, g.attach, 999999)
         raises(v.NotFound, g.attach, "no-such-tag")
-        e = raises(v.NotFound, lambda: g.processes() and v.Process.__init__ and p.__class__ and
-                   g.attach(p.id + 1000))
-        assert str(e)
+        n = g.start("sleep 100", kill_on_disconnect=True)
+        e = raises(v.FailedPrecondition, n.send_input, "x")
+        assert "without stdin" in str(e), str(e)
+        n.kill()
+        assert n.wait(timeout=20).signal == signal.SIGKILL
+        e = raises(v.NotFound, g.attach, p.id + 1000)
+        assert str(p.id + 1000) in str(e), str(e)
     assert m.stop() == 0
 
 
@@ -188,16 +196,18 @@ def test_detach_leaves_it_running_and_wait_timeout_keeps_the_handle():
         e = raises(v.DeadlineExceeded, p.wait, timeout=0.5)
         assert "still runs" in str(e)
         assert alive(p.pid)
+        # The handle still works: it follows the process again from where it stopped.
+        p.send_input("go\n")
+        r = p.wait(timeout=20)
+        assert r.stdout == b"two\n" and r.ok, r
+        p = g.start("echo one; read x; echo two", stdin=True, tag="kept2")
         p.detach()
         time.sleep(0.2)
-        assert [i.running for i in g.processes() if i.tag == "kept"] == [True]
-        q = g.attach("kept")
+        assert [i.running for i in g.processes() if i.tag == "kept2"] == [True]
+        q = g.attach("kept2")
         q.send_input("go\n")
         r = q.wait(timeout=20)
         assert r.stdout == b"one\ntwo\n" and r.ok, r
-        # The first handle still works: its own fresh call from where it stopped.
-        r = p.wait(timeout=20)
-        assert r.ok, r
         # kill_on_disconnect: detaching ends it.
         k = g.start("sleep 100", kill_on_disconnect=True)
         k.detach()
@@ -218,7 +228,6 @@ def test_pty_size_and_resize():
             out += ev.data if isinstance(ev, v.Output) else b""
             if b"24 80" in out:
                 break
-        assert all(True for _ in ())
         p.resize(30, 90)
         p.send_input("\n")
         for ev in it:
@@ -241,11 +250,16 @@ def test_async_processes():
             assert (r.stdout, r.exit_code) == (b"async in", 4), r
             p = await g.start("read a; echo $a", stdin=True, tag="a1")
             assert [i.tag for i in await g.processes()] == ["a1"]
+            q = await g.attach("a1")
+            try:
+                await p.wait(timeout=0.3)
+                raise AssertionError("no timeout")
+            except v.DeadlineExceeded:
+                pass
             await p.send_input("hi\n")
             await p.close_stdin()
             r = await p.wait(timeout=20)
             assert r.stdout == b"hi\n" and r.ok
-            q = await g.attach("a1")
             assert (await q.wait()).stdout == b"hi\n"
             try:
                 await g.run("sleep 100", timeout=0.5)
