@@ -19,7 +19,7 @@ from .errors import (Aborted, AlreadyExists, Cancelled, DataLoss, DeadlineExceed
 from .files import Files
 from .guest import Frozen, Guest, Network
 from .process import Process
-from .ready import wait_ready
+from .ready import ReadyListener, wait_ready
 from .tunnel import Forward
 from .types import (Exited, FileInfo, FileType, KernelVersion, LaunchResult, LaunchStatus, Output, ProcessInfo,
                     ResizeProgress, ResizeStatus, Restored, Result, Started, Stream, TreeSummary)
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Guest", "AsyncGuest", "Files", "AsyncFiles", "Process", "AsyncProcess", "Forward", "AsyncForward", "Frozen",
-    "AsyncFrozen", "Network", "wait_ready", "Address", "parse_address", "MAITRED_PORT", "VSH_PORT",
+    "AsyncFrozen", "Network", "wait_ready", "ReadyListener", "Address", "parse_address", "MAITRED_PORT", "VSH_PORT",
     "STARTUP_LISTENER_PORT",
     "Error", "Cancelled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound", "AlreadyExists",
     "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented",

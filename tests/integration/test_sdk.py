@@ -428,3 +428,10 @@ def test_wait_ready_timeout_and_bad_addresses():
     assert "exists" in str(e)
     raises(v.InvalidArgument, v.wait_ready, "tcp:", 1)
     e = raises(v.DeadlineExceeded, lambda: asyncio.run(v.aio.wait_ready(f"unix:{d}/never2.sock", 0.2)))
+    # A ReadyListener on port 0: listening before the guest starts, its port known.
+    with v.ReadyListener("tcp:127.0.0.1:0") as r:
+        assert r.port > 0 and str(r.address) == f"tcp:127.0.0.1:{r.port}"
+        m = sdk.harness.Maitred(args=["--vm-ready", f"tcp:127.0.0.1:{r.port}"])
+        assert r.wait(30).startswith("ipv4:127.0.0.1:")
+    m.wait_log("Told the host")
+    assert m.stop() == 0
