@@ -7,7 +7,6 @@ test_sdk_process.py's, shell() test_sdk_shell.py's."""
 import asyncio
 import datetime
 import ipaddress
-import json
 import os
 import socket
 import subprocess

@@ -6,7 +6,6 @@ installed `import valet` then drives a real maitred."""
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 
 import sdk
