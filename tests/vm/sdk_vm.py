@@ -28,8 +28,8 @@ def missing(build, service):
     m = sdk.harness.Maitred(args=["--no-startup-processes", "--vm-ready", "none"])
     try:
         with v.Guest(m.addr) as g:
-            probe = {"valet.v1.Process": lambda: g.processes(), "valet.v1.Tunnel": lambda: g.forward(
-                1).close() or g._call(sdk.load()._methods.TUNNEL["Connect"])(iter(()), timeout=10).__next__()}
+            probe = {"valet.v1.Process": lambda: g.processes(),
+                     "valet.v1.Tunnel": lambda: next(g._call(v._methods.TUNNEL["Connect"])(iter(()), timeout=10))}
             try:
                 probe[service]()
             except v.Unimplemented as e:
@@ -70,7 +70,7 @@ def sandbox_example(build, work, kdir):
     assert r.returncode == 0, f"exit status {r.returncode}\n{r.stdout}\n{r.stderr}"
     lines = r.stdout.splitlines()
     release = open(os.path.join(kdir, "version")).read().strip()
-    want = [f"guest kernel: {release}", None, "ok   add 1 2 3", "ok   add 20 22 42", "ok   add -5 5 0",
+    want = [f"guest kernel: {release}", None, "ok   add 1 2 = 3", "ok   add 20 22 = 42", "ok   add -5 5 = 0",
             "3 passed, 0 failed", "tests exited with 0", "results: ['kernel.txt', 'summary.txt']",
             "3 passed, 0 failed", "QEMU exited with 0"]
     assert len(lines) == len(want), r.stdout
