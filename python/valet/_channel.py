@@ -46,8 +46,11 @@ class Endpoint:
             return Unavailable(f"cannot connect to {self.address}: {err.message}", err.code)
         return err
 
-    def vsh_address(self) -> Optional[Address]:
-        """The same guest's vshd (port 9001) for vsock and hvsock addresses."""
+    def vsh_address(self, given: Union[str, Address, None] = None) -> Optional[Address]:
+        """The guest's vshd: ``given``, else port 9001 of the same VM for
+        vsock and hvsock addresses (None for the others)."""
+        if given is not None:
+            return parse_address(given, VSH_PORT) if isinstance(given, str) else given
         a = self.address
         if a.kind in ("vsock", "hvsock"):
             return Address(a.kind, path=a.path, cid=a.cid, port=VSH_PORT)
@@ -56,3 +59,21 @@ class Endpoint:
     def close(self) -> None:
         if self.relay is not None:
             self.relay.close()
+
+
+class GuestCore:
+    """What Guest and AsyncGuest keep alike: the endpoint, the default
+    deadline, the vshd address, errors from failed calls."""
+
+    def __init__(self, address: Union[str, Address], timeout: Optional[float],
+                 vsh_address: Union[str, Address, None]) -> None:
+        self._endpoint = Endpoint(address, timeout or DEFAULT_TIMEOUT)
+        self.address: Address = self._endpoint.address
+        self.timeout = timeout
+        self._vsh = self._endpoint.vsh_address(vsh_address)
+
+    def _deadline(self, timeout: Any) -> Optional[float]:
+        return self.timeout if timeout is DEFAULT else timeout
+
+    def _error(self, e: grpc.RpcError) -> Error:
+        return self._endpoint.error(e)

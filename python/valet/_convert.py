@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
-from typing import Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from ._proto import files_pb2, guest_pb2, process_pb2
 from .types import (Exited, FileInfo, FileType, Output, ProcessInfo, Started, Stream, TreeSummary)
@@ -107,6 +107,13 @@ def start_request(argv, *, env=None, cwd: str = "", user: str = "", pty: bool = 
     return process_pb2.StartRequest(argv=argv_of(argv), env=dict(env or {}), cwd=str(cwd), user=user, pty=pty,
                                     rows=rows, cols=cols, tag=tag, stdin=stdin or pty, buffer_bytes=buffer_bytes,
                                     kill_on_disconnect=kill_on_disconnect, clear_env=clear_env)
+
+
+def run_request(argv: Any, has_input: bool, *, env: Any, cwd: str, user: str, pty: bool, rows: int, cols: int,
+                clear_env: bool) -> process_pb2.StartRequest:
+    """run()'s Start: tied to its caller (kill_on_disconnect), stdin only with input."""
+    return start_request(argv, env=env, cwd=cwd, user=user, pty=pty, rows=rows if pty else 0,
+                         cols=cols if pty else 0, stdin=has_input, kill_on_disconnect=True, clear_env=clear_env)
 
 
 def connect_request(target: Union[int, str], stdout_offset: int, stderr_offset: int) -> process_pb2.ConnectRequest:

@@ -9,7 +9,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from .address import Address
 from .errors import Error
@@ -45,6 +45,48 @@ def bridge(a: socket.socket, b: socket.socket) -> None:
     b.close()
 
 
+class AcceptLoop:
+    """A listening socket served in a thread: each connection accepted goes
+    to ``serve(conn)`` in a thread of its own, until ``stop()``."""
+
+    def __init__(self, sock: socket.socket, serve: Callable[[socket.socket], None], name: str) -> None:
+        self.sock = sock
+        self._serve = serve
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            if self._stopped:
+                conn.close()
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def stop(self, unlink: str = "") -> None:
+        """Stops accepting (connections being served go on); removes the
+        unix socket file ``unlink`` when given."""
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            # Wakes accept() up: shutdown on a listening socket makes it fail.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self._thread.join(5)
+        if unlink:
+            try:
+                os.unlink(unlink)
+            except OSError:
+                pass
+
+
 class Relay:
     """Listens on ``target`` (a ``unix:`` grpc target) and relays to address."""
 
@@ -54,24 +96,11 @@ class Relay:
         self._timeout = connect_timeout
         self._dir = tempfile.mkdtemp(prefix="valet-relay-")
         path = os.path.join(self._dir, "s")
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        self._sock.bind(path)
-        self._sock.listen(16)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        sock.bind(path)
+        sock.listen(16)
         self.target = "unix:" + path
-        self._closed = False
-        self._thread = threading.Thread(target=self._accept, name=f"valet relay {address}", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            if self._closed:
-                conn.close()
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self._loop = AcceptLoop(sock, self._serve, f"valet relay {address}")
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -84,14 +113,5 @@ class Relay:
         bridge(conn, up)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            # Wakes accept() up: shutdown on a listening socket makes it fail.
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        self._thread.join(5)
+        self._loop.stop()
         shutil.rmtree(self._dir, ignore_errors=True)

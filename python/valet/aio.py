@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal as _signal
-import tempfile
 from typing import Any, AsyncIterator, Callable, Iterable, List, Mapping, Optional, Sequence, Union
 
 import grpc
@@ -12,16 +11,16 @@ import grpc.aio
 
 from . import _convert as cv
 from . import _ops as ops
-from ._channel import DEFAULT, DEFAULT_TIMEOUT, Endpoint
+from ._channel import DEFAULT, DEFAULT_TIMEOUT, GuestCore
 from ._methods import CHANNEL_OPTIONS, FILES, PROCESS, TUNNEL, Stubs
 from ._ops import Network
 from ._proto import files_pb2, process_pb2, tunnel_pb2
-from .address import Address, VSH_PORT, parse_address
+from .address import Address, parse_address
 from .errors import DeadlineExceeded, Error, InvalidArgument, ProtocolError
-from .files import Dest, Guarded, Progress, ReadSink, Source, TreeWriter, tree_requests, write_requests
-from .process import Collector, InputSource, check_result, deadline_error, input_chunks
+from .files import AtomicFile, Dest, Guarded, Progress, ReadSink, Source, TreeWriter, tree_requests, write_requests
+from .process import Collector, InputSource, check_result, deadline_error, input_chunks, seen
 from .types import (Exited, FileInfo, KernelVersion, LaunchResult, Output, ProcessInfo, ResizeProgress, ResizeStatus,
-                    Restored, Result, Started, Stream, TreeSummary)
+                    Restored, Result, Started, TreeSummary)
 
 __all__ = ["AsyncGuest", "AsyncFiles", "AsyncProcess", "AsyncForward", "AsyncFrozen", "wait_ready"]
 
@@ -55,7 +54,7 @@ class AsyncFrozen:
         await self.thaw()
 
 
-class AsyncGuest:
+class AsyncGuest(GuestCore):
     """Guest for asyncio: the same constructor and methods, as coroutines
     (``await guest.kernel_version()``); ``events()`` and ``list()`` results
     are awaited or iterated with ``async for`` where Guest's are iterated.
@@ -63,11 +62,7 @@ class AsyncGuest:
 
     def __init__(self, address: Union[str, Address] = "vsock:3", *, timeout: Timeout = DEFAULT_TIMEOUT,
                  vsh_address: Union[str, Address, None] = None) -> None:
-        self._endpoint = Endpoint(address, timeout or DEFAULT_TIMEOUT)
-        self.address: Address = self._endpoint.address
-        self.timeout = timeout
-        self._vsh = (parse_address(vsh_address, VSH_PORT) if isinstance(vsh_address, str) else vsh_address) \
-            or self._endpoint.vsh_address()
+        super().__init__(address, timeout, vsh_address)
         self.channel = grpc.aio.insecure_channel(self._endpoint.target, options=CHANNEL_OPTIONS)
         self._stubs = Stubs(self.channel)
         self.files = AsyncFiles(self)
@@ -81,12 +76,6 @@ class AsyncGuest:
     async def close(self) -> None:
         await self.channel.close()
         self._endpoint.close()
-
-    def _deadline(self, timeout: Any) -> Timeout:
-        return self.timeout if timeout is DEFAULT else timeout
-
-    def _error(self, e: grpc.RpcError) -> Error:
-        return self._endpoint.error(e)
 
     def _call(self, method: Any) -> Any:
         return self._stubs(method)
@@ -179,9 +168,8 @@ class AsyncGuest:
                   on_stdout: Optional[Callable[[bytes], None]] = None,
                   on_stderr: Optional[Callable[[bytes], None]] = None) -> Result:
         """Guest.run."""
-        req = cv.start_request(argv, env=env, cwd=cwd, user=user, pty=pty, rows=rows if pty else 0,
-                               cols=cols if pty else 0, stdin=input is not None, kill_on_disconnect=True,
-                               clear_env=clear_env)
+        req = cv.run_request(argv, input is not None, env=env, cwd=cwd, user=user, pty=pty, rows=rows, cols=cols,
+                             clear_env=clear_env)
         call = self._call(PROCESS["Start"])(req, timeout=timeout)
         collector = Collector(Result(argv=list(req.argv)), on_stdout, on_stderr)
         result = collector.result
@@ -332,16 +320,10 @@ class AsyncProcess:
                 m = await self._call.read()
                 if m is grpc.aio.EOF:
                     return
-                ev = cv.event(m)
-                if isinstance(ev, Output):
-                    if ev.stream == Stream.STDERR:
-                        self.stderr_offset = ev.offset + len(ev.data)
-                    else:
-                        self.stdout_offset = ev.offset + len(ev.data)
+                ev = seen(self, cv.event(m))
+                if isinstance(ev, (Output, Exited)):
                     yield ev
-                elif isinstance(ev, Exited):
-                    self.exited = ev
-                    yield ev
+                if isinstance(ev, Exited):
                     return
         except asyncio.CancelledError:
             raise
@@ -433,17 +415,8 @@ class AsyncFiles:
             await self._read(req, parts.append, progress, timeout)
             return b"".join(parts)
         if isinstance(into, (str, os.PathLike)):
-            target = os.fspath(into)
-            fd, tmp = tempfile.mkstemp(prefix=".valet-", dir=os.path.dirname(os.path.abspath(target)))
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    info = await self._read(req, f.write, progress, timeout)
-                    os.fchmod(f.fileno(), info.mode & 0o777)
-                os.replace(tmp, target)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-            return info
+            with AtomicFile(into) as f:
+                return f.commit(await self._read(req, f.write, progress, timeout))
         return await self._read(req, into.write, progress, timeout)
 
     async def _read(self, req: files_pb2.ReadRequest, sink: Callable[[bytes], Any], progress: Optional[Progress],
@@ -510,18 +483,14 @@ class AsyncFiles:
     async def download(self, guest_root: str, local_dir: Union[str, "os.PathLike[str]"], *, user: str = "",
                        progress: Optional[Progress] = None, timeout: Optional[float] = None) -> TreeSummary:
         """Files.download."""
-        writer = TreeWriter(os.fspath(local_dir), progress)
-        try:
-            async for m in self._g._call(FILES["ReadTree"])(files_pb2.ReadTreeRequest(root=guest_root, user=user),
-                                                            timeout=timeout):
-                writer.take(m)
-        except grpc.RpcError as e:
-            writer.abort()
-            raise self._g._error(e) from None
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.finish()
+        with TreeWriter(os.fspath(local_dir), progress) as writer:
+            try:
+                async for m in self._g._call(FILES["ReadTree"])(
+                        files_pb2.ReadTreeRequest(root=guest_root, user=user), timeout=timeout):
+                    writer.take(m)
+            except grpc.RpcError as e:
+                raise self._g._error(e) from None
+            return writer.finish()
 
 
 class AsyncForward:
@@ -534,7 +503,7 @@ class AsyncForward:
         self._target = tunnel_pb2.TunnelTarget(host=host if not unix_path else "", port=guest_port,
                                                unix_path=unix_path)
         self.errors: List[Error] = []
-        self._tasks: set = set()
+        self._tasks: dict = {}
         self.address, self.host, self.port = "", "", 0
 
     async def _listen(self, local: str) -> None:
@@ -559,7 +528,6 @@ class AsyncForward:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        self._tasks.add(task)
 
         async def requests() -> AsyncIterator[tunnel_pb2.TunnelRequest]:
             yield tunnel_pb2.TunnelRequest(target=self._target)
@@ -571,6 +539,7 @@ class AsyncForward:
                 yield tunnel_pb2.TunnelRequest(data=b)
 
         call = self._guest._call(TUNNEL["Connect"])(requests())
+        self._tasks[task] = call
         try:
             async for r in call:
                 kind = r.WhichOneof("part")
@@ -587,14 +556,18 @@ class AsyncForward:
             call.cancel()
             writer.transport.abort()
         finally:
-            self._tasks.discard(task)
+            self._tasks.pop(task, None)
             writer.close()
 
     async def close(self) -> None:
         """Forward.close."""
         self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
+        # The calls are cancelled, not their tasks: grpc.aio 1.51 fails on
+        # a task cancelled inside a streaming read (UnboundLocalError).
+        tasks = list(self._tasks.items())
+        for _, call in tasks:
+            call.cancel()
+        await asyncio.gather(*(t for t, _ in tasks), return_exceptions=True)
         await self._server.wait_closed()
         if self._path:
             try:

@@ -124,17 +124,8 @@ class Files:
             self._read(req, parts.append, progress, timeout)
             return b"".join(parts)
         if isinstance(into, (str, os.PathLike)):
-            target = os.fspath(into)
-            fd, tmp = tempfile.mkstemp(prefix=".valet-", dir=os.path.dirname(os.path.abspath(target)))
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    info = self._read(req, f.write, progress, timeout)
-                    os.fchmod(f.fileno(), info.mode & 0o777)
-                os.replace(tmp, target)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-            return info
+            with AtomicFile(into) as f:
+                return f.commit(self._read(req, f.write, progress, timeout))
         return self._read(req, into.write, progress, timeout)
 
     def _read(self, req: files_pb2.ReadRequest, sink: Callable[[bytes], Any], progress: Optional[Progress],
@@ -213,18 +204,14 @@ class Files:
         hard links, modes and mtimes. Nothing is written outside
         ``local_dir``: an entry naming a path outside it, or through a
         symlink, raises ProtocolError."""
-        writer = TreeWriter(os.fspath(local_dir), progress)
-        try:
-            for m in self._stream("ReadTree")(files_pb2.ReadTreeRequest(root=guest_root, user=user),
-                                              timeout=timeout):
-                writer.take(m)
-        except grpc.RpcError as e:
-            writer.abort()
-            raise self._g._error(e) from None
-        except BaseException:
-            writer.abort()
-            raise
-        return writer.finish()
+        with TreeWriter(os.fspath(local_dir), progress) as writer:
+            try:
+                for m in self._stream("ReadTree")(files_pb2.ReadTreeRequest(root=guest_root, user=user),
+                                                  timeout=timeout):
+                    writer.take(m)
+            except grpc.RpcError as e:
+                raise self._g._error(e) from None
+            return writer.finish()
 
 
 def write_requests(path: str, source: Any, *, mode: Optional[int], user: str, make_parents: bool,
@@ -245,6 +232,33 @@ def write_requests(path: str, source: Any, *, mode: Optional[int], user: str, ma
         for c in chunks:
             yield files_pb2.WriteRequest(data=c)
     return requests(), opened
+
+
+class AtomicFile:
+    """A local file replaced atomically: written to a temporary file beside
+    it, renamed over it by ``commit()``; removed if the block fails first."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        self.target = os.fspath(path)
+        fd, self.tmp = tempfile.mkstemp(prefix=".valet-", dir=os.path.dirname(os.path.abspath(self.target)))
+        self.file = os.fdopen(fd, "wb")
+        self.write = self.file.write
+
+    def commit(self, info: FileInfo) -> FileInfo:
+        """Takes the guest file's permission bits and puts the file in place."""
+        os.fchmod(self.file.fileno(), info.mode & 0o777)
+        self.file.close()
+        os.replace(self.tmp, self.target)
+        self.tmp = ""
+        return info
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.tmp:
+            self.file.close()
+            os.unlink(self.tmp)
 
 
 class ReadSink:
@@ -465,3 +479,9 @@ class TreeWriter:
         if self.file is not None:
             os.close(self.file)
             self.file = None
+
+    def __enter__(self) -> "TreeWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.abort()

@@ -7,10 +7,10 @@ import grpc
 
 from . import _convert as cv
 from . import _ops as ops
-from ._channel import DEFAULT, DEFAULT_TIMEOUT, Endpoint
+from ._channel import DEFAULT, DEFAULT_TIMEOUT, GuestCore
 from ._methods import CHANNEL_OPTIONS, PROCESS, Stubs
 from ._ops import Network
-from .address import Address, parse_address, VSH_PORT
+from .address import Address
 from .errors import Error
 from .files import Files
 from .process import Process, InputSource, run_process
@@ -45,7 +45,7 @@ class Frozen:
         self.thaw()
 
 
-class Guest:
+class Guest(GuestCore):
     """A guest's maitred at ``address`` (``vsock:CID[:PORT]``, ``unix:PATH``,
     ``tcp:HOST[:PORT]``, ``hvsock:PATH[:PORT]``; port 8888 by default).
 
@@ -59,11 +59,7 @@ class Guest:
 
     def __init__(self, address: Union[str, Address] = "vsock:3", *, timeout: Timeout = DEFAULT_TIMEOUT,
                  vsh_address: Union[str, Address, None] = None) -> None:
-        self._endpoint = Endpoint(address, timeout or DEFAULT_TIMEOUT)
-        self.address: Address = self._endpoint.address
-        self.timeout = timeout
-        self._vsh = (parse_address(vsh_address, VSH_PORT) if isinstance(vsh_address, str) else vsh_address) \
-            or self._endpoint.vsh_address()
+        super().__init__(address, timeout, vsh_address)
         self.channel = grpc.insecure_channel(self._endpoint.target, options=CHANNEL_OPTIONS)
         self._stubs = Stubs(self.channel)
         self.files = Files(self)
@@ -81,12 +77,6 @@ class Guest:
         """Closes the channel (calls in flight end with CANCELLED)."""
         self.channel.close()
         self._endpoint.close()
-
-    def _deadline(self, timeout: Any) -> Timeout:
-        return self.timeout if timeout is DEFAULT else timeout
-
-    def _error(self, e: grpc.RpcError) -> Error:
-        return self._endpoint.error(e)
 
     def _unary(self, method: Any, request: Any, timeout: Any = DEFAULT) -> Any:
         try:

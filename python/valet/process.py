@@ -80,6 +80,19 @@ class Collector:
         return self.result
 
 
+def seen(handle: Any, ev: Any) -> Any:
+    """Notes an event on a process handle (Process or AsyncProcess): the
+    offsets of the output seen so far, the end; returns the event."""
+    if isinstance(ev, Output):
+        if ev.stream == Stream.STDERR:
+            handle.stderr_offset = ev.offset + len(ev.data)
+        else:
+            handle.stdout_offset = ev.offset + len(ev.data)
+    elif isinstance(ev, Exited):
+        handle.exited = ev
+    return ev
+
+
 def check_result(result: Result, check: bool) -> Result:
     if check and not result.ok:
         how = f"signal {result.signal}" if result.signal else f"exit status {result.exit_code}"
@@ -140,16 +153,10 @@ class Process:
             self._call, self._detached = self._reconnect(), False
         try:
             for m in self._call:
-                ev = cv.event(m)
-                if isinstance(ev, Output):
-                    if ev.stream == Stream.STDERR:
-                        self.stderr_offset = ev.offset + len(ev.data)
-                    else:
-                        self.stdout_offset = ev.offset + len(ev.data)
+                ev = seen(self, cv.event(m))
+                if isinstance(ev, (Output, Exited)):
                     yield ev
-                elif isinstance(ev, Exited):
-                    self.exited = ev
-                    yield ev
+                if isinstance(ev, Exited):
                     return
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.CANCELLED and self._detached:
@@ -237,9 +244,8 @@ def run_process(guest: "Guest", argv: Any, *, input: InputSource, env: Any, cwd:
                 timeout: Optional[float], pty: bool, rows: int, cols: int, clear_env: bool, check: bool,
                 on_stdout: Optional[Callable[[bytes], None]],
                 on_stderr: Optional[Callable[[bytes], None]]) -> Result:
-    req = cv.start_request(argv, env=env, cwd=cwd, user=user, pty=pty, rows=rows if pty else 0,
-                           cols=cols if pty else 0, stdin=input is not None, kill_on_disconnect=True,
-                           clear_env=clear_env)
+    req = cv.run_request(argv, input is not None, env=env, cwd=cwd, user=user, pty=pty, rows=rows, cols=cols,
+                         clear_env=clear_env)
     call = guest._call(PROCESS["Start"])(req, timeout=timeout)
     collector = Collector(Result(argv=list(req.argv)), on_stdout, on_stderr)
     result = collector.result

@@ -14,7 +14,7 @@ import grpc
 
 from ._methods import STARTUP_LISTENER_SERVICE
 from ._proto import common_pb2
-from ._relay import bridge
+from ._relay import AcceptLoop, bridge
 from .address import Address, STARTUP_LISTENER_PORT, parse_address
 from .errors import DeadlineExceeded, InvalidArgument, Unavailable
 
@@ -136,33 +136,17 @@ class _Front:
         except OSError as e:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise Unavailable(f"cannot listen on {a}: {e.strerror or e}") from None
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        self._loop = AcceptLoop(self._sock, self._serve, f"valet ready {a}")
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            try:
-                up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-                up.connect(self.path)
-            except OSError:
-                conn.close()
-                continue
-            threading.Thread(target=bridge, args=(conn, up), daemon=True).start()
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            up.connect(self.path)
+        except OSError:
+            conn.close()
+            return
+        bridge(conn, up)
 
     def close(self) -> None:
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        self._thread.join(5)
-        if self._unlink:
-            try:
-                os.unlink(self._unlink)
-            except OSError:
-                pass
+        self._loop.stop(unlink=self._unlink)
         shutil.rmtree(self._dir, ignore_errors=True)

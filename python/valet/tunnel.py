@@ -2,7 +2,6 @@
 listener whose every connection is one Tunnel.Connect call."""
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import threading
@@ -12,6 +11,7 @@ import grpc
 
 from ._methods import TUNNEL
 from ._proto import tunnel_pb2
+from ._relay import AcceptLoop
 from .address import parse_address
 from .errors import Error, InvalidArgument
 
@@ -76,8 +76,7 @@ class Forward:
         self._calls: List[Any] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._accept, name=f"valet forward {self.address}", daemon=True)
-        self._thread.start()
+        self._loop = AcceptLoop(self._sock, self._serve, f"valet forward {self.address}")
 
     def __enter__(self) -> "Forward":
         return self
@@ -87,17 +86,6 @@ class Forward:
 
     def __repr__(self) -> str:
         return f"<valet.Forward {self.address} -> guest {self._target.unix_path or self._target.port}>"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            if self._closed:
-                conn.close()
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         if conn.family != socket.AF_UNIX:
@@ -152,18 +140,8 @@ class Forward:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-        self._thread.join(5)
+        self._loop.stop(unlink=self._path)
         with self._lock:
             calls = list(self._calls)
         for c in calls:
             c.cancel()
-        if self._path:
-            try:
-                os.unlink(self._path)
-            except OSError:
-                pass

@@ -15,24 +15,15 @@ import threading
 import time
 
 import sdk
+from sdk import raises
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_hvsock import relay  # noqa: E402 - the VMM's side of hybrid vsock, started as that test does
 from lanes import timing
 from netcheck import addrs, default_routes, setup_ns
 from valet import Maitred, tmpdir, track, wait_until
 
-RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib", "hvsock_relay.py")
 MiB = 1 << 20
-
-
-def relay(ports=None, guest_ports=None, mode="ok", path=None):
-    path = path or os.path.join(tmpdir(), "vm.vsock")
-    cmd = [sys.executable, RELAY, "--socket", path, "--mode", mode]
-    for p, s in (ports or {}).items():
-        cmd += ["--port", f"{p}={s}"]
-    for p, s in (guest_ports or {}).items():
-        cmd += ["--guest-port", f"{p}={s}"]
-    proc = track(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
-    assert proc.stdout.readline().strip() == "ready"
-    return path
 
 
 def free_tcp_port():
@@ -41,15 +32,6 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-def raises(cls, fn, *args, **kw):
-    """Calls fn, which must raise cls; returns the exception."""
-    try:
-        fn(*args, **kw)
-    except cls as e:
-        return e
-    except Exception as e:  # noqa: BLE001 - the wrong class is the failure
-        raise AssertionError(f"{fn} raised {type(e).__name__}: {e}, not {cls.__name__}") from e
-    raise AssertionError(f"{fn} returned, {cls.__name__} was expected")
 
 
 # --- addresses -----------------------------------------------------------

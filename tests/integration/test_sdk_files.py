@@ -10,18 +10,11 @@ import io
 import os
 
 import sdk
+from sdk import raises
 from files_client import DATA_MAX, MiB, diff, listing, no_temporaries, open_dir, walk
 from valet import tmpdir
 
 
-def raises(cls, fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except cls as e:
-        return e
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"{fn} raised {type(e).__name__}: {e}, not {cls.__name__}") from e
-    raise AssertionError(f"{fn} returned, {cls.__name__} was expected")
 
 
 def _get(p):

@@ -7,13 +7,16 @@ this maitred does not serve yet says so and passes without checking
 anything (`# skipped: ...` in its output): the services land on main
 separately from the SDK."""
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import sdk
+from sdk import raises
 from lanes import timing
 from valet import tmpdir, wait_until
 
@@ -53,14 +56,6 @@ def skip(service):
     return why is not None
 
 
-def raises(cls, fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except cls as e:
-        return e
-    except Exception as e:  # noqa: BLE001
-        raise AssertionError(f"{fn} raised {type(e).__name__}: {e}, not {cls.__name__}") from e
-    raise AssertionError(f"{fn} returned, {cls.__name__} was expected")
 
 
 def alive(pid):
@@ -402,66 +397,57 @@ def test_async_forward():
 
 # --- Snapshot ----------------------------------------------------------------
 
-def _snapshot_maitred(base, dev):
-    return sdk.maitred(["--freeze-below", base],
-                       wrap=["unshare", "--mount", "--propagation", "private", "sh", "-ec",
-                             f"mkdir -p {base}/disk && mount {dev} {base}/disk\nexec \"$0\" \"$@\""])
-
-
-def _loop_ext4():
-    import subprocess
+@contextlib.contextmanager
+def snapshot_maitred():
+    """maitred in a mount namespace of its own with a loop-device ext4
+    mounted at BASE/disk, Freeze limited to BASE: yields (maitred, BASE)."""
+    base = tmpdir()
+    os.chmod(base, 0o755)
     img = os.path.join(tmpdir(), "disk.img")
     with open(img, "wb") as f:
         f.truncate(16 * MiB)
     subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
-    return subprocess.run(["losetup", "--find", "--show", img], check=True, capture_output=True,
-                          text=True).stdout.strip()
-
-
-def test_freeze_as_a_context_manager_thaw_and_restored():
-    if skip("valet.v1.Snapshot"):
-        return
-    import subprocess
-    v = sdk.load()
-    base = tmpdir()
-    os.chmod(base, 0o755)
-    dev = _loop_ext4()
+    dev = subprocess.run(["losetup", "--find", "--show", img], check=True, capture_output=True,
+                         text=True).stdout.strip()
     try:
-        m = _snapshot_maitred(base, dev)
-        with v.Guest(m.addr) as g:
-            with g.freeze(timeout_seconds=30) as frozen:
-                assert frozen.filesystems == [f"{base}/disk"], frozen.filesystems
-                e = raises(v.FailedPrecondition, g.files.write, f"{base}/disk/x", b"x")
-                assert "file systems are frozen" in str(e), str(e)
-                assert g.kernel_version().release == os.uname().release  # the rest is served
-            assert frozen.thawed == [f"{base}/disk"]
-            assert g.files.write(f"{base}/disk/x", b"x").size == 1
-            assert g.thaw() == []
-            f = g.freeze()
-            e = raises(v.AlreadyExists, g.freeze)
-            assert f.thaw() == [f"{base}/disk"] and f.thaw() == [f"{base}/disk"]
-            # Restored: the generation is recorded and given back next time.
-            r = g.restored(generation="gen-1", time=time.time())
-            assert isinstance(r.clock_step.total_seconds(), float) and abs(r.clock_step.total_seconds()) < 5, r
-            assert g.restored(generation="gen-2").previous_generation == "gen-1"
-            e = raises(v.InvalidArgument, g.restored, entropy=b"short")
-            assert "entropy" in str(e), str(e)
+        m = sdk.maitred(["--freeze-below", base],
+                        wrap=["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+                              f"mkdir -p {base}/disk && mount {dev} {base}/disk\nexec \"$0\" \"$@\""])
+        yield m, base
         assert m.stop() == 0
     finally:
         subprocess.run(["losetup", "-d", dev], check=False)
 
 
+def test_freeze_as_a_context_manager_thaw_and_restored():
+    if skip("valet.v1.Snapshot"):
+        return
+    v = sdk.load()
+    with snapshot_maitred() as (m, base), v.Guest(m.addr) as g:
+        with g.freeze(timeout_seconds=30) as frozen:
+            assert frozen.filesystems == [f"{base}/disk"], frozen.filesystems
+            e = raises(v.FailedPrecondition, g.files.write, f"{base}/disk/x", b"x")
+            assert "file systems are frozen" in str(e), str(e)
+            assert g.kernel_version().release == os.uname().release  # the rest is served
+        assert frozen.thawed == [f"{base}/disk"]
+        assert g.files.write(f"{base}/disk/x", b"x").size == 1
+        assert g.thaw() == []
+        f = g.freeze()
+        raises(v.AlreadyExists, g.freeze)
+        assert f.thaw() == [f"{base}/disk"] and f.thaw() == [f"{base}/disk"]
+        # Restored: the generation is recorded and given back next time.
+        r = g.restored(generation="gen-1", time=time.time())
+        assert abs(r.clock_step.total_seconds()) < 5, r
+        assert g.restored(generation="gen-2").previous_generation == "gen-1"
+        e = raises(v.InvalidArgument, g.restored, entropy=b"short")
+        assert "entropy" in str(e), str(e)
+
+
 def test_async_freeze_and_restored():
     if skip("valet.v1.Snapshot"):
         return
-    import subprocess
     v = sdk.load()
-    base = tmpdir()
-    os.chmod(base, 0o755)
-    dev = _loop_ext4()
-    try:
-        m = _snapshot_maitred(base, dev)
-
+    with snapshot_maitred() as (m, base):
         async def main():
             async with v.AsyncGuest(m.addr) as g:
                 async with g.freeze(timeout_seconds=30) as frozen:
@@ -472,6 +458,3 @@ def test_async_freeze_and_restored():
                 await g.restored(generation="a")
                 assert (await g.restored(generation="b")).previous_generation == "a"
         asyncio.run(main())
-        assert m.stop() == 0
-    finally:
-        subprocess.run(["losetup", "-d", dev], check=False)

@@ -34,6 +34,17 @@ def load():
     return mod
 
 
+def raises(cls, fn, *args, **kw):
+    """Calls fn, which must raise cls; returns the exception."""
+    try:
+        fn(*args, **kw)
+    except cls as e:
+        return e
+    except Exception as e:  # noqa: BLE001 - the wrong class is the failure
+        raise AssertionError(f"{fn} raised {type(e).__name__}: {e}, not {cls.__name__}") from e
+    raise AssertionError(f"{fn} returned, {cls.__name__} was expected")
+
+
 def maitred(args=(), wrap=()):
     """maitred on a unix socket, no boot jobs, no VmReady."""
     return harness.Maitred(args=["--no-startup-processes", "--vm-ready", "none"] + list(args), wrap=wrap)
