@@ -50,9 +50,7 @@ void pproc_exited_pb(const struct pproc *p, Valet__V1__ProcessEvent__Exited *ret
 
 void pproc_kill_group(struct pproc *p, int sig)
 {
-	/* Reaped, the pid (and so the group's id) may belong to someone else
-	 * once the group is empty. */
-	if (!p->reaped)
+	if (p->pid > 0)
 		(void)kill(-p->pid, sig);
 }
 
@@ -208,12 +206,21 @@ int pproc_send_signal(struct pproc *p, int sig, bool group, char *err, size_t er
 		snprintf(err, err_size, "signal: %d is not a signal number (1-%d)", sig, _NSIG - 1);
 		return RPC_INVALID_ARGUMENT;
 	}
-	if (p->reaped) {
+	/* Once reaped, the pid may be someone else's; the group's id is not
+	 * while a process of the group is left (the kernel keeps the number
+	 * in use), so the group can still be signalled: what the process left
+	 * behind (`sleep 1000 &`). */
+	if (p->reaped && !group) {
 		snprintf(err, err_size, "process %llu has exited", (unsigned long long)p->id);
 		return RPC_FAILED_PRECONDITION;
 	}
 	if (kill(group ? -p->pid : p->pid, sig) < 0) {
 		int r = -errno;
+		if (r == -ESRCH) {
+			snprintf(err, err_size, "process %llu has exited and no process of its group is left",
+				 (unsigned long long)p->id);
+			return RPC_FAILED_PRECONDITION;
+		}
 		snprintf(err, err_size, "process %llu: signal %d: %s", (unsigned long long)p->id, sig, strerror(-r));
 		return files_grpc_code(r);
 	}
