@@ -19,14 +19,13 @@ struct pattach *pattach_new(void)
 	return calloc(1, sizeof(struct pattach));
 }
 
-/* Forgets the call: the process goes on; the service's gc sees whether
- * the process may be forgotten too. */
+/* Forgets the call, which has ended (finished, failed or cancelled: its
+ * memory is gone); the process goes on, and the service's gc sees
+ * whether it may be forgotten too. */
 static void detach(struct pattach *a)
 {
 	struct pproc *p = a->p;
 
-	rpc_call_set_cancel(a->call, NULL, NULL);
-	rpc_call_set_writable(a->call, NULL, NULL);
 	LIST_REMOVE(p->attached, a);
 	free(a);
 	loop_defer_schedule(p->svc->gc);
