@@ -166,6 +166,11 @@ void pattach_attach(struct pattach *a, struct pproc *p, struct rpc_call *call, u
 	if (r < 0) {
 		rpc_call_set_cancel(call, NULL, NULL);
 		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "cannot send Started: %s", strerror(-r));
+		if (starter) {
+			/* A Start that fails leaves no process: nobody knows its id. */
+			pproc_kill_group(p, SIGKILL);
+			p->seen = true;
+		}
 		detach(a);
 		return;
 	}

@@ -28,6 +28,12 @@
 
 static uint8_t read_buf[PROCESS_CHUNK];
 
+/* The Conventions' table, and no memory as RESOURCE_EXHAUSTED. */
+static int code_of(int r)
+{
+	return r == -ENOMEM || r == ENOMEM ? RPC_RESOURCE_EXHAUSTED : files_grpc_code(r);
+}
+
 void pproc_timestamp_pb(const struct timespec *t, Google__Protobuf__Timestamp *ts)
 {
 	*ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -222,7 +228,7 @@ int pproc_send_signal(struct pproc *p, int sig, bool group, char *err, size_t er
 			return RPC_FAILED_PRECONDITION;
 		}
 		snprintf(err, err_size, "process %llu: signal %d: %s", (unsigned long long)p->id, sig, strerror(-r));
-		return files_grpc_code(r);
+		return code_of(r);
 	}
 	return 0;
 }
@@ -246,7 +252,7 @@ int pproc_resize(struct pproc *p, unsigned rows, unsigned cols, char *err, size_
 	int r = pty_set_size(p->out_fd[PROC_STDOUT], rows, cols);
 	if (r < 0) {
 		snprintf(err, err_size, "process %llu: resize: %s", id, strerror(-r));
-		return files_grpc_code(r);
+		return code_of(r);
 	}
 	return 0;
 }
@@ -496,7 +502,7 @@ static int prepare_target(const Valet__V1__StartRequest *req, struct exec_target
 		return RPC_INVALID_ARGUMENT;
 	}
 	snprintf(err, err_size, "user %.200s: %s", req->user && *req->user ? req->user : "root", why);
-	return r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : files_grpc_code(r);
+	return r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : code_of(r);
 }
 
 static int spawn_failed(const struct exec_target *t, const struct spawn_error *se, char *err, size_t err_size)
@@ -513,7 +519,7 @@ static int spawn_failed(const struct exec_target *t, const struct spawn_error *s
 			 strerror(se->error));
 		break;
 	}
-	return files_grpc_code(se->error);
+	return code_of(se->error);
 }
 
 int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req, size_t buffer, struct pproc **ret,
@@ -556,7 +562,7 @@ int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req,
 		close_child_stdio(child);
 		pproc_free(p);
 		snprintf(err, err_size, "cannot set up the process's %s: %s", req->pty ? "PTY" : "pipes", strerror(-r));
-		return files_grpc_code(r);
+		return code_of(r);
 	}
 
 	spawn_params_init(&sp);
@@ -567,7 +573,7 @@ int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req,
 	r = spawn_process(&sp, &p->pid, &se);
 	close_child_stdio(child);
 	if (r != 0) {
-		code = r == SPAWN_FAILED ? spawn_failed(&t, &se, err, err_size) : files_grpc_code(r);
+		code = r == SPAWN_FAILED ? spawn_failed(&t, &se, err, err_size) : code_of(r);
 		if (r < 0)
 			snprintf(err, err_size, "cannot start '%.200s': %s", t.file, strerror(-r));
 		pproc_free(p);
