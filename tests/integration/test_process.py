@@ -515,6 +515,7 @@ def test_bad_start_requests_leave_nothing():
         (_req(["true"], cwd="relative/dir"), "INVALID_ARGUMENT", "cwd"),
         (_req(["true"], user="no-such-user-here"), "INVALID_ARGUMENT", "no-such-user-here"),
         (_req(["true"], env={"A=B": "c"}), "INVALID_ARGUMENT", "env"),
+        (_req(["tr\x00ue"]), "INVALID_ARGUMENT", "argv"),
         (_req(["true"], env={"": "c"}), "INVALID_ARGUMENT", "env"),
         (_req(["true"], tag="t" * 257), "INVALID_ARGUMENT", "tag"),
         (_req(["true"], pty=True, rows=70000), "INVALID_ARGUMENT", "rows"),
