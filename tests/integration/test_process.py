@@ -595,3 +595,14 @@ def test_total_buffer_limit():
     assert r.exited.exit_code == 0
     # Its end seen, it is forgotten and its buffers are free again.
     assert run(s, ["true"]).exited.exit_code == 0
+
+
+def test_bad_process_options_stop_maitred_at_start():
+    for args, word in [(["--max-processes", "0"], "--max-processes"), (["--max-processes", "1025"], "--max-processes"),
+                       (["--process-buffer-max", "4095"], "--process-buffer-max"),
+                       (["--process-buffer-total", "5000000000"], "--process-buffer-total"),
+                       (["--process-keep-exited", "0"], "--process-keep-exited"),
+                       (["--process-keep-exited", "x"], "--process-keep-exited")]:
+        r = subprocess.run([valet.binary("maitred"), "--listen", "unix:" + os.path.join(tmpdir(), "s")] + args,
+                           capture_output=True, text=True, timeout=30, env=valet.sanitizer_env())
+        assert r.returncode == 2 and word in r.stderr and args[1] in r.stderr, (args, r.returncode, r.stderr)

@@ -119,11 +119,18 @@ const summary = (st) => ({ code: st.code, started: !!st.started, stdout: text(st
   out.resize = (await unary('Resize', { id: ptyId, rows: 40, cols: 90 })).code;
   out.pty_input = (await unary('SendInput', { id: ptyId, data: Buffer.from('go\n') })).code;
   out.pty = summary(await pty);
-  // SendSignal with group to a tree, seen through Connect.
-  const tree = await events('Start', { argv: ['sh', '-c', 'sleep 1000 & echo started; wait'] },
-                            (s) => text(s, 'STDOUT') === 'started\n');
-  out.signal = (await unary('SendSignal', { id: tree.started.id, signal: 15, group: true })).code;
-  st = await events('Connect', { id: tree.started.id });
+  // SendSignal with group to a tree; its Start call (still attached) sees
+  // the end. The id and the tree's start come through a Connect by tag,
+  // cancelled (a Connect going away changes nothing).
+  const treeStart = events('Start', { argv: ['sh', '-c', 'sleep 1000 & echo started; wait'], tag: 'js-tree' });
+  for (let i = 0; i < 100; i++) {
+    list = await unary('List', {});
+    if (list.resp.processes.some((p) => p.tag === 'js-tree')) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const peek = await events('Connect', { tag: 'js-tree' }, (s) => text(s, 'STDOUT') === 'started\n');
+  out.signal = (await unary('SendSignal', { id: peek.started.id, signal: 15, group: true })).code;
+  st = await treeStart;
   out.tree = { code: st.code, exited: st.exited, stdout: text(st, 'STDOUT') };
   // List with exited ones: none left unseen.
   list = await unary('List', { include_exited: true });
