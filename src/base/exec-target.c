@@ -109,14 +109,29 @@ static int build_argv(const struct exec_request *req, struct exec_target *t)
 }
 
 /* True when the "Uid:" or "Gid:" line of a /proc/PID/status text gives
- * id as the real, effective and saved id alike. */
+ * id as the real, effective and saved id alike. (strtoul, not sscanf:
+ * sscanf would link 70 KiB of scanf and float parsing into the static
+ * maitred, resident with its text.) */
 static bool status_ids_are(const char *status, const char *key, unsigned id)
 {
 	const char *p = strstr(status, key);
-	unsigned real, eff, saved;
 
-	return p && sscanf(p + strlen(key), "%u %u %u", &real, &eff, &saved) == 3 && real == id && eff == id &&
-	       saved == id;
+	if (!p)
+		return false;
+	p += strlen(key);
+	for (int i = 0; i < 3; i++) {
+		char *end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			return false;
+		errno = 0;
+		unsigned long v = strtoul(p, &end, 10);
+		if (errno || v != id)
+			return false;
+		p = end;
+	}
+	return true;
 }
 
 /* The working directory of process pid, into buf, when the target user
