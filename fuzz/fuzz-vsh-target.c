@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.default_user = users[policy_byte & 3],
 		.allow_user_switch = policy_byte & 4,
 	};
-	struct vsh_target t;
+	struct exec_target t;
 	char err[256];
 
 	VmTools__Vsh__SetupConnectionRequest *req = vm_tools__vsh__setup_connection_request__unpack(NULL, size, data);
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < sizeof(always) / sizeof(always[0]); i++)
 			FUZZ_CHECK(env_has(t.envp, always[i]));
 		FUZZ_CHECK(!t.switch_user || t.n_groups >= 0);
-		vsh_target_clear(&t);
+		exec_target_clear(&t);
 	}
 	vm_tools__vsh__setup_connection_request__free_unpacked(req, NULL);
 	return 0;

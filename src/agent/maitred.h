@@ -15,6 +15,9 @@
 
 #define MAITRED_MAX_LISTEN 8
 #define MAITRED_MAX_DISABLE 64
+/* valet.v1.Process: processes remembered at most (a List answer holds
+ * them all in one message). */
+#define MAITRED_MAX_PROCESSES 1024
 
 struct maitred_options {
 	const char *listen[MAITRED_MAX_LISTEN];
@@ -41,6 +44,13 @@ struct maitred_options {
 	const char *disable[MAITRED_MAX_DISABLE];
 	unsigned n_disable;
 	const char *config; /* --config, else NULL: MAITRED_CONFIG_DEFAULT if present */
+	/* valet.v1.Process (docs/process.md): processes remembered, the
+	 * largest buffer per stream, all buffers together, how long an
+	 * exited process nobody has seen end is kept. */
+	unsigned max_processes;
+	size_t process_buffer_max;
+	size_t process_buffer_total;
+	uint64_t process_keep_exited_usec;
 };
 
 /* Handed to every service; handlers read it, only main.c sets the

@@ -32,6 +32,14 @@ static void usage(FILE *f)
 	      "  --resolv-conf PATH     the file SetResolvConfig writes (default /etc/resolv.conf)\n"
 	      "  --localtime PATH       what SetTimezone replaces (default /etc/localtime)\n"
 	      "  --zoneinfo-dir DIR     where SetTimezone finds zones (default /usr/share/zoneinfo)\n"
+	      "  --max-processes N      valet.v1.Process: processes remembered, running or exited\n"
+	      "                         (default and at most 1024)\n"
+	      "  --process-buffer-max B valet.v1.Process: the largest buffer_bytes, the output kept per\n"
+	      "                         stream, in bytes (default 16777216; default buffer 1048576)\n"
+	      "  --process-buffer-total B  valet.v1.Process: the output buffers of all processes\n"
+	      "                         together, in bytes (default 67108864)\n"
+	      "  --process-keep-exited S  valet.v1.Process: seconds an exited process nobody has seen\n"
+	      "                         end stays listed (default 600)\n"
 	      "  --disable NAME         refuse a service (vm_tools.Maitred) or one method\n"
 	      "                         (vm_tools.Maitred/LaunchProcess) with PERMISSION_DENIED (repeatable)\n"
 	      "  --config PATH          read 'disable NAME' lines from PATH (default\n"
@@ -57,7 +65,11 @@ enum {
 	OPT_ZONEINFO_DIR,
 	OPT_RESPAWN_BACKOFF_MAX,
 	OPT_DISABLE,
-	OPT_CONFIG
+	OPT_CONFIG,
+	OPT_MAX_PROCESSES,
+	OPT_PROCESS_BUFFER_MAX,
+	OPT_PROCESS_BUFFER_TOTAL,
+	OPT_PROCESS_KEEP_EXITED,
 };
 
 static const struct option longopts[] = {
@@ -78,6 +90,10 @@ static const struct option longopts[] = {
 	{ "respawn-backoff-max", required_argument, NULL, OPT_RESPAWN_BACKOFF_MAX },
 	{ "disable", required_argument, NULL, OPT_DISABLE },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "max-processes", required_argument, NULL, OPT_MAX_PROCESSES },
+	{ "process-buffer-max", required_argument, NULL, OPT_PROCESS_BUFFER_MAX },
+	{ "process-buffer-total", required_argument, NULL, OPT_PROCESS_BUFFER_TOTAL },
+	{ "process-keep-exited", required_argument, NULL, OPT_PROCESS_KEEP_EXITED },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -185,6 +201,33 @@ static int parse_one(int c, const char *arg, struct maitred_options *opts)
 		}
 		opts->disable[opts->n_disable++] = arg;
 		break;
+	case OPT_MAX_PROCESSES:
+		if (parse_u32(arg, &v) < 0 || v == 0 || v > MAITRED_MAX_PROCESSES) {
+			fprintf(stderr, "maitred: invalid --max-processes '%s': expected 1-%d\n", arg,
+				MAITRED_MAX_PROCESSES);
+			return -EINVAL;
+		}
+		opts->max_processes = v;
+		break;
+	case OPT_PROCESS_BUFFER_MAX:
+	case OPT_PROCESS_BUFFER_TOTAL: {
+		uint64_t b;
+		/* At least one page; at most what a uint32 buffer_bytes can ask. */
+		if (parse_u64(arg, UINT32_MAX, &b) < 0 || b < 4096) {
+			fprintf(stderr, "maitred: invalid --%s '%s': expected bytes (4096-%u)\n", option_name(c), arg,
+				UINT32_MAX);
+			return -EINVAL;
+		}
+		*(c == OPT_PROCESS_BUFFER_MAX ? &opts->process_buffer_max : &opts->process_buffer_total) = (size_t)b;
+		break;
+	}
+	case OPT_PROCESS_KEEP_EXITED:
+		if (parse_seconds_range(arg, false, 86400, &opts->process_keep_exited_usec) < 0) {
+			fprintf(stderr, "maitred: invalid --process-keep-exited '%s': expected seconds (0-86400]\n",
+				arg);
+			return -EINVAL;
+		}
+		break;
 	case OPT_CONFIG: opts->config = arg; break;
 	case OPT_JOBS_DIR: opts->jobs_dir = arg; break;
 	case OPT_NO_JOBS: opts->no_startup_processes = true; break;
@@ -206,7 +249,11 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .shutdown_grace_usec = 10000000,
 					  .resolv_conf = "/etc/resolv.conf",
 					  .localtime = "/etc/localtime",
-					  .zoneinfo_dir = "/usr/share/zoneinfo" };
+					  .zoneinfo_dir = "/usr/share/zoneinfo",
+					  .max_processes = MAITRED_MAX_PROCESSES,
+					  .process_buffer_max = 16 * 1024 * 1024,
+					  .process_buffer_total = 64 * 1024 * 1024,
+					  .process_keep_exited_usec = 600 * 1000000ULL };
 	peer_policy_init(&opts->policy);
 	supervisor_params_init(&opts->respawn);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0)

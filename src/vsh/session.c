@@ -14,6 +14,7 @@
 
 #include "base/macro.h"
 #include "base/spawn.h"
+#include "base/terminal.h"
 #include "base/time-util.h"
 #include "base/wait-status.h"
 #include "loop/loop.h"
@@ -266,10 +267,8 @@ static void handle_guest(struct session *s, const VmTools__Vsh__GuestMessage *g)
 	}
 	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_RESIZE_MESSAGE: {
 		const VmTools__Vsh__WindowResizeMessage *r = g->resize_message;
-		if (s->pty && r->rows > 0 && r->rows <= 65535 && r->cols > 0 && r->cols <= 65535) {
-			struct winsize ws = { .ws_row = (unsigned short)r->rows, .ws_col = (unsigned short)r->cols };
-			(void)ioctl(s->master, TIOCSWINSZ, &ws);
-		}
+		if (s->pty)
+			(void)pty_set_size(s->master, r->rows, r->cols);
 		break;
 	}
 	case VM_TOOLS__VSH__GUEST_MESSAGE__MSG_SIGNAL: deliver_signal(s, (int)g->signal); break;
@@ -463,29 +462,6 @@ static int read_setup(int fd, const uint8_t *received, size_t received_len, stru
 	return 0;
 }
 
-static int open_pty(const VmTools__Vsh__SetupConnectionRequest *req, int *ret_master, int *ret_slave)
-{
-	_cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-	int slave;
-	char name[64];
-
-	if (master < 0)
-		return -errno;
-	if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
-		return -errno;
-	slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (slave < 0)
-		return -errno;
-	if (req->window_rows > 0 && req->window_rows <= 65535 && req->window_cols > 0 && req->window_cols <= 65535) {
-		struct winsize ws = { .ws_row = (unsigned short)req->window_rows,
-				      .ws_col = (unsigned short)req->window_cols };
-		(void)ioctl(master, TIOCSWINSZ, &ws);
-	}
-	*ret_master = TAKE_FD(master);
-	*ret_slave = slave;
-	return 0;
-}
-
 /* The target's ends of its stdio, closed once it has started. */
 struct child_stdio {
 	int fds[3];
@@ -506,7 +482,7 @@ static int open_stdio(struct session *s, const VmTools__Vsh__SetupConnectionRequ
 
 	if (s->pty) {
 		int slave = -1;
-		r = open_pty(req, &s->master, &slave);
+		r = pty_open(req->window_rows, req->window_cols, &s->master, &slave);
 		if (r < 0) {
 			snprintf(err, err_size, "could not allocate pty: %s", strerror(-r));
 			return r;
@@ -559,7 +535,7 @@ static int watch_all(struct session *s)
 /* Opens its stdio, watches everything and starts the target. Returns 0 when
  * it runs, SPAWN_FAILED (with se) when exec failed, -errno with err. */
 static int start_target(struct session *s, const VmTools__Vsh__SetupConnectionRequest *req,
-			const struct vsh_target *t, struct spawn_error *se, char *err, size_t err_size)
+			const struct exec_target *t, struct spawn_error *se, char *err, size_t err_size)
 {
 	struct child_stdio child = { { -1, -1, -1 } };
 	struct spawn_params p;
@@ -573,19 +549,7 @@ static int start_target(struct session *s, const VmTools__Vsh__SetupConnectionRe
 	for (int i = 0; i < 3; i++)
 		p.stdio_fds[i] = child.fds[s->pty ? 0 : i];
 	p.controlling_tty = s->pty;
-	p.argv = t->argv;
-	p.file = t->file;
-	p.envp = t->envp;
-	p.new_session = true;
-	p.cwd = t->cwd;
-	p.cwd_fallback = t->home;
-	p.cwd_optional = true;
-	p.umask = 022;
-	p.switch_user = t->switch_user;
-	p.uid = t->uid;
-	p.gid = t->gid;
-	p.groups = t->groups;
-	p.n_groups = (size_t)t->n_groups;
+	exec_target_spawn_params(t, &p);
 
 	r = watch_all(s);
 	if (r < 0) {
@@ -623,7 +587,7 @@ static void send_status(struct session *s, VmTools__Vsh__ConnectionStatus status
 
 /* Exec failed: started, as far as the client can tell, and ended at once:
  * 127 when there is no such program, 126 when it cannot run. */
-static void report_exec_failure(struct session *s, const struct vsh_target *t, const struct spawn_error *se,
+static void report_exec_failure(struct session *s, const struct exec_target *t, const struct spawn_error *se,
 				char *summary, size_t summary_size)
 {
 	char desc[300];
@@ -638,7 +602,7 @@ static void report_exec_failure(struct session *s, const struct vsh_target *t, c
 }
 
 /* What the final state means for the client, the target and the log. */
-static void finish(struct session *s, const struct vsh_target *t, char *summary, size_t summary_size)
+static void finish(struct session *s, const struct exec_target *t, char *summary, size_t summary_size)
 {
 	if (s->state == VSH_SESSION_EXITED) {
 		char desc[128];
@@ -708,7 +672,7 @@ int vsh_session_run(int fd, const uint8_t *received, size_t received_len, const 
 {
 	_cleanup_(session_clear) struct session s = { .sock = fd, .master = -1, .stdin_fd = -1, .out_fd = { -1, -1 } };
 	_cleanup_(request_freep) VmTools__Vsh__SetupConnectionRequest *req = NULL;
-	_cleanup_(vsh_target_clear) struct vsh_target t = { 0 };
+	_cleanup_(exec_target_clear) struct exec_target t = { 0 };
 	struct spawn_error se;
 	char err[256];
 	int r;

@@ -28,7 +28,7 @@ TEST(defaults_login_shell_and_env)
 {
 	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
 	struct vsh_policy policy = { .allow_user_switch = true };
-	struct vsh_target t;
+	struct exec_target t;
 	struct user_entry u = { 0 };
 	char err[256] = "";
 
@@ -48,7 +48,7 @@ TEST(defaults_login_shell_and_env)
 	CHECK_STR(env_get(t.envp, "TERM"), "linux");
 	CHECK(env_get(t.envp, "PATH"));
 	CHECK_STR(t.cwd, u.home); /* nothing asked: home */
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 	user_entry_clear(&u);
 }
 
@@ -64,7 +64,7 @@ TEST(argv_env_and_cwd_from_the_request)
 	VmTools__Vsh__SetupConnectionRequest__EnvEntry *envs[] = { &e[0], &e[1], &e[2], &e[3] };
 	char *argv[] = { "ls", "-l" };
 	struct vsh_policy policy = { .allow_user_switch = true };
-	struct vsh_target t;
+	struct exec_target t;
 	char err[256] = "";
 
 	e[0].key = "TERM";
@@ -89,13 +89,13 @@ TEST(argv_env_and_cwd_from_the_request)
 	CHECK_STR(env_get(t.envp, "A"), "2");
 	CHECK(!env_get(t.envp, "BAD"));
 	CHECK_STR(t.cwd, "/tmp");
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 
 	/* A cwd that is not a directory: home instead. */
 	req.cwd = "/nonexistent-valet-dir";
 	CHECK_EQ(vsh_target_prepare(&req, &policy, &t, err, sizeof(err)), 0);
 	CHECK_STR(t.cwd, t.home);
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 
 	/* cwd_pid: that process's working directory, over cwd. */
 	char here[1024];
@@ -104,20 +104,20 @@ TEST(argv_env_and_cwd_from_the_request)
 	req.cwd_pid = getpid();
 	CHECK_EQ(vsh_target_prepare(&req, &policy, &t, err, sizeof(err)), 0);
 	CHECK_STR(t.cwd, here);
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 
 	/* A pid that does not exist: cwd (then home) stays. */
 	req.cwd_pid = 0x3fffffff;
 	CHECK_EQ(vsh_target_prepare(&req, &policy, &t, err, sizeof(err)), 0);
 	CHECK_STR(t.cwd, "/tmp");
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 }
 
 TEST(unknown_user_and_policy)
 {
 	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
 	struct vsh_policy policy = { .allow_user_switch = true };
-	struct vsh_target t;
+	struct exec_target t;
 	char err[256] = "", me[64];
 
 	CHECK(own_name(me, sizeof(me)));
@@ -133,13 +133,13 @@ TEST(unknown_user_and_policy)
 	req.user = me;
 	CHECK_EQ(vsh_target_prepare(&req, &policy, &t, err, sizeof(err)), 0);
 	CHECK_STR(t.user, me);
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 
 	/* No user asked: the default user. */
 	req.user = NULL;
 	CHECK_EQ(vsh_target_prepare(&req, &policy, &t, err, sizeof(err)), 0);
 	CHECK_STR(t.user, me);
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 }
 
 TEST(switching_to_nobody_as_root)
@@ -147,7 +147,7 @@ TEST(switching_to_nobody_as_root)
 	VmTools__Vsh__SetupConnectionRequest req = VM_TOOLS__VSH__SETUP_CONNECTION_REQUEST__INIT;
 	struct vsh_policy policy = { .allow_user_switch = true };
 	struct user_entry u = { 0 };
-	struct vsh_target t;
+	struct exec_target t;
 	char err[256] = "";
 
 	if (user_by_name("nobody", &u) < 0) {
@@ -171,6 +171,6 @@ TEST(switching_to_nobody_as_root)
 	CHECK_STR(env_get(t.envp, "USER"), "nobody");
 	/* Not root: the short PATH. */
 	CHECK_STR(env_get(t.envp, "PATH"), "/usr/local/bin:/usr/bin:/bin");
-	vsh_target_clear(&t);
+	exec_target_clear(&t);
 	user_entry_clear(&u);
 }
