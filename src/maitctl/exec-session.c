@@ -415,7 +415,10 @@ int exec_session_run(struct maitctl *ctl, const struct exec_params *p)
 	(void)signal(SIGPIPE, SIG_IGN);
 	r = begin(&s);
 	if (r < 0) {
-		maitctl_print_error(ctl, RPC_INTERNAL, strerror(-r));
+		char msg[300];
+		snprintf(msg, sizeof(msg), "cannot connect to %s: %s", addr_format(&ctl->addr, addrbuf, sizeof(addrbuf)),
+			 strerror(-r));
+		maitctl_print_error(ctl, s.ch ? RPC_INTERNAL : RPC_UNAVAILABLE, s.ch ? strerror(-r) : msg);
 		return MAITCTL_EXIT_RPC_ERROR;
 	}
 	r = loop_run(s.loop);
