@@ -3,7 +3,6 @@
  * Resize) on one HTTP/2 connection (rpc/channel.h), in one loop with local
  * stdin and the forwarded signals. docs/process-cli.md. */
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/escape.h"
 #include "base/terminal.h"
 #include "base/time-util.h"
@@ -75,28 +75,6 @@ void exec_window_size(uint32_t *rows, uint32_t *cols)
 		ws = (struct winsize){ 0 };
 	*rows = ws.ws_row;
 	*cols = ws.ws_col;
-}
-
-/* Every byte, waiting when fd is non-blocking (a terminal shared with a
- * parent that set O_NONBLOCK). -errno when the reader is gone. */
-static int write_out(int fd, const uint8_t *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-				(void)poll(&pfd, 1, -1);
-				continue;
-			}
-			return -errno;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* --- unary calls beside the stream ---------------------------------------- */
@@ -284,7 +262,7 @@ static void on_output(struct session *s, const Valet__V1__ProcessEvent__Output *
 	if (*next > o->offset)
 		skip = *next - o->offset < o->data.len ? (size_t)(*next - o->offset) : o->data.len;
 	if (skip < o->data.len && !(k == 0 && s->stdout_gone)) {
-		int r = write_out(k ? STDERR_FILENO : STDOUT_FILENO, o->data.data + skip, o->data.len - skip);
+		int r = buf_write_all(k ? STDERR_FILENO : STDOUT_FILENO, o->data.data + skip, o->data.len - skip);
 		if (r < 0 && k == 0) {
 			/* As in a local pipeline (`exec -- yes | head`): the
 			 * writer gets SIGPIPE. */

@@ -19,6 +19,7 @@ import termios
 import threading
 import time
 
+from process_client import children_of, pid_alive
 from valet import SANITIZER_MARKS, Maitred, binary, sanitizer_env, tmpdir, track, wait_until
 
 NUMBERS = "for i in $(seq 1 100000); do echo $i; done; sleep 1; exit 3"
@@ -59,26 +60,6 @@ def mc(addr, *args, input=None, stdin=None, e=None, json_out=False, timeout=120)
 
 def popen(addr, *args, e=None, **kw):
     return track(subprocess.Popen(cmd(addr, *args), env=e or sanitizer_env(), **kw))
-
-
-def pid_alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def children_of(pid):
-    out = []
-    for d in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(d))
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return out
 
 
 def ps(addr, *args):
@@ -415,8 +396,13 @@ def test_ps_table_and_json():
     m = maitred()
     res = mc(m.addr, "exec", "-d", "--tag", "sleeper", "--", "sleep", "1000", stdin=subprocess.DEVNULL)
     ident = int(res.stdout)
-    res = mc(m.addr, "exec", "-d", "--", "sh", "-c", "exit 3", stdin=subprocess.DEVNULL)
+    # Ends once the detaching maitctl is gone: an Exited queued to the
+    # Start call before it closed would count as seen (and forgotten).
+    go = os.path.join(tmpdir(), "go")
+    script = f"while [ ! -e {go} ]; do sleep 0.05; done; exit 3"
+    res = mc(m.addr, "exec", "-d", "--", "sh", "-c", script, stdin=subprocess.DEVNULL)
     quick = int(res.stdout)
+    open(go, "w").close()
     wait_until(lambda: len(ps(m.addr)) == 1, 10, what="sh to end")
     text = mc(m.addr, "ps").stdout.decode().splitlines()
     assert text[0].split() == ["ID", "PID", "TAG", "STATE", "EXIT", "STARTED", "ARGV"]
@@ -425,7 +411,7 @@ def test_ps_table_and_json():
     assert len(text) == 2
     rows = ps(m.addr, "--all")
     assert [(x["id"], x["running"], x.get("exit_code"), x["argv"]) for x in rows] == [
-        (ident, True, None, ["sleep", "1000"]), (quick, False, 3, ["sh", "-c", "exit 3"])]
+        (ident, True, None, ["sleep", "1000"]), (quick, False, 3, ["sh", "-c", script])]
     assert rows[0]["started"].endswith("Z") and rows[0]["pty"] is False
     # The exited one was seen by ps --all: forgotten.
     assert [x["id"] for x in ps(m.addr, "--all")] == [ident]

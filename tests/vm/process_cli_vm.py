@@ -10,6 +10,7 @@ import tempfile
 import time
 
 import valet
+import vm_suite  # its helpers, used once both modules are loaded
 
 N = 20000  # under TCG: a few seconds of output
 SCRIPT = f"i=1; while [ $i -le {N} ]; do echo $i; i=$((i+1)); done; sleep 1; exit 3"
@@ -42,10 +43,13 @@ def reattach(v):
     assert res.stderr == b"", res.stderr
     # Detached; attached once it has ended: all of it, and the end.
     res = subprocess.run(_maitctl(v, "exec", "-d", "--tag", "vmdet", "--", "/bin/sh", "-c",
-                                  "echo out; echo err >&2; exit 5"),
+                                  "while [ ! -e /tmp/vmdet-go ]; do sleep 0.1; done; echo out; echo err >&2; exit 5"),
                          stdin=subprocess.DEVNULL, capture_output=True, timeout=60, env=env)
     assert res.returncode == 0 and res.stdout.strip().isdigit(), res
     ident = res.stdout.strip().decode()
+    # It ends once the detaching maitctl has gone (an end sent to that
+    # call would count as seen, and the process be forgotten).
+    vm_suite.gsh(v, "touch /tmp/vmdet-go")
     deadline = time.monotonic() + 60
     while True:
         ps = subprocess.run(_maitctl(v, "ps"), capture_output=True, text=True, timeout=60, env=env)
