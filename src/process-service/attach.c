@@ -19,14 +19,13 @@ struct pattach *pattach_new(void)
 	return calloc(1, sizeof(struct pattach));
 }
 
-/* Forgets the call: the process goes on; the service's gc sees whether
- * the process may be forgotten too. */
+/* Forgets the call, which has ended (finished, failed or cancelled: its
+ * memory is gone); the process goes on, and the service's gc sees
+ * whether it may be forgotten too. */
 static void detach(struct pattach *a)
 {
 	struct pproc *p = a->p;
 
-	rpc_call_set_cancel(a->call, NULL, NULL);
-	rpc_call_set_writable(a->call, NULL, NULL);
 	LIST_REMOVE(p->attached, a);
 	free(a);
 	loop_defer_schedule(p->svc->gc);
@@ -167,6 +166,11 @@ void pattach_attach(struct pattach *a, struct pproc *p, struct rpc_call *call, u
 	if (r < 0) {
 		rpc_call_set_cancel(call, NULL, NULL);
 		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "cannot send Started: %s", strerror(-r));
+		if (starter) {
+			/* A Start that fails leaves no process: nobody knows its id. */
+			pproc_kill_group(p, SIGKILL);
+			p->seen = true;
+		}
 		detach(a);
 		return;
 	}

@@ -28,6 +28,12 @@
 
 static uint8_t read_buf[PROCESS_CHUNK];
 
+/* The Conventions' table, and no memory as RESOURCE_EXHAUSTED. */
+static int code_of(int r)
+{
+	return r == -ENOMEM || r == ENOMEM ? RPC_RESOURCE_EXHAUSTED : files_grpc_code(r);
+}
+
 void pproc_timestamp_pb(const struct timespec *t, Google__Protobuf__Timestamp *ts)
 {
 	*ts = (Google__Protobuf__Timestamp)GOOGLE__PROTOBUF__TIMESTAMP__INIT;
@@ -50,9 +56,7 @@ void pproc_exited_pb(const struct pproc *p, Valet__V1__ProcessEvent__Exited *ret
 
 void pproc_kill_group(struct pproc *p, int sig)
 {
-	/* Reaped, the pid (and so the group's id) may belong to someone else
-	 * once the group is empty. */
-	if (!p->reaped)
+	if (p->pid > 0)
 		(void)kill(-p->pid, sig);
 }
 
@@ -208,14 +212,23 @@ int pproc_send_signal(struct pproc *p, int sig, bool group, char *err, size_t er
 		snprintf(err, err_size, "signal: %d is not a signal number (1-%d)", sig, _NSIG - 1);
 		return RPC_INVALID_ARGUMENT;
 	}
-	if (p->reaped) {
+	/* Once reaped, the pid may be someone else's; the group's id is not
+	 * while a process of the group is left (the kernel keeps the number
+	 * in use), so the group can still be signalled: what the process left
+	 * behind (`sleep 1000 &`). */
+	if (p->reaped && !group) {
 		snprintf(err, err_size, "process %llu has exited", (unsigned long long)p->id);
 		return RPC_FAILED_PRECONDITION;
 	}
 	if (kill(group ? -p->pid : p->pid, sig) < 0) {
 		int r = -errno;
+		if (r == -ESRCH) {
+			snprintf(err, err_size, "process %llu has exited and no process of its group is left",
+				 (unsigned long long)p->id);
+			return RPC_FAILED_PRECONDITION;
+		}
 		snprintf(err, err_size, "process %llu: signal %d: %s", (unsigned long long)p->id, sig, strerror(-r));
-		return files_grpc_code(r);
+		return code_of(r);
 	}
 	return 0;
 }
@@ -239,7 +252,7 @@ int pproc_resize(struct pproc *p, unsigned rows, unsigned cols, char *err, size_
 	int r = pty_set_size(p->out_fd[PROC_STDOUT], rows, cols);
 	if (r < 0) {
 		snprintf(err, err_size, "process %llu: resize: %s", id, strerror(-r));
-		return files_grpc_code(r);
+		return code_of(r);
 	}
 	return 0;
 }
@@ -489,7 +502,7 @@ static int prepare_target(const Valet__V1__StartRequest *req, struct exec_target
 		return RPC_INVALID_ARGUMENT;
 	}
 	snprintf(err, err_size, "user %.200s: %s", req->user && *req->user ? req->user : "root", why);
-	return r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : files_grpc_code(r);
+	return r == -ENOMEM ? RPC_RESOURCE_EXHAUSTED : code_of(r);
 }
 
 static int spawn_failed(const struct exec_target *t, const struct spawn_error *se, char *err, size_t err_size)
@@ -506,7 +519,7 @@ static int spawn_failed(const struct exec_target *t, const struct spawn_error *s
 			 strerror(se->error));
 		break;
 	}
-	return files_grpc_code(se->error);
+	return code_of(se->error);
 }
 
 int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req, size_t buffer, struct pproc **ret,
@@ -549,7 +562,7 @@ int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req,
 		close_child_stdio(child);
 		pproc_free(p);
 		snprintf(err, err_size, "cannot set up the process's %s: %s", req->pty ? "PTY" : "pipes", strerror(-r));
-		return files_grpc_code(r);
+		return code_of(r);
 	}
 
 	spawn_params_init(&sp);
@@ -560,7 +573,7 @@ int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req,
 	r = spawn_process(&sp, &p->pid, &se);
 	close_child_stdio(child);
 	if (r != 0) {
-		code = r == SPAWN_FAILED ? spawn_failed(&t, &se, err, err_size) : files_grpc_code(r);
+		code = r == SPAWN_FAILED ? spawn_failed(&t, &se, err, err_size) : code_of(r);
 		if (r < 0)
 			snprintf(err, err_size, "cannot start '%.200s': %s", t.file, strerror(-r));
 		pproc_free(p);

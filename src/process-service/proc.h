@@ -24,7 +24,8 @@ int pproc_send_input(struct pproc *p, struct rpc_call *call, const Valet__V1__Se
 		     size_t err_size);
 int pproc_send_signal(struct pproc *p, int sig, bool group, char *err, size_t err_size);
 int pproc_resize(struct pproc *p, unsigned rows, unsigned cols, char *err, size_t err_size);
-/* Signals the whole group while the process has not been reaped. */
+/* Signals the whole group (what is left of it once the process itself
+ * has exited). */
 void pproc_kill_group(struct pproc *p, int sig);
 
 /* p's end as a message (p->reaped); ts is filled and pointed at. */

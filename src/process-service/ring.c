@@ -45,9 +45,10 @@ void ring_append(struct ring *r, const uint8_t *data, size_t n, size_t max, stru
 	}
 	size_t want = r->len + n < max ? r->len + n : max;
 	if (want > r->cap && ring_grow(r, next_cap(r->cap, want, max), b) < 0) {
-		/* Not more than is there, then: what the budget or malloc
-		 * allows at the exact size, else the ring as it is. */
-		(void)ring_grow(r, want, b);
+		/* Then just what is wanted, or what the budget has left, else
+		 * the ring as it is. */
+		size_t left = b->total - b->used;
+		(void)ring_grow(r, want - r->cap < left ? want : r->cap + left, b);
 	}
 	if (r->cap == 0) {
 		r->len = 0;

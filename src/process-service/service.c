@@ -23,14 +23,18 @@ static struct pproc *find_id(struct process_service *s, uint64_t id)
 	return NULL;
 }
 
-/* The running process with this tag, else the newest one that had it. */
+/* The running process with this tag, else the newest one that had it
+ * (the list is in id order). */
 static struct pproc *find_tag(struct process_service *s, const char *tag)
 {
 	struct pproc *found = NULL;
 
 	for (struct pproc *p = s->procs; p; p = p->next)
-		if (strcmp(p->tag, tag) == 0 && (!found || !p->reaped || found->reaped))
-			found = !found || !found->reaped ? p : found;
+		if (strcmp(p->tag, tag) == 0) {
+			if (!p->reaped)
+				return p;
+			found = p;
+		}
 	return found;
 }
 
@@ -333,6 +337,8 @@ void process_service_free(struct process_service *s)
 			p->attached = at->next;
 			free(at);
 		}
+		/* Processes end with maitred (docs/process.md). */
+		pproc_kill_group(p, SIGKILL);
 		forget(s, p);
 	}
 	loop_defer_free(TAKE_PTR(s->gc));
