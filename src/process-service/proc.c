@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/exec-target.h"
+#include "base/list.h"
 #include "base/macro.h"
 #include "base/spawn.h"
 #include "base/strv.h"
@@ -583,12 +584,7 @@ int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req,
 	loop_child_watch(p->child, p->pid, on_process_exit, p);
 	clock_gettime(CLOCK_REALTIME, &p->started);
 	p->id = ++svc->next_id;
-	p->prev = svc->procs_last;
-	if (svc->procs_last)
-		svc->procs_last->next = p;
-	else
-		svc->procs = p;
-	svc->procs_last = p;
+	LIST_PREPEND(svc->procs, p);
 	svc->n_procs++;
 	*ret = p;
 	return 0;

@@ -9,7 +9,7 @@
 #include "service.h"
 
 /* Starts req (checked by process_check_start()) with buffer bytes per
- * stream. 0 and *ret, linked at the end of svc's list; or a gRPC code and
+ * stream. 0 and *ret, linked first in svc's list; or a gRPC code and
  * err, and nothing is left (no process, no entry). */
 int pproc_start(struct process_service *svc, const Valet__V1__StartRequest *req, size_t buffer, struct pproc **ret,
 		char *err, size_t err_size);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "attach.h"
+#include "base/list.h"
 #include "base/macro.h"
 #include "base/time-util.h"
 #include "proc.h"
@@ -24,7 +25,7 @@ static struct pproc *find_id(struct process_service *s, uint64_t id)
 }
 
 /* The running process with this tag, else the newest one that had it
- * (the list is in id order). */
+ * (the list is the newest first). */
 static struct pproc *find_tag(struct process_service *s, const char *tag)
 {
 	struct pproc *found = NULL;
@@ -33,7 +34,8 @@ static struct pproc *find_tag(struct process_service *s, const char *tag)
 		if (strcmp(p->tag, tag) == 0) {
 			if (!p->reaped)
 				return p;
-			found = p;
+			if (!found)
+				found = p;
 		}
 	return found;
 }
@@ -48,14 +50,7 @@ static bool tag_running(struct process_service *s, const char *tag)
 
 static void forget(struct process_service *s, struct pproc *p)
 {
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		s->procs = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		s->procs_last = p->prev;
+	LIST_REMOVE(s->procs, p);
 	s->n_procs--;
 	pproc_free(p);
 }
@@ -214,6 +209,12 @@ static void h_list(struct rpc_call *call, const ProtobufCMessage *msg, void *ud)
 			i->exited = &e[n].exited;
 		}
 		v[n++] = i;
+	}
+	/* The list is the newest first; the answer in id order. */
+	for (size_t j = 0; j < n / 2; j++) {
+		Valet__V1__ProcessInfo *t = v[j];
+		v[j] = v[n - 1 - j];
+		v[n - 1 - j] = t;
 	}
 	resp.processes = v;
 	resp.n_processes = n;

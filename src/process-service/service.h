@@ -87,7 +87,7 @@ struct process_service {
 	struct maitred *core;
 	struct rpc_service table;
 	struct maitred_stop_hook stop_hook;
-	struct pproc *procs, *procs_last; /* in id order */
+	struct pproc *procs; /* the newest first */
 	unsigned n_procs;
 	uint64_t next_id;
 	struct ring_budget budget;

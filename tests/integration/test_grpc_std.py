@@ -7,8 +7,9 @@ tests/interop/package-lock.json), and on Debian's node the reflection
 client grpc-reflection-js and gRPC's grpc-health-check. A method is called
 purely from what reflection returned (its descriptors, no .proto file).
 
-Expected services: vm_tools.Maitred, health, both reflections, and
-valet.v1.Files when this build serves it (probed with a Stat)."""
+Expected services: vm_tools.Maitred, health, both reflections, and the
+valet.v1 services this build serves (each probed with a call:
+VALET_SERVICES)."""
 import importlib.util
 import json
 import os
@@ -103,20 +104,25 @@ def status_name(v):
     return _pb("health").HealthCheckResponse.ServingStatus.Name(v)
 
 
-def files_served(ch):
-    """valet.v1.Files is served once its service is merged: a Stat of ""
+# The valet.v1 services, in the order maitred registers them, each with a
+# method to probe it by.
+VALET_SERVICES = [("valet.v1.Files", "Stat"), ("valet.v1.Process", "List")]
+
+
+def served(ch, service, method):
+    """A valet.v1 service is served once it is merged: an empty request
     answers anything but UNIMPLEMENTED then."""
     import grpc
-    stat = ch.unary_unary("/valet.v1.Files/Stat", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    call = ch.unary_unary(f"/{service}/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b)
     try:
-        stat(b"", timeout=10)
+        call(b"", timeout=10)
     except grpc.RpcError as e:
         return e.code() != grpc.StatusCode.UNIMPLEMENTED
     return True
 
 
 def expected_services(ch):
-    return ["vm_tools.Maitred"] + (["valet.v1.Files"] if files_served(ch) else []) + STD_SERVICES
+    return ["vm_tools.Maitred"] + [s for s, m in VALET_SERVICES if served(ch, s, m)] + STD_SERVICES
 
 
 def pool_from(blobs):

@@ -577,7 +577,7 @@ def test_process_limit():
     b = _start_exiting(s)
     code, msg = grpc_error(lambda: list(s.Start(_req(["true"]))))
     assert code == "RESOURCE_EXHAUSTED" and "--max-processes" in msg, (code, msg)
-    _listed(s, include_exited=True)  # b's end seen: forgotten, room again
+    assert b.id in _listed(s, include_exited=True)  # its end seen: forgotten, room again
     assert run(s, ["true"]).exited.exit_code == 0
     s.SendSignal(pb().SendSignalRequest(id=a.id, signal=9))
 

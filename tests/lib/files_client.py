@@ -5,11 +5,9 @@ generated here with protoc at test time, the calls made through grpcio's
 generic stubs. Also what the tests share: a maitred in a mount namespace of
 its own, a walk of a directory tree, "nothing left behind"."""
 import hashlib
-import importlib.util
 import os
 import stat
 import subprocess
-import sys
 
 import valet
 from valet import Maitred, tmpdir
@@ -19,44 +17,23 @@ SERVICE = "/valet.v1.Files/"
 
 
 def pb():
-    """files_pb2 (valet/v1/files.proto), generated once per process. Loaded
-    by path under its own module name: `valet` is the test helpers here."""
-    name = "valet_v1_files_pb2"
-    if name in sys.modules:
-        return sys.modules[name]
-    out = tmpdir()
-    pdir = os.path.join(valet.ROOT, "proto")
-    subprocess.run(["protoc", "-I" + pdir, "--python_out=" + out, os.path.join(pdir, "valet", "v1", "files.proto")],
-                   check=True)
-    spec = importlib.util.spec_from_file_location(name, os.path.join(out, "valet", "v1", "files_pb2.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    sys.modules[name] = mod
-    return mod
+    """files_pb2 (valet/v1/files.proto), generated once per process."""
+    return valet.proto_module("valet/v1/files.proto")
 
 
 def stubs(addr):
-    import grpc
     m = pb()
-    ch = grpc.insecure_channel(addr, options=[("grpc.max_receive_message_length", 8 * MiB),
-                                              ("grpc.max_send_message_length", 8 * MiB)])
-
-    def method(kind, name, req, resp):
-        return getattr(ch, kind)(SERVICE + name, request_serializer=req.SerializeToString,
-                                 response_deserializer=resp.FromString)
-
-    class S:
-        channel = ch
-        Write = method("stream_unary", "Write", m.WriteRequest, m.WriteResponse)
-        Read = method("unary_stream", "Read", m.ReadRequest, m.ReadResponse)
-        Stat = method("unary_unary", "Stat", m.StatRequest, m.FileInfo)
-        List = method("unary_stream", "List", m.ListRequest, m.FileInfo)
-        MakeDirectory = method("unary_unary", "MakeDirectory", m.MakeDirectoryRequest, m.FileInfo)
-        Remove = method("unary_unary", "Remove", m.RemoveRequest, m.RemoveResponse)
-        Move = method("unary_unary", "Move", m.MoveRequest, m.FileInfo)
-        WriteTree = method("stream_unary", "WriteTree", m.TreeRequest, m.TreeSummary)
-        ReadTree = method("unary_stream", "ReadTree", m.ReadTreeRequest, m.TreeResponse)
-    return S
+    return valet.service_stubs(addr, "valet.v1.Files", {
+        "Write": ("stream_unary", m.WriteRequest, m.WriteResponse),
+        "Read": ("unary_stream", m.ReadRequest, m.ReadResponse),
+        "Stat": ("unary_unary", m.StatRequest, m.FileInfo),
+        "List": ("unary_stream", m.ListRequest, m.FileInfo),
+        "MakeDirectory": ("unary_unary", m.MakeDirectoryRequest, m.FileInfo),
+        "Remove": ("unary_unary", m.RemoveRequest, m.RemoveResponse),
+        "Move": ("unary_unary", m.MoveRequest, m.FileInfo),
+        "WriteTree": ("stream_unary", m.TreeRequest, m.TreeSummary),
+        "ReadTree": ("unary_stream", m.ReadTreeRequest, m.TreeResponse),
+    })
 
 
 def write_requests(path, chunks, **header):

@@ -3,54 +3,30 @@ from the contract (shared/spec's valet-v1.md, "valet.v1.Process") and
 proto/valet/v1/process.proto: the classes are generated with protoc at test
 time, the calls made through grpcio's generic stubs. Also what the tests
 share: collecting a call's events per stream, a process's state in /proc."""
-import importlib.util
 import os
-import subprocess
-import sys
 
 import valet
-from valet import Maitred, tmpdir
+from valet import Maitred
 
 MiB = 1 << 20
-SERVICE = "/valet.v1.Process/"
 
 
 def pb():
     """process_pb2 (valet/v1/process.proto), generated once per process."""
-    name = "valet_v1_process_pb2"
-    if name in sys.modules:
-        return sys.modules[name]
-    out = tmpdir()
-    pdir = os.path.join(valet.ROOT, "proto")
-    subprocess.run(["protoc", "-I" + pdir, "--python_out=" + out, os.path.join(pdir, "valet", "v1", "process.proto")],
-                   check=True)
-    spec = importlib.util.spec_from_file_location(name, os.path.join(out, "valet", "v1", "process_pb2.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    sys.modules[name] = mod
-    return mod
+    return valet.proto_module("valet/v1/process.proto")
 
 
 def stubs(addr):
-    import grpc
     from google.protobuf import empty_pb2
     m = pb()
-    ch = grpc.insecure_channel(addr, options=[("grpc.max_receive_message_length", 8 * MiB),
-                                              ("grpc.max_send_message_length", 8 * MiB)])
-
-    def method(kind, name, req, resp):
-        return getattr(ch, kind)(SERVICE + name, request_serializer=req.SerializeToString,
-                                 response_deserializer=resp.FromString)
-
-    class S:
-        channel = ch
-        Start = method("unary_stream", "Start", m.StartRequest, m.ProcessEvent)
-        Connect = method("unary_stream", "Connect", m.ConnectRequest, m.ProcessEvent)
-        List = method("unary_unary", "List", m.ListProcessesRequest, m.ListProcessesResponse)
-        SendInput = method("unary_unary", "SendInput", m.SendInputRequest, empty_pb2.Empty)
-        SendSignal = method("unary_unary", "SendSignal", m.SendSignalRequest, empty_pb2.Empty)
-        Resize = method("unary_unary", "Resize", m.ResizeRequest, empty_pb2.Empty)
-    return S
+    return valet.service_stubs(addr, "valet.v1.Process", {
+        "Start": ("unary_stream", m.StartRequest, m.ProcessEvent),
+        "Connect": ("unary_stream", m.ConnectRequest, m.ProcessEvent),
+        "List": ("unary_unary", m.ListProcessesRequest, m.ListProcessesResponse),
+        "SendInput": ("unary_unary", m.SendInputRequest, empty_pb2.Empty),
+        "SendSignal": ("unary_unary", m.SendSignalRequest, empty_pb2.Empty),
+        "Resize": ("unary_unary", m.ResizeRequest, empty_pb2.Empty),
+    })
 
 
 def maitred(args=(), wrap=()):

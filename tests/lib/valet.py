@@ -267,6 +267,40 @@ class StartupListener:
         self.server.stop(0)
 
 
+def proto_module(rel):
+    """The Python module of proto/REL (valet/v1/files.proto ->
+    valet_v1_files_pb2), generated with protoc once per process and loaded
+    by path under that name (`valet` is these helpers)."""
+    import importlib.util
+    name = rel.replace("/", "_").replace(".proto", "_pb2")
+    if name in sys.modules:
+        return sys.modules[name]
+    out = tmpdir()
+    pdir = os.path.join(ROOT, "proto")
+    subprocess.run(["protoc", "-I" + pdir, "--python_out=" + out, os.path.join(pdir, rel)], check=True)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(out, rel.replace(".proto", "_pb2.py")))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules[name] = mod
+    return mod
+
+
+def service_stubs(addr, service, methods, max_message=8 << 20):
+    """grpcio's generic stubs of one service: methods maps a name to (kind,
+    request class, response class), kind as grpcio's channel methods
+    ("unary_stream", ...). Returns an object with the channel and a
+    callable per method."""
+    import grpc
+    ch = grpc.insecure_channel(addr, options=[("grpc.max_receive_message_length", max_message),
+                                              ("grpc.max_send_message_length", max_message)])
+    stubs = type("Stubs", (), {})()
+    stubs.channel = ch
+    for name, (kind, req, resp) in methods.items():
+        setattr(stubs, name, getattr(ch, kind)(f"/{service}/{name}", request_serializer=req.SerializeToString,
+                                               response_deserializer=resp.FromString))
+    return stubs
+
+
 def grpc_error(fn, *args, **kw):
     """Calls fn and returns (code name, details) of the RpcError it must raise."""
     import grpc
