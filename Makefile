@@ -89,6 +89,7 @@ bench:
 	$(PY) bench/files_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/sdk_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/process_bench.py --build $(BUILD_STATIC)
+	$(PY) bench/process_exec_bench.py --build $(BUILD_STATIC)
 	$(MAKE) build
 	$(PY) bench/grpc_bench.py --build $(BUILD_STATIC) --peer-build $(BUILD)
 	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)

@@ -1,9 +1,11 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 int buf_append(struct buf *b, const uint8_t *data, size_t len, size_t limit)
 {
@@ -51,6 +53,26 @@ int buf_send(int fd, struct buf *b)
 			return errno == EAGAIN ? 0 : -errno;
 		}
 		buf_consume(b, (size_t)n);
+	}
+	return 0;
+}
+
+int buf_write_all(int fd, const uint8_t *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				struct pollfd p = { .fd = fd, .events = POLLOUT };
+				(void)poll(&p, 1, -1);
+				continue;
+			}
+			return -errno;
+		}
+		data += n;
+		len -= (size_t)n;
 	}
 	return 0;
 }

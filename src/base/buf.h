@@ -1,4 +1,5 @@
-/* A growable byte buffer with a hard cap, and sending it to a socket. */
+/* A growable byte buffer with a hard cap, and sending it to a socket;
+ * writing bytes out whole. */
 #pragma once
 
 #include <stddef.h>
@@ -17,3 +18,7 @@ void buf_clear(struct buf *b);
 /* Sends as much as the socket takes without blocking; what was sent is
  * consumed. 0 when all is sent or the socket is full, -errno on failure. */
 int buf_send(int fd, struct buf *b);
+/* Writes every byte to fd (blocking; a non-blocking fd, such as a terminal
+ * a parent set O_NONBLOCK on, is waited for with poll). 0, or -errno when
+ * the reader has gone (EPIPE: SIGPIPE must be ignored) or it fails. */
+int buf_write_all(int fd, const uint8_t *data, size_t len);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "cp.h"
 #include "pb/bytes-field.h"
 #include "files/status.h"
@@ -184,20 +185,6 @@ struct download {
 	struct maitctl_progress progress;
 };
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int download_data(struct download *d, const uint8_t *data, size_t len)
 {
 	struct files_err err = { "" };
@@ -209,7 +196,7 @@ static int download_data(struct download *d, const uint8_t *data, size_t len)
 		if (r < 0)
 			return maitctl_stream_fail(&d->s, files_grpc_code(r), "%s", err.msg);
 	} else {
-		int r = write_all(STDOUT_FILENO, data, len);
+		int r = buf_write_all(STDOUT_FILENO, data, len);
 		if (r < 0)
 			return maitctl_stream_fail(&d->s, files_grpc_code(r), "standard output: %s", strerror(-r));
 		if (d->o->sha256)

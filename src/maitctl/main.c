@@ -27,13 +27,17 @@ static const struct maitctl_command *const commands[] = {
 	&maitctl_cmd_mkdir,
 	&maitctl_cmd_rm,
 	&maitctl_cmd_mv,
+	&maitctl_cmd_exec,
+	&maitctl_cmd_attach,
+	&maitctl_cmd_ps,
+	&maitctl_cmd_kill,
 };
 
 static void usage(FILE *f)
 {
 	fputs("Usage: maitctl [--addr ADDR | --cid N] [--timeout SECONDS] [--json] COMMAND [ARGS...]\n"
 	      "\n"
-	      "Calls vm_tools.Maitred and valet.v1.Files in a guest.\n"
+	      "Calls vm_tools.Maitred, valet.v1.Files and valet.v1.Process in a guest.\n"
 	      "\n"
 	      "  --addr ADDR        the guest's maitred: " ADDR_SYNTAX "\n"
 	      "  --cid N            shorthand for --addr vsock:N:8888\n"
@@ -46,7 +50,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-15s %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\nRun 'maitctl COMMAND --help' for a command's options.\n"
 	      "Exit status: 0 on success, 1 on an RPC error, 2 on a usage error;\n"
-	      "'launch --wait' exits with the process's status (128+N if killed by signal N).\n",
+	      "'launch --wait', 'exec' and 'attach' exit with the process's status (128+N if\n"
+	      "killed by signal N); 'exec' and 'attach' exit 123 when the connection is lost.\n",
 	      f);
 }
 

@@ -55,6 +55,10 @@ extern const struct maitctl_command maitctl_cmd_ls;
 extern const struct maitctl_command maitctl_cmd_mkdir;
 extern const struct maitctl_command maitctl_cmd_rm;
 extern const struct maitctl_command maitctl_cmd_mv;
+extern const struct maitctl_command maitctl_cmd_exec;
+extern const struct maitctl_command maitctl_cmd_attach;
+extern const struct maitctl_command maitctl_cmd_ps;
+extern const struct maitctl_command maitctl_cmd_kill;
 
 /* For subcommands without arguments: handles --help (usage text help) and
  * strays. Returns -1 to go on, else the exit code. */

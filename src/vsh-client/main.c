@@ -5,7 +5,6 @@
  * session cannot be set up. */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -124,25 +123,6 @@ static void on_signal(struct loop *l, int signo, void *userdata)
 	update(c);
 }
 
-static void write_fully(int fd, const uint8_t *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd p = { .fd = fd, .events = POLLOUT };
-				(void)poll(&p, 1, -1);
-				continue;
-			}
-			return; /* the reader went away: drop */
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-}
-
 /* Runs of consecutive data for the same stream, written in one call. */
 struct batch {
 	struct client *c;
@@ -154,7 +134,7 @@ struct batch {
 static void batch_flush(struct batch *b)
 {
 	if (b->len)
-		write_fully(b->fd, b->data, b->len);
+		(void)buf_write_all(b->fd, b->data, b->len); /* a reader gone: dropped */
 	b->len = 0;
 }
 

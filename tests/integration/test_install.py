@@ -114,7 +114,10 @@ def test_bash_completions():
                                                    "set-time", "set-timezone", "set-dns", "kernel-version",
                                                    "space", "resize", "resize-status", "resize-bounds",
                                                    "suspend-prep", "network-changed", "cp", "stat", "ls",
-                                                   "mkdir", "rm", "mv"}
+                                                   "mkdir", "rm", "mv", "exec", "attach", "ps", "kill"}
+    assert complete("maitctl", "maitctl --cid 3 attach --fr") == ["--from-start"]
+    assert "--kill-on-disconnect" in complete("maitctl", "maitctl --cid 3 exec --")
+    assert complete("maitctl", "maitctl --cid 3 kill -s SIGKI") == ["SIGKILL"]
     assert complete("maitctl", "maitctl --cid 3 set-time --n") == ["--now"]
     assert "--mkfs-if-needed" in complete("maitctl", "maitctl --cid 3 mount a b c --")
     assert "--wait" in complete("maitctl", "maitctl --cid 3 launch --")
