@@ -36,6 +36,10 @@ struct maitred_options {
 	const char *localtime;	  /* default /etc/localtime */
 	const char *zoneinfo_dir; /* default /usr/share/zoneinfo */
 	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
+	/* Freeze's scope (--freeze-below): the filesystems mounted there or
+	 * below; "/" (every one) by default. A sandbox without a VM (a
+	 * namespace) must not freeze its host's disks. */
+	const char *freeze_below;
 	/* Method switches (agent.h: maitred_disable()), applied after the
 	 * config file's. */
 	const char *disable[MAITRED_MAX_DISABLE];

@@ -41,18 +41,14 @@ static int netmask_prefix(uint32_t mask_be)
 	return (n == 0 ? 0 : (uint32_t)(~0u << (32 - n))) == m ? n : -1;
 }
 
-int maitred_network_configure(struct maitred *m, const VmTools__NetworkConfigRequest *req,
-			      const char **ret_resolv_path, char *summary, size_t summary_len,
-			      struct maitred_net_error *err)
+/* The checks, as the original makes them (same order and messages); the
+ * prefix length of a good netmask. */
+static int check(const struct maitred *m, const VmTools__NetworkConfigRequest *req, struct maitred_net_error *err)
 {
 	const VmTools__IPv4Config *cfg = req->ipv4_config;
-	char a[INET_ADDRSTRLEN], n[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
-	const char *ifname = m->opts.interface;
-	const char *path = NULL;
-	_cleanup_close_ int fd = -1;
-	int prefix, ifindex, lo, r;
+	char n[INET_ADDRSTRLEN];
+	int prefix;
 
-	/* Same checks, order and messages as the original. */
 	if (!cfg || cfg->address == 0)
 		return fail(err, -EINVAL, RPC_INVALID_ARGUMENT, "IPv4 address cannot be 0");
 	if (cfg->netmask == 0)
@@ -60,9 +56,7 @@ int maitred_network_configure(struct maitred *m, const VmTools__NetworkConfigReq
 	if (cfg->gateway == 0)
 		return fail(err, -EINVAL, RPC_INVALID_ARGUMENT, "IPv4 gateway cannot be 0");
 	/* The fields hold s_addr as inet_pton gives it: no byte swap. */
-	inet_ntop(AF_INET, &cfg->address, a, sizeof(a));
 	inet_ntop(AF_INET, &cfg->netmask, n, sizeof(n));
-	inet_ntop(AF_INET, &cfg->gateway, g, sizeof(g));
 	prefix = netmask_prefix(cfg->netmask);
 	if (prefix < 0)
 		return fail(err, -EINVAL, RPC_INVALID_ARGUMENT, "IPv4 netmask %s is not contiguous", n);
@@ -73,6 +67,32 @@ int maitred_network_configure(struct maitred *m, const VmTools__NetworkConfigReq
 		if (m->frozen)
 			return fail(err, -EBUSY, RPC_FAILED_PRECONDITION, "resolv_config: %s", MAITRED_FROZEN_MESSAGE);
 	}
+	return prefix;
+}
+
+int maitred_network_check(const struct maitred *m, const VmTools__NetworkConfigRequest *req,
+			  struct maitred_net_error *err)
+{
+	int r = check(m, req, err);
+	return r < 0 ? r : 0;
+}
+
+int maitred_network_configure(struct maitred *m, const VmTools__NetworkConfigRequest *req,
+			      const char **ret_resolv_path, char *summary, size_t summary_len,
+			      struct maitred_net_error *err)
+{
+	const VmTools__IPv4Config *cfg = req->ipv4_config;
+	char a[INET_ADDRSTRLEN], g[INET_ADDRSTRLEN];
+	const char *ifname = m->opts.interface;
+	const char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	int prefix, ifindex, lo, r;
+
+	prefix = check(m, req, err);
+	if (prefix < 0)
+		return prefix;
+	inet_ntop(AF_INET, &cfg->address, a, sizeof(a));
+	inet_ntop(AF_INET, &cfg->gateway, g, sizeof(g));
 
 	ifindex = (int)if_nametoindex(ifname);
 	if (ifindex == 0)

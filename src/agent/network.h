@@ -16,6 +16,12 @@ struct maitred_net_error {
 	char message[320];
 };
 
+/* The checks alone (maitred_network_configure() makes them too): 0, or
+ * -EINVAL / -EBUSY (frozen) with *err filled. For a caller that must know
+ * before it changes anything else. */
+int maitred_network_check(const struct maitred *m, const VmTools__NetworkConfigRequest *req,
+			  struct maitred_net_error *err);
+
 /* Checks req, then applies it: nothing changes when the check fails
  * (INVALID_ARGUMENT, or FAILED_PRECONDITION for a resolv_config while the
  * file systems are frozen). -EINVAL or another -errno with *err filled.

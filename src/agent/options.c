@@ -32,6 +32,8 @@ static void usage(FILE *f)
 	      "  --resolv-conf PATH     the file SetResolvConfig writes (default /etc/resolv.conf)\n"
 	      "  --localtime PATH       what SetTimezone replaces (default /etc/localtime)\n"
 	      "  --zoneinfo-dir DIR     where SetTimezone finds zones (default /usr/share/zoneinfo)\n"
+	      "  --freeze-below DIR     Freeze (valet.v1.Snapshot) acts only on the filesystems mounted\n"
+	      "                         at DIR or below it (default /: every one)\n"
 	      "  --disable NAME         refuse a service (vm_tools.Maitred) or one method\n"
 	      "                         (vm_tools.Maitred/LaunchProcess) with PERMISSION_DENIED (repeatable)\n"
 	      "  --config PATH          read 'disable NAME' lines from PATH (default\n"
@@ -57,7 +59,8 @@ enum {
 	OPT_ZONEINFO_DIR,
 	OPT_RESPAWN_BACKOFF_MAX,
 	OPT_DISABLE,
-	OPT_CONFIG
+	OPT_CONFIG,
+	OPT_FREEZE_BELOW
 };
 
 static const struct option longopts[] = {
@@ -78,6 +81,7 @@ static const struct option longopts[] = {
 	{ "respawn-backoff-max", required_argument, NULL, OPT_RESPAWN_BACKOFF_MAX },
 	{ "disable", required_argument, NULL, OPT_DISABLE },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "freeze-below", required_argument, NULL, OPT_FREEZE_BELOW },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -166,6 +170,7 @@ static int parse_one(int c, const char *arg, struct maitred_options *opts)
 	case OPT_RESOLV_CONF:
 	case OPT_LOCALTIME:
 	case OPT_ZONEINFO_DIR:
+	case OPT_FREEZE_BELOW:
 		if (arg[0] != '/') {
 			fprintf(stderr, "maitred: invalid path '%s': expected an absolute path\n", arg);
 			return -EINVAL;
@@ -173,6 +178,7 @@ static int parse_one(int c, const char *arg, struct maitred_options *opts)
 		*(c == OPT_MAIN_FS	 ? &opts->main_fs
 		  : c == OPT_RESOLV_CONF ? &opts->resolv_conf
 		  : c == OPT_LOCALTIME	 ? &opts->localtime
+		  : c == OPT_FREEZE_BELOW ? &opts->freeze_below
 					 : &opts->zoneinfo_dir) = arg;
 		break;
 	case OPT_DISABLE:
@@ -206,7 +212,8 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .shutdown_grace_usec = 10000000,
 					  .resolv_conf = "/etc/resolv.conf",
 					  .localtime = "/etc/localtime",
-					  .zoneinfo_dir = "/usr/share/zoneinfo" };
+					  .zoneinfo_dir = "/usr/share/zoneinfo",
+					  .freeze_below = "/" };
 	peer_policy_init(&opts->policy);
 	supervisor_params_init(&opts->respawn);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0)

@@ -24,6 +24,7 @@
 #include "init/power-off.h"
 #include "init/sysinit.h"
 #include "files-service/service.h"
+#include "snapshot-service/service.h"
 #include "vmtools/vmtools.h"
 #include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
@@ -246,6 +247,7 @@ static int run(int argc, char **argv)
 	struct agent m = { 0 };
 	struct vmtools vmtools;
 	struct files_service files;
+	struct snapshot_service snapshot;
 	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
@@ -302,6 +304,9 @@ static int run(int argc, char **argv)
 	r = files_service_register(&m, &files);
 	if (r < 0)
 		return setup_failed(r, "register valet.v1.Files");
+	r = snapshot_service_register(&m, &snapshot);
+	if (r < 0)
+		return setup_failed(r, "register valet.v1.Snapshot");
 	r = grpcstd_register(&m, &grpcstd);
 	if (r < 0)
 		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
@@ -324,6 +329,7 @@ static int run(int argc, char **argv)
 	/* The supervisor (freed after this) holds the waits' exit watches. */
 	vmtools_free(&vmtools);
 	files_service_free(&files);
+	snapshot_service_free(&snapshot);
 	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {
