@@ -27,6 +27,9 @@ static const struct maitctl_command *const commands[] = {
 	&maitctl_cmd_mkdir,
 	&maitctl_cmd_rm,
 	&maitctl_cmd_mv,
+	&maitctl_cmd_freeze,
+	&maitctl_cmd_thaw,
+	&maitctl_cmd_restored,
 };
 
 static void usage(FILE *f)
