@@ -6,15 +6,15 @@ the automatic thaw; Restored's arguments, entropy and generation; maitctl
 freeze, thaw and restored end to end."""
 import json
 import os
+import re
 import subprocess
-import threading
 import time
 
 import files_client as fc
 from files_client import maitred, open_dir
 from lanes import timing
 from snapshot_client import loop_ext4, pb, stubs, thaw
-from valet import binary, grpc_error, grpc_stubs, maitctl, sanitizer_env, track, wait_until
+from valet import binary, grpc_error, grpc_stubs, maitctl, sanitized, sanitizer_env, track, wait_until
 
 FROZEN = "file systems are frozen"
 
@@ -360,6 +360,13 @@ def test_restored_entropy_generation_and_a_clock_it_may_not_set():
         text = fh.read()
     assert text.count("bytes of entropy added and the CRNG reseeded") == 6, text
     assert "generation \"gen-2\" (was \"gen-1\")" in text
+    # Under 5 ms of maitred's time (CPU) each, as the issue asks; the
+    # figures go to docs/benchmarks.md.
+    cpu = [float(x) for x in re.findall(r"Restored from .*; [\d.]+ ms, ([\d.]+) ms of CPU", text)]
+    assert len(cpu) == 6, text
+    print(f"Restored: {max(cpu):.3f} ms of CPU at most ({', '.join(f'{c:.3f}' for c in cpu)})")
+    if not sanitized():
+        assert max(cpu) < 5, cpu
     proc.terminate()
     assert proc.wait(15) == 0
 

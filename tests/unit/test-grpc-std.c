@@ -6,6 +6,7 @@
  * tests/integration/test_grpc_std.py. */
 #include "agent/agent.h"
 #include "files-service/service.h"
+#include "snapshot-service/service.h"
 #include "grpc-std/descriptor-set.h"
 #include "grpc-std/grpc-std.h"
 #include "grpc-std/served.h"
@@ -35,12 +36,14 @@ TEST(every_registered_method_is_in_the_reflection_index)
 	struct agent a = { 0 };
 	struct vmtools v;
 	struct files_service f;
+	struct snapshot_service sn;
 	struct grpcstd g;
 	unsigned n = 0, outside = 0;
 
 	/* Every service maitred registers (main.c). */
 	CHECK_EQ(vmtools_register(&a, &v), 0);
 	CHECK_EQ(files_service_register(&a, &f), 0);
+	CHECK_EQ(snapshot_service_register(&a, &sn), 0);
 	CHECK_EQ(grpcstd_register(&a, &g), 0);
 	for (const struct rpc_service *t = a.services; t; t = t->next)
 		for (size_t i = 0; i < t->n_methods; i++) {
@@ -59,10 +62,11 @@ TEST(every_registered_method_is_in_the_reflection_index)
 			n++;
 		}
 	/* 19 of vm_tools.Maitred (3 not in guest.proto), 9 of valet.v1.Files,
-	 * 3 of health, 2 of reflection. */
-	CHECK_EQ(n, 30);
+	 * 3 of valet.v1.Snapshot, 3 of health, 2 of reflection. */
+	CHECK_EQ(n, 33);
 	CHECK_EQ(outside, 3);
 	grpcstd_free(&g);
+	snapshot_service_free(&sn);
 	files_service_free(&f);
 	vmtools_free(&v);
 }
