@@ -78,11 +78,9 @@ static void fs_list_free(struct snap_freeze *fz)
 	free(fz->fs);
 	fz->fs = NULL;
 	fz->n_fs = 0;
-	for (size_t i = 0; i < fz->n_thawed; i++)
-		free(fz->thawed[i]);
-	free(fz->thawed);
-	fz->thawed = NULL;
-	fz->n_thawed = 0;
+	free(fz->answer);
+	fz->answer = NULL;
+	fz->n_answer = 0;
 	free(fz->error_path);
 	free(fz->thaw_error_path);
 	fz->error_path = fz->thaw_error_path = NULL;
@@ -154,7 +152,8 @@ static int collect(struct snapshot_service *s)
 	if (r < 0)
 		return r;
 	fz->fs = calloc(n ? n : 1, sizeof(*fz->fs));
-	if (!fz->fs) {
+	fz->answer = calloc(n ? n : 1, sizeof(char *));
+	if (!fz->fs || !fz->answer) {
 		snap_mounts_free(m, n);
 		return -ENOMEM;
 	}
@@ -214,7 +213,7 @@ static void begin_thaw(struct snapshot_service *s, const char *why)
 	fz->state = SNAP_THAWING;
 	fz->thaw_why = why;
 	fz->step = fz->n_fs;
-	fz->thawed = calloc(fz->n_fs ? fz->n_fs : 1, sizeof(char *));
+	fz->n_answer = 0;
 	if (fz->auto_thaw)
 		loop_timer_set(fz->auto_thaw, USEC_INFINITY);
 	log_info("Thaw: %s", why);
@@ -249,8 +248,8 @@ static void fail_error(struct rpc_call *call, const char *what, int error, const
 static void finish_thaw(struct snapshot_service *s)
 {
 	struct snap_freeze *fz = &s->fz;
-	char **thawed = fz->thawed;
-	size_t n = fz->thawed ? fz->n_thawed : 0;
+	char **thawed = fz->answer;
+	size_t n = fz->n_answer;
 
 	log_info("Thaw (%s): %zu filesystem%s thawed, %.3f s after the Freeze%s%s", fz->thaw_why, n,
 		 n == 1 ? "" : "s", (double)(now_usec() - fz->began_usec) / 1e6, fz->thaw_error ? "; failed: " : "",
@@ -300,15 +299,9 @@ static void freeze_next(struct snapshot_service *s)
 		}
 		return;
 	}
-	_cleanup_free_ char **paths = calloc(fz->n_fs ? fz->n_fs : 1, sizeof(char *));
-	for (size_t i = 0; paths && i < fz->n_fs; i++)
+	for (size_t i = 0; i < fz->n_fs; i++)
 		if (fz->fs[i].frozen)
-			paths[n++] = fz->fs[i].path;
-	if (!paths) {
-		set_error(&fz->error, &fz->error_path, -ENOMEM, "the answer");
-		fz->abort_why = "out of memory";
-		return begin_thaw(s, fz->abort_why);
-	}
+			fz->answer[n++] = fz->fs[i].path;
 	struct rpc_call *call = TAKE_PTR(fz->freeze_call);
 	log_info("Freeze: %zu filesystem%s frozen in %.3f s; automatic thaw in %u s", n, n == 1 ? "" : "s",
 		 (double)(now_usec() - fz->began_usec) / 1e6, fz->timeout_s);
@@ -321,7 +314,7 @@ static void freeze_next(struct snapshot_service *s)
 		loop_timer_set(fz->auto_thaw, now_usec() + (uint64_t)fz->timeout_s * USEC_PER_SEC);
 	}
 	rpc_call_set_cancel(call, NULL, NULL);
-	send_paths(call, true, paths, n);
+	send_paths(call, true, fz->answer, n);
 	if (n == 0)
 		fs_list_free(fz);
 }
@@ -356,13 +349,9 @@ static void on_step_done(int result, void *userdata)
 	/* THAWING */
 	struct snap_fs *f = &fz->fs[fz->step - 1];
 	f->frozen = false;
-	if (result == 0) {
-		char *p = strdup(f->path);
-		if (p && fz->thawed)
-			fz->thawed[fz->n_thawed++] = p;
-		else
-			free(p);
-	} else if (result == -EINVAL)
+	if (result == 0)
+		fz->answer[fz->n_answer++] = f->path;
+	else if (result == -EINVAL)
 		/* The kernel's "not frozen": someone thawed it (fsfreeze -u). */
 		log_info("Thaw: %s was not frozen any more", ESCAPED(f->path));
 	else {

@@ -54,8 +54,10 @@ struct snap_freeze {
 	int error, thaw_error;
 	char *error_path, *thaw_error_path;
 	struct snap_thaw_call *thaw_calls; /* answered when the thaw ends */
-	char **thawed;			   /* THAWING: what was thawed so far */
-	size_t n_thawed;
+	/* The answer's paths (pointers into fs), allocated with the list so
+	 * that answering cannot fail: what was frozen, then what was thawed. */
+	char **answer;
+	size_t n_answer;
 	const char *thaw_why; /* for the log */
 	uint64_t n_freezes;
 };
