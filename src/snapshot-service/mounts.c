@@ -179,7 +179,8 @@ int snap_mounts_select(const char *mountinfo, const char *below, snap_blockdev_f
 		}
 		c[n++] = cand;
 	}
-	qsort(c, n, sizeof(*c), by_freeze_order);
+	if (n > 1)
+		qsort(c, n, sizeof(*c), by_freeze_order);
 	out = calloc(n ? n : 1, sizeof(*out));
 	if (!out) {
 		r = -ENOMEM;

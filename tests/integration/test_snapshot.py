@@ -228,15 +228,20 @@ def test_thaw_during_a_freeze_and_a_freeze_call_that_goes_away():
         m = snapshot_maitred(base, devs)
         s = stubs(m.addr)
         fut = s.Freeze.future(P.FreezeRequest(), timeout=60)
+        # The Thaw once the Freeze has begun (its sync runs): while it works,
+        # or, on a machine quick enough, once it is done.
+        m.wait_log("Freeze from ")
         thawed = thaw(s)
         try:
             r = fut.result()
             # It finished before the Thaw arrived: then the Thaw thawed it.
             assert list(r.frozen) == [f"{base}/outer/inner", f"{base}/outer"]
             assert thawed == [f"{base}/outer", f"{base}/outer/inner"]
+            print("the Freeze was done when the Thaw came")
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.ABORTED and "a Thaw came during the Freeze" in e.details()
             assert set(thawed) <= {f"{base}/outer", f"{base}/outer/inner"}
+            print(f"the Thaw came during the Freeze, and thawed {thawed}")
         assert writable(m, f"{base}/outer") and writable(m, f"{base}/outer/inner")
         assert thaw(s) == []
         # A deadline too short for the sync: the call ends, the freeze is
