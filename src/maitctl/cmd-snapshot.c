@@ -9,6 +9,7 @@
 
 #include "base/parse.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "health.pb-c.h"
 #include "maitctl.h"
 #include "snapshot.pb-c.h"
 
@@ -188,8 +189,17 @@ static int restored(struct maitctl *ctl, int argc, char **argv)
 	}
 	if (strcmp(time_arg, "keep") != 0)
 		req.time = &ts;
-	/* Read last, just before the call: the guest's clock is set to it. */
+	/* Read last, just before the call: the guest's clock is set to it.
+	 * A guest that was just restored may take seconds to answer its
+	 * first connection; a time read before that would be as stale. So a
+	 * health check first (its answer, or its error, does not matter: a
+	 * guest that answers it answers the next call at once). */
 	if (strcmp(time_arg, "now") == 0) {
+		Grpc__Health__V1__HealthCheckRequest hc = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+		_cleanup_response_ ProtobufCMessage *hr = NULL;
+		char msg[64];
+		(void)maitctl_call_status(ctl, "/grpc.health.v1.Health/Check", &hc.base,
+					  &grpc__health__v1__health_check_response__descriptor, &hr, msg, sizeof(msg));
 		struct timespec t;
 		(void)clock_gettime(CLOCK_REALTIME, &t);
 		ts.seconds = t.tv_sec;

@@ -27,6 +27,7 @@ Steps, in order:
   guest's clock is within 50 ms of the host's afterwards; the respawning
   job comes back when killed; a new vsh session, Maitred and Files calls
   work."""
+import calendar
 import os
 import re
 import shutil
@@ -58,8 +59,14 @@ def addr(v):
 
 
 def count(v):
-    out = gsh(v, f"cat {COUNT} 2>/dev/null || echo 0").strip()
-    return int(out)
+    """The job's record: the number of the last line it wrote. The job
+    rewrites the file after each line; a read that finds it empty for a
+    moment reads again."""
+    for _ in range(50):
+        out = gsh(v, f"cat {COUNT} 2>/dev/null || echo 0").strip()
+        if out:
+            return int(out)
+    raise AssertionError("the job's record stayed empty")
 
 
 def expected(n):
@@ -104,11 +111,21 @@ def consistent_disk_copy(s, v, st):
     ensure_job(v, st)
     # The copy a backup without a freeze would take.
     loose = os.path.join(st.work, "nofreeze.img")
+    before = count(v)
     shutil.copyfile(st.disk, loose)
     rc, out = e2fsck(loose)
+    try:
+        got = disk_log(loose)
+        held = sum(1 for a, b in zip(got, expected(len(got))) if a == b)
+        seen = f"job.log has {len(got)} lines, {held} of them right, of the {before} or more written before the copy"
+    except subprocess.CalledProcessError as e:
+        seen = f"debugfs cannot read job.log: {e.stderr.strip()}"
+        got = []
     s.timings["snapshot_copy_without_freeze_e2fsck_rc"] = rc
-    print(f"vm/snapshot: a copy taken while the job writes, without Freeze: e2fsck -fn exit {rc}: "
-          f"{out.splitlines()[-1] if out else ''}", flush=True)
+    s.timings["snapshot_copy_without_freeze_lines"] = len(got)
+    s.timings["snapshot_copy_without_freeze_lines_written"] = before
+    print(f"vm/snapshot: a copy taken while the job writes, without Freeze: e2fsck -fn exit {rc} "
+          f"({out.splitlines()[-1] if out else ''}); {seen}", flush=True)
     start = time.monotonic()
     r = sn.Freeze(P.FreezeRequest(), timeout=120)
     s.timings["snapshot_freeze_s"] = time.monotonic() - start
@@ -198,9 +215,14 @@ def clock_offset(v):
         assert sh.ask("echo ready") == "ready"
         best = None
         for _ in range(6):
+            # busybox's date has no %N: the nanosecond mtime of a file
+            # touched now (tmpfs), as stat prints it.
             t0 = time.time()
-            g = float(sh.ask("date +%s.%N"))
+            out = sh.ask("touch /run/now && stat -c %y /run/now")
             t1 = time.time()
+            m = re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{9}) \+0000", out)
+            assert m, out
+            g = calendar.timegm(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1e9
             if best is None or t1 - t0 < best[1] - best[0]:
                 best = (t0, t1, g)
         t0, t1, g = best
@@ -253,20 +275,25 @@ def clones(s, v, st, cmdline):
         steps = []
         for i, c in enumerate(cs, 1):
             sn = snapshot_client.stubs(c.maitred_addr())
+            # The first connection to a guest just restored takes a while:
+            # the host's time is read once the guest answers, as maitctl
+            # restored does.
+            valet.grpc_stubs(c.maitred_addr()).GetKernelVersion(common_pb2.EmptyMessage(), timeout=60)
+            if i == 1:
+                s.timings["snapshot_restore_to_first_answer_s"] = time.monotonic() - started
             ts = timestamp_pb2.Timestamp()
             ts.GetCurrentTime()
             net = guest_pb2.NetworkConfigRequest(ipv4_config=guest_pb2.IPv4Config(
                 address=0x0f02000a, netmask=0x00ffffff, gateway=0x0202000a))
             r = sn.Restored(P.RestoredRequest(time=ts, entropy=os.urandom(64), network=net,
                                               generation=f"clone-{i}"), timeout=60)
-            if i == 1:
-                s.timings["snapshot_restore_to_restored_s"] = time.monotonic() - started
             assert r.previous_generation == "original", r
             assert r.clock_step_ns >= 2.5e9, r.clock_step_ns
             steps.append(r.clock_step_ns / 1e9)
-            m = c.wait_console(r"maitred: Restored from .*; ([\d.]+) ms, ([\d.]+) ms of CPU", timeout=10)
-            s.timings[f"snapshot_restored_clone{i}_ms"] = float(m.group(1))
-            s.timings[f"snapshot_restored_clone{i}_cpu_ms"] = float(m.group(2))
+            m = c.wait_console(r"maitred: Restored from .*; ([\d.]+) ms, ([\d.]+) ms of CPU \(checks ([\d.]+), "
+                               r"clock ([\d.]+), entropy ([\d.]+), network ([\d.]+) ms\)", timeout=10)
+            for k, g in zip(("ms", "cpu_ms", "checks_ms", "clock_ms", "entropy_ms", "network_ms"), m.groups()):
+                s.timings[f"snapshot_restored_clone{i}_{k}"] = float(g)
         s.timings["snapshot_clock_steps_s"] = steps[0]
         for i, c in enumerate(cs, 1):
             lo, hi = clock_offset(c)
@@ -298,7 +325,7 @@ def boot_s(s):
     """Boot S and its steps (vm_suite.run calls it)."""
     if s.pattern and not any(s.pattern in f"vm/{n}" for n in STEPS):
         return
-    work = os.path.join(s.work, "snap")
+    work = os.path.join(s.work, "snap-files")
     os.makedirs(work)
     disk = os.path.join(work, "disk.ext4")
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "snap", disk, "32M"], check=True)
