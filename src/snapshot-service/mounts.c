@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 
 #include "base/macro.h"
+#include "base/parse.h"
 
 struct candidate {
 	struct snap_mount m;
@@ -17,22 +18,13 @@ struct candidate {
 	unsigned depth;
 };
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+/* A field of mountinfo, its escapes (\040 for a space) undone. */
 static char *unescape(const char *s, size_t len)
 {
-	char *out = malloc(len + 1), *o = out;
+	char *out = strndup(s, len);
 
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-			*o++ = (char)((s[i + 1] - '0') << 6 | (s[i + 2] - '0') << 3 | (s[i + 3] - '0'));
-			i += 3;
-		} else
-			*o++ = s[i];
-	}
-	*o = 0;
+	if (out)
+		unescape_octal(out);
 	return out;
 }
 
