@@ -62,8 +62,9 @@ static int check(const struct maitred *m, const VmTools__NetworkConfigRequest *r
 		return fail(err, -EINVAL, RPC_INVALID_ARGUMENT, "IPv4 netmask %s is not contiguous", n);
 	/* Field 2 (added later): checked before anything changes. */
 	if (req->resolv_config) {
-		if (maitred_resolv_check(req->resolv_config, err->message, sizeof(err->message)) < 0)
-			return fail(err, -EINVAL, RPC_INVALID_ARGUMENT, "%s", err->message);
+		char why[sizeof(err->message)];
+		if (maitred_resolv_check(req->resolv_config, why, sizeof(why)) < 0)
+			return fail(err, -EINVAL, RPC_INVALID_ARGUMENT, "%s", why);
 		if (m->frozen)
 			return fail(err, -EBUSY, RPC_FAILED_PRECONDITION, "resolv_config: %s", MAITRED_FROZEN_MESSAGE);
 	}

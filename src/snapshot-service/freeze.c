@@ -470,7 +470,7 @@ void snap_thaw(struct rpc_call *call, const ProtobufCMessage *request, void *use
 	/* THAWING, or FREEZING: answered when the thaw ends. */
 }
 
-void snap_thaw_now(struct snapshot_service *s)
+void snap_thaw_now(struct snapshot_service *s, bool answer)
 {
 	struct snap_freeze *fz = &s->fz;
 
@@ -481,32 +481,48 @@ void snap_thaw_now(struct snapshot_service *s)
 	if (fz->worker && fz->state == SNAP_FREEZING && !fz->syncing)
 		(void)waitpid(worker_pid(fz->worker), NULL, 0);
 	worker_free(TAKE_PTR(fz->worker));
+	if (fz->auto_thaw)
+		loop_timer_set(fz->auto_thaw, USEC_INFINITY);
+	fz->n_answer = 0;
 	for (size_t i = fz->n_fs; i > 0; i--) {
 		struct snap_fs *f = &fz->fs[i - 1];
 		/* FREEZING: the one being frozen may be frozen by now. */
 		if (f->frozen || (fz->state == SNAP_FREEZING && !fz->syncing && i - 1 == fz->step)) {
-			if (ioctl(f->fd, FITHAW, 0) == 0)
+			if (ioctl(f->fd, FITHAW, 0) == 0) {
 				log_info("Thaw (maitred ends): %s thawed", ESCAPED(f->path));
+				fz->answer[fz->n_answer++] = f->path;
+			}
 			f->frozen = false;
 		}
 	}
 	fz->state = SNAP_THAWED;
 	s->core->frozen = false;
+	/* The calls still waiting: answered while the server still sends
+	 * (the orderly end), else only forgotten (the loop is over). */
+	if (fz->freeze_call) {
+		struct rpc_call *call = TAKE_PTR(fz->freeze_call);
+		rpc_call_set_cancel(call, NULL, NULL);
+		if (answer)
+			rpc_call_fail(call, RPC_ABORTED, "the Freeze was undone: maitred is stopping");
+	}
+	while (fz->thaw_calls) {
+		struct snap_thaw_call *t = fz->thaw_calls;
+		struct rpc_call *call = t->call;
+		LIST_REMOVE(fz->thaw_calls, t);
+		free(t);
+		rpc_call_set_cancel(call, NULL, NULL);
+		if (answer)
+			send_paths(call, false, fz->answer, fz->n_answer);
+	}
+	fz->abort = false;
+	fz->abort_why = NULL;
+	fs_list_free(fz);
 }
 
 void snap_freeze_free(struct snapshot_service *s)
 {
 	struct snap_freeze *fz = &s->fz;
 
-	snap_thaw_now(s);
-	if (fz->freeze_call)
-		rpc_call_set_cancel(TAKE_PTR(fz->freeze_call), NULL, NULL);
-	while (fz->thaw_calls) {
-		struct snap_thaw_call *t = fz->thaw_calls;
-		rpc_call_set_cancel(t->call, NULL, NULL);
-		LIST_REMOVE(fz->thaw_calls, t);
-		free(t);
-	}
-	fs_list_free(fz);
+	snap_thaw_now(s, false);
 	loop_timer_free(TAKE_PTR(fz->auto_thaw));
 }

@@ -15,7 +15,7 @@ static const struct rpc_method methods[] = {
  * frozen: unmounting and the last sync would wait for ever. */
 static void on_stop(void *userdata)
 {
-	snap_thaw_now(userdata);
+	snap_thaw_now(userdata, true);
 }
 
 int snapshot_service_register(struct agent *a, struct snapshot_service *s)

@@ -79,7 +79,9 @@ void snapshot_service_free(struct snapshot_service *s);
 void snap_freeze(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void snap_thaw(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void snap_restored(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
-/* Thaws at once, in maitred (the orderly end): FITHAW is quick. */
-void snap_thaw_now(struct snapshot_service *s);
+/* Thaws at once, in maitred (the orderly end): FITHAW does not wait for
+ * the disk. The calls waiting are answered (answer) or only forgotten
+ * (once the loop is over). */
+void snap_thaw_now(struct snapshot_service *s, bool answer);
 /* snap_thaw_now(), then frees what Freeze and Thaw hold. */
 void snap_freeze_free(struct snapshot_service *s);
