@@ -41,10 +41,23 @@ struct snap_thaw_call {
 	struct rpc_call *call;
 };
 
+/* The sync before the freezes, of the filesystems to freeze only
+ * (syncfs): a maitred that --freeze-below limits must not sync its host's
+ * disks. In the worker child, which kept no descriptor: each mount point
+ * is opened again. The first error is the answer, after every one. */
 static int do_sync(void *arg)
 {
-	sync();
-	return 0;
+	const struct snap_freeze *fz = arg;
+	int r = 0;
+
+	for (size_t i = 0; i < fz->n_fs; i++) {
+		int fd = open(fz->fs[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || syncfs(fd) < 0)
+			r = r ? r : -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	return r;
 }
 
 static int do_freeze(void *arg)
@@ -327,6 +340,10 @@ static void on_step_done(int result, void *userdata)
 	worker_free(TAKE_PTR(fz->worker));
 	if (fz->state == SNAP_FREEZING) {
 		if (fz->syncing) {
+			/* FIFREEZE syncs each filesystem again and reports
+			 * what fails then. */
+			if (result < 0)
+				log_warning("Freeze: sync: %s; freezing anyway", strerror(-result));
 			fz->syncing = false;
 			fz->step = 0;
 			return freeze_next(s);
@@ -419,7 +436,7 @@ void snap_freeze(struct rpc_call *call, const ProtobufCMessage *request, void *u
 	}
 	fz->syncing = true;
 	fz->step = fz->n_fs;
-	r = start_step(s, do_sync, NULL);
+	r = worker_start(s->core->loop, do_sync, fz, -1, on_step_done, s, &fz->worker);
 	if (r < 0) {
 		fs_list_free(fz);
 		log_info("Freeze from %s: could not start a worker: %s", peer, strerror(-r));

@@ -244,14 +244,16 @@ def test_thaw_during_a_freeze_and_a_freeze_call_that_goes_away():
             print(f"the Thaw came during the Freeze, and thawed {thawed}")
         assert writable(m, f"{base}/outer") and writable(m, f"{base}/outer/inner")
         assert thaw(s) == []
-        # A deadline too short for the sync: the call ends, the freeze is
-        # undone by itself.
+        # A deadline too short: the call ends on the client's side, maybe
+        # before maitred saw it, maybe while it worked (then it undoes the
+        # freeze itself), maybe just after its answer. The host's part
+        # after a Freeze that failed is a Thaw; afterwards nothing stays
+        # frozen, whichever it was.
         code, _ = grpc_error(s.Freeze, P.FreezeRequest(), timeout=0.001)
         assert code == "DEADLINE_EXCEEDED"
-        wait_until(lambda: "Thaw (the Freeze call ended before its answer)" in m.log() or
-                   "Freeze: 2 filesystems frozen" in m.log() and "Thaw (" in m.log(), 30, what="the undo")
-        wait_until(lambda: writable(m, f"{base}/outer"), 10, what="the thaw")
-        assert thaw(s) == []
+        thaw(s)
+        wait_until(lambda: thaw(s) == [], 30, interval=0.2, what="nothing frozen")
+        assert writable(m, f"{base}/outer") and writable(m, f"{base}/outer/inner")
         assert m.stop() == 0
 
 
