@@ -39,6 +39,10 @@ struct maitred_options {
 	const char *localtime;	  /* default /etc/localtime */
 	const char *zoneinfo_dir; /* default /usr/share/zoneinfo */
 	const char *main_fs;	  /* NULL: maitred.main_fs=, else / */
+	/* Freeze's scope (--freeze-below): the filesystems mounted there or
+	 * below; "/" (every one) by default. A sandbox without a VM (a
+	 * namespace) must not freeze its host's disks. */
+	const char *freeze_below;
 	/* Method switches (agent.h: maitred_disable()), applied after the
 	 * config file's. */
 	const char *disable[MAITRED_MAX_DISABLE];
@@ -53,6 +57,17 @@ struct maitred_options {
 	uint64_t process_keep_exited_usec;
 };
 
+/* What the last successful ConfigureNetwork (or Restored's network) set,
+ * for OnHostNetworkChanged (agent/network.c). */
+struct maitred_net_state {
+	bool configured;
+	uint32_t address_be, gateway_be;
+	uint8_t prefixlen;
+};
+
+/* The status message of every call refused while frozen. */
+#define MAITRED_FROZEN_MESSAGE "file systems are frozen"
+
 /* Handed to every service; handlers read it, only main.c sets the
  * options and only the lifecycle (agent/service.c) changes state. */
 struct maitred {
@@ -60,7 +75,18 @@ struct maitred {
 	struct supervisor *supervisor;
 	struct maitred_options opts;
 	enum maitred_state state; /* lifecycle.h */
+	/* valet.v1.Snapshot's Freeze until its thaw is done: calls that would
+	 * write to a disk are refused (maitred_refuse_if_frozen()), so that
+	 * maitred never blocks on a frozen filesystem. Set only by the
+	 * snapshot service; read by the others. */
+	bool frozen;
+	struct maitred_net_state net; /* set only by agent/network.c */
 };
+
+struct rpc_call;
+/* While frozen: fails call with FAILED_PRECONDITION "file systems are
+ * frozen", logs it, and returns true; else false. */
+bool maitred_refuse_if_frozen(const struct maitred *m, struct rpc_call *call);
 
 /* Parses argv into opts; prints help or an error quoting the bad input.
  * Returns 1 when the program should exit 0 (--help), -EINVAL on errors. */

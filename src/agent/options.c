@@ -40,6 +40,8 @@ static void usage(FILE *f)
 	      "                         together, in bytes (default 67108864)\n"
 	      "  --process-keep-exited S  valet.v1.Process: seconds an exited process nobody has seen\n"
 	      "                         end stays listed (default 600)\n"
+	      "  --freeze-below DIR     Freeze (valet.v1.Snapshot) acts only on the filesystems mounted\n"
+	      "                         at DIR or below it (default /: every one)\n"
 	      "  --disable NAME         refuse a service (vm_tools.Maitred) or one method\n"
 	      "                         (vm_tools.Maitred/LaunchProcess) with PERMISSION_DENIED (repeatable)\n"
 	      "  --config PATH          read 'disable NAME' lines from PATH (default\n"
@@ -70,6 +72,7 @@ enum {
 	OPT_PROCESS_BUFFER_MAX,
 	OPT_PROCESS_BUFFER_TOTAL,
 	OPT_PROCESS_KEEP_EXITED,
+	OPT_FREEZE_BELOW
 };
 
 static const struct option longopts[] = {
@@ -94,6 +97,7 @@ static const struct option longopts[] = {
 	{ "process-buffer-max", required_argument, NULL, OPT_PROCESS_BUFFER_MAX },
 	{ "process-buffer-total", required_argument, NULL, OPT_PROCESS_BUFFER_TOTAL },
 	{ "process-keep-exited", required_argument, NULL, OPT_PROCESS_KEEP_EXITED },
+	{ "freeze-below", required_argument, NULL, OPT_FREEZE_BELOW },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -182,6 +186,7 @@ static int parse_one(int c, const char *arg, struct maitred_options *opts)
 	case OPT_RESOLV_CONF:
 	case OPT_LOCALTIME:
 	case OPT_ZONEINFO_DIR:
+	case OPT_FREEZE_BELOW:
 		if (arg[0] != '/') {
 			fprintf(stderr, "maitred: invalid path '%s': expected an absolute path\n", arg);
 			return -EINVAL;
@@ -189,6 +194,7 @@ static int parse_one(int c, const char *arg, struct maitred_options *opts)
 		*(c == OPT_MAIN_FS	 ? &opts->main_fs
 		  : c == OPT_RESOLV_CONF ? &opts->resolv_conf
 		  : c == OPT_LOCALTIME	 ? &opts->localtime
+		  : c == OPT_FREEZE_BELOW ? &opts->freeze_below
 					 : &opts->zoneinfo_dir) = arg;
 		break;
 	case OPT_DISABLE:
@@ -253,7 +259,8 @@ int maitred_parse_options(int argc, char **argv, struct maitred_options *opts)
 					  .max_processes = MAITRED_MAX_PROCESSES,
 					  .process_buffer_max = 16 * 1024 * 1024,
 					  .process_buffer_total = 64 * 1024 * 1024,
-					  .process_keep_exited_usec = 600 * 1000000ULL };
+					  .process_keep_exited_usec = 600 * 1000000ULL,
+					  .freeze_below = "/" };
 	peer_policy_init(&opts->policy);
 	supervisor_params_init(&opts->respawn);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0)

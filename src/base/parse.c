@@ -58,3 +58,17 @@ int parse_seconds(const char *s, uint64_t *ret_usec)
 {
 	return parse_seconds_range(s, false, 3600, ret_usec);
 }
+
+void unescape_octal(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r;) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+		    r[3] <= '7') {
+			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+			r += 4;
+		} else
+			*w++ = *r++;
+	}
+	*w = 0;
+}

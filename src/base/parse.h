@@ -14,3 +14,7 @@ int parse_u64_any_base(const char *s, uint64_t *ret);
 int parse_seconds_range(const char *s, bool zero_ok, double max_sec, uint64_t *ret_usec);
 /* A positive number of seconds, at most 3600. */
 int parse_seconds(const char *s, uint64_t *ret_usec);
+
+/* The octal escapes of /proc/self/mountinfo and /proc/mounts (\040 for a
+ * space, \134 for a backslash) undone in place. */
+void unescape_octal(char *s);

@@ -6,6 +6,13 @@
 #include "job.h"
 #include "pool.h"
 
+/* The calls that write go to their worker only while the file systems
+ * are not frozen: a worker would wait for the thaw, the call with it. */
+static bool refused(void *ud, struct rpc_call *call)
+{
+	return maitred_refuse_if_frozen(((struct files_service *)ud)->core, call);
+}
+
 static void h_stat(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 {
 	fsvc_job_submit(ud, call, FSVC_STAT, req);
@@ -18,16 +25,22 @@ static void h_list(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 
 static void h_mkdir(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 {
+	if (refused(ud, call))
+		return;
 	fsvc_job_submit(ud, call, FSVC_MKDIR, req);
 }
 
 static void h_remove(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 {
+	if (refused(ud, call))
+		return;
 	fsvc_job_submit(ud, call, FSVC_REMOVE, req);
 }
 
 static void h_move(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 {
+	if (refused(ud, call))
+		return;
 	fsvc_job_submit(ud, call, FSVC_MOVE, req);
 }
 
@@ -47,6 +60,8 @@ static void h_write(struct rpc_call *call, const ProtobufCMessage *req, void *ud
 
 	if (m->part_case != VALET__V1__WRITE_REQUEST__PART_HEADER)
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "Write: the first message must be the header");
+	if (refused(ud, call))
+		return;
 	fsvc_job_submit(ud, call, FSVC_WRITE, req);
 }
 
@@ -56,6 +71,8 @@ static void h_write_tree(struct rpc_call *call, const ProtobufCMessage *req, voi
 
 	if (m->part_case != VALET__V1__TREE_REQUEST__PART_HEADER)
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "WriteTree: the first message must be the header");
+	if (refused(ud, call))
+		return;
 	fsvc_job_submit(ud, call, FSVC_WRITE_TREE, req);
 }
 

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include "base/macro.h"
+#include "base/parse.h"
 #include "base/strv.h"
 #include "net/rtnl.h"
 
@@ -25,21 +26,6 @@ bool power_off_children_left(void)
 	if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
 		return errno != ECHILD;
 	return true;
-}
-
-/* mountinfo escapes blanks and backslashes as \ooo. */
-static void unescape_octal(char *s)
-{
-	char *w = s;
-	for (char *r = s; *r;) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-		    r[3] <= '7') {
-			*w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-			r += 4;
-		} else
-			*w++ = *r++;
-	}
-	*w = 0;
 }
 
 static bool under(const char *path, const char *top)

@@ -1,6 +1,8 @@
 /* Option parsing shared by the subcommands. */
 #include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/parse.h"
@@ -33,4 +35,30 @@ int maitctl_no_args(int argc, char **argv, const char *help)
 	if (c >= 0)
 		return maitctl_help(help, c);
 	return maitctl_no_stray(argc, argv);
+}
+
+int maitctl_parse_epoch(const char *s, int64_t *ret_sec, int32_t *ret_nsec)
+{
+	char *end;
+	long long sec;
+	int32_t nsec = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	sec = strtoll(s, &end, 10);
+	if (*end == '.') {
+		int digits = 0;
+		for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+			if (digits < 9)
+				nsec = nsec * 10 + (*end - '0');
+		if (digits == 0)
+			return -EINVAL;
+		for (; digits < 9; digits++)
+			nsec *= 10;
+	}
+	if (*end || sec < 0 || sec > 253402300799LL)
+		return -EINVAL;
+	*ret_sec = sec;
+	*ret_nsec = nsec;
+	return 0;
 }

@@ -14,33 +14,6 @@ static const char set_time_help[] = "Usage: maitctl set-time [--now | SECONDS]\n
 				    "Sets the guest's wall clock (SetTime): to this host's time (--now, the\n"
 				    "default), or to SECONDS since the epoch (fractions allowed).\n";
 
-/* "1700000000" or "1700000000.25": whole seconds and nanoseconds. */
-static int parse_epoch(const char *s, int64_t *ret_sec, int32_t *ret_nsec)
-{
-	char *end;
-	long long sec;
-	int32_t nsec = 0;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	sec = strtoll(s, &end, 10);
-	if (*end == '.') {
-		int digits = 0;
-		for (end++; *end >= '0' && *end <= '9'; end++, digits++)
-			if (digits < 9)
-				nsec = nsec * 10 + (*end - '0');
-		if (digits == 0)
-			return -EINVAL;
-		for (; digits < 9; digits++)
-			nsec *= 10;
-	}
-	if (*end || sec < 0 || sec > 253402300799LL)
-		return -EINVAL;
-	*ret_sec = sec;
-	*ret_nsec = nsec;
-	return 0;
-}
-
 static int set_time(struct maitctl *ctl, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -63,7 +36,7 @@ static int set_time(struct maitctl *ctl, int argc, char **argv)
 		return MAITCTL_EXIT_USAGE;
 	}
 	if (argc - optind == 1) {
-		if (parse_epoch(argv[optind], &ts.seconds, &ts.nanos) < 0) {
+		if (maitctl_parse_epoch(argv[optind], &ts.seconds, &ts.nanos) < 0) {
 			fprintf(stderr, "maitctl set-time: invalid SECONDS '%s': expected seconds since the epoch\n",
 				argv[optind]);
 			return MAITCTL_EXIT_USAGE;

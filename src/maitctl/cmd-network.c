@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,75 +16,85 @@ static const char help[] = "Usage: maitctl network --address A[/PREFIX] [--netma
 			   "  --gateway G           default gateway\n";
 
 /* Dotted quad to s_addr as the wire carries it (no byte swap). */
-static int parse_ipv4(const char *opt, const char *s, uint32_t *ret)
+static int parse_ipv4(const char *cmd, const char *opt, const char *s, uint32_t *ret)
 {
 	struct in_addr in;
 	if (inet_pton(AF_INET, s, &in) != 1) {
-		fprintf(stderr, "maitctl network: invalid %s '%s': expected a dotted IPv4 address\n", opt, s);
+		fprintf(stderr, "maitctl %s: invalid %s '%s': expected a dotted IPv4 address\n", cmd, opt, s);
 		return -EINVAL;
 	}
 	*ret = in.s_addr;
 	return 0;
 }
 
+int maitctl_net_option(const char *cmd, int c, const char *arg, struct maitctl_net_opts *o)
+{
+	switch (c) {
+	case 'a': {
+		char addr[64];
+		snprintf(addr, sizeof(addr), "%s", arg);
+		char *slash = strchr(addr, '/');
+		if (slash) {
+			uint64_t prefix;
+			*slash = 0;
+			if (parse_u64(slash + 1, 32, &prefix) < 0 || prefix == 0) {
+				fprintf(stderr, "maitctl %s: invalid prefix in '%s': expected 1-32\n", cmd, arg);
+				return -EINVAL;
+			}
+			o->cfg.netmask = htonl((uint32_t)(~0ull << (32 - prefix)));
+			o->have_mask = true;
+		}
+		if (parse_ipv4(cmd, "--address", addr, &o->cfg.address) < 0)
+			return -EINVAL;
+		o->have_addr = true;
+		return 0;
+	}
+	case 'n':
+		if (parse_ipv4(cmd, "--netmask", arg, &o->cfg.netmask) < 0)
+			return -EINVAL;
+		o->have_mask = true;
+		return 0;
+	case 'g':
+		if (parse_ipv4(cmd, "--gateway", arg, &o->cfg.gateway) < 0)
+			return -EINVAL;
+		o->have_gw = true;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int maitctl_net_check(const char *cmd, const struct maitctl_net_opts *o)
+{
+	if (o->have_addr && o->have_mask && o->have_gw)
+		return 0;
+	fprintf(stderr, "maitctl %s: --address, a netmask (--netmask or /PREFIX) and --gateway are required\n", cmd);
+	return -EINVAL;
+}
+
 static int run(struct maitctl *ctl, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "address", required_argument, NULL, 'a' },
-		{ "netmask", required_argument, NULL, 'n' },
-		{ "gateway", required_argument, NULL, 'g' },
+		MAITCTL_NET_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	VmTools__IPv4Config cfg = VM_TOOLS__IPV4_CONFIG__INIT;
 	VmTools__NetworkConfigRequest req = VM_TOOLS__NETWORK_CONFIG_REQUEST__INIT;
-	bool have_addr = false, have_mask = false, have_gw = false;
-	char addr[64];
+	struct maitctl_net_opts o = { .cfg = VM_TOOLS__IPV4_CONFIG__INIT };
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
-		switch (c) {
-		case 'a': {
-			snprintf(addr, sizeof(addr), "%s", optarg);
-			char *slash = strchr(addr, '/');
-			if (slash) {
-				uint64_t prefix;
-				*slash = 0;
-				if (parse_u64(slash + 1, 32, &prefix) < 0 || prefix == 0) {
-					fprintf(stderr, "maitctl network: invalid prefix in '%s': expected 1-32\n",
-						optarg);
-					return MAITCTL_EXIT_USAGE;
-				}
-				cfg.netmask = htonl((uint32_t)(~0ull << (32 - prefix)));
-				have_mask = true;
-			}
-			if (parse_ipv4("--address", addr, &cfg.address) < 0)
-				return MAITCTL_EXIT_USAGE;
-			have_addr = true;
-			break;
-		}
-		case 'n':
-			if (parse_ipv4("--netmask", optarg, &cfg.netmask) < 0)
-				return MAITCTL_EXIT_USAGE;
-			have_mask = true;
-			break;
-		case 'g':
-			if (parse_ipv4("--gateway", optarg, &cfg.gateway) < 0)
-				return MAITCTL_EXIT_USAGE;
-			have_gw = true;
-			break;
-		default: return maitctl_help(help, c);
-		}
+		int r = maitctl_net_option("network", c, optarg, &o);
+		if (r == -ENOENT)
+			return maitctl_help(help, c);
+		if (r < 0)
+			return MAITCTL_EXIT_USAGE;
 	}
 	int r = maitctl_no_stray(argc, argv);
 	if (r >= 0)
 		return r;
-	if (!have_addr || !have_mask || !have_gw) {
-		fprintf(stderr,
-			"maitctl network: --address, a netmask (--netmask or /PREFIX) and --gateway are required\n");
+	if (maitctl_net_check("network", &o) < 0)
 		return MAITCTL_EXIT_USAGE;
-	}
-	req.ipv4_config = &cfg;
+	req.ipv4_config = &o.cfg;
 	return maitctl_call_ok(ctl, "/vm_tools.Maitred/ConfigureNetwork", &req.base);
 }
 

@@ -31,6 +31,9 @@ static const struct maitctl_command *const commands[] = {
 	&maitctl_cmd_attach,
 	&maitctl_cmd_ps,
 	&maitctl_cmd_kill,
+	&maitctl_cmd_freeze,
+	&maitctl_cmd_thaw,
+	&maitctl_cmd_restored,
 };
 
 static void usage(FILE *f)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/macro.h"
+#include "guest.pb-c.h"
 #include "net/addr.h"
 
 /* Exit codes besides a waited process's own. */
@@ -59,6 +60,9 @@ extern const struct maitctl_command maitctl_cmd_exec;
 extern const struct maitctl_command maitctl_cmd_attach;
 extern const struct maitctl_command maitctl_cmd_ps;
 extern const struct maitctl_command maitctl_cmd_kill;
+extern const struct maitctl_command maitctl_cmd_freeze;
+extern const struct maitctl_command maitctl_cmd_thaw;
+extern const struct maitctl_command maitctl_cmd_restored;
 
 /* For subcommands without arguments: handles --help (usage text help) and
  * strays. Returns -1 to go on, else the exit code. */
@@ -69,6 +73,26 @@ int maitctl_help(const char *help, int c);
 /* After the options: complains about the first argument left over.
  * Returns -1 when there is none, else the exit code. */
 int maitctl_no_stray(int argc, char **argv);
+
+/* network's options, which restored takes too: --address A[/PREFIX],
+ * --netmask M, --gateway G into cfg. */
+#define MAITCTL_NET_OPTIONS                                                                  \
+	{ "address", required_argument, NULL, 'a' }, { "netmask", required_argument, NULL, 'n' }, \
+		{ "gateway", required_argument, NULL, 'g' }
+struct maitctl_net_opts {
+	VmTools__IPv4Config cfg;
+	bool have_addr, have_mask, have_gw;
+};
+/* One of those options (getopt's c and its argument): 0; -EINVAL once the
+ * bad input is printed (cmd names the subcommand); -ENOENT when c is not
+ * one of them. */
+int maitctl_net_option(const char *cmd, int c, const char *arg, struct maitctl_net_opts *o);
+/* All three given: 0, else -EINVAL once said. */
+int maitctl_net_check(const char *cmd, const struct maitctl_net_opts *o);
+
+/* "1700000000" or "1700000000.25": seconds since the epoch (fractions to
+ * the nanosecond), up to year 9999; -EINVAL otherwise. */
+int maitctl_parse_epoch(const char *s, int64_t *ret_sec, int32_t *ret_nsec);
 
 /* Seconds as a user writes them ("2.5"), 0 to a year; -EINVAL otherwise. */
 int maitctl_parse_seconds(const char *s, uint64_t *ret_usec);

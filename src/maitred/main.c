@@ -25,6 +25,7 @@
 #include "init/sysinit.h"
 #include "files-service/service.h"
 #include "process-service/service.h"
+#include "snapshot-service/service.h"
 #include "vmtools/vmtools.h"
 #include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
@@ -248,6 +249,7 @@ static int run(int argc, char **argv)
 	struct vmtools vmtools;
 	struct files_service files;
 	struct process_service processes;
+	struct snapshot_service snapshot;
 	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
@@ -307,6 +309,9 @@ static int run(int argc, char **argv)
 	r = process_service_register(&m, &processes);
 	if (r < 0)
 		return setup_failed(r, "register valet.v1.Process");
+	r = snapshot_service_register(&m, &snapshot);
+	if (r < 0)
+		return setup_failed(r, "register valet.v1.Snapshot");
 	r = grpcstd_register(&m, &grpcstd);
 	if (r < 0)
 		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
@@ -330,6 +335,7 @@ static int run(int argc, char **argv)
 	vmtools_free(&vmtools);
 	files_service_free(&files);
 	process_service_free(&processes);
+	snapshot_service_free(&snapshot);
 	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {

@@ -16,24 +16,10 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/parse.h"
 
 #define EXT4_MAGIC 0xEF53
 #define BTRFS_MAGIC 0x9123683E
-
-/* Octal escapes of mountinfo (\040 for a space) undone in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' &&
-		    p[3] <= '7') {
-			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-			p += 3;
-		} else
-			*o++ = *p;
-	}
-	*o = 0;
-}
 
 /* The last entry for path wins: it is the one on top. */
 static int find_mount(const char *path, struct main_fs_info *info)
@@ -58,13 +44,13 @@ static int find_mount(const char *path, struct main_fs_info *info)
 			else if (after_dash && k == 0) {
 				k++;
 				if (mnt) {
-					unescape(mnt);
+					unescape_octal(mnt);
 					if (strcmp(mnt, path) != 0)
 						break;
 				}
 				snprintf(info->fstype, sizeof(info->fstype), "%s", tok);
 			} else if (after_dash && k == 1) {
-				unescape(tok);
+				unescape_octal(tok);
 				snprintf(info->source, sizeof(info->source), "%s", tok);
 				found = 0;
 				break;

@@ -255,6 +255,10 @@ int maitred_mount_mkfs_and_retry(struct vmtools_storage *m, struct rpc_call *cal
 
 	if (mount_error != EINVAL)
 		return 0; /* not "no filesystem there": never format */
+	/* mkfs is a program of the guest's: what it writes besides the
+	 * device (lock files, logs) is not ours to know. */
+	if (maitred_refuse_if_frozen(m->core, call))
+		return 1;
 	if (!plain_name(req->fstype)) {
 		rpc_call_fail(call, RPC_INVALID_ARGUMENT, "fstype \"%.64s\": not a filesystem name for mkfs",
 			      req->fstype);

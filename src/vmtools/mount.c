@@ -20,6 +20,9 @@ void maitred_mount(struct rpc_call *call, const ProtobufCMessage *request, void 
 	if (req->permissions > 07777)
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "permissions 0%o: not a mode (at most 07777)",
 				     req->permissions);
+	/* Creating the target writes to the filesystem it is on. */
+	if (req->create_target && maitred_refuse_if_frozen(((struct vmtools_storage *)userdata)->core, call))
+		return;
 	/* The mount attempt opens the device exclusively for a moment: not
 	 * while a format of it runs (mount-extras.c). */
 	lock = maitred_mount_lock(req);

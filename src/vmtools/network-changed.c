@@ -78,12 +78,12 @@ void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessa
 	r = rtnl_open(&fd);
 	if (r < 0)
 		return fail(call, name, RPC_INTERNAL, "could not open rtnetlink", -r);
-	if (m->net.configured) {
-		r = rtnl_addr_replace_ipv4(fd, ifindex, m->net.address_be, m->net.prefixlen);
+	if (m->core->net.configured) {
+		r = rtnl_addr_replace_ipv4(fd, ifindex, m->core->net.address_be, m->core->net.prefixlen);
 		if (r >= 0)
 			r = rtnl_link_set_up(fd, ifindex);
 		if (r >= 0)
-			r = rtnl_route_replace_default_ipv4(fd, ifindex, m->net.gateway_be);
+			r = rtnl_route_replace_default_ipv4(fd, ifindex, m->core->net.gateway_be);
 		if (r < 0)
 			return fail(call, name, RPC_INTERNAL, "could not set the IPv4 configuration again", -r);
 	}
@@ -97,7 +97,7 @@ void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessa
 	if (v6 < 0)
 		return fail(call, name, RPC_INTERNAL, "could not reset IPv6", -v6);
 	log_info("%s from %s: OK: %s: %s, %u neighbour entr%s flushed, IPv6 %s", name, rpc_call_peer(call), ifname,
-		 m->net.configured ? "IPv4 set again" : "no IPv4 configured yet", flushed, flushed == 1 ? "y" : "ies",
+		 m->core->net.configured ? "IPv4 set again" : "no IPv4 configured yet", flushed, flushed == 1 ? "y" : "ies",
 		 v6 ? "reset" : "off");
 	rpc_call_reply(call, &resp.base);
 }

@@ -135,6 +135,9 @@ void maitred_resize_filesystem(struct rpc_call *call, const ProtobufCMessage *re
 	}
 	if (probe(call, "ResizeFilesystem", fs, &info) < 0)
 		return;
+	/* The resize ioctl would wait for the thaw in its worker. */
+	if (maitred_refuse_if_frozen(m->core, call))
+		return;
 	if (size > info.device_size)
 		return rpc_call_fail(call, RPC_INVALID_ARGUMENT,
 				     "size %llu bytes is larger than the device %s (%llu bytes)",

@@ -13,53 +13,35 @@
 #include "base/escape.h"
 #include "base/log.h"
 #include "common.pb-c.h"
-#include "guest-config.h"
+#include "agent/clock.h"
+#include "agent/guest-config.h"
 #include "guest.pb-c.h"
 #include "vmtools.h"
-
-/* Year 9999: anything later is not a clock reading. */
-#define MAX_PLAUSIBLE_SECONDS 253402300799LL
-
-/* 2026-11-01, when this code was written: no host clock can be earlier. */
-#define CODE_EPOCH 1793491200LL
-
-/* The build's date (VALET_SOURCE_EPOCH, from meson.build) or the code's,
- * whichever is later: a host clock earlier than that is wrong for sure. */
-static int64_t build_epoch(void)
-{
-	return VALET_SOURCE_EPOCH > CODE_EPOCH ? VALET_SOURCE_EPOCH : CODE_EPOCH;
-}
 
 void maitred_set_time(struct rpc_call *call, const ProtobufCMessage *request, void *userdata)
 {
 	const VmTools__SetTimeRequest *req = (const VmTools__SetTimeRequest *)request;
 	VmTools__EmptyMessage resp = VM_TOOLS__EMPTY_MESSAGE__INIT;
 	const Google__Protobuf__Timestamp *t = req->time;
-	struct timespec old, new;
-	int64_t floor = build_epoch();
+	struct timespec old;
+	int64_t step;
+	char why[160];
+	int r;
 
 	/* Upstream silently ignores a time of "roughly 0"; we say so instead,
 	 * and leave the clock alone. */
-	if (!t || t->seconds < floor || t->seconds > MAX_PLAUSIBLE_SECONDS || t->nanos < 0 || t->nanos >= 1000000000) {
-		long long s = t ? (long long)t->seconds : 0;
-		int ns = t ? t->nanos : 0;
-		log_info("SetTime from %s: INVALID_ARGUMENT: time %lld.%09d", rpc_call_peer(call), s, ns);
-		return rpc_call_fail(call, RPC_INVALID_ARGUMENT,
-				     "time %lld.%09d s is not plausible: it must be after valet's build date "
-				     "(%lld) and nanos within 0-999999999",
-				     s, ns, (long long)floor);
+	if (maitred_time_check(t, why, sizeof(why)) < 0) {
+		log_info("SetTime from %s: INVALID_ARGUMENT: %s", rpc_call_peer(call), why);
+		return rpc_call_fail(call, RPC_INVALID_ARGUMENT, "%s", why);
 	}
-	new = (struct timespec){ .tv_sec = (time_t)t->seconds, .tv_nsec = t->nanos };
-	(void)clock_gettime(CLOCK_REALTIME, &old);
-	if (clock_settime(CLOCK_REALTIME, &new) < 0) {
-		int err = errno;
-		log_info("SetTime from %s: failed: %s", rpc_call_peer(call), strerror(err));
-		return rpc_call_fail(call, err == EPERM ? RPC_PERMISSION_DENIED : RPC_INTERNAL,
-				     "could not set the clock to %lld: %s", (long long)new.tv_sec, strerror(err));
+	r = maitred_clock_step(t, &old, &step);
+	if (r < 0) {
+		log_info("SetTime from %s: failed: %s", rpc_call_peer(call), strerror(-r));
+		return rpc_call_fail(call, r == -EPERM ? RPC_PERMISSION_DENIED : RPC_INTERNAL,
+				     "could not set the clock to %lld: %s", (long long)t->seconds, strerror(-r));
 	}
-	double delta = (double)(new.tv_sec - old.tv_sec) + (double)(new.tv_nsec - old.tv_nsec) / 1e9;
-	log_info("SetTime from %s: clock stepped from %lld.%09ld to %lld.%09ld (%+.3f s)", rpc_call_peer(call),
-		 (long long)old.tv_sec, old.tv_nsec, (long long)new.tv_sec, new.tv_nsec, delta);
+	log_info("SetTime from %s: clock stepped from %lld.%09ld to %lld.%09d (%+.3f s)", rpc_call_peer(call),
+		 (long long)old.tv_sec, old.tv_nsec, (long long)t->seconds, t->nanos, (double)step / 1e9);
 	rpc_call_reply(call, &resp.base);
 }
 
@@ -129,6 +111,8 @@ void maitred_set_timezone(struct rpc_call *call, const ProtobufCMessage *request
 	if (zfd < 0)
 		return tz_fail(call, RPC_INTERNAL, req->timezone_name, "cannot open the zone file: ", strerror(-zfd));
 
+	if (maitred_refuse_if_frozen(m, call))
+		return;
 	r = unmount_all(lt);
 	if (r < 0)
 		return tz_fail(call, RPC_INTERNAL, req->timezone_name,

@@ -12,17 +12,11 @@
 
 struct agent;
 
-/* What the last successful ConfigureNetwork set, for OnHostNetworkChanged. */
-struct maitred_net_state {
-	bool configured;
-	uint32_t address_be, gateway_be;
-	uint8_t prefixlen;
-};
-
 /* ConfigureNetwork, OnHostNetworkChanged (ResetIPv6), SetResolvConfig. */
 struct vmtools_net {
-	const struct maitred *core; /* opts: the interface, the resolv.conf path */
-	struct maitred_net_state net;
+	/* opts: the interface, the resolv.conf path; net: what the last
+	 * ConfigureNetwork (or Restored) set, which agent/network.c writes. */
+	struct maitred *core;
 };
 
 /* LaunchProcess. */
@@ -101,10 +95,6 @@ void maitred_prepare_to_suspend(struct rpc_call *call, const ProtobufCMessage *r
 void maitred_on_host_network_changed(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 void maitred_refuse_container_method(struct rpc_call *call, const ProtobufCMessage *request, void *userdata);
 
-/* resolv.conf for SetResolvConfig and ConfigureNetwork: check (message in
- * err) and write to path (--resolv-conf); *ret_path is where it went. */
-int maitred_resolv_check(const VmTools__ResolvConfig *rc, char *err, size_t errlen);
-int maitred_resolv_write(const char *path, const VmTools__ResolvConfig *rc, const char **ret_path);
 /* The main writable filesystem's mount point: --main-fs, maitred.main_fs=
  * on the kernel command line, or /. */
 const char *maitred_main_fs(struct vmtools_fs *fs);

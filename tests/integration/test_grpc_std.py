@@ -104,16 +104,12 @@ def status_name(v):
     return _pb("health").HealthCheckResponse.ServingStatus.Name(v)
 
 
-# The valet.v1 services, in the order maitred registers them, each with a
-# method to probe it by.
-VALET_SERVICES = [("valet.v1.Files", "Stat"), ("valet.v1.Process", "List")]
-
-
-def served(ch, service, method):
-    """A valet.v1 service is served once it is merged: an empty request
-    answers anything but UNIMPLEMENTED then."""
+def served(ch, path):
+    """A valet.v1 service is served once it is merged: a call of path with
+    an empty request (refused for its arguments, changing nothing) answers
+    anything but UNIMPLEMENTED then."""
     import grpc
-    call = ch.unary_unary(f"/{service}/{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    call = ch.unary_unary(path, request_serializer=lambda b: b, response_deserializer=lambda b: b)
     try:
         call(b"", timeout=10)
     except grpc.RpcError as e:
@@ -121,8 +117,18 @@ def served(ch, service, method):
     return True
 
 
+def files_served(ch):
+    return served(ch, "/valet.v1.Files/Stat")
+
+
+# In the order maitred registers them (main.c), each with a call that
+# changes nothing.
+VALET_SERVICES = (("valet.v1.Files", "/valet.v1.Files/Stat"), ("valet.v1.Process", "/valet.v1.Process/List"),
+                  ("valet.v1.Snapshot", "/valet.v1.Snapshot/Restored"))
+
+
 def expected_services(ch):
-    return ["vm_tools.Maitred"] + [s for s, m in VALET_SERVICES if served(ch, s, m)] + STD_SERVICES
+    return ["vm_tools.Maitred"] + [name for name, probe in VALET_SERVICES if served(ch, probe)] + STD_SERVICES
 
 
 def pool_from(blobs):
@@ -201,6 +207,12 @@ def _battery(version):
         call, req_cls = dynamic_unary(ch, pool, "valet.v1.Files", "Stat")
         info = call(req_cls(path=m.dir), timeout=10)
         assert (info.path, info.type, info.mode) == (m.dir, 2, 0o755), info  # DIRECTORY
+
+    if "valet.v1.Snapshot" in want:
+        (r,) = reflect(ch, [req(version, file_containing_symbol="valet.v1.Snapshot.Thaw")], version)
+        pool = pool_from(r.file_descriptor_response.file_descriptor_proto)
+        call, req_cls = dynamic_unary(ch, pool, "valet.v1.Snapshot", "Thaw")
+        assert list(call(req_cls(), timeout=10).thawed) == []  # nothing frozen
 
     # file_by_filename: the file first, then its imports.
     from google.protobuf import descriptor_pb2

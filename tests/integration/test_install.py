@@ -114,11 +114,15 @@ def test_bash_completions():
                                                    "set-time", "set-timezone", "set-dns", "kernel-version",
                                                    "space", "resize", "resize-status", "resize-bounds",
                                                    "suspend-prep", "network-changed", "cp", "stat", "ls",
-                                                   "mkdir", "rm", "mv", "exec", "attach", "ps", "kill"}
+                                                   "mkdir", "rm", "mv", "exec", "attach", "ps", "kill",
+                                                   "freeze", "thaw", "restored"}
     assert complete("maitctl", "maitctl --cid 3 attach --fr") == ["--from-start"]
     assert "--kill-on-disconnect" in complete("maitctl", "maitctl --cid 3 exec --")
     assert complete("maitctl", "maitctl --cid 3 kill -s SIGKI") == ["SIGKILL"]
     assert complete("maitctl", "maitctl --cid 3 set-time --n") == ["--now"]
+    assert complete("maitctl", "maitctl --cid 3 freeze --t") == ["--timeout"]
+    assert complete("maitctl", "maitctl --cid 3 restored --time k") == ["keep"]
+    assert complete("maitctl", "maitctl --cid 3 restored --gen") == ["--generation"]
     assert "--mkfs-if-needed" in complete("maitctl", "maitctl --cid 3 mount a b c --")
     assert "--wait" in complete("maitctl", "maitctl --cid 3 launch --")
     assert complete("maitctl", "maitctl --addr hv") == ["hvsock:"]

@@ -100,7 +100,8 @@ def build_initramfs(build, kdir, out, test_jobs=False):
 
 
 class VM:
-    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120, mem=256, extra_disks=()):
+    def __init__(self, build, workdir, kdir, initrd, cmdline="", disk=None, timeout=120, mem=256, extra_disks=(),
+                 incoming=None):
         self.workdir = workdir
         self.console = os.path.join(workdir, "console.log")
         self.monitor_path = os.path.join(workdir, "monitor.sock")
@@ -125,6 +126,10 @@ class VM:
             cmd += ["-drive", f"file={disk},if=none,format=raw,id=d0", "-device", "virtio-blk-pci,drive=d0"]
         for i, extra in enumerate(extra_disks, 1):  # /dev/vdb, ...
             cmd += ["-drive", f"file={extra},if=none,format=raw,id=d{i}", "-device", f"virtio-blk-pci,drive=d{i}"]
+        if incoming:
+            # A clone: the same machine, its state read from a file that a
+            # migrate "exec:cat > FILE" wrote (the guest resumes from it).
+            cmd += ["-incoming", f"exec:cat {incoming}"]
         self.started = time.monotonic()
         # timeout(1) leads a process group of its own with QEMU in it: close()
         # kills that group, so QEMU never outlives the harness.
@@ -219,6 +224,21 @@ class VM:
             buf += chunk
         s.close()
         return buf.decode(errors="replace").split("\r\n", 1)[-1]
+
+    def save(self, path, timeout=60):
+        """Saves the running guest to path (migrate to a file), as a VMM
+        snapshot does; the guest stays paused here. Returns the seconds it
+        took."""
+        start = time.monotonic()
+        self.monitor(f'migrate "exec:cat > {path}"')
+        deadline = start + timeout
+        while True:
+            out = self.monitor("info migrate")
+            if re.search(r"Migration status: completed", out):
+                return time.monotonic() - start
+            if re.search(r"Migration status: (failed|cancelled)", out) or time.monotonic() > deadline:
+                raise AssertionError("migrate to a file did not complete:\n" + out)
+            time.sleep(0.05)
 
     def forwarded_ports(self):
         """guest port -> host port, from the monitor's `info usernet`."""

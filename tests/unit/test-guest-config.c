@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "vmtools/guest-config.h"
+#include "agent/guest-config.h"
 #include "test.h"
 
 static bool zone_ok(const char *z)

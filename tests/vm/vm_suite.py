@@ -20,6 +20,7 @@ import time
 import files_vm
 import later_rpcs_vm
 import process_cli_vm
+import snapshot_vm
 import valet
 import vm
 
@@ -489,7 +490,7 @@ STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure
          "files_maitctl_cp_round_trip process_maitctl_reattach "
          "respawn_throttled pid1_rss shutdown_power_off files_on_disk_after_power_off "
          "power_off_on_ctrl-alt-del power_off_on_term "
-         "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split()
+         "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split() + snapshot_vm.STEPS
 
 
 def power_off_during_boot_jobs(s):
@@ -532,13 +533,15 @@ def run(build, tally, pattern):
     valet.configure(build)
     s = Scenario(build, tally, pattern)
     try:
-        later = ("power_off_", "unrecoverable_")
+        later = ("power_off_", "unrecoverable_", "snapshot_")
         if not pattern or any(pattern in f"vm/{n}" for n in STEPS if not n.startswith(later)):
             boot_a(s)
         for how in ("ctrl-alt-del", "TERM", "PWR"):
             s.step(f"power_off_on_{how.lower()}", power_off_by, s, how)
         s.step("power_off_during_boot_jobs", power_off_during_boot_jobs, s)
         s.step("unrecoverable_error_powers_off", unrecoverable_error_powers_off, s)
+        # valet.v1.Snapshot: boot S and two clones of it (snapshot_vm.py).
+        snapshot_vm.boot_s(s)
     finally:
         valet.cleanup()
         if s.timings:
