@@ -190,10 +190,11 @@ def thaw() -> Op:
     return Op(SNAPSHOT["Thaw"], empty_pb2.Empty(), lambda r: list(r.thawed))
 
 
-def restored(time: Optional[cv.TimeLike], entropy: Optional[bytes], network: Optional[Network],
+def restored(time: Union[cv.TimeLike, None, bool], entropy: Optional[bytes], network: Optional[Network],
              generation: str) -> Op:
     req = snapshot_pb2.RestoredRequest(entropy=os.urandom(64) if entropy is None else entropy, generation=generation)
-    cv.timestamp(now() if time is None else time, req.time)
+    if time is not False:  # False: the clock is left alone
+        cv.timestamp(now() if time is None or time is True else time, req.time)
     if network is not None:
         req.network.CopyFrom(network.message())
     return Op(SNAPSHOT["Restored"], req,

@@ -16,7 +16,7 @@ from ._methods import CHANNEL_OPTIONS, FILES, PROCESS, TUNNEL, Stubs
 from ._ops import Network
 from ._proto import files_pb2, process_pb2, tunnel_pb2
 from .address import Address, parse_address
-from .errors import DeadlineExceeded, Error, InvalidArgument, ProtocolError
+from .errors import DeadlineExceeded, Error, FailedPrecondition, InvalidArgument, NotFound, ProtocolError
 from .files import AtomicFile, Dest, Guarded, Progress, ReadSink, Source, TreeWriter, tree_requests, write_requests
 from .process import Collector, InputSource, check_result, deadline_error, input_chunks, seen
 from .types import (Exited, FileInfo, KernelVersion, LaunchResult, Output, ProcessInfo, ResizeProgress, ResizeStatus,
@@ -249,7 +249,7 @@ class AsyncGuest(GuestCore):
         """Guest.thaw."""
         return await self._op(ops.thaw(), timeout)
 
-    async def restored(self, *, time: Optional[cv.TimeLike] = None, entropy: Optional[bytes] = None,
+    async def restored(self, *, time: Union[cv.TimeLike, None, bool] = None, entropy: Optional[bytes] = None,
                        network: Optional[Network] = None, generation: str = "",
                        timeout: Timeout = DEFAULT) -> Restored:
         """Guest.restored."""
@@ -356,7 +356,10 @@ class AsyncProcess:
 
     async def close_stdin(self) -> None:
         """Process.close_stdin."""
-        await self._guest._op(ops.send_input(self.id, eof=True))
+        try:
+            await self._guest._op(ops.send_input(self.id, eof=True))
+        except (FailedPrecondition, NotFound):
+            pass
 
     async def signal(self, sig: int = _signal.SIGTERM, *, group: bool = False) -> None:
         """Process.signal."""

@@ -244,11 +244,11 @@ class Guest(GuestCore):
         """Thaws what ``freeze()`` froze; returns the mount points thawed."""
         return self._op(ops.thaw(), timeout)
 
-    def restored(self, *, time: Optional[cv.TimeLike] = None, entropy: Optional[bytes] = None,
+    def restored(self, *, time: Union[cv.TimeLike, None, bool] = None, entropy: Optional[bytes] = None,
                  network: Optional[Network] = None, generation: str = "",
                  timeout: Timeout = DEFAULT) -> Restored:
         """Tells the guest it was just restored from a snapshot: steps its
-        clock to ``time`` (now by default), reseeds its random generator
+        clock to ``time`` (now by default; ``False`` leaves it alone), reseeds its random generator
         with ``entropy`` (64 fresh random bytes by default; at least 32),
         applies ``network`` and records ``generation``. Returns the clock
         step and the previous generation."""

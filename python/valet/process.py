@@ -12,7 +12,7 @@ from . import _convert as cv
 from . import _ops as ops
 from ._methods import PROCESS
 from ._proto import process_pb2
-from .errors import DeadlineExceeded, Error, ProcessError, ProtocolError
+from .errors import DeadlineExceeded, Error, FailedPrecondition, NotFound, ProcessError, ProtocolError
 from .types import Exited, Output, Result, Started, Stream
 
 if TYPE_CHECKING:
@@ -209,8 +209,14 @@ class Process:
             self._guest._op(ops.send_input(self.id, chunk))
 
     def close_stdin(self) -> None:
-        """Ends the process's input (EOF)."""
-        self._guest._op(ops.send_input(self.id, eof=True))
+        """Ends the process's input (EOF). A process that has already ended
+        needs no EOF: its stdin is gone with it (the guest answers that it
+        has exited, or has forgotten it once its end was seen), and this
+        returns quietly then."""
+        try:
+            self._guest._op(ops.send_input(self.id, eof=True))
+        except (FailedPrecondition, NotFound):
+            pass
 
     def signal(self, sig: int = _signal.SIGTERM, *, group: bool = False) -> None:
         """Sends a signal (a number or ``signal.SIGINT``...) to the process,

@@ -400,7 +400,9 @@ def test_async_forward():
 @contextlib.contextmanager
 def snapshot_maitred():
     """maitred in a mount namespace of its own with a loop-device ext4
-    mounted at BASE/disk, Freeze limited to BASE: yields (maitred, BASE)."""
+    mounted at BASE/disk, Freeze limited to BASE, without CAP_SYS_TIME (a
+    Restored with a time must not step this machine's clock): yields
+    (maitred, BASE)."""
     base = tmpdir()
     os.chmod(base, 0o755)
     img = os.path.join(tmpdir(), "disk.img")
@@ -412,7 +414,8 @@ def snapshot_maitred():
     try:
         m = sdk.maitred(["--freeze-below", base],
                         wrap=["unshare", "--mount", "--propagation", "private", "sh", "-ec",
-                              f"mkdir -p {base}/disk && mount {dev} {base}/disk\nexec \"$0\" \"$@\""])
+                              f"mkdir -p {base}/disk && mount {dev} {base}/disk\n"
+                              "exec setpriv --bounding-set=-sys_time --inh-caps=-sys_time \"$0\" \"$@\""])
         yield m, base
         assert m.stop() == 0
     finally:
@@ -436,9 +439,13 @@ def test_freeze_as_a_context_manager_thaw_and_restored():
         raises(v.AlreadyExists, g.freeze)
         assert f.thaw() == [f"{base}/disk"] and f.thaw() == [f"{base}/disk"]
         # Restored: the generation is recorded and given back next time.
-        r = g.restored(generation="gen-1", time=time.time())
-        assert abs(r.clock_step.total_seconds()) < 5, r
-        assert g.restored(generation="gen-2").previous_generation == "gen-1"
+        # The time travels as a Timestamp: this maitred may not set the
+        # clock, so the step is refused (and the generation not recorded).
+        e = raises(v.PermissionDenied, g.restored, generation="gen-0", time=time.time())
+        assert "could not set the clock" in str(e), str(e)
+        r = g.restored(generation="gen-1", time=False)
+        assert r.clock_step.total_seconds() == 0 and r.previous_generation == "", r
+        assert g.restored(generation="gen-2", time=False).previous_generation == "gen-1"
         e = raises(v.InvalidArgument, g.restored, entropy=b"short")
         assert "entropy" in str(e), str(e)
 
@@ -455,6 +462,6 @@ def test_async_freeze_and_restored():
                 assert frozen.thawed == [f"{base}/disk"]
                 f = await g.freeze()
                 assert f.filesystems == [f"{base}/disk"] and await g.thaw() == [f"{base}/disk"]
-                await g.restored(generation="a")
-                assert (await g.restored(generation="b")).previous_generation == "a"
+                await g.restored(generation="a", time=False)
+                assert (await g.restored(generation="b", time=False)).previous_generation == "a"
         asyncio.run(main())
