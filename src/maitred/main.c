@@ -24,6 +24,7 @@
 #include "init/power-off.h"
 #include "init/sysinit.h"
 #include "files-service/service.h"
+#include "tunnel-service/service.h"
 #include "vmtools/vmtools.h"
 #include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
@@ -246,6 +247,7 @@ static int run(int argc, char **argv)
 	struct agent m = { 0 };
 	struct vmtools vmtools;
 	struct files_service files;
+	struct tunnel_service tunnel;
 	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
@@ -302,6 +304,9 @@ static int run(int argc, char **argv)
 	r = files_service_register(&m, &files);
 	if (r < 0)
 		return setup_failed(r, "register valet.v1.Files");
+	r = tunnel_service_register(&m, &tunnel);
+	if (r < 0)
+		return setup_failed(r, "register valet.v1.Tunnel");
 	r = grpcstd_register(&m, &grpcstd);
 	if (r < 0)
 		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
@@ -324,6 +329,7 @@ static int run(int argc, char **argv)
 	/* The supervisor (freed after this) holds the waits' exit watches. */
 	vmtools_free(&vmtools);
 	files_service_free(&files);
+	tunnel_service_free(&tunnel);
 	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {

@@ -6,6 +6,7 @@
  * tests/integration/test_grpc_std.py. */
 #include "agent/agent.h"
 #include "files-service/service.h"
+#include "tunnel-service/service.h"
 #include "grpc-std/descriptor-set.h"
 #include "grpc-std/grpc-std.h"
 #include "grpc-std/served.h"
@@ -35,12 +36,14 @@ TEST(every_registered_method_is_in_the_reflection_index)
 	struct agent a = { 0 };
 	struct vmtools v;
 	struct files_service f;
+	struct tunnel_service tu;
 	struct grpcstd g;
 	unsigned n = 0, outside = 0;
 
 	/* Every service maitred registers (main.c). */
 	CHECK_EQ(vmtools_register(&a, &v), 0);
 	CHECK_EQ(files_service_register(&a, &f), 0);
+	CHECK_EQ(tunnel_service_register(&a, &tu), 0);
 	CHECK_EQ(grpcstd_register(&a, &g), 0);
 	for (const struct rpc_service *t = a.services; t; t = t->next)
 		for (size_t i = 0; i < t->n_methods; i++) {
@@ -59,11 +62,12 @@ TEST(every_registered_method_is_in_the_reflection_index)
 			n++;
 		}
 	/* 19 of vm_tools.Maitred (3 not in guest.proto), 9 of valet.v1.Files,
-	 * 3 of health, 2 of reflection. */
-	CHECK_EQ(n, 30);
+	 * 1 of valet.v1.Tunnel, 3 of health, 2 of reflection. */
+	CHECK_EQ(n, 31);
 	CHECK_EQ(outside, 3);
 	grpcstd_free(&g);
 	files_service_free(&f);
+	tunnel_service_free(&tu);
 	vmtools_free(&v);
 }
 
