@@ -245,6 +245,11 @@ bool loop_is_running(const struct loop *l)
 	return l->running;
 }
 
+bool loop_is_dispatching(const struct loop *l)
+{
+	return l->dispatching;
+}
+
 int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata, struct loop_io **ret)
 {
 	struct loop_io *io = calloc(1, sizeof(*io));

@@ -78,6 +78,10 @@ DEFINE_FREEP(struct loop, loop_free)
 int loop_run(struct loop *l);
 void loop_exit(struct loop *l, int code);
 bool loop_is_running(const struct loop *l);
+/* True while a round's callbacks run (after loop_exit() too, until the
+ * round ends): an owner that must not free memory a caller up the stack
+ * still uses defers the free then. */
+bool loop_is_dispatching(const struct loop *l);
 
 int loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn, void *userdata, struct loop_io **ret);
 int loop_io_set_events(struct loop_io *io, uint32_t events);

@@ -43,7 +43,17 @@ struct rpc_client_session {
 	struct rpc_client_call *calls;
 	unsigned pending;
 	bool writable_due, conn_window_raised;
+	/* Output was queued outside feed/pull (a call made, a message sent):
+	 * whoever binds the session to a socket writes it. */
+	void (*notify)(void *userdata);
+	void *notify_userdata;
 };
+
+static void session_notify(struct rpc_client_session *s)
+{
+	if (s->notify)
+		s->notify(s->notify_userdata);
+}
 
 static void call_unlink(struct rpc_client_call *c)
 {
@@ -378,6 +388,7 @@ static int call_submit(struct rpc_client_session *s, struct rpc_client_call *c, 
 	c->id = id;
 	LIST_PREPEND(s->calls, c);
 	s->pending++;
+	session_notify(s);
 	return 0;
 }
 
@@ -467,6 +478,7 @@ int rpc_client_call_send(struct rpc_client_call *c, const ProtobufCMessage *msg)
 	if (r < 0)
 		return r;
 	stream_resume(c);
+	session_notify(c->session);
 	if (c->out.bytes < RPC_SEND_HIGH_WATER)
 		return 0;
 	c->want_writable = true;
@@ -479,17 +491,26 @@ int rpc_client_call_close_send(struct rpc_client_call *c)
 		return -EPIPE;
 	c->closing = true;
 	stream_resume(c);
+	session_notify(c->session);
 	return 0;
 }
 
 void rpc_client_call_cancel(struct rpc_client_call *c)
 {
+	struct rpc_client_session *s = c->session;
 	int32_t id = c->id;
 
 	if (c->done)
 		return;
 	call_finish(c, RPC_CANCELLED, "cancelled", NULL, 0);
-	(void)nghttp2_submit_rst_stream(c->session->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+	(void)nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+	session_notify(s);
+}
+
+void rpc_client_session_set_notify(struct rpc_client_session *s, void (*notify)(void *userdata), void *userdata)
+{
+	s->notify = notify;
+	s->notify_userdata = userdata;
 }
 
 int rpc_client_session_feed(struct rpc_client_session *s, const uint8_t *data, size_t len)

@@ -63,5 +63,9 @@ uint64_t rpc_client_session_next_deadline(struct rpc_client_session *s);
 void rpc_client_session_expire(struct rpc_client_session *s, uint64_t now);
 /* Fails every pending call with code/message (e.g. the socket died). */
 void rpc_client_session_abort(struct rpc_client_session *s, int code, const char *message);
+/* notify runs when output was queued outside feed() and pull(): a call
+ * made, a message sent, a half-close, a cancel (rpc/channel.c writes it
+ * then). It may run from inside the caller's call: it must only schedule. */
+void rpc_client_session_set_notify(struct rpc_client_session *s, void (*notify)(void *userdata), void *userdata);
 /* Ends the connection once the pending calls are done (GOAWAY). */
 void rpc_client_session_shutdown(struct rpc_client_session *s);
