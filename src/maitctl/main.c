@@ -27,6 +27,7 @@ static const struct maitctl_command *const commands[] = {
 	&maitctl_cmd_mkdir,
 	&maitctl_cmd_rm,
 	&maitctl_cmd_mv,
+	&maitctl_cmd_forward,
 };
 
 static void usage(FILE *f)

@@ -55,6 +55,7 @@ extern const struct maitctl_command maitctl_cmd_ls;
 extern const struct maitctl_command maitctl_cmd_mkdir;
 extern const struct maitctl_command maitctl_cmd_rm;
 extern const struct maitctl_command maitctl_cmd_mv;
+extern const struct maitctl_command maitctl_cmd_forward;
 
 /* For subcommands without arguments: handles --help (usage text help) and
  * strays. Returns -1 to go on, else the exit code. */
