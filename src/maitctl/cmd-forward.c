@@ -19,6 +19,7 @@
 #include "base/escape.h"
 #include "base/parse.h"
 #include "forward.h"
+#include "net/sock.h"
 #include "rpc/status.h"
 
 static const char help[] =
@@ -216,10 +217,15 @@ static int forward(struct fwd *f, int n, char **specs)
 	r = loop_add_signal(f->loop, SIGINT, on_signal, f);
 	if (r >= 0)
 		r = loop_add_signal(f->loop, SIGTERM, on_signal, f);
-	if (r >= 0)
-		r = rpc_channel_open(f->loop, &f->ctl->addr, f->ctl->timeout_usec, on_closed, f, &f->ch);
 	if (r < 0)
 		goto fail;
+	r = rpc_channel_open(f->loop, &f->ctl->addr, f->ctl->timeout_usec, on_closed, f, &f->ch);
+	if (r < 0) {
+		char a[128];
+		fprintf(stderr, "maitctl forward: cannot connect to %s: %s\n",
+			addr_format(&f->ctl->addr, a, sizeof(a)), sock_connect_strerror(&f->ctl->addr, r));
+		return MAITCTL_EXIT_RPC_ERROR;
+	}
 	print_listening(f);
 	(void)loop_run(f->loop);
 	return f->exit_code;
