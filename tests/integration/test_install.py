@@ -114,7 +114,7 @@ def test_bash_completions():
                                                    "set-time", "set-timezone", "set-dns", "kernel-version",
                                                    "space", "resize", "resize-status", "resize-bounds",
                                                    "suspend-prep", "network-changed", "cp", "stat", "ls",
-                                                   "mkdir", "rm", "mv"}
+                                                   "mkdir", "rm", "mv", "forward"}
     assert complete("maitctl", "maitctl --cid 3 set-time --n") == ["--now"]
     assert "--mkfs-if-needed" in complete("maitctl", "maitctl --cid 3 mount a b c --")
     assert "--wait" in complete("maitctl", "maitctl --cid 3 launch --")
@@ -123,6 +123,8 @@ def test_bash_completions():
     assert complete("maitctl", "maitctl --cid 3 cp --sh") == ["--sha256"]
     assert complete("maitctl", "maitctl --cid 3 cp :/gu") == []  # guest paths would take a call
     assert complete("maitctl", "maitctl --cid 3 ls --de") == ["--depth"]
+    assert complete("maitctl", "maitctl --cid 3 forward un") == ["unix:"]
+    assert complete("maitctl", "maitctl --cid 3 forward unix:/x=/r") == []  # the guest's side takes a call
     assert complete("vsh", "vsh --us") == ["--user="]
     assert complete("vsh", "vsh --cid=3 -- ls -") == []  # the remote command's words are not ours
 

@@ -18,6 +18,7 @@ import threading
 import time
 
 import files_vm
+import tunnel_vm
 import later_rpcs_vm
 import valet
 import vm
@@ -434,6 +435,8 @@ def boot_a(s):
         s.step("files_tree_round_trip", files_vm.tree_round_trip, s, files, v)
         s.step("files_stat_list_mkdir_move_remove", files_vm.metadata_calls, s, files, v)
         s.step("files_maitctl_cp_round_trip", files_vm.maitctl_cp, s, files, v)
+        # valet.v1.Tunnel (tunnel_vm.py).
+        s.step("tunnel_forward_http", tunnel_vm.forward_http, v)
         if respawning:
             s.step("respawn_throttled", a_respawn_throttled, v)
         s.step("pid1_rss", a_measure_rss, s, v)
@@ -483,7 +486,7 @@ STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure
          "later_kernel_space_refused later_set_time later_set_timezone later_resolv_config "
          "later_suspend_network_changed later_resize_filesystem later_mount_create_chmod_mkfs "
          "files_write_read_64mib files_tree_round_trip files_stat_list_mkdir_move_remove "
-         "files_maitctl_cp_round_trip "
+         "files_maitctl_cp_round_trip tunnel_forward_http "
          "respawn_throttled pid1_rss shutdown_power_off files_on_disk_after_power_off "
          "power_off_on_ctrl-alt-del power_off_on_term "
          "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split()
