@@ -25,6 +25,9 @@ def forward_http(v):
     # own, killed by number at the end).
     pid = int(vm_suite.gsh(v, f"busybox httpd -f -p 127.0.0.1:{PORT} -h {WWW} </dev/null >/dev/null 2>&1 & "
                               "echo $!").strip())
+    # Listening (state 0A on :1F90) before the host connects.
+    vm_suite.gsh(v, f"for i in $(seq 100); do grep -q ':{PORT:04X} 00000000:0000 0A' /proc/net/tcp && exit 0; "
+                    "sleep 0.1; done; exit 1")
     fw = valet.track(subprocess.Popen([valet.binary("maitctl"), "--addr", v.maitred_addr(), "forward",
                                        f"0={PORT}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       env=valet.sanitizer_env()))
