@@ -34,7 +34,7 @@ static void usage(FILE *f)
 {
 	fputs("Usage: maitctl [--addr ADDR | --cid N] [--timeout SECONDS] [--json] COMMAND [ARGS...]\n"
 	      "\n"
-	      "Calls vm_tools.Maitred and valet.v1.Files in a guest.\n"
+	      "Calls vm_tools.Maitred, valet.v1.Files and valet.v1.Tunnel in a guest.\n"
 	      "\n"
 	      "  --addr ADDR        the guest's maitred: " ADDR_SYNTAX "\n"
 	      "  --cid N            shorthand for --addr vsock:N:8888\n"

@@ -8,7 +8,8 @@ client grpc-reflection-js and gRPC's grpc-health-check. A method is called
 purely from what reflection returned (its descriptors, no .proto file).
 
 Expected services: vm_tools.Maitred, health, both reflections, and
-valet.v1.Files when this build serves it (probed with a Stat)."""
+valet.v1.Files and valet.v1.Tunnel when this build serves them (probed with a
+Stat and with a Connect without messages)."""
 import importlib.util
 import json
 import os
@@ -115,8 +116,22 @@ def files_served(ch):
     return True
 
 
+def tunnel_served(ch):
+    """valet.v1.Tunnel likewise: a Connect without any message ends OK
+    (a bidirectional call) when it is served."""
+    import grpc
+    connect = ch.stream_stream("/valet.v1.Tunnel/Connect", request_serializer=lambda b: b,
+                               response_deserializer=lambda b: b)
+    try:
+        list(connect(iter([]), timeout=10))
+    except grpc.RpcError as e:
+        return e.code() != grpc.StatusCode.UNIMPLEMENTED
+    return True
+
+
 def expected_services(ch):
-    return ["vm_tools.Maitred"] + (["valet.v1.Files"] if files_served(ch) else []) + STD_SERVICES
+    return ["vm_tools.Maitred"] + (["valet.v1.Files"] if files_served(ch) else []) + \
+        (["valet.v1.Tunnel"] if tunnel_served(ch) else []) + STD_SERVICES
 
 
 def pool_from(blobs):
