@@ -115,7 +115,7 @@ def test_tunnel_half_close_by_the_service():
     assert t.next().connected
     assert t.next().data == b"banner"
     assert t.next().eof
-    assert ready.is_set()
+    assert ready.wait(10)
     t.send(b"sent after the service's eof")
     t.send(b", in two messages")
     t.eof()
