@@ -435,3 +435,35 @@ def test_tunnel_target_that_never_answers():
     assert 1.5 < time.monotonic() - start < 10
     valet.wait_until(lambda: m.socket_count() == 2, 10, what="the connect to be given up")
     m.stop()
+
+
+def test_tunnel_data_sent_while_connecting_small_then_window_sized():
+    """The client sends before maitred is connected (its receiver not set
+    yet): a small message, then one that fits the stream's 16 KiB window
+    but not what is left of it. Delivered in full once connected (the rpc
+    core admits such a message instead of waiting for a window update
+    that never comes)."""
+    m, ch, stub = _setup()
+    slow = socket.socket()
+    slow.bind(("127.0.0.1", 0))
+    slow.listen(0)
+    port = slow.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))  # fills the accept queue: SYNs are dropped
+    time.sleep(0.2)
+    small, big = b"s" * 100, _random(16 * 1024 - 14, 9)
+    t = Tunnel(stub, target(port))
+    t.send(small)
+    t.send(big)
+    t.eof()
+    time.sleep(0.5)
+    slow.accept()[0].close()  # the queue empties; the tunnel's SYN is retried within seconds
+    slow.settimeout(30)
+    c, _ = slow.accept()
+    c.settimeout(30)
+    got = read_all(c)
+    c.close()
+    t.close()
+    assert got == small + big, (len(got), len(small + big))
+    assert t.rest() == (b"", ["connected", "eof"], "OK", ""), "the call did not end"
+    filler.close()
+    m.stop()
