@@ -88,6 +88,7 @@ bench:
 	$(PY) bench/hvsock_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/files_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/tunnel_bench.py --build $(BUILD_STATIC)
+	$(PY) bench/sdk_bench.py --build $(BUILD_STATIC)
 	$(MAKE) build
 	$(PY) bench/grpc_bench.py --build $(BUILD_STATIC) --peer-build $(BUILD)
 	$(PY) bench/vm_boot_bench.py --build $(BUILD_STATIC)

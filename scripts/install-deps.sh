@@ -32,8 +32,9 @@ build=(
 	gcc make meson ninja-build pkg-config python3 binutils
 	libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev zlib1g-dev
 )
-# The Python side of the tests and of the VM harness: protos, grpcio.
-python_grpc=(protobuf-compiler python3-grpcio python3-protobuf)
+# The Python side of the tests and of the VM harness: protos, grpcio; the
+# SDK (python/) installs with setuptools into a venv (test_sdk_package).
+python_grpc=(protobuf-compiler python3-grpcio python3-protobuf python3-setuptools python3-venv python3-pip)
 check=(
 	"${python_grpc[@]}"
 	iproute2 util-linux procps tmux e2fsprogs tzdata

@@ -342,7 +342,8 @@ def main():
         sys.path.insert(0, os.path.join(HERE, "vm"))
         import vm_suite
         import systemd_suite
-        for suite in (vm_suite, systemd_suite):
+        import sdk_vm
+        for suite in (vm_suite, systemd_suite, sdk_vm):
             try:
                 suite.run(os.path.abspath(args.vm), tally, args.pattern)
             except Exception:

@@ -43,18 +43,24 @@ int fsvc_send(int fd, enum fsvc_frame_kind kind, const void *a, size_t alen, con
 	}
 }
 
-int fsvc_send_message(int fd, enum fsvc_frame_kind kind, const ProtobufCMessage *m)
+int fsvc_send_headed_message(int fd, enum fsvc_frame_kind kind, const void *head, size_t head_len,
+			     const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = NULL;
 
-	if (len + 1 > FSVC_FRAME_MAX)
+	if (1 + head_len + len > FSVC_FRAME_MAX)
 		return -E2BIG;
 	buf = malloc(len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
 	protobuf_c_message_pack(m, buf);
-	return fsvc_send(fd, kind, buf, len, NULL, 0);
+	return head_len ? fsvc_send(fd, kind, head, head_len, buf, len) : fsvc_send(fd, kind, buf, len, NULL, 0);
+}
+
+int fsvc_send_message(int fd, enum fsvc_frame_kind kind, const ProtobufCMessage *m)
+{
+	return fsvc_send_headed_message(fd, kind, NULL, 0, m);
 }
 
 size_t fsvc_bytes_field_head(uint8_t out[FSVC_FIELD_HEAD_MAX], unsigned field, size_t len)

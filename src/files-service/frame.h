@@ -12,7 +12,9 @@
  * Worker -> maitred: MSG (an encoded response message, passed on to the
  * client as it is), then DONE or ERROR (a status code and its message),
  * whose payloads start with a byte saying whether the worker can take
- * another JOB (pool.h). A worker that goes away without either died.
+ * another JOB (pool.h); or REPLY, a call's one response and its OK end in
+ * one packet (DONE's head, then the encoded message): one send and one
+ * wake-up of maitred for a Stat, where MSG then DONE made two. A worker that goes away without either died.
  * maitred -> worker (Write, WriteTree): DATA, ENTRY (an encoded TreeEntry),
  * COMMIT (the client half-closed). The end of the socket without COMMIT
  * is an abort: the worker discards what it had written and exits. */
@@ -26,6 +28,7 @@ enum fsvc_frame_kind {
 	FSVC_JOB = 'J',
 	FSVC_MSG = 'M',
 	FSVC_DONE = 'D',
+	FSVC_REPLY = 'R',
 	FSVC_ERROR = 'E',
 	FSVC_DATA = 'd',
 	FSVC_ENTRY = 'e',
@@ -56,8 +59,11 @@ int fsvc_socketpair(int fds[2]);
  * and the two pieces, each may be empty. -errno (-EAGAIN when the
  * socket is full and non-blocking). */
 int fsvc_send(int fd, enum fsvc_frame_kind kind, const void *a, size_t alen, const void *b, size_t blen);
-/* An encoded message as one frame; -E2BIG above FSVC_FRAME_MAX. */
+/* An encoded message as one frame; -E2BIG above FSVC_FRAME_MAX. With a
+ * head (REPLY's), the head comes first. */
 int fsvc_send_message(int fd, enum fsvc_frame_kind kind, const ProtobufCMessage *m);
+int fsvc_send_headed_message(int fd, enum fsvc_frame_kind kind, const void *head, size_t head_len,
+			     const ProtobufCMessage *m);
 
 /* The head of a `bytes` field (its tag and length) as protobuf encodes
  * it: a data message is this head and the data, sent from the worker's

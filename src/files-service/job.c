@@ -137,6 +137,16 @@ static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 		if (r > 0)
 			j->send_blocked = true;
 		return true;
+	case FSVC_REPLY:
+		if (n < 1 + sizeof(*h))
+			break;
+		r = rpc_call_send_encoded(j->call, f + 1 + sizeof(*h), n - 1 - sizeof(*h));
+		if (r < 0) {
+			job_finish(j, RPC_INTERNAL, "could not send a response: %s", strerror(-r));
+			return false;
+		}
+		job_end(j, h->reusable && !j->worker_deaf, RPC_OK, NULL);
+		return false;
 	case FSVC_DONE:
 		if (n < 1 + sizeof(*h))
 			break;

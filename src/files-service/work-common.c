@@ -57,6 +57,13 @@ int fsvc_work_done(int fd)
 	return send_end(fd, FSVC_DONE, 0, NULL);
 }
 
+int fsvc_work_reply(int fd, const ProtobufCMessage *m)
+{
+	struct fsvc_end_head h = { .reusable = reusable && !acted };
+
+	return fsvc_send_headed_message(fd, FSVC_REPLY, &h, sizeof(h), m);
+}
+
 int fsvc_work_begin(int fd, const char *user, struct files_user *ret_user)
 {
 	struct files_err err = { 0 };

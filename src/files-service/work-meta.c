@@ -9,14 +9,14 @@
 
 #define MODE_MAX 07777
 
-/* Sends info as one FileInfo message. */
-static int send_info(int fd, const struct files_info *info)
+/* Sends info as one FileInfo message; the call's answer when last. */
+static int send_info(int fd, const struct files_info *info, bool last)
 {
 	Valet__V1__FileInfo m;
 	Google__Protobuf__Timestamp ts;
 
 	fsvc_info_to_pb(info, &m, &ts);
-	return fsvc_send_message(fd, FSVC_MSG, &m.base);
+	return last ? fsvc_work_reply(fd, &m.base) : fsvc_send_message(fd, FSVC_MSG, &m.base);
 }
 
 /* The answer of a call that ends with one FileInfo of path. */
@@ -28,9 +28,9 @@ static int answer_info(int fd, const char *path, bool follow)
 
 	if (r < 0)
 		return fsvc_work_fail(fd, r, &err);
-	r = send_info(fd, &info);
+	r = send_info(fd, &info, true);
 	files_info_clear(&info);
-	return r < 0 ? r : fsvc_work_done(fd);
+	return r;
 }
 
 int fsvc_work_stat(int fd, const Valet__V1__StatRequest *req)
@@ -47,7 +47,7 @@ int fsvc_work_stat(int fd, const Valet__V1__StatRequest *req)
 
 static int list_one(const struct files_info *info, void *userdata)
 {
-	return send_info(*(int *)userdata, info);
+	return send_info(*(int *)userdata, info, false);
 }
 
 int fsvc_work_list(int fd, const Valet__V1__ListRequest *req)
@@ -103,8 +103,7 @@ int fsvc_work_remove(int fd, const Valet__V1__RemoveRequest *req)
 	if (r < 0)
 		return fsvc_work_fail(fd, r, &err);
 	m.removed = removed;
-	r = fsvc_send_message(fd, FSVC_MSG, &m.base);
-	return r < 0 ? r : fsvc_work_done(fd);
+	return fsvc_work_reply(fd, &m.base);
 }
 
 int fsvc_work_move(int fd, const Valet__V1__MoveRequest *req)

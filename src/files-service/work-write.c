@@ -41,9 +41,9 @@ static int answer_write(int fd, const char *path, const struct stat *st, const u
 	m.info = &info_pb;
 	m.sha256.data = (uint8_t *)digest;
 	m.sha256.len = SHA256_DIGEST_SIZE;
-	r = fsvc_send_message(fd, FSVC_MSG, &m.base);
+	r = fsvc_work_reply(fd, &m.base);
 	files_info_clear(&info);
-	return r < 0 ? r : fsvc_work_done(fd);
+	return r;
 }
 
 int fsvc_work_write(int fd, const Valet__V1__WriteHeader *hdr)
@@ -113,14 +113,12 @@ static int tree_entry(int fd, struct files_tree_writer *w, const uint8_t *data, 
 static int answer_tree(int fd, const struct files_tree_summary *s)
 {
 	Valet__V1__TreeSummary m = VALET__V1__TREE_SUMMARY__INIT;
-	int r;
 
 	m.files = s->files;
 	m.directories = s->directories;
 	m.symlinks = s->symlinks;
 	m.bytes = s->bytes;
-	r = fsvc_send_message(fd, FSVC_MSG, &m.base);
-	return r < 0 ? r : fsvc_work_done(fd);
+	return fsvc_work_reply(fd, &m.base);
 }
 
 static int write_tree(int fd, struct files_tree_writer *w, uint8_t *buf)

@@ -21,6 +21,8 @@ int fsvc_work_begin(int fd, const char *user, struct files_user *ret_user);
 int fsvc_work_fail(int fd, int r, const struct files_err *err);
 int fsvc_work_fail_code(int fd, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int fsvc_work_done(int fd);
+/* A call's one response and its OK end, in one frame (REPLY). */
+int fsvc_work_reply(int fd, const ProtobufCMessage *m);
 /* Whether the worker may serve another call after this one: Write and
  * WriteTree say so once they have read the COMMIT (an error before it
  * leaves the client's frames unread in the socket). */

@@ -83,15 +83,45 @@ static int group_name(gid_t gid, char **ret)
 	return 0;
 }
 
+/* The names looked up last by this process, kept while /etc/passwd and
+ * /etc/group stay the same files, unchanged: a Files worker answers many
+ * Stats in its life, and two stat calls are cheaper than reading both
+ * files every time. */
+static struct names_cache kept;
+static struct stat kept_passwd, kept_group;
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static struct names_cache *kept_names(void)
+{
+	struct stat p = { 0 }, g = { 0 };
+
+	/* A file that cannot be seen is looked up (and fails) every time. */
+	if (stat("/etc/passwd", &p) < 0 || stat("/etc/group", &g) < 0 || !same_file(&p, &kept_passwd) ||
+	    !same_file(&g, &kept_group))
+		names_cache_clear(&kept);
+	kept_passwd = p;
+	kept_group = g;
+	return &kept;
+}
+
+void files_forget_names(void)
+{
+	names_cache_clear(&kept);
+}
+
 /* The names of uid and gid, copied into *owner and *group, through the
- * cache c (NULL: none). */
+ * cache c (NULL: the one this process keeps). */
 static int names(struct names_cache *c, uid_t uid, gid_t gid, char **owner, char **group)
 {
 	int r;
-	if (!c) {
-		r = owner_name(uid, owner);
-		return r < 0 ? r : group_name(gid, group);
-	}
+	if (!c)
+		c = kept_names();
 	if (!c->has_uid || c->uid != uid) {
 		free(c->owner);
 		c->has_uid = false;

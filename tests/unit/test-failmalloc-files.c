@@ -126,6 +126,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 {
 	char root[128];
 	snprintf(root, sizeof(root), "%s/r%lu", base, n);
+	files_forget_names();
 	failmalloc_arm(n);
 	int r = run(root);
 	*ret_count = failmalloc_disarm();
