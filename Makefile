@@ -87,6 +87,7 @@ bench:
 	$(PY) bench/vsh_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/hvsock_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/files_bench.py --build $(BUILD_STATIC)
+	$(PY) bench/tunnel_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/sdk_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/process_bench.py --build $(BUILD_STATIC)
 	$(PY) bench/process_exec_bench.py --build $(BUILD_STATIC)

@@ -34,13 +34,14 @@ static const struct maitctl_command *const commands[] = {
 	&maitctl_cmd_freeze,
 	&maitctl_cmd_thaw,
 	&maitctl_cmd_restored,
+	&maitctl_cmd_forward,
 };
 
 static void usage(FILE *f)
 {
 	fputs("Usage: maitctl [--addr ADDR | --cid N] [--timeout SECONDS] [--json] COMMAND [ARGS...]\n"
 	      "\n"
-	      "Calls vm_tools.Maitred, valet.v1.Files and valet.v1.Process in a guest.\n"
+	      "Calls vm_tools.Maitred and valet.v1's Files, Process, Snapshot and Tunnel in a guest.\n"
 	      "\n"
 	      "  --addr ADDR        the guest's maitred: " ADDR_SYNTAX "\n"
 	      "  --cid N            shorthand for --addr vsock:N:8888\n"

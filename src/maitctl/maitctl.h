@@ -63,6 +63,7 @@ extern const struct maitctl_command maitctl_cmd_kill;
 extern const struct maitctl_command maitctl_cmd_freeze;
 extern const struct maitctl_command maitctl_cmd_thaw;
 extern const struct maitctl_command maitctl_cmd_restored;
+extern const struct maitctl_command maitctl_cmd_forward;
 
 /* For subcommands without arguments: handles --help (usage text help) and
  * strays. Returns -1 to go on, else the exit code. */

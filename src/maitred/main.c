@@ -26,6 +26,7 @@
 #include "files-service/service.h"
 #include "process-service/service.h"
 #include "snapshot-service/service.h"
+#include "tunnel-service/service.h"
 #include "vmtools/vmtools.h"
 #include "grpc-std/grpc-std.h"
 #include "agent/agent.h"
@@ -250,6 +251,7 @@ static int run(int argc, char **argv)
 	struct files_service files;
 	struct process_service processes;
 	struct snapshot_service snapshot;
+	struct tunnel_service tunnel;
 	struct grpcstd grpcstd;
 	_cleanup_(loop_freep) struct loop *loop = NULL;
 	_cleanup_(rpc_server_freep) struct rpc_server *server = NULL;
@@ -312,6 +314,9 @@ static int run(int argc, char **argv)
 	r = snapshot_service_register(&m, &snapshot);
 	if (r < 0)
 		return setup_failed(r, "register valet.v1.Snapshot");
+	r = tunnel_service_register(&m, &tunnel);
+	if (r < 0)
+		return setup_failed(r, "register valet.v1.Tunnel");
 	r = grpcstd_register(&m, &grpcstd);
 	if (r < 0)
 		return setup_failed(r, "register grpc.health.v1 and grpc.reflection");
@@ -336,6 +341,7 @@ static int run(int argc, char **argv)
 	files_service_free(&files);
 	process_service_free(&processes);
 	snapshot_service_free(&snapshot);
+	tunnel_service_free(&tunnel);
 	grpcstd_free(&grpcstd);
 	maitred_agent_free(&m);
 	if (r < 0) {

@@ -30,6 +30,10 @@ struct rpc_client_call {
 	bool closing, deferred, want_writable, writable_due;
 	/* body.data[body_off..] is not delivered yet. */
 	size_t body_off;
+	/* rpc_client_call_pause_receiving(): the response bytes received
+	 * since, whose stream window is given back on resume. */
+	bool paused;
+	size_t unconsumed;
 	struct rpc_client_call *prev, *next;
 };
 
@@ -239,6 +243,14 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, 
 {
 	struct rpc_client_call *c = nghttp2_session_get_stream_user_data(h2, stream_id);
 
+	/* Windows are given back by hand (a paused streaming call keeps its
+	 * stream's): the connection's at once, the stream's now or at the
+	 * resume. */
+	(void)nghttp2_session_consume_connection(h2, len);
+	if (c && !c->done && c->paused)
+		c->unconsumed += len;
+	else
+		(void)nghttp2_session_consume_stream(h2, stream_id, len);
 	if (!c || c->done)
 		return 0;
 	if (c->ops)
@@ -307,6 +319,8 @@ int rpc_client_session_new(struct rpc_client_session **ret)
 {
 	_cleanup_(callbacks_freep) nghttp2_session_callbacks *cbs = NULL;
 	_cleanup_(rpc_client_session_freep) struct rpc_client_session *s = calloc(1, sizeof(*s));
+	nghttp2_option *opt;
+	int r;
 
 	if (!s)
 		return -ENOMEM;
@@ -317,7 +331,12 @@ int rpc_client_session_new(struct rpc_client_session **ret)
 	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-	if (nghttp2_session_client_new(&s->h2, cbs, s) != 0)
+	if (nghttp2_option_new(&opt) != 0)
+		return -ENOMEM;
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	r = nghttp2_session_client_new2(&s->h2, cbs, s, opt);
+	nghttp2_option_del(opt);
+	if (r != 0)
 		return -ENOMEM;
 	if (nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, NULL, 0) != 0)
 		return -ENOMEM;
@@ -493,6 +512,21 @@ int rpc_client_call_close_send(struct rpc_client_call *c)
 	stream_resume(c);
 	session_notify(c->session);
 	return 0;
+}
+
+void rpc_client_call_pause_receiving(struct rpc_client_call *c)
+{
+	c->paused = true;
+}
+
+void rpc_client_call_resume_receiving(struct rpc_client_call *c)
+{
+	c->paused = false;
+	if (c->done || !c->unconsumed)
+		return;
+	(void)nghttp2_session_consume_stream(c->session->h2, c->id, c->unconsumed);
+	c->unconsumed = 0;
+	session_notify(c->session);
 }
 
 void rpc_client_call_cancel(struct rpc_client_call *c)

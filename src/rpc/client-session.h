@@ -52,6 +52,12 @@ int rpc_client_session_start(struct rpc_client_session *s, const char *path, uin
 int rpc_client_call_send(struct rpc_client_call *c, const ProtobufCMessage *msg);
 /* The half-close, after the queued messages. */
 int rpc_client_call_close_send(struct rpc_client_call *c);
+/* Back-pressure for a receiver that cannot take more now (maitctl
+ * forward's local socket is full): the stream's window is not given back
+ * while paused, so the server stops once it is used up (at most 1 MiB
+ * more arrives, and is delivered). Resuming gives it back. */
+void rpc_client_call_pause_receiving(struct rpc_client_call *c);
+void rpc_client_call_resume_receiving(struct rpc_client_call *c);
 /* Resets the stream; on_done runs now with CANCELLED. */
 void rpc_client_call_cancel(struct rpc_client_call *c);
 

@@ -128,7 +128,13 @@ static void conn_settle(struct rpc_conn *c)
 		return;
 	}
 	uint32_t ev = c->out.len ? EPOLLOUT : 0;
-	if (!c->closing && c->out.len < CONN_OUT_HIGH)
+	/* Read on, even with the socket full: two peers that both write in
+	 * bulk (a tunnel relaying both ways, valet at both ends) would each
+	 * wait for the other to read, for ever. What reading adds is bounded
+	 * anyway: the session's output is pulled only up to CONN_OUT_HIGH,
+	 * DATA waits in the streams' queues (their send marks) and HTTP/2
+	 * flow control bounds what the peer may send. */
+	if (!c->closing)
 		ev |= EPOLLIN;
 	r = loop_io_set_events(c->io, ev);
 	if (r < 0) {

@@ -584,6 +584,22 @@ static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
 	return true;
 }
 
+/* True when the rest of a message (more bytes) cannot arrive in what is
+ * left of the stream's window: bytes delivered earlier are given back, but
+ * nghttp2 tells the peer only once half the window is consumed, so a
+ * message that fits the window may still not fit after a small one (a
+ * tunnel's 100-byte request, then 16 KiB) while no grant has raised it
+ * (the receiver was set after the data came): it is admitted then, as a
+ * large message is, and its bytes are given back as they arrive. */
+static bool stream_window_short(struct rpc_stream *st, size_t more)
+{
+	nghttp2_session *h2 = st->session->h2;
+	int32_t window = nghttp2_session_get_stream_effective_local_window_size(h2, st->id);
+	int32_t unacked = nghttp2_session_get_stream_effective_recv_data_length(h2, st->id);
+
+	return window >= 0 && unacked >= 0 && more > (size_t)(window > unacked ? window - unacked : 0);
+}
+
 /* Oldest first (lowest stream id), so a big message is not starved by
  * later small ones. */
 static void admit_waiting(struct rpc_server_session *s)
@@ -870,8 +886,8 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (avail < need) {
 		if (st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		else if (need > RPC_STREAM_WINDOW + st->granted && !st->reserved && !st->waiting &&
-			 !stream_admit(st, len))
+		else if ((need > RPC_STREAM_WINDOW + st->granted || stream_window_short(st, need - avail)) &&
+			 !st->reserved && !st->waiting && !stream_admit(st, len))
 			st->waiting = true;
 		return NULL;
 	}

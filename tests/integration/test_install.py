@@ -115,7 +115,7 @@ def test_bash_completions():
                                                    "space", "resize", "resize-status", "resize-bounds",
                                                    "suspend-prep", "network-changed", "cp", "stat", "ls",
                                                    "mkdir", "rm", "mv", "exec", "attach", "ps", "kill",
-                                                   "freeze", "thaw", "restored"}
+                                                   "freeze", "thaw", "restored", "forward"}
     assert complete("maitctl", "maitctl --cid 3 attach --fr") == ["--from-start"]
     assert "--kill-on-disconnect" in complete("maitctl", "maitctl --cid 3 exec --")
     assert complete("maitctl", "maitctl --cid 3 kill -s SIGKI") == ["SIGKILL"]
@@ -130,6 +130,8 @@ def test_bash_completions():
     assert complete("maitctl", "maitctl --cid 3 cp --sh") == ["--sha256"]
     assert complete("maitctl", "maitctl --cid 3 cp :/gu") == []  # guest paths would take a call
     assert complete("maitctl", "maitctl --cid 3 ls --de") == ["--depth"]
+    assert complete("maitctl", "maitctl --cid 3 forward un") == ["unix:"]
+    assert complete("maitctl", "maitctl --cid 3 forward unix:/x=/r") == []  # the guest's side takes a call
     assert complete("vsh", "vsh --us") == ["--user="]
     assert complete("vsh", "vsh --cid=3 -- ls -") == []  # the remote command's words are not ours
 

@@ -14,7 +14,7 @@ def run(*args):
 def test_help_for_every_command():
     r = run("--help")
     assert r.returncode == 0 and "Commands:" in r.stdout
-    for cmd in ("network", "launch", "mount", "shutdown", "cp", "stat", "ls", "mkdir", "rm", "mv"):
+    for cmd in ("network", "launch", "mount", "shutdown", "cp", "stat", "ls", "mkdir", "rm", "mv", "forward"):
         assert cmd in r.stdout
         r2 = run(cmd, "--help")
         assert r2.returncode == 0 and r2.stdout.startswith(f"Usage: maitctl {cmd}"), (cmd, r2)

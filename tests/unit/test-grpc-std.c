@@ -8,6 +8,7 @@
 #include "files-service/service.h"
 #include "process-service/service.h"
 #include "snapshot-service/service.h"
+#include "tunnel-service/service.h"
 #include "grpc-std/descriptor-set.h"
 #include "grpc-std/grpc-std.h"
 #include "grpc-std/served.h"
@@ -39,6 +40,7 @@ TEST(every_registered_method_is_in_the_reflection_index)
 	struct files_service f;
 	struct process_service p;
 	struct snapshot_service sn;
+	struct tunnel_service tu;
 	struct grpcstd g;
 	unsigned n = 0, outside = 0;
 
@@ -47,6 +49,7 @@ TEST(every_registered_method_is_in_the_reflection_index)
 	CHECK_EQ(files_service_register(&a, &f), 0);
 	CHECK_EQ(process_service_register(&a, &p), 0);
 	CHECK_EQ(snapshot_service_register(&a, &sn), 0);
+	CHECK_EQ(tunnel_service_register(&a, &tu), 0);
 	CHECK_EQ(grpcstd_register(&a, &g), 0);
 	for (const struct rpc_service *t = a.services; t; t = t->next)
 		for (size_t i = 0; i < t->n_methods; i++) {
@@ -65,14 +68,15 @@ TEST(every_registered_method_is_in_the_reflection_index)
 			n++;
 		}
 	/* 19 of vm_tools.Maitred (3 not in guest.proto), 9 of valet.v1.Files,
-	 * 6 of valet.v1.Process, 3 of valet.v1.Snapshot, 3 of health, 2 of
-	 * reflection. */
-	CHECK_EQ(n, 39);
+	 * 6 of valet.v1.Process, 3 of valet.v1.Snapshot, 1 of valet.v1.Tunnel,
+	 * 3 of health, 2 of reflection. */
+	CHECK_EQ(n, 40);
 	CHECK_EQ(outside, 3);
 	grpcstd_free(&g);
 	snapshot_service_free(&sn);
 	process_service_free(&p);
 	files_service_free(&f);
+	tunnel_service_free(&tu);
 	vmtools_free(&v);
 }
 

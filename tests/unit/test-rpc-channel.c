@@ -325,3 +325,76 @@ TEST(nobody_listening_closes_with_unavailable)
 	CHECK_EQ(closed_code, RPC_UNAVAILABLE);
 	server_done();
 }
+
+/* rpc_client_call_pause_receiving(): a paused call gives no window back,
+ * so the server stops once the stream's window (1 MiB) is used up, its
+ * handler blocked on its send queue; resuming lets everything through. */
+static struct rec paused_rec;
+static bool pause_now = true;
+
+static void on_message_pausing(struct rpc_client_call *c, const uint8_t *data, size_t len, void *ud)
+{
+	if (pause_now) {
+		rpc_client_call_pause_receiving(c);
+		pause_now = false;
+	}
+	on_message(c, data, len, ud);
+}
+
+static const struct rpc_client_stream_ops pausing_ops = { .on_message = on_message_pausing, .on_done = on_done };
+
+static bool server_blocked(void)
+{
+	return stream_stats.high_water > 0 || paused_rec.done;
+}
+
+TEST(a_paused_call_stops_the_server_until_resumed)
+{
+	struct rpc_channel *ch = NULL;
+	Streamtest__Count req = STREAMTEST__COUNT__INIT;
+	enum { N = 200, SIZE = 64 * 1024 };
+
+	CHECK_EQ(server_start(), 0);
+	CHECK_EQ(open_channel(&ch), 0);
+	paused_rec = (struct rec){ 0 };
+	pause_now = true;
+	pending = 1;
+	req.from = N;
+	req.size = SIZE;
+	CHECK_EQ(rpc_client_session_start(rpc_channel_session(ch), "/streamtest.Stream/Countdown", 0, &pausing_ops,
+					  &paused_rec, &paused_rec.call),
+		 0);
+	CHECK_EQ(rpc_client_call_send(paused_rec.call, &req.base), 0);
+	CHECK_EQ(rpc_client_call_close_send(paused_rec.call), 0);
+	/* The server fills its queue (1 MiB) behind the shut window... */
+	CHECK_EQ(run_until(server_blocked), 0);
+	int messages = -1, writable = -1;
+	for (int i = 0; i < 50; i++) {
+		struct loop_timer *t;
+		if (i == 25) {
+			messages = paused_rec.messages;
+			writable = stream_stats.writable;
+		}
+		CHECK_EQ(loop_add_timer(L, now_usec() + 2000, on_guard, NULL, &t), 0);
+		(void)loop_run(L);
+		loop_timer_free(t);
+	}
+	/* ...and stays blocked: nothing more arrives, nothing drains. */
+	CHECK_EQ(paused_rec.done, 0);
+	CHECK_EQ(paused_rec.messages, messages);
+	CHECK_EQ(stream_stats.writable, writable);
+	/* What arrived after the pause: at most the stream's window (1 MiB of
+	 * 64 KiB messages, and the first one). */
+	CHECK(paused_rec.messages >= 1);
+	CHECK(paused_rec.messages <= 1024 * 1024 / SIZE + 1);
+	int before = paused_rec.messages;
+	rpc_client_call_resume_receiving(paused_rec.call);
+	CHECK_EQ(run_until(all_done), 0);
+	CHECK(stream_stats.writable > writable);
+	CHECK_EQ(paused_rec.code, RPC_OK);
+	CHECK_EQ(paused_rec.messages, N);
+	CHECK(paused_rec.messages > before);
+	CHECK_EQ(paused_rec.last_value, 1);
+	rpc_channel_free(ch);
+	server_done();
+}

@@ -18,6 +18,7 @@ import threading
 import time
 
 import files_vm
+import tunnel_vm
 import later_rpcs_vm
 import process_cli_vm
 import snapshot_vm
@@ -438,6 +439,8 @@ def boot_a(s):
         s.step("files_maitctl_cp_round_trip", files_vm.maitctl_cp, s, files, v)
         # maitctl exec and attach over valet.v1.Process (process_cli_vm.py).
         s.step("process_maitctl_reattach", process_cli_vm.reattach, v)
+        # valet.v1.Tunnel (tunnel_vm.py).
+        s.step("tunnel_forward_http", tunnel_vm.forward_http, v)
         if respawning:
             s.step("respawn_throttled", a_respawn_throttled, v)
         s.step("pid1_rss", a_measure_rss, s, v)
@@ -487,7 +490,7 @@ STEPS = ("boot_vm_ready pid1_setup respawn_start pid1_survives_signals configure
          "later_kernel_space_refused later_set_time later_set_timezone later_resolv_config "
          "later_suspend_network_changed later_resize_filesystem later_mount_create_chmod_mkfs "
          "files_write_read_64mib files_tree_round_trip files_stat_list_mkdir_move_remove "
-         "files_maitctl_cp_round_trip process_maitctl_reattach "
+         "files_maitctl_cp_round_trip process_maitctl_reattach tunnel_forward_http "
          "respawn_throttled pid1_rss shutdown_power_off files_on_disk_after_power_off "
          "power_off_on_ctrl-alt-del power_off_on_term "
          "power_off_on_pwr power_off_during_boot_jobs unrecoverable_error_powers_off").split() + snapshot_vm.STEPS
