@@ -36,7 +36,8 @@ struct fsvc_job {
 	uint8_t *pending;
 	size_t pending_len, pending_off;
 	enum fsvc_frame_kind pending_kind;
-	bool commit_due;   /* the client half-closed while data was pending */
+	bool commit_due;   /* the client half-closed; COMMIT not sent yet (data
+			    * pending, or the socket full: on EPOLLOUT) */
 	bool send_blocked; /* the call's send queue is full: not reading */
 	bool worker_deaf;  /* the worker stopped reading (it failed) */
 };
@@ -85,7 +86,7 @@ static void job_free(struct fsvc_job *j, bool reuse)
  * have exited with its last frames unread. */
 static int job_update_events(struct fsvc_job *j)
 {
-	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending ? EPOLLOUT : 0);
+	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending || j->commit_due ? EPOLLOUT : 0);
 	int r;
 
 	if (!ev) {
@@ -214,9 +215,19 @@ static int flush_pending(struct fsvc_job *j)
 
 static void send_commit(struct fsvc_job *j)
 {
+	int r;
+
 	j->commit_due = false;
 	/* A worker that failed has its answer in the socket already. */
-	if (!j->worker_deaf && fsvc_send(j->fd, FSVC_COMMIT, NULL, 0, NULL, 0) < 0)
+	if (j->worker_deaf)
+		return;
+	r = fsvc_send(j->fd, FSVC_COMMIT, NULL, 0, NULL, 0);
+	/* The socket full of the last data frames (a slow disk): COMMIT goes
+	 * once it has room. Taking EAGAIN for a deaf worker left the worker
+	 * waiting for it, and the call for ever. */
+	if (r == -EAGAIN)
+		j->commit_due = true;
+	else if (r < 0)
 		j->worker_deaf = true;
 }
 
@@ -236,7 +247,8 @@ static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
 			j->pending = NULL;
 			j->worker_deaf = true;
 		}
-	}
+	} else if ((events & EPOLLOUT) && j->commit_due)
+		send_commit(j);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		(void)read_frames(j);
 	else
@@ -324,6 +336,8 @@ static void on_client_end(struct rpc_call *call, void *userdata)
 		j->commit_due = true;
 	else
 		send_commit(j);
+	if (j->commit_due)
+		(void)job_update_events(j); /* for EPOLLOUT */
 }
 
 static void on_writable(struct rpc_call *call, void *userdata)
