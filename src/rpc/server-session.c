@@ -631,6 +631,42 @@ static void stream_grant(struct rpc_stream *st)
 	s->granted += g;
 }
 
+/* nghttp2 announces the window given back (WINDOW_UPDATE) only once half
+ * the window has been given back. A stream that has delivered less than
+ * that and waits for a message of more than the rest of its window (more
+ * than half of it, not more than all of it: no reservation) would wait for
+ * ever: the peer has sent all the window allows, and what was given back
+ * stays unannounced. The given-back bytes are announced at once then, so
+ * that the message always fits: the peer may then send the whole window
+ * beyond the bytes still buffered, and the message is no larger than
+ * that window. Nothing more is buffered than before (at most the window);
+ * the cost is one WINDOW_UPDATE of less than half a window now and then. */
+static void stream_announce(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+	size_t avail = st->body.len - st->body_off, need;
+	int32_t allowed, unannounced;
+	bool compressed;
+	uint32_t len;
+
+	/* A paused stream waits on purpose; a reserved message's bytes are
+	 * given back as they come (halves of the window are announced). */
+	if (st->answered || st->request_done || st->paused || (st->call && !st->on_message) || st->reserved ||
+	    st->waiting || avail < RPC_PREFIX_SIZE)
+		return;
+	rpc_prefix_decode(st->body.data + st->body_off, &compressed, &len);
+	need = RPC_PREFIX_SIZE + (size_t)len;
+	allowed = nghttp2_session_get_stream_local_window_size(s->h2, st->id);
+	unannounced = nghttp2_session_get_stream_effective_recv_data_length(s->h2, st->id);
+	if (need <= avail || allowed < 0 || unannounced < 0 || need - avail <= (size_t)allowed ||
+	    (size_t)unannounced <= st->unconsumed)
+		return;
+	/* Received and not announced, less what is still buffered: given
+	 * back, not yet announced. */
+	window_check(s, nghttp2_submit_window_update(s->h2, NGHTTP2_FLAG_NONE, st->id,
+						     (int32_t)((size_t)unannounced - st->unconsumed)));
+}
+
 /* *ret_disabled: what switched the method off (rpc_service.disabled), or
  * NULL when it is served. */
 static const struct rpc_method *find_method(const struct rpc_service *svc, const char *path,
@@ -1044,8 +1080,10 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
 	stream_pump(st);
 	/* After the deliveries: what is left unread decides. */
-	if (!st->answered)
+	if (!st->answered) {
 		stream_grant(st);
+		stream_announce(st);
+	}
 	return 0;
 }
 
@@ -1312,8 +1350,10 @@ static void session_run_due(struct rpc_server_session *s)
 	while (s->pump_due || s->writable_due) {
 		s->pump_due = s->writable_due = false;
 		for (struct rpc_stream *st = s->streams; st; st = st->next) {
-			if (st->pump_due)
+			if (st->pump_due) {
 				stream_pump(st);
+				stream_announce(st);
+			}
 			if (st->writable_due) {
 				st->writable_due = false;
 				if (st->call && st->call->writable)
