@@ -495,6 +495,16 @@ static bool stream_bidirectional(const struct rpc_stream *st)
 	return st->method && st->method->client_streaming && st->method->server_streaming;
 }
 
+/* The stream's receive window as nghttp2 keeps it. Not always the base
+ * window plus the grant: a stream opened before the client had our
+ * SETTINGS started with HTTP/2's 65535 bytes, and their acknowledgment
+ * lowers it by the difference, a raise made before it included. */
+static size_t stream_window(const struct rpc_stream *st)
+{
+	int32_t w = nghttp2_session_get_stream_effective_local_window_size(st->session->h2, st->id);
+	return w > 0 ? (size_t)w : 0;
+}
+
 /* Gives the window back up to pos (a position in the request bytes). */
 static void stream_consume_to(struct rpc_stream *st, uint64_t pos)
 {
@@ -919,11 +929,10 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 			 * the 16 KiB window alone each 16 KiB of it waited for a
 			 * WINDOW_UPDATE's round trip (an upload of 96 KiB messages
 			 * ran at a fifth of the socket's speed). */
-			if (stream_incremental(st) && need > RPC_STREAM_WINDOW + st->granted &&
-			    need <= RPC_STREAM_WINDOW_MAX && !st->reserved)
+			if (stream_incremental(st) && need > stream_window(st) && need <= RPC_STREAM_WINDOW_MAX &&
+			    !st->reserved)
 				stream_grant(st, true);
-			if (need > RPC_STREAM_WINDOW + st->granted && !st->reserved && !st->waiting &&
-			    !stream_admit(st, len))
+			if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
 				st->waiting = true;
 		}
 		return NULL;
@@ -1167,6 +1176,14 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	struct rpc_stream *st;
 
 	s->greeted = true;
+	if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+		/* The windows of streams opened before shrink now: a message
+		 * judged to fit may not any more (stream_window). */
+		for (st = s->streams; st; st = st->next)
+			if (stream_incremental(st) && !st->answered)
+				stream_schedule_pump(st);
+		return 0;
+	}
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = stream_get(s, frame->hd.stream_id);

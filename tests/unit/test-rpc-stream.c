@@ -702,6 +702,30 @@ TEST(message_of_most_of_the_base_window_arrives_with_the_pool_spent)
 	CHECK_EQ(rpc_server_session_buffered(s), 0);
 }
 
+/* A stream opened before the client has our SETTINGS may send HTTP/2's
+ * 65535 bytes; a raise to 1 MiB then, and the SETTINGS' 16 KiB applied
+ * after it, leave the window 49151 bytes short of 1 MiB. A message between
+ * that and 1 MiB was taken for one that fits, and waited for ever. */
+TEST(message_just_under_a_raised_window_before_the_settings_arrives)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	const size_t big = 1024 * 1024 - 30000;
+	int32_t id = h2_peer_start(p, ADD, NULL);
+
+	send_chunk(p, id, 7000, 1, 1);
+	send_chunk(p, id, 60000, 2, 2);
+	send_chunk(p, id, big, 3, 3);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_unsent(p, id), 0);
+	check_add(p, id, 3, 6, (int64_t)(7000 + 60000 + big));
+	if (test_failed_flag)
+		return;
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	CHECK(max_buffered <= 1024 * 1024);
+}
+
 /* Resumed from outside the session with nothing whole to deliver: the
  * bytes given back before the pause are announced then (no more request
  * data is coming to do it). */
