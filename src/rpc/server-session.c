@@ -924,13 +924,14 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 		if (st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
 		else {
-			/* A streaming call's message up to RPC_STREAM_WINDOW_MAX
-			 * goes in a raised window rather than a reservation: with
-			 * the 16 KiB window alone each 16 KiB of it waited for a
-			 * WINDOW_UPDATE's round trip (an upload of 96 KiB messages
-			 * ran at a fifth of the socket's speed). */
-			if (stream_incremental(st) && need > stream_window(st) && need <= RPC_STREAM_WINDOW_MAX &&
-			    !st->reserved)
+			/* A streaming call's message larger than its window
+			 * raises it (to RPC_STREAM_WINDOW_MAX): one that then fits
+			 * needs no reservation, and a larger one, reserved, comes
+			 * with 1 MiB in flight. With the 16 KiB window alone each
+			 * 8 KiB of it waited for a WINDOW_UPDATE's round trip (an
+			 * upload of 96 KiB messages ran at a fifth of the socket's
+			 * speed). */
+			if (stream_incremental(st) && need > stream_window(st) && !st->reserved)
 				stream_grant(st, true);
 			if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
 				st->waiting = true;
