@@ -11,13 +11,14 @@
 
 /* Bytes per data message: a message that fits the stream's initial
  * 16 KiB HTTP/2 window (with its 5-byte prefix and field head). maitred
- * raises the window of a stream sending in bulk to 1 MiB. (Before it did
- * so for larger messages too, those came with 16 KiB in flight, each 16 KiB
- * waiting for a WINDOW_UPDATE's round trip: 1 GiB up in 4-11 s with 96 KiB
- * messages, 1.8-3.2 s with these. Now that they do not, 63 KiB messages
- * were measured to save maitred 0.04 CPU s/GiB of 0.5 and its worker
- * nothing: the size stays.) Also well under glibc's 128 KiB mmap
- * threshold: no buffer on the way is mapped and unmapped per message. */
+ * raises the window of a stream sending such messages in bulk to 1 MiB;
+ * a larger message is admitted through a reservation instead, with only
+ * 16 KiB in flight, and each 16 KiB then waits for a WINDOW_UPDATE's round
+ * trip (measured: 1 GiB up in 4-11 s with 96 KiB messages, 1.8-3.2 s with
+ * these). With a raised window, 63 KiB messages were measured to save
+ * maitred 0.04 CPU s/GiB of 0.5 and its worker nothing. Also well under
+ * glibc's 128 KiB mmap threshold: no buffer on the way is mapped and
+ * unmapped per message. */
 #define CP_CHUNK (16 * 1024 - 16)
 
 struct cp_opts {

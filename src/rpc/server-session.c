@@ -620,16 +620,14 @@ static void admit_waiting(struct rpc_server_session *s)
  * that large messages of other calls are still admitted, and a streaming
  * call idle for hours (a tunnel) holds nothing beyond its base window
  * unless it has been sending. The grant is given back when the call ends. */
-static void stream_grant(struct rpc_stream *st, bool bulk)
+static void stream_grant(struct rpc_stream *st)
 {
 	struct rpc_server_session *s = st->session;
 	size_t pool = s->reserve_budget / 2, want = RPC_STREAM_WINDOW_MAX - RPC_STREAM_WINDOW, g;
 
-	/* Not for a call that takes nothing now (paused, or no receiver set).
-	 * In bulk: half its window waiting, or (bulk) a message coming that
-	 * is larger than the window. */
-	if (st->granted || st->paused || (st->call && !st->on_message) ||
-	    (!bulk && st->unconsumed < RPC_STREAM_WINDOW / 2) || s->granted >= pool)
+	/* Not for a call that takes nothing now (paused, or no receiver set). */
+	if (st->granted || st->paused || (st->call && !st->on_message) || st->unconsumed < RPC_STREAM_WINDOW / 2 ||
+	    s->granted >= pool)
 		return;
 	g = MIN(want, pool - s->granted);
 	if (s->reserved + s->granted + g > s->reserve_budget)
@@ -923,19 +921,8 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (avail < need) {
 		if (st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		else {
-			/* A streaming call's message larger than its window
-			 * raises it (to RPC_STREAM_WINDOW_MAX): one that then fits
-			 * needs no reservation, and a larger one, reserved, comes
-			 * with 1 MiB in flight. With the 16 KiB window alone each
-			 * 8 KiB of it waited for a WINDOW_UPDATE's round trip (an
-			 * upload of 96 KiB messages ran at a fifth of the socket's
-			 * speed). */
-			if (stream_incremental(st) && need > stream_window(st) && !st->reserved)
-				stream_grant(st, true);
-			if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
-				st->waiting = true;
-		}
+		else if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
+			st->waiting = true;
 		return NULL;
 	}
 	if (!stream_check_encoding(st, compressed))
@@ -1108,7 +1095,7 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 	stream_pump(st);
 	/* After the deliveries: what is left unread decides. */
 	if (!st->answered) {
-		stream_grant(st, false);
+		stream_grant(st);
 		stream_announce(st);
 	}
 	return 0;
