@@ -1164,14 +1164,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	struct rpc_stream *st;
 
 	s->greeted = true;
-	if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
-		/* The windows of streams opened before shrink now: a message
-		 * judged to fit may not any more (stream_window). */
-		for (st = s->streams; st; st = st->next)
-			if (stream_incremental(st) && !st->answered)
-				stream_schedule_pump(st);
-		return 0;
-	}
 	if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
 		return 0;
 	st = stream_get(s, frame->hd.stream_id);
