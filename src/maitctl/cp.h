@@ -15,8 +15,10 @@
  * a larger message is admitted through a reservation instead, with only
  * 16 KiB in flight, and each 16 KiB then waits for a WINDOW_UPDATE's round
  * trip (measured: 1 GiB up in 4-11 s with 96 KiB messages, 1.8-3.2 s with
- * these). Also well under glibc's 128 KiB mmap threshold: no buffer on the
- * way is mapped and unmapped per message. */
+ * these). With a raised window, 63 KiB messages were measured to save
+ * maitred 0.04 CPU s/GiB of 0.5 and its worker nothing. Also well under
+ * glibc's 128 KiB mmap threshold: no buffer on the way is mapped and
+ * unmapped per message. */
 #define CP_CHUNK (16 * 1024 - 16)
 
 struct cp_opts {

@@ -33,7 +33,7 @@ struct rpc_conn {
 /* The operations tables call the sessions through wrappers of the exact
  * pointer type: calling a function through a pointer cast to another
  * type is undefined (and trapped by control-flow-integrity builds). */
-#define DEFINE_SESSION_OPS(kind)                                                                         \
+#define DEFINE_SESSION_OPS(kind, read)                                                                   \
 	static ssize_t kind##_pull(void *s, const uint8_t **ret)                                         \
 	{                                                                                                \
 		return rpc_##kind##_session_pull(s, ret);                                                \
@@ -54,7 +54,8 @@ struct rpc_conn {
 								  .pull = kind##_pull,                   \
 								  .alive = kind##_alive,                 \
 								  .next_deadline = kind##_next_deadline, \
-								  .expire = kind##_expire }
+								  .expire = kind##_expire,               \
+								  .read_while_blocked = read }
 
 /* The server session takes the clock as data (sans-I/O); the client's
  * deadlines are set when a call is made, from its caller. */
@@ -67,8 +68,8 @@ static int client_feed(void *s, const uint8_t *data, size_t len, uint64_t now)
 	return rpc_client_session_feed(s, data, len);
 }
 
-DEFINE_SESSION_OPS(server);
-DEFINE_SESSION_OPS(client);
+DEFINE_SESSION_OPS(server, false);
+DEFINE_SESSION_OPS(client, true);
 
 static void conn_settle(struct rpc_conn *c);
 
@@ -128,13 +129,7 @@ static void conn_settle(struct rpc_conn *c)
 		return;
 	}
 	uint32_t ev = c->out.len ? EPOLLOUT : 0;
-	/* Read on, even with the socket full: two peers that both write in
-	 * bulk (a tunnel relaying both ways, valet at both ends) would each
-	 * wait for the other to read, for ever. What reading adds is bounded
-	 * anyway: the session's output is pulled only up to CONN_OUT_HIGH,
-	 * DATA waits in the streams' queues (their send marks) and HTTP/2
-	 * flow control bounds what the peer may send. */
-	if (!c->closing)
+	if (!c->closing && (c->out.len < CONN_OUT_HIGH || c->ops->read_while_blocked))
 		ev |= EPOLLIN;
 	r = loop_io_set_events(c->io, ev);
 	if (r < 0) {

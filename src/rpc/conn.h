@@ -21,6 +21,12 @@ struct rpc_session_ops {
 	bool (*alive)(void *session);
 	uint64_t (*next_deadline)(void *session);
 	void (*expire)(void *session, uint64_t now);
+	/* Keep reading while the output waits for the socket. A server stops
+	 * reading then (a client that sends calls and reads no answers is held
+	 * back); a client must not: were both ends to stop, each waiting for
+	 * the other to read, a call streaming both ways would stall for good
+	 * (a bidirectional echo of 1 MiB messages did). */
+	bool read_while_blocked;
 };
 
 extern const struct rpc_session_ops rpc_server_session_ops;

@@ -495,6 +495,16 @@ static bool stream_bidirectional(const struct rpc_stream *st)
 	return st->method && st->method->client_streaming && st->method->server_streaming;
 }
 
+/* The stream's receive window as nghttp2 keeps it. Not always the base
+ * window plus the grant: a stream opened before the client had our
+ * SETTINGS started with HTTP/2's 65535 bytes, and their acknowledgment
+ * lowers it by the difference, a raise made before it included. */
+static size_t stream_window(const struct rpc_stream *st)
+{
+	int32_t w = nghttp2_session_get_stream_effective_local_window_size(st->session->h2, st->id);
+	return w > 0 ? (size_t)w : 0;
+}
+
 /* Gives the window back up to pos (a position in the request bytes). */
 static void stream_consume_to(struct rpc_stream *st, uint64_t pos)
 {
@@ -584,22 +594,6 @@ static bool stream_admit(struct rpc_stream *st, uint32_t msglen)
 	return true;
 }
 
-/* True when the rest of a message (more bytes) cannot arrive in what is
- * left of the stream's window: bytes delivered earlier are given back, but
- * nghttp2 tells the peer only once half the window is consumed, so a
- * message that fits the window may still not fit after a small one (a
- * tunnel's 100-byte request, then 16 KiB) while no grant has raised it
- * (the receiver was set after the data came): it is admitted then, as a
- * large message is, and its bytes are given back as they arrive. */
-static bool stream_window_short(struct rpc_stream *st, size_t more)
-{
-	nghttp2_session *h2 = st->session->h2;
-	int32_t window = nghttp2_session_get_stream_effective_local_window_size(h2, st->id);
-	int32_t unacked = nghttp2_session_get_stream_effective_recv_data_length(h2, st->id);
-
-	return window >= 0 && unacked >= 0 && more > (size_t)(window > unacked ? window - unacked : 0);
-}
-
 /* Oldest first (lowest stream id), so a big message is not starved by
  * later small ones. */
 static void admit_waiting(struct rpc_server_session *s)
@@ -641,10 +635,51 @@ static void stream_grant(struct rpc_stream *st)
 	if (g < RPC_STREAM_WINDOW)
 		return;
 	int32_t window = (int32_t)(RPC_STREAM_WINDOW + g);
-	if (nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, window) != 0)
+	int r = nghttp2_session_set_local_window_size(s->h2, NGHTTP2_FLAG_NONE, st->id, window);
+	if (r != 0) {
+		/* nghttp2 may have raised the window without the frame that
+		 * tells the peer: its updates would then come too late. */
+		window_check(s, r);
 		return;
+	}
 	st->granted = g;
 	s->granted += g;
+}
+
+/* nghttp2 announces the window given back (WINDOW_UPDATE) only once half
+ * the window has been given back. A stream that has delivered less than
+ * that and waits for a message of more than the rest of its window (more
+ * than half of it, not more than all of it: no reservation) would wait for
+ * ever: the peer has sent all the window allows, and what was given back
+ * stays unannounced. The given-back bytes are announced at once then, so
+ * that the message always fits: the peer may then send the whole window
+ * beyond the bytes still buffered, and the message is no larger than
+ * that window. Nothing more is buffered than before (at most the window);
+ * the cost is one WINDOW_UPDATE of less than half a window now and then. */
+static void stream_announce(struct rpc_stream *st)
+{
+	struct rpc_server_session *s = st->session;
+	size_t avail = st->body.len - st->body_off, need;
+	int32_t allowed, unannounced;
+	bool compressed;
+	uint32_t len;
+
+	/* A paused stream waits on purpose; a reserved message's bytes are
+	 * given back as they come (halves of the window are announced). */
+	if (st->answered || st->request_done || st->paused || (st->call && !st->on_message) || st->reserved ||
+	    st->waiting || avail < RPC_PREFIX_SIZE)
+		return;
+	rpc_prefix_decode(st->body.data + st->body_off, &compressed, &len);
+	need = RPC_PREFIX_SIZE + (size_t)len;
+	allowed = nghttp2_session_get_stream_local_window_size(s->h2, st->id);
+	unannounced = nghttp2_session_get_stream_effective_recv_data_length(s->h2, st->id);
+	if (need <= avail || allowed < 0 || unannounced < 0 || need - avail <= (size_t)allowed ||
+	    (size_t)unannounced <= st->unconsumed)
+		return;
+	/* Received and not announced, less what is still buffered: given
+	 * back, not yet announced. */
+	window_check(s, nghttp2_submit_window_update(s->h2, NGHTTP2_FLAG_NONE, st->id,
+						     (int32_t)((size_t)unannounced - st->unconsumed)));
 }
 
 /* *ret_disabled: what switched the method off (rpc_service.disabled), or
@@ -886,8 +921,7 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (avail < need) {
 		if (st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		else if ((need > RPC_STREAM_WINDOW + st->granted || stream_window_short(st, need - avail)) &&
-			 !st->reserved && !st->waiting && !stream_admit(st, len))
+		else if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
 			st->waiting = true;
 		return NULL;
 	}
@@ -1060,8 +1094,10 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
 	stream_pump(st);
 	/* After the deliveries: what is left unread decides. */
-	if (!st->answered)
+	if (!st->answered) {
 		stream_grant(st);
+		stream_announce(st);
+	}
 	return 0;
 }
 
@@ -1328,8 +1364,10 @@ static void session_run_due(struct rpc_server_session *s)
 	while (s->pump_due || s->writable_due) {
 		s->pump_due = s->writable_due = false;
 		for (struct rpc_stream *st = s->streams; st; st = st->next) {
-			if (st->pump_due)
+			if (st->pump_due) {
 				stream_pump(st);
+				stream_announce(st);
+			}
 			if (st->writable_due) {
 				st->writable_due = false;
 				if (st->call && st->call->writable)

@@ -12,8 +12,8 @@
 #include "streamtest.pb-c.h"
 #include "test.h"
 
-static uint8_t small[64], mid[20 * 1024 + 16], count[16];
-static size_t small_len, mid_len, count_len;
+static uint8_t small[64], mid[20 * 1024 + 16], count[16], part[7000 + 16], most[16000 + 16];
+static size_t small_len, mid_len, count_len, part_len, most_len;
 
 static size_t pack_chunk(uint8_t *out, size_t data_len, int64_t value)
 {
@@ -30,6 +30,8 @@ static void bodies(void)
 	Streamtest__Count c = STREAMTEST__COUNT__INIT;
 	small_len = pack_chunk(small, 10, 1);
 	mid_len = pack_chunk(mid, 20 * 1024, 2);
+	part_len = pack_chunk(part, 7000, 3);
+	most_len = pack_chunk(most, 16000, 4);
 	c.from = 4;
 	c.size = 100;
 	count_len = streamtest__count__pack(&c, count);
@@ -139,6 +141,60 @@ TEST(sweep_streaming_calls)
 	/* nghttp2's session, streams, frames, our streams, calls, receive
 	 * buffers, decoded messages, send queues, the handlers' state. */
 	CHECK(total > 80);
+}
+
+/* A paused echo whose next message is more than the rest of its window
+ * (7000 bytes given back, then 16000 wanted): resumed from outside, the
+ * given-back bytes are announced (a WINDOW_UPDATE queued outside nghttp2's
+ * own flow control); without memory for it the connection ends. */
+static void window_scenario(unsigned long n, unsigned long *ret_count)
+{
+	struct rpc_server_session *s = NULL;
+	struct h2_peer *p = h2_peer_new();
+	int fed;
+
+	stream_service_reset();
+	failmalloc_arm(n);
+	if (rpc_server_session_new(&stream_service, NULL, NULL, NULL, &s) < 0) {
+		*ret_count = failmalloc_disarm();
+		h2_peer_free(p);
+		return;
+	}
+	/* SETTINGS first: the stream then starts with the 16 KiB window. */
+	fed = h2_pump(p, s);
+	int32_t id = h2_peer_start(p, "/streamtest.Stream/Echo", NULL);
+	stream_pause_echo = true;
+	h2_peer_send_msg(p, id, part, part_len, false);
+	h2_peer_send_msg(p, id, most, most_len, false);
+	h2_peer_close_send(p, id);
+	if (fed >= 0)
+		fed = h2_pump(p, s);
+	stream_pause_echo = false;
+	if (fed >= 0 && stream_stats.echo) {
+		rpc_call_resume_receiving(stream_stats.echo);
+		fed = h2_pump(p, s);
+	}
+	bool dead = session_dead(s, fed);
+	*ret_count = failmalloc_disarm();
+	if (!dead) {
+		CHECK(answered(h2_peer_result(p, id)));
+		CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+	}
+	if (!failmalloc_injected()) {
+		CHECK(!dead);
+		CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
+		CHECK_EQ(h2_result_messages(h2_peer_result(p, id)), 2);
+	}
+	rpc_server_session_free(s);
+	CHECK_EQ(stream_stats.echo, NULL);
+	h2_peer_free(p);
+}
+
+TEST(sweep_a_window_announced_after_a_pause)
+{
+	bodies();
+	unsigned long total = failmalloc_sweep("window", window_scenario, 0);
+	CHECK(total > 20);
 }
 
 /* --- the client core ------------------------------------------------------- */

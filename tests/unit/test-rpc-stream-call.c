@@ -165,6 +165,28 @@ TEST(echo_64mib_with_back_pressure)
 	server_done(srv);
 }
 
+/* Messages that fit the raised window (1 MiB) both ways at once: the
+ * client's send queue fills the connection's output while the server's
+ * echoes fill its own. Both ends used to stop reading while their output
+ * waited for the socket, each then waiting for the other to read. */
+TEST(echo_within_the_raised_window_with_back_pressure)
+{
+	struct rpc_server *srv = NULL;
+	struct client c = { .to_send = 32, .size = 1000 * 1024 };
+
+	CHECK_EQ(server_start(&srv), 0);
+	CHECK_EQ(start(&c, "Echo", 0), 0);
+	produce(&c);
+	CHECK_EQ(run(&c), 0);
+	CHECK_EQ(c.done, 1);
+	CHECK_EQ(c.code, RPC_OK);
+	CHECK_EQ(c.messages, 32);
+	CHECK_EQ(c.last_value, 32);
+	CHECK_EQ(c.bytes, 32 * (1000 * 1024 + 6));
+	CHECK_EQ(stream_stats.cancelled, 0);
+	server_done(srv);
+}
+
 TEST(add_and_countdown)
 {
 	struct rpc_server *srv = NULL;

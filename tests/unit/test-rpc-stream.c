@@ -608,6 +608,157 @@ TEST(idle_streaming_calls_do_not_starve_others)
 		CHECK_EQ(h2_peer_result(p, idle[i])->grpc_status, 0);
 }
 
+/* --- messages between half of and all of a window ------------------------ */
+
+/* nghttp2 announces given-back window (WINDOW_UPDATE) only once half the
+ * window is given back. A stream that has delivered less than that and then
+ * waits for a message of more than the rest of its window (but not more
+ * than the window: no reservation) waited for its deadline: the peer had
+ * sent what the window allows, the server held what it had given back. */
+static void check_add(struct h2_peer *p, int32_t id, int64_t count, int64_t total, int64_t bytes)
+{
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK(r->closed);
+	CHECK_EQ(r->grpc_status, 0);
+	Streamtest__Sum *sum = reply_sum(p, id);
+	CHECK(sum);
+	int64_t c = sum->count, t = sum->total, b = sum->bytes;
+	streamtest__sum__free_unpacked(sum, NULL);
+	CHECK_EQ(c, count);
+	CHECK_EQ(t, total);
+	CHECK_EQ(b, bytes);
+}
+
+/* 7000 bytes, then 16000: with 16 KiB in flight, the second is more than
+ * half in and not whole after the first is delivered, so the window is
+ * raised to 1 MiB (the 7000 bytes given back are not announced). */
+static void send_bulk_start(struct h2_peer *p, int32_t id)
+{
+	send_chunk(p, id, 7000, 1, 1);
+	send_chunk(p, id, 16000, 2, 2);
+}
+
+TEST(message_of_most_of_a_raised_window_arrives)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	const size_t big = 1024 * 1024 - 4096;
+
+	/* SETTINGS first: before them a stream may send HTTP/2's default 64 KiB. */
+	CHECK_EQ(h2_pump(p, s), 0);
+	int32_t id = h2_peer_start(p, ADD, NULL);
+	send_bulk_start(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(stream_stats.messages, 2);
+	/* 23 KiB given back, under half the window: most of 1 MiB next. */
+	send_chunk(p, id, big, 3, 3);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_unsent(p, id), 0);
+	check_add(p, id, 3, 6, (int64_t)(7000 + 16000 + big));
+	if (test_failed_flag)
+		return;
+	CHECK_EQ(stream_stats.calls, 1);
+	CHECK_EQ(stream_stats.cancelled, 0);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	/* Not reserved, within the raised window: 1 MiB at most. */
+	CHECK(max_buffered <= 1024 * 1024);
+}
+
+/* The same at the base window, once the streaming pool is spent (no
+ * window can be raised): 7000 bytes given back, then 16000 wanted. */
+TEST(message_of_most_of_the_base_window_arrives_with_the_pool_spent)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	int32_t bulk[8];
+
+	CHECK_EQ(h2_pump(p, s), 0);
+	/* Eight calls that sent in bulk hold the pool's 7 MiB (seven windows
+	 * of 1 MiB and the rest). */
+	for (int i = 0; i < 8; i++) {
+		bulk[i] = h2_peer_start(p, ECHO, NULL);
+		send_bulk_start(p, bulk[i]);
+	}
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(stream_stats.calls, 8);
+	CHECK_EQ(stream_stats.messages, 16);
+	int32_t id = h2_peer_start(p, ADD, NULL);
+	send_bulk_start(p, id);
+	send_chunk(p, id, 16000, 3, 3);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_unsent(p, id), 0);
+	check_add(p, id, 3, 6, 39000);
+	if (test_failed_flag)
+		return;
+	for (int i = 0; i < 8; i++)
+		h2_peer_close_send(p, bulk[i]);
+	CHECK_EQ(h2_pump(p, s), 0);
+	for (int i = 0; i < 8; i++) {
+		CHECK_EQ(h2_peer_result(p, bulk[i])->grpc_status, 0);
+		CHECK_EQ(h2_result_messages(h2_peer_result(p, bulk[i])), 2);
+	}
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+}
+
+/* A stream opened before the client has our SETTINGS may send HTTP/2's
+ * 65535 bytes; a raise to 1 MiB then, and the SETTINGS' 16 KiB applied
+ * after it, leave the window 49151 bytes short of 1 MiB. A message between
+ * that and 1 MiB was taken for one that fits, and waited for ever. */
+TEST(message_just_under_a_raised_window_before_the_settings_arrives)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	const size_t big = 1024 * 1024 - 30000;
+	int32_t id = h2_peer_start(p, ADD, NULL);
+
+	send_chunk(p, id, 7000, 1, 1);
+	send_chunk(p, id, 60000, 2, 2);
+	send_chunk(p, id, big, 3, 3);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_unsent(p, id), 0);
+	check_add(p, id, 3, 6, (int64_t)(7000 + 60000 + big));
+	if (test_failed_flag)
+		return;
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	CHECK(max_buffered <= 1024 * 1024);
+}
+
+/* Resumed from outside the session with nothing whole to deliver: the
+ * bytes given back before the pause are announced then (no more request
+ * data is coming to do it). */
+TEST(message_of_most_of_the_base_window_arrives_after_a_pause)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+
+	CHECK_EQ(h2_pump(p, s), 0);
+	int32_t id = h2_peer_start(p, ECHO, NULL);
+	stream_pause_echo = true;
+	send_bulk_start(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(stream_stats.messages, 1);
+	CHECK(stream_stats.echo);
+	CHECK(h2_peer_unsent(p, id) > 0);
+	stream_pause_echo = false;
+	rpc_call_resume_receiving(stream_stats.echo);
+	CHECK_EQ(h2_pump(p, s), 0);
+	CHECK_EQ(h2_peer_unsent(p, id), 0);
+	CHECK_EQ(stream_stats.messages, 2);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, 0);
+	CHECK_EQ(h2_result_messages(r), 2);
+	Streamtest__Chunk *c = reply_chunk(p, id, 1);
+	bool same = chunk_is(c, 16000, 2, 2);
+	streamtest__chunk__free_unpacked(c, NULL);
+	CHECK(same);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+}
+
 /* --- the client core against the server core ------------------------------ */
 
 struct cl {
