@@ -24,6 +24,9 @@ int pproc_send_input(struct pproc *p, struct rpc_call *call, const Valet__V1__Se
 		     size_t err_size);
 int pproc_send_signal(struct pproc *p, int sig, bool group, char *err, size_t err_size);
 int pproc_resize(struct pproc *p, unsigned rows, unsigned cols, char *err, size_t err_size);
+/* Reads again the streams paused for an attached call that has moved on
+ * or gone (its cursor advanced, or it detached). */
+void pproc_resume_output(struct pproc *p);
 /* Signals the whole group (what is left of it once the process itself
  * has exited). */
 void pproc_kill_group(struct pproc *p, int sig);
