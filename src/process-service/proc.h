@@ -1,6 +1,6 @@
 /* One process of valet.v1.Process (service.h's struct pproc): started
  * with its stdio (pipes or a PTY) and every watch it needs allocated
- * first, its output read all the time into its rings, its input written
+ * first, its output read into its rings (as far as the attached calls allow), its input written
  * as the pipe takes it, its end (reaped, then its output closed). What
  * happens is told to the service through svc->changed. */
 #pragma once

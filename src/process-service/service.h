@@ -5,7 +5,7 @@
  *
  * Files: service.c (the method table, List, SendSignal, Resize, what is
  * remembered and for how long), request.c (a StartRequest's checks, pure),
- * proc.c (one process: starting it, reading its output all the time,
+ * proc.c (one process: starting it, reading its output as far as the attached calls allow,
  * its input, its end), attach.c (the calls attached to a process: each
  * sends from its own cursor as its send queue allows). A process tells
  * the service of new output and of its end through service->changed, so
