@@ -37,9 +37,9 @@ def timed(cmd, runs):
 
 def throughput(cmd):
     """(MiB/s, bytes lost) of 1 GiB written by `head -c` in the guest, the
-    client's stdout /dev/null. maitred never holds a process up for its
-    clients: what a client falls behind by more than the ring buffer is
-    dropped, and maitctl says how much on stderr; that is subtracted."""
+    client's stdout /dev/null. maitred holds the process while its client
+    is a ring behind (docs/process.md), so nothing should be lost; were
+    anything dropped, maitctl says how much on stderr and it is subtracted."""
     t = time.perf_counter()
     p = subprocess.run(cmd + ["--", "head", "-c", str(GIB), "/dev/zero"], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -20,14 +20,16 @@ struct pattach *pattach_new(void)
 }
 
 /* Forgets the call, which has ended (finished, failed or cancelled: its
- * memory is gone); the process goes on, and the service's gc sees
- * whether it may be forgotten too. */
+ * memory is gone); the process goes on (its output read again if this
+ * call held it), and the service's gc sees whether it may be forgotten
+ * too. */
 static void detach(struct pattach *a)
 {
 	struct pproc *p = a->p;
 
 	LIST_REMOVE(p->attached, a);
 	free(a);
+	pproc_resume_output(p);
 	loop_defer_schedule(p->svc->gc);
 }
 
@@ -91,6 +93,7 @@ static void on_writable(struct rpc_call *call, void *userdata);
 static bool pump(struct pattach *a)
 {
 	struct pproc *p = a->p;
+	bool sent = false;
 	int r = 0;
 
 	while (!a->blocked) {
@@ -106,13 +109,15 @@ static bool pump(struct pattach *a)
 			detach(a);
 			return false;
 		}
-		if (r == 1) {
-			a->blocked = true;
-			return true;
-		}
 		if (!more)
 			break;
+		sent = true;
+		if (r == 1)
+			a->blocked = true; /* queued, and the queue is full */
 	}
+	/* The cursor moved: the process may have been waiting for it. */
+	if (sent)
+		pproc_resume_output(p);
 	if (a->blocked || !p->ended)
 		return true;
 	Google__Protobuf__Timestamp ts;
@@ -127,7 +132,13 @@ static bool pump(struct pattach *a)
 	if (r < 0)
 		rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED, "cannot send the end: %s", strerror(-r));
 	else {
-		p->seen = true;
+		/* A Start call's Exited may be queued as its client goes
+		 * (`maitctl exec -d`): only a List or a Connect makes the end
+		 * seen; a Start's makes the process evictable (service.c). */
+		if (a->starter)
+			p->start_saw_end = true;
+		else
+			p->seen = true;
 		rpc_call_finish(call, RPC_OK, NULL);
 	}
 	detach(a);

@@ -1,9 +1,10 @@
 /* The calls attached to a process (Start, Connect): each has its own
- * cursor per stream and sends from it as its send queue allows, so that a
- * slow client holds up neither the process nor the other clients. A
- * cursor the ring has passed gets `dropped` (the exact count) with the
- * next Output. Once the process has ended and the call has everything,
- * Exited, and the call ends OK. */
+ * cursor per stream and sends from it as its send queue allows; the
+ * slowest one holds the process's output back (proc.c reads only what the
+ * ring can hold without dropping what that call has not sent). A cursor
+ * the ring passed before the call attached gets `dropped` (the exact
+ * count) with the next Output. Once the process has ended and the call
+ * has everything, Exited, and the call ends OK. */
 #pragma once
 
 #include "service.h"

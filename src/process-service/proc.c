@@ -61,6 +61,8 @@ void pproc_kill_group(struct pproc *p, int sig)
 		(void)kill(-p->pid, sig);
 }
 
+static void arm_output(struct pproc *p, int k);
+
 /* --- input ---------------------------------------------------------------- */
 
 static void input_call_end(struct pproc *p, int code, const char *fmt, ...) _printf_(3, 4);
@@ -90,8 +92,8 @@ static void input_call_end(struct pproc *p, int code, const char *fmt, ...)
 /* Stops watching for room in the input (the PTY's master stays read). */
 static void input_unwatch(struct pproc *p)
 {
-	if (p->pty && p->out_io[PROC_STDOUT])
-		(void)loop_io_set_events(p->out_io[PROC_STDOUT], EPOLLIN);
+	if (p->pty)
+		arm_output(p, PROC_STDOUT);
 	else if (p->in_io)
 		(void)loop_io_set_events(p->in_io, 0);
 }
@@ -198,7 +200,7 @@ int pproc_send_input(struct pproc *p, struct rpc_call *call, const Valet__V1__Se
 	if (p->input_call) {
 		/* The rest when the pipe or the PTY has room. */
 		if (p->pty)
-			(void)loop_io_set_events(p->out_io[PROC_STDOUT], EPOLLIN | EPOLLOUT);
+			arm_output(p, PROC_STDOUT);
 		else
 			(void)loop_io_set_events(p->in_io, EPOLLOUT);
 	}
@@ -270,12 +272,80 @@ static void close_output(struct pproc *p, int k)
 	p->out_fd[k] = safe_close(p->out_fd[k]);
 }
 
-/* Reads at most max times; false at EOF (or EIO: the PTY's last holder
- * is gone). *got: something was read. */
+/* What stream k may take without dropping a byte that an attached call
+ * has not sent yet: the ring's room behind the slowest cursor (a cursor
+ * the ring has already passed counts from the ring's start: those bytes
+ * are gone for it anyway). Unbounded with nobody attached: the process
+ * runs on and its oldest output is dropped. The ring holds up to its
+ * size, or what it has plus what the service's total has left. */
+static size_t output_room(const struct pproc *p, int k)
+{
+	const struct ring *r = &p->ring[k];
+	const struct ring_budget *b = &p->svc->budget;
+	uint64_t low = r->end;
+
+	if (!p->attached)
+		return SIZE_MAX;
+	for (const struct pattach *a = p->attached; a; a = a->next) {
+		uint64_t c = a->cursor[k] > ring_start(r) ? a->cursor[k] : ring_start(r);
+		if (c < low)
+			low = c;
+	}
+	size_t hold = r->cap + (b->total - b->used);
+	if (hold > p->buffer_bytes)
+		hold = p->buffer_bytes;
+	return hold > r->end - low ? hold - (size_t)(r->end - low) : 0;
+}
+
+/* The watch on stream k: readable unless paused; room for input on the
+ * PTY's master while a SendInput is being written. Paused, the watch is
+ * one-shot, so that a hang-up (which epoll reports whatever is asked)
+ * wakes it once, not on every turn of the loop. */
+static void arm_output(struct pproc *p, int k)
+{
+	uint32_t ev = p->out_paused[k] ? 0 : EPOLLIN;
+
+	if (!p->out_io[k])
+		return;
+	if (p->pty && k == PROC_STDOUT && p->input_call && p->input_done < p->input_len)
+		ev |= EPOLLOUT;
+	if (p->out_paused[k]) {
+		if (!ev && p->out_hup[k])
+			return; /* stays disarmed until resumed */
+		ev |= EPOLLONESHOT;
+	}
+	(void)loop_io_set_events(p->out_io[k], ev);
+}
+
+static void pause_output(struct pproc *p, int k)
+{
+	if (p->out_paused[k])
+		return;
+	p->out_paused[k] = true;
+	arm_output(p, k);
+}
+
+void pproc_resume_output(struct pproc *p)
+{
+	for (int k = 0; k < PROC_N_STREAMS; k++)
+		if (p->out_paused[k] && output_room(p, k) > 0) {
+			p->out_paused[k] = p->out_hup[k] = false;
+			arm_output(p, k);
+		}
+}
+
+/* Reads at most max times, never more than the stream may take (else
+ * pauses it); false at EOF (or EIO: the PTY's last holder is gone).
+ * *got: something was read. */
 static bool read_output(struct pproc *p, int k, unsigned max, bool *got)
 {
 	for (unsigned i = 0; i < max; i++) {
-		ssize_t n = read(p->out_fd[k], read_buf, sizeof(read_buf));
+		size_t room = output_room(p, k);
+		if (room == 0) {
+			pause_output(p, k);
+			return true;
+		}
+		ssize_t n = read(p->out_fd[k], read_buf, room < sizeof(read_buf) ? room : sizeof(read_buf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -307,7 +377,19 @@ static void on_output(struct loop_io *io, int fd, uint32_t events, void *userdat
 
 	if (p->pty && (events & EPOLLOUT))
 		write_input(p);
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !read_output(p, k, READS_PER_WAKE, &got))
+	if (p->out_paused[k]) {
+		/* Woken once (one-shot) for input room or a hang-up: the
+		 * output waits for the slowest call to move on. */
+		if (events & (EPOLLHUP | EPOLLERR))
+			p->out_hup[k] = true;
+		arm_output(p, k);
+		return;
+	}
+	/* After the drain deadline, what is there is read and the stream
+	 * closed, unless it had to pause first (then the rest when resumed). */
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    (!read_output(p, k, p->draining ? READS_AT_END : READS_PER_WAKE, &got) ||
+	     (p->draining && !p->out_paused[k])))
 		close_output(p, k);
 	check_end(p);
 	if (got || p->ended)
@@ -321,11 +403,10 @@ static void on_drain_deadline(struct loop_timer *t, void *userdata)
 	struct pproc *p = userdata;
 	bool got = false;
 
+	p->draining = true;
 	for (int k = 0; k < PROC_N_STREAMS; k++)
-		if (p->out_fd[k] >= 0) {
-			(void)read_output(p, k, READS_AT_END, &got);
+		if (p->out_fd[k] >= 0 && (!read_output(p, k, READS_AT_END, &got) || !p->out_paused[k]))
 			close_output(p, k);
-		}
 	check_end(p);
 	p->svc->changed(p);
 }

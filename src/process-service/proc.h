@@ -1,6 +1,6 @@
 /* One process of valet.v1.Process (service.h's struct pproc): started
  * with its stdio (pipes or a PTY) and every watch it needs allocated
- * first, its output read all the time into its rings, its input written
+ * first, its output read into its rings (as far as the attached calls allow), its input written
  * as the pipe takes it, its end (reaped, then its output closed). What
  * happens is told to the service through svc->changed. */
 #pragma once
@@ -24,6 +24,9 @@ int pproc_send_input(struct pproc *p, struct rpc_call *call, const Valet__V1__Se
 		     size_t err_size);
 int pproc_send_signal(struct pproc *p, int sig, bool group, char *err, size_t err_size);
 int pproc_resize(struct pproc *p, unsigned rows, unsigned cols, char *err, size_t err_size);
+/* Reads again the streams paused for an attached call that has moved on
+ * or gone (its cursor advanced, or it detached). */
+void pproc_resume_output(struct pproc *p);
 /* Signals the whole group (what is left of it once the process itself
  * has exited). */
 void pproc_kill_group(struct pproc *p, int sig);

@@ -55,6 +55,23 @@ static void forget(struct process_service *s, struct pproc *p)
 	pproc_free(p);
 }
 
+/* Makes room for a Start in a full table: forgets the oldest exited
+ * process whose end a Start call was sent and that no call holds
+ * (`maitctl exec` run 1000s of times leaves such ones). False when there
+ * is none. */
+static bool evict_one(struct process_service *s)
+{
+	struct pproc *oldest = NULL;
+
+	for (struct pproc *p = s->procs; p; p = p->next)
+		if (p->ended && !p->attached && (p->start_saw_end || p->seen))
+			oldest = p; /* the list is the newest first */
+	if (!oldest)
+		return false;
+	forget(s, oldest);
+	return true;
+}
+
 /* Forgets what has ended, is held by no call, and was seen or has
  * expired; arms the expiry for the next one. */
 static void on_gc(struct loop_defer *d, void *userdata)
@@ -106,7 +123,7 @@ static void h_start(struct rpc_call *call, const ProtobufCMessage *msg, void *ud
 	code = process_check_start(req, o->process_buffer_max, &buffer, err, sizeof(err));
 	if (code)
 		return rpc_call_fail(call, code, "%s", err);
-	if (s->n_procs >= o->max_processes)
+	if (s->n_procs >= o->max_processes && !evict_one(s))
 		return rpc_call_fail(call, RPC_RESOURCE_EXHAUSTED,
 				     "%u processes remembered, the limit of this guest (--max-processes)", s->n_procs);
 	if (s->budget.used >= s->budget.total)

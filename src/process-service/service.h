@@ -5,7 +5,7 @@
  *
  * Files: service.c (the method table, List, SendSignal, Resize, what is
  * remembered and for how long), request.c (a StartRequest's checks, pure),
- * proc.c (one process: starting it, reading its output all the time,
+ * proc.c (one process: starting it, reading its output as far as the attached calls allow,
  * its input, its end), attach.c (the calls attached to a process: each
  * sends from its own cursor as its send queue allows). A process tells
  * the service of new output and of its end through service->changed, so
@@ -52,6 +52,12 @@ struct pproc {
 	int out_fd[PROC_N_STREAMS];
 	struct loop_io *out_io[PROC_N_STREAMS];
 	struct ring ring[PROC_N_STREAMS];
+	/* Not read while reading more would drop bytes an attached call has
+	 * not sent yet (proc.c: the process then blocks on its write);
+	 * hup: the end was told while so (not watched again until resumed). */
+	bool out_paused[PROC_N_STREAMS], out_hup[PROC_N_STREAMS];
+	/* The drain deadline has passed: what is read now is the last. */
+	bool draining;
 	/* Input: -1 when not asked for (/dev/null), or closed. */
 	int in_fd;
 	struct loop_io *in_io; /* pipes only */
@@ -70,6 +76,7 @@ struct pproc {
 	struct timespec ended_at;
 	uint64_t ended_usec; /* monotonic: when it is forgotten unseen */
 	bool seen;	     /* a List or Connect has seen its end */
+	bool start_saw_end;  /* an Exited was sent on a Start: evictable */
 	struct pattach *attached;
 };
 

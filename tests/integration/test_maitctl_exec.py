@@ -392,6 +392,22 @@ def test_kill_on_disconnect():
     assert [(x["running"], x["signal"]) for x in ps(m.addr, "--all")] == [(False, 9)]
 
 
+
+def test_quick_detached_process_can_be_attached():
+    """`exec -d` of a process that ends at once: its Start call goes right
+    after Started, racing the end; the process stays remembered for an
+    attach, which gets its output and its status (and then it is gone)."""
+    m = maitred()
+    e = env()
+    for i in range(3):
+        res = mc(m.addr, "exec", "-d", "--", "sh", "-c", "echo hi %d; exit 5" % i, e=e, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0 and res.stderr == b"", res
+        ident = int(res.stdout)
+        wait_until(lambda: not ps(m.addr), 10, what="the process ended")
+        res = mc(m.addr, "attach", str(ident), e=e, stdin=subprocess.DEVNULL)
+        assert (res.returncode, res.stdout, res.stderr) == (5, b"hi %d\n" % i, b""), res
+    assert ps(m.addr, "--all") == []
+
 def test_ps_table_and_json():
     m = maitred()
     res = mc(m.addr, "exec", "-d", "--tag", "sleeper", "--", "sleep", "1000", stdin=subprocess.DEVNULL)

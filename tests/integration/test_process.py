@@ -304,6 +304,100 @@ def test_reattach_with_small_buffer_counts_dropped_exactly():
     assert code == "NOT_FOUND"  # the end was seen: forgotten
 
 
+
+# --- an attached client slows the process; nobody attached, it drops -------
+
+BIG = 1200000  # seq 1 BIG: 8.3 MB
+BIG_BYTES = b"".join(b"%d\n" % i for i in range(1, BIG + 1))
+
+
+def _slow_consume(call, r, pause, each):
+    """Reads call into r: nothing for pause seconds, then sleeps each
+    seconds between messages."""
+    time.sleep(pause)
+    for ev in call:
+        r.add(ev)
+        time.sleep(each)
+
+
+# The process is held while its client does not read: still running after
+# a second in which, unheld, it writes its 8 MB many times over.
+@timing
+def test_slow_reader_gets_every_byte_and_holds_the_process():
+    m = maitred()
+    s = stubs(m.addr)
+    call = s.Start(_req(["seq", "1", str(BIG)], buffer_bytes=64 * 1024), timeout=120)
+    r = Run()
+    r.add(next(call))
+    time.sleep(1)
+    assert r.started.id in _listed(s), "not held by its unread client"
+    _slow_consume(call, r, 0, 0.001)
+    assert r.dropped == {1: 0, 2: 0, 3: 0}, r.dropped
+    assert len(r.out) == len(BIG_BYTES) and r.out == BIG_BYTES, len(r.out)
+    assert (r.exited.exit_code, r.exited.signal) == (0, 0), r.exited
+
+
+def test_two_attached_calls_one_slow_both_get_every_byte():
+    m = maitred()
+    s = stubs(m.addr)
+    call = s.Start(_req(["sh", "-c", "read x; seq 1 %d; seq 1 1000 >&2; exit 6" % BIG], stdin=True,
+                        buffer_bytes=64 * 1024), timeout=120)
+    fast, slow = Run(), Run()
+    fast.add(next(call))
+    conn = s.Connect(pb().ConnectRequest(id=fast.started.id), timeout=120)
+    slow.add(next(conn))
+    threads = [threading.Thread(target=fast.consume, args=(call,)),
+               threading.Thread(target=_slow_consume, args=(conn, slow, 0.5, 0.002))]
+    for t in threads:
+        t.start()
+    s.SendInput(pb().SendInputRequest(id=fast.started.id, data=b"go\n"))
+    for t in threads:
+        t.join(120)
+    err = b"".join(b"%d\n" % i for i in range(1, 1001))
+    for r in (fast, slow):
+        assert r.dropped == {1: 0, 2: 0, 3: 0}, r.dropped
+        assert r.out == BIG_BYTES and r.err == err, (len(r.out), len(r.err))
+        assert r.exited.exit_code == 6
+
+
+def test_connect_from_a_dropped_offset_gets_dropped_once_then_every_byte():
+    """Unattached, the process ran on and its oldest output went; the call
+    that comes back from offset 0 is told exactly how much, then holds the
+    process and loses nothing more."""
+    m = maitred()
+    s = stubs(m.addr)
+    mark = os.path.join(tmpdir(), "mark")
+    st = _start_detached(s, ["sh", "-c", "seq 1 100000; touch %s; read x; seq 100001 %d" % (mark, BIG)],
+                         stdin=True, buffer_bytes=64 * 1024)
+    wait_until(lambda: os.path.exists(mark), 30, what="the first part written")
+    conn = s.Connect(pb().ConnectRequest(id=st.id), timeout=120)
+    r = Run()
+    r.add(next(conn))
+    s.SendInput(pb().SendInputRequest(id=st.id, data=b"go\n"))
+    _slow_consume(conn, r, 0.5, 0.001)
+    first = len(SEQ_BYTES)
+    assert r.dropped[1] == first - 64 * 1024, (r.dropped, first)
+    assert r.out == BIG_BYTES[first - 64 * 1024:], len(r.out)
+    assert r.exited.exit_code == 0
+
+
+# A client that stops reading holds the process while attached; its call's
+# end lets it run on (dropping, unattached: the exact count).
+@timing
+def test_stalled_client_holds_the_process_until_it_goes():
+    m = maitred()
+    s = stubs(m.addr)
+    call = s.Start(_req(["seq", "1", str(BIG)], buffer_bytes=64 * 1024), timeout=120)
+    st = next(call).started
+    time.sleep(1)
+    assert st.id in _listed(s)
+    call.cancel()
+    _wait_exited(s, st.id)
+    r = Run()
+    r.consume(s.Connect(pb().ConnectRequest(id=st.id), timeout=30))
+    assert r.dropped[1] == len(BIG_BYTES) - 64 * 1024, r.dropped
+    assert r.out == BIG_BYTES[-64 * 1024:] and r.exited.exit_code == 0
+
 def test_several_calls_attached_at_once_by_id_and_tag():
     m = maitred()
     s = stubs(m.addr)
@@ -581,6 +675,60 @@ def test_process_limit():
     assert run(s, ["true"]).exited.exit_code == 0
     s.SendSignal(pb().SendSignalRequest(id=a.id, signal=9))
 
+
+
+def test_quick_process_stays_listed_after_its_start_call():
+    """A process that exits at once stays remembered after its Start call,
+    whether the call went right after Started (racing the exit, its Exited
+    maybe queued) or saw the Exited: until a List or a Connect sees it."""
+    m = maitred()
+    s = stubs(m.addr)
+    argv = ["sh", "-c", "echo hi; echo ho >&2; exit 5"]
+
+    def cancelled_after_started():
+        call = s.Start(_req(argv), timeout=30)
+        st = next(call).started
+        time.sleep(0.3)  # the Exited is queued to the call by now
+        call.cancel()
+        return st.id
+
+    def saw_exited():
+        r = run(s, argv)
+        assert r.exited.exit_code == 5
+        return r.started.id
+
+    for start in (cancelled_after_started, saw_exited):
+        listed, connected = start(), start()
+        wait_until(lambda: connected not in _listed(s), 10, what="the process exited")
+        r = Run()
+        r.consume(s.Connect(pb().ConnectRequest(id=connected), timeout=30))
+        assert (r.out, r.err, r.dropped[1], r.exited.exit_code) == (b"hi\n", b"ho\n", 0, 5), (r.out, r.exited)
+        procs = _listed(s, include_exited=True)
+        assert list(procs) == [listed], procs
+        assert procs[listed].exited.exit_code == 5 and not procs[listed].running, procs
+        # Seen now, by the List and the Connect: forgotten.
+        assert _listed(s, include_exited=True) == {}
+
+
+def test_full_table_evicts_ends_told_to_a_start_only():
+    m = maitred(["--max-processes", "3"])
+    s = stubs(m.addr)
+    # Four exec-style Starts that each saw their Exited: the oldest makes room.
+    ids = [run(s, ["sh", "-c", "exit %d" % i]).started.id for i in range(4)]
+    assert sorted(_listed(s, include_exited=True)) == ids[1:]
+    # An end nobody has seen is not evicted, nor is a running process.
+    a = _start_detached(s, ["sleep", "1000"])
+    b = _start_detached(s, ["sleep", "1000"])
+    c = _start_exiting(s, "exit 2")
+    code, msg = grpc_error(lambda: list(s.Start(_req(["true"]))))
+    assert code == "RESOURCE_EXHAUSTED" and "--max-processes" in msg, (code, msg)
+    assert _listed(s, include_exited=True)[c.id].exited.exit_code == 2  # seen: forgotten
+    d = _start_detached(s, ["sleep", "1000"])
+    code, msg = grpc_error(lambda: list(s.Start(_req(["true"]))))
+    assert code == "RESOURCE_EXHAUSTED" and "3 processes remembered" in msg, (code, msg)
+    assert sorted(_listed(s)) == [a.id, b.id, d.id]
+    for x in (a, b, d):
+        s.SendSignal(pb().SendSignalRequest(id=x.id, signal=9))
 
 def test_total_buffer_limit():
     m = maitred(["--process-buffer-total", "8192"])

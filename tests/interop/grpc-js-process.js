@@ -132,9 +132,12 @@ const summary = (st) => ({ code: st.code, started: !!st.started, stdout: text(st
   out.signal = (await unary('SendSignal', { id: peek.started.id, signal: 15, group: true })).code;
   st = await treeStart;
   out.tree = { code: st.code, exited: st.exited, stdout: text(st, 'STDOUT') };
-  // List with exited ones: none left unseen.
+  // List with exited ones: those whose end only a Start call was sent
+  // (remembered until a List or Connect sees it), then none.
   list = await unary('List', { include_exited: true });
-  out.list_all = list.resp.processes.length;
+  out.list_all = list.resp.processes.map((p) => [p.tag, p.running, p.exited ? p.exited.exit_code : null]);
+  list = await unary('List', { include_exited: true });
+  out.list_after = list.resp.processes.length;
   // Errors.
   const sleeper = await events('Start', { argv: ['sleep', '1000'] }, (x) => !!x.started);
   out.errors = {
