@@ -144,7 +144,14 @@ def test_start_handle_input_events_wait_list_attach_signal():
         assert info.started is not None and info.started.tzinfo is not None
         # A second handle, by tag, replaying from an offset while it runs;
         # a third by id from the start.
-        q = g.attach("job-1", stdout_offset=4)
+        # An offset beyond what it has written so far is OUT_OF_RANGE: wait
+        # for its first line.
+        def attach_at_4():
+            try:
+                return g.attach("job-1", stdout_offset=4)
+            except v.OutOfRange:
+                return None
+        q = wait_until(attach_at_4, 10, what="the first line of job-1")
         z = g.attach(p.id)
         assert q.id == z.id == p.id
         p.send_input("line\n")
@@ -251,6 +258,10 @@ def test_async_processes():
                 raise AssertionError("no timeout")
             except v.DeadlineExceeded:
                 pass
+            # Attached again before the end: once q has seen the end the
+            # guest forgets the process (the contract), and a handle that
+            # came back only then would find nothing.
+            p = await p.attach()
             await p.send_input("hi\n")
             await p.close_stdin()
             r = await p.wait(timeout=20)
