@@ -62,11 +62,13 @@ def count(v):
     """The job's record: the number of the last line it wrote. The job
     rewrites the file after each line; a read that finds it empty for a
     moment reads again."""
-    for _ in range(50):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         out = gsh(v, f"cat {COUNT} 2>/dev/null || echo 0").strip()
         if out:
             return int(out)
-    raise AssertionError("the job's record stayed empty")
+        time.sleep(0.05)  # let the job finish its rewrite
+    raise AssertionError("the job's record stayed empty for 30 s")
 
 
 def expected(n):
