@@ -29,7 +29,6 @@ struct fsvc_job {
 	size_t job_frame_len;
 	struct fsvc_proc *proc; /* its worker, once started */
 	int fd;			/* the worker's socket (the pool's) */
-	struct loop_io *io;
 	uint8_t *rbuf; /* one frame from the worker */
 	/* Data for the worker that its socket had no room for: the rest of
 	 * one client message, as frames of kind pending_kind. */
@@ -42,7 +41,7 @@ struct fsvc_job {
 	bool worker_deaf;  /* the worker stopped reading (it failed) */
 };
 
-static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata);
+static void on_io(uint32_t events, void *userdata);
 static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...) _printf_(3, 4);
 
 static void queue_remove(struct files_service *s, struct fsvc_job *j)
@@ -69,7 +68,6 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	struct files_service *s = j->svc;
 
 	queue_remove(s, j);
-	loop_io_free(j->io);
 	free(j->pending);
 	free(j->rbuf);
 	free(j->job_frame);
@@ -80,21 +78,15 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	free(j);
 }
 
-/* Watches the worker's socket for what the job waits for. Not watched at
- * all while the call's send queue is full and nothing is pending: epoll
- * reports a hang-up even when asked for nothing, and the worker may well
- * have exited with its last frames unread. */
+/* Watches the worker's socket (the pool's watch) for what the job waits
+ * for. Not watched at all while the call's send queue is full and nothing
+ * is pending: the worker may well have exited with its last frames
+ * unread. */
 static int job_update_events(struct fsvc_job *j)
 {
 	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending || j->commit_due ? EPOLLOUT : 0);
-	int r;
+	int r = fsvc_proc_watch(j->proc, ev);
 
-	if (!ev) {
-		loop_io_free(j->io);
-		j->io = NULL;
-		return 0;
-	}
-	r = j->io ? loop_io_set_events(j->io, ev) : loop_add_io(j->svc->core->loop, j->fd, ev, on_io, j, &j->io);
 	if (r < 0)
 		job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not watch the worker: %s", strerror(-r));
 	return r;
@@ -231,7 +223,7 @@ static void send_commit(struct fsvc_job *j)
 		j->worker_deaf = true;
 }
 
-static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
+static void on_io(uint32_t events, void *userdata)
 {
 	struct fsvc_job *j = userdata;
 
@@ -358,13 +350,13 @@ static void on_worker_exit(void *userdata)
 {
 	struct fsvc_job *j = userdata;
 
-	if (!j->io && !j->send_blocked)
+	if (!j->send_blocked)
 		(void)job_update_events(j);
 }
 
 static void job_start(struct fsvc_job *j)
 {
-	int r = fsvc_proc_get(j->svc, on_worker_exit, j, &j->proc);
+	int r = fsvc_proc_get(j->svc, on_io, on_worker_exit, j, &j->proc);
 
 	if (r < 0)
 		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not start a worker: %s", strerror(-r));
