@@ -29,7 +29,6 @@ struct fsvc_job {
 	size_t job_frame_len;
 	struct fsvc_proc *proc; /* its worker, once started */
 	int fd;			/* the worker's socket (the pool's) */
-	uint8_t *rbuf; /* one frame from the worker */
 	/* Data for the worker that its socket had no room for: the rest of
 	 * one client message, as frames of kind pending_kind. */
 	uint8_t *pending;
@@ -69,7 +68,6 @@ static void job_free(struct fsvc_job *j, bool reuse)
 
 	queue_remove(s, j);
 	free(j->pending);
-	free(j->rbuf);
 	free(j->job_frame);
 	LIST_REMOVE(s->jobs, j);
 	/* Last: putting the worker back may start a queued job at once. */
@@ -159,15 +157,10 @@ static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 /* False once the call has ended. */
 static bool read_frames(struct fsvc_job *j)
 {
-	if (!j->rbuf) {
-		j->rbuf = malloc(FSVC_FRAME_MAX);
-		if (!j->rbuf) {
-			job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
-			return false;
-		}
-	}
+	uint8_t *buf = fsvc_proc_frame_buf(j->proc);
+
 	while (!j->send_blocked) {
-		ssize_t n = recv(j->fd, j->rbuf, FSVC_FRAME_MAX, MSG_DONTWAIT);
+		ssize_t n = recv(j->fd, buf, FSVC_FRAME_MAX, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -182,7 +175,7 @@ static bool read_frames(struct fsvc_job *j)
 			job_finish(j, RPC_INTERNAL, "the worker of this call ended without an answer");
 			return false;
 		}
-		if (!handle_frame(j, j->rbuf, (size_t)n))
+		if (!handle_frame(j, buf, (size_t)n))
 			return false;
 	}
 	return job_update_events(j) == 0;

@@ -25,6 +25,7 @@ struct fsvc_proc {
 	fsvc_proc_io_fn on_io; /* its call's; NULL when it has none */
 	fsvc_proc_exit_fn on_exit;
 	void *userdata;
+	uint8_t frame[]; /* FSVC_FRAME_MAX */
 };
 
 /* Stops watching and closes maitred's end: the worker exits once it has
@@ -135,11 +136,13 @@ static int run_worker(void *arg)
 
 static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 {
-	struct fsvc_proc *p = calloc(1, sizeof(*p));
+	/* Not calloc(): the frame buffer needs no zeroing. */
+	struct fsvc_proc *p = malloc(sizeof(*p) + FSVC_FRAME_MAX);
 	int fds[2], r;
 
 	if (!p)
 		return -ENOMEM;
+	*p = (struct fsvc_proc){ 0 };
 	r = fsvc_socketpair(fds);
 	if (r < 0) {
 		free(p);
@@ -188,6 +191,11 @@ int fsvc_proc_get(struct files_service *s, fsvc_proc_io_fn on_io, fsvc_proc_exit
 int fsvc_proc_fd(const struct fsvc_proc *p)
 {
 	return p->fd;
+}
+
+uint8_t *fsvc_proc_frame_buf(struct fsvc_proc *p)
+{
+	return p->frame;
 }
 
 static void idle_expire(struct loop_timer *t, void *userdata);

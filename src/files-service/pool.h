@@ -29,6 +29,11 @@ typedef void (*fsvc_proc_exit_fn)(void *userdata);
 int fsvc_proc_get(struct files_service *s, fsvc_proc_io_fn on_io, fsvc_proc_exit_fn on_exit, void *userdata,
 		  struct fsvc_proc **ret);
 int fsvc_proc_fd(const struct fsvc_proc *p);
+/* FSVC_FRAME_MAX bytes for one frame read from the worker, allocated
+ * with it: a call does not allocate its own (a 64 KiB malloc and free
+ * per Stat, glibc consolidating its heap at the free). Valid until the
+ * call puts the worker. */
+uint8_t *fsvc_proc_frame_buf(struct fsvc_proc *p);
 /* What the call waits for on the socket: EPOLLIN, EPOLLOUT or both; 0
  * takes the socket out of the epoll set until asked again (epoll reports
  * a hang-up even when asked for nothing). -errno when it cannot be
