@@ -29,8 +29,6 @@ struct fsvc_job {
 	size_t job_frame_len;
 	struct fsvc_proc *proc; /* its worker, once started */
 	int fd;			/* the worker's socket (the pool's) */
-	struct loop_io *io;
-	uint8_t *rbuf; /* one frame from the worker */
 	/* Data for the worker that its socket had no room for: the rest of
 	 * one client message, as frames of kind pending_kind. */
 	uint8_t *pending;
@@ -42,7 +40,7 @@ struct fsvc_job {
 	bool worker_deaf;  /* the worker stopped reading (it failed) */
 };
 
-static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata);
+static void on_io(uint32_t events, void *userdata);
 static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...) _printf_(3, 4);
 
 static void queue_remove(struct files_service *s, struct fsvc_job *j)
@@ -69,9 +67,7 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	struct files_service *s = j->svc;
 
 	queue_remove(s, j);
-	loop_io_free(j->io);
 	free(j->pending);
-	free(j->rbuf);
 	free(j->job_frame);
 	LIST_REMOVE(s->jobs, j);
 	/* Last: putting the worker back may start a queued job at once. */
@@ -80,21 +76,15 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	free(j);
 }
 
-/* Watches the worker's socket for what the job waits for. Not watched at
- * all while the call's send queue is full and nothing is pending: epoll
- * reports a hang-up even when asked for nothing, and the worker may well
- * have exited with its last frames unread. */
+/* Watches the worker's socket (the pool's watch) for what the job waits
+ * for. Not watched at all while the call's send queue is full and nothing
+ * is pending: the worker may well have exited with its last frames
+ * unread. */
 static int job_update_events(struct fsvc_job *j)
 {
 	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending || j->commit_due ? EPOLLOUT : 0);
-	int r;
+	int r = fsvc_proc_watch(j->proc, ev);
 
-	if (!ev) {
-		loop_io_free(j->io);
-		j->io = NULL;
-		return 0;
-	}
-	r = j->io ? loop_io_set_events(j->io, ev) : loop_add_io(j->svc->core->loop, j->fd, ev, on_io, j, &j->io);
 	if (r < 0)
 		job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not watch the worker: %s", strerror(-r));
 	return r;
@@ -167,15 +157,10 @@ static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 /* False once the call has ended. */
 static bool read_frames(struct fsvc_job *j)
 {
-	if (!j->rbuf) {
-		j->rbuf = malloc(FSVC_FRAME_MAX);
-		if (!j->rbuf) {
-			job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
-			return false;
-		}
-	}
+	uint8_t *buf = fsvc_proc_frame_buf(j->proc);
+
 	while (!j->send_blocked) {
-		ssize_t n = recv(j->fd, j->rbuf, FSVC_FRAME_MAX, MSG_DONTWAIT);
+		ssize_t n = recv(j->fd, buf, FSVC_FRAME_MAX, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -190,7 +175,7 @@ static bool read_frames(struct fsvc_job *j)
 			job_finish(j, RPC_INTERNAL, "the worker of this call ended without an answer");
 			return false;
 		}
-		if (!handle_frame(j, j->rbuf, (size_t)n))
+		if (!handle_frame(j, buf, (size_t)n))
 			return false;
 	}
 	return job_update_events(j) == 0;
@@ -231,7 +216,7 @@ static void send_commit(struct fsvc_job *j)
 		j->worker_deaf = true;
 }
 
-static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
+static void on_io(uint32_t events, void *userdata)
 {
 	struct fsvc_job *j = userdata;
 
@@ -358,13 +343,13 @@ static void on_worker_exit(void *userdata)
 {
 	struct fsvc_job *j = userdata;
 
-	if (!j->io && !j->send_blocked)
+	if (!j->send_blocked)
 		(void)job_update_events(j);
 }
 
 static void job_start(struct fsvc_job *j)
 {
-	int r = fsvc_proc_get(j->svc, on_worker_exit, j, &j->proc);
+	int r = fsvc_proc_get(j->svc, on_io, on_worker_exit, j, &j->proc);
 
 	if (r < 0)
 		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not start a worker: %s", strerror(-r));

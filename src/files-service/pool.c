@@ -16,21 +16,36 @@ struct fsvc_proc {
 	struct fsvc_proc *next_idle;
 	struct worker *worker; /* NULL once exited */
 	int fd;		       /* maitred's end; -1 once given up */
+	struct loop_io *io;    /* fd's watch, for the worker's life */
+	uint32_t events;       /* what io asks for (0: io is NULL) */
 	int child_fd;	       /* the worker's end, during the fork */
 	bool counted;	       /* in svc->busy */
 	bool idle;
 	uint64_t idle_since;
+	fsvc_proc_io_fn on_io; /* its call's; NULL when it has none */
 	fsvc_proc_exit_fn on_exit;
 	void *userdata;
+	uint8_t frame[]; /* FSVC_FRAME_MAX */
 };
+
+/* Stops watching and closes maitred's end: the worker exits once it has
+ * read everything (or once its stuck disk lets it). */
+static void proc_close(struct fsvc_proc *p)
+{
+	loop_io_free(p->io);
+	p->io = NULL;
+	p->events = 0;
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
 
 static void proc_free(struct fsvc_proc *p)
 {
 	struct files_service *s = p->svc;
 
 	worker_free(p->worker);
-	if (p->fd >= 0)
-		close(p->fd);
+	proc_close(p);
 	LIST_REMOVE(s->procs, p);
 	free(p);
 }
@@ -77,6 +92,41 @@ static void on_worker_exit(int result, void *userdata)
 	proc_free(p);
 }
 
+static void retire(struct fsvc_proc *p);
+
+static void on_proc_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
+{
+	struct fsvc_proc *p = userdata;
+
+	if (p->on_io)
+		return p->on_io(events, p->userdata);
+	/* Idle: a worker waiting for its next JOB says nothing. This is its
+	 * end (it died) or a frame it had no business sending. */
+	retire(p);
+}
+
+int fsvc_proc_watch(struct fsvc_proc *p, uint32_t events)
+{
+	int r;
+
+	if (events == p->events)
+		return 0;
+	if (!events) {
+		loop_io_free(p->io);
+		p->io = NULL;
+	} else if (p->io) {
+		r = loop_io_set_events(p->io, events);
+		if (r < 0)
+			return r;
+	} else {
+		r = loop_add_io(p->svc->core->loop, p->fd, events, on_proc_io, p, &p->io);
+		if (r < 0)
+			return r;
+	}
+	p->events = events;
+	return 0;
+}
+
 static int run_worker(void *arg)
 {
 	struct fsvc_proc *p = arg;
@@ -86,33 +136,38 @@ static int run_worker(void *arg)
 
 static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 {
-	struct fsvc_proc *p = calloc(1, sizeof(*p));
+	/* Not calloc(): the frame buffer needs no zeroing. */
+	struct fsvc_proc *p = malloc(sizeof(*p) + FSVC_FRAME_MAX);
 	int fds[2], r;
 
 	if (!p)
 		return -ENOMEM;
+	*p = (struct fsvc_proc){ 0 };
 	r = fsvc_socketpair(fds);
 	if (r < 0) {
 		free(p);
 		return r;
 	}
 	p->svc = s;
+	p->fd = fds[0];
 	p->child_fd = fds[1];
-	r = worker_start(s->core->loop, run_worker, p, fds[1], on_worker_exit, p, &p->worker);
+	r = fsvc_proc_watch(p, EPOLLIN);
+	if (r >= 0)
+		r = worker_start(s->core->loop, run_worker, p, fds[1], on_worker_exit, p, &p->worker);
 	close(fds[1]);
 	if (r < 0) {
-		close(fds[0]);
+		proc_close(p);
 		free(p);
 		return r;
 	}
-	p->fd = fds[0];
 	(void)fcntl(p->fd, F_SETFL, O_NONBLOCK);
 	LIST_PREPEND(s->procs, p);
 	*ret = p;
 	return 0;
 }
 
-int fsvc_proc_get(struct files_service *s, fsvc_proc_exit_fn on_exit, void *userdata, struct fsvc_proc **ret)
+int fsvc_proc_get(struct files_service *s, fsvc_proc_io_fn on_io, fsvc_proc_exit_fn on_exit, void *userdata,
+		  struct fsvc_proc **ret)
 {
 	struct fsvc_proc *p = s->idle;
 	int r;
@@ -126,6 +181,7 @@ int fsvc_proc_get(struct files_service *s, fsvc_proc_exit_fn on_exit, void *user
 	}
 	p->counted = true;
 	s->busy++;
+	p->on_io = on_io;
 	p->on_exit = on_exit;
 	p->userdata = userdata;
 	*ret = p;
@@ -135,6 +191,11 @@ int fsvc_proc_get(struct files_service *s, fsvc_proc_exit_fn on_exit, void *user
 int fsvc_proc_fd(const struct fsvc_proc *p)
 {
 	return p->fd;
+}
+
+uint8_t *fsvc_proc_frame_buf(struct fsvc_proc *p)
+{
+	return p->frame;
 }
 
 static void idle_expire(struct loop_timer *t, void *userdata);
@@ -160,8 +221,7 @@ static void arm_idle_timer(struct files_service *s)
 static void retire(struct fsvc_proc *p)
 {
 	idle_remove(p);
-	close(p->fd);
-	p->fd = -1;
+	proc_close(p);
 	if (!p->worker)
 		proc_free(p);
 }
@@ -185,13 +245,15 @@ void fsvc_proc_put(struct fsvc_proc *p, bool reuse)
 {
 	struct files_service *s = p->svc;
 
+	p->on_io = NULL;
 	p->on_exit = NULL;
 	if (!p->worker) {
 		uncount(p);
 		proc_free(p);
 		return;
 	}
-	if (reuse && s->n_idle < FSVC_IDLE_MAX) {
+	/* Idle, it is watched for its end (on_proc_io). */
+	if (reuse && s->n_idle < FSVC_IDLE_MAX && fsvc_proc_watch(p, EPOLLIN) == 0) {
 		p->idle = true;
 		p->idle_since = now_usec();
 		p->next_idle = s->idle;
@@ -203,8 +265,7 @@ void fsvc_proc_put(struct fsvc_proc *p, bool reuse)
 	}
 	/* It exits at the end of its socket (or once its stuck disk lets it);
 	 * it counts as busy until then. */
-	close(p->fd);
-	p->fd = -1;
+	proc_close(p);
 }
 
 void fsvc_pool_free(struct files_service *s)
@@ -213,6 +274,7 @@ void fsvc_pool_free(struct files_service *s)
 	s->idle_timer = NULL;
 	while (s->procs) {
 		struct fsvc_proc *p = s->procs;
+		p->on_io = NULL;
 		p->on_exit = NULL;
 		p->idle = false;
 		proc_free(p);
