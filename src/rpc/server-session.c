@@ -531,14 +531,17 @@ static void stream_release(struct rpc_stream *st)
 		st->unconsumed = 0;
 		st->consumed_total = st->rx_total;
 	}
+	bool returned = st->granted || st->reserved;
+
 	s->granted -= st->granted;
 	st->granted = 0;
 	st->reserve_end = 0;
-	if (st->reserved) {
-		s->reserved -= st->reserved;
-		st->reserved = 0;
+	s->reserved -= st->reserved;
+	st->reserved = 0;
+	/* A grant given back counts as much as a reservation: a stream
+	 * waiting for the budget that only grants held would wait for ever. */
+	if (returned)
 		admit_waiting(s);
-	}
 }
 
 /* Ends the stream with an error: the handler hears of it first (cancel),
@@ -620,14 +623,16 @@ static void admit_waiting(struct rpc_server_session *s)
  * that large messages of other calls are still admitted, and a streaming
  * call idle for hours (a tunnel) holds nothing beyond its base window
  * unless it has been sending. The grant is given back when the call ends. */
-static void stream_grant(struct rpc_stream *st)
+static void stream_grant(struct rpc_stream *st, bool bulk)
 {
 	struct rpc_server_session *s = st->session;
 	size_t pool = s->reserve_budget / 2, want = RPC_STREAM_WINDOW_MAX - RPC_STREAM_WINDOW, g;
 
-	/* Not for a call that takes nothing now (paused, or no receiver set). */
-	if (st->granted || st->paused || (st->call && !st->on_message) || st->unconsumed < RPC_STREAM_WINDOW / 2 ||
-	    s->granted >= pool)
+	/* Not for a call that takes nothing now (paused, or no receiver set).
+	 * In bulk: half its window waiting unread, or (bulk) a message coming
+	 * that is larger than the window. */
+	if (st->granted || st->paused || (st->call && !st->on_message) ||
+	    (!bulk && st->unconsumed < RPC_STREAM_WINDOW / 2) || s->granted >= pool)
 		return;
 	g = MIN(want, pool - s->granted);
 	if (s->reserved + s->granted + g > s->reserve_budget)
@@ -890,6 +895,27 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	stream_start_call(s, st, req);
 }
 
+/* A streaming call's next message is larger than what its window lets
+ * in at once (its prefix is in, not the rest). The window is raised first
+ * (stream_grant, bulk): with 16 KiB in flight each 8 KiB of a large
+ * message waited for a WINDOW_UPDATE's round trip (an upload of 128 KiB
+ * messages ran at a fifth of the socket's speed). A message that then
+ * fits needs nothing more; a larger one is reserved (it comes with the
+ * raised window in flight), or waits for the budget: admit_waiting(),
+ * whenever a reservation or a grant is given back. A waiting stream
+ * whose window has grown since (a grant) waits no longer. */
+static void stream_make_room(struct rpc_stream *st, uint32_t len)
+{
+	size_t need = RPC_PREFIX_SIZE + (size_t)len;
+
+	if (need > stream_window(st))
+		stream_grant(st, true);
+	if (need <= stream_window(st))
+		st->waiting = false;
+	else if (!st->waiting && !stream_admit(st, len))
+		st->waiting = true;
+}
+
 /* Takes the next whole message off a streaming call's buffer, decoded;
  * NULL when there is none yet (admitting a large one if need be) or the
  * stream has been answered. */
@@ -921,8 +947,8 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (avail < need) {
 		if (st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		else if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
-			st->waiting = true;
+		else if (!st->reserved)
+			stream_make_room(st, len);
 		return NULL;
 	}
 	if (!stream_check_encoding(st, compressed))
@@ -934,6 +960,7 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (!req)
 		return NULL;
 	/* Off the buffer: its window goes back to the peer. */
+	st->waiting = false;
 	st->body_off += need;
 	s->buffered -= need;
 	st->delivered_total += need;
@@ -1095,7 +1122,7 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 	stream_pump(st);
 	/* After the deliveries: what is left unread decides. */
 	if (!st->answered) {
-		stream_grant(st);
+		stream_grant(st, false);
 		stream_announce(st);
 	}
 	return 0;
