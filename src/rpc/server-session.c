@@ -12,6 +12,7 @@
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
 #include "rpc/outq.h"
+#include "pb/bytes-field.h"
 #include "pb/nul-check.h"
 #include "rpc/h2.h"
 #include "rpc/wire.h"
@@ -64,6 +65,8 @@ struct rpc_stream {
 	/* Client streaming: the receiver, and delivery state. */
 	rpc_message_fn on_message;
 	rpc_end_fn on_end;
+	rpc_data_fn on_data; /* messages that are data_field alone, undecoded */
+	unsigned data_field;
 	void *recv_userdata;
 	bool paused, pumping, pump_due, end_delivered;
 	/* Positions in the stream's request bytes: received, given back to the
@@ -419,6 +422,14 @@ void rpc_call_set_receiver(struct rpc_call *c, rpc_message_fn on_message, rpc_en
 	/* Inside the handler the delivery loop goes on by itself. */
 	if (!st->pumping)
 		stream_schedule_pump(st);
+}
+
+void rpc_call_set_data_receiver(struct rpc_call *c, unsigned field, rpc_data_fn on_data)
+{
+	if (!c->stream)
+		return;
+	c->stream->on_data = on_data;
+	c->stream->data_field = field;
 }
 
 void rpc_call_pause_receiving(struct rpc_call *c)
@@ -916,16 +927,15 @@ static void stream_make_room(struct rpc_stream *st, uint32_t len)
 		st->waiting = true;
 }
 
-/* Takes the next whole message off a streaming call's buffer, decoded;
- * NULL when there is none yet (admitting a large one if need be) or the
- * stream has been answered. */
-static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
+/* The next whole message of a streaming call, checked against its prefix
+ * and inflated if compressed: *ret_payload and *ret_len point into the
+ * stream's buffer or at *ret_inflated (the caller's to free), *ret_need is
+ * what it takes of the buffer. False when there is none yet (room made for
+ * a large one if need be) or the stream has been answered. */
+static bool stream_peek_message(struct rpc_stream *st, const uint8_t **ret_payload, uint32_t *ret_len,
+				uint8_t **ret_inflated, size_t *ret_need)
 {
-	struct rpc_server_session *s = st->session;
-	_cleanup_free_ uint8_t *inflated = NULL;
 	size_t avail = st->body.len - st->body_off, need;
-	const uint8_t *payload;
-	ProtobufCMessage *req;
 	bool compressed;
 	uint32_t len;
 	char msg[RPC_MAX_MESSAGE_TEXT];
@@ -933,7 +943,7 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (avail < RPC_PREFIX_SIZE) {
 		if (avail && st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		return NULL;
+		return false;
 	}
 	rpc_prefix_decode(st->body.data + st->body_off, &compressed, &len);
 	/* Refused as soon as its prefix says so: per message, not per call. */
@@ -941,7 +951,7 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 		snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", len,
 			 RPC_MAX_MESSAGE_SIZE);
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
-		return NULL;
+		return false;
 	}
 	need = RPC_PREFIX_SIZE + (size_t)len;
 	if (avail < need) {
@@ -949,26 +959,37 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
 		else if (!st->reserved)
 			stream_make_room(st, len);
-		return NULL;
+		return false;
 	}
 	if (!stream_check_encoding(st, compressed))
-		return NULL;
-	payload = st->body.data + st->body_off + RPC_PREFIX_SIZE;
-	if (compressed && !stream_inflate(st, &payload, &len, &inflated))
-		return NULL;
-	req = stream_unpack(st, st->method, payload, len);
-	if (!req)
-		return NULL;
-	/* Off the buffer: its window goes back to the peer. */
+		return false;
+	*ret_payload = st->body.data + st->body_off + RPC_PREFIX_SIZE;
+	*ret_len = len;
+	*ret_need = need;
+	return !compressed || stream_inflate(st, ret_payload, ret_len, ret_inflated);
+}
+
+/* An emptied buffer that grew large is given back (idle streams). */
+static void stream_trim_body(struct rpc_stream *st)
+{
+	if (st->body_off == st->body.len && st->body.cap > RPC_BODY_KEEP)
+		buf_clear(&st->body);
+}
+
+/* Takes the message peeked (need bytes) off the buffer: its window goes
+ * back to the peer, its reservation once it is whole. The buffer's memory
+ * stays (a message delivered in place is read from it) until
+ * stream_trim_body(). */
+static void stream_take_message(struct rpc_stream *st, size_t need)
+{
+	struct rpc_server_session *s = st->session;
+
 	st->waiting = false;
 	st->body_off += need;
 	s->buffered -= need;
 	st->delivered_total += need;
-	if (st->body_off == st->body.len) {
+	if (st->body_off == st->body.len)
 		st->body.len = st->body_off = 0;
-		if (st->body.cap > RPC_BODY_KEEP)
-			buf_clear(&st->body);
-	}
 	stream_consume_to(st, st->delivered_total);
 	if (st->reserved && st->delivered_total >= st->reserve_end) {
 		s->reserved -= st->reserved;
@@ -976,7 +997,40 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 		st->reserve_end = 0;
 		admit_waiting(s);
 	}
-	return req;
+}
+
+/* Delivers the next whole message; false when there is none (yet) or the
+ * stream has been answered. */
+static bool stream_deliver_next(struct rpc_stream *st)
+{
+	_cleanup_free_ uint8_t *inflated = NULL;
+	const uint8_t *payload, *data;
+	ProtobufCMessage *req;
+	uint32_t len;
+	size_t need, n;
+
+	if (!stream_peek_message(st, &payload, &len, &inflated, &need))
+		return false;
+	if (st->call && st->on_data && pb_bytes_field(payload, len, st->data_field, &data, &n)) {
+		/* Taken first (the callback may pause or end the call), read in
+		 * place: the buffer is neither moved nor freed until trimmed. */
+		stream_take_message(st, need);
+		st->on_data(st->call, data, n, st->recv_userdata);
+		stream_trim_body(st);
+		return true;
+	}
+	req = stream_unpack(st, st->method, payload, len);
+	if (!req)
+		return false;
+	stream_take_message(st, need);
+	stream_trim_body(st);
+	if (!st->call)
+		stream_start_call(st->session, st, req);
+	else {
+		st->on_message(st->call, req, st->recv_userdata);
+		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+	}
+	return true;
 }
 
 /* Delivers what a client-streaming call has buffered: the first message to
@@ -996,8 +1050,7 @@ static void stream_pump(struct rpc_stream *st)
 			break;
 		if (!st->call && !stream_check_deadline(s, st))
 			break;
-		ProtobufCMessage *req = stream_next_message(st);
-		if (!req) {
+		if (!stream_deliver_next(st)) {
 			if (st->answered || st->body.len != st->body_off || !st->request_done)
 				break;
 			if (!st->call && stream_bidirectional(st)) {
@@ -1014,12 +1067,6 @@ static void stream_pump(struct rpc_stream *st)
 			}
 			break;
 		}
-		if (!st->call) {
-			stream_start_call(s, st, req);
-			continue;
-		}
-		st->on_message(st->call, req, st->recv_userdata);
-		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 	}
 	st->pumping = false;
 }

@@ -851,6 +851,113 @@ TEST(a_message_waiting_on_raised_windows_is_admitted_when_they_end)
 	CHECK_EQ(rpc_server_session_buffered(s), 0);
 }
 
+/* --- data messages taken in place ----------------------------------------- */
+
+/* A Chunk that is data alone (value 0) is handed over undecoded, read in
+ * place (rpc_call_set_data_receiver); one with a value is decoded, as is
+ * the first (the handler's). Compressed ones are inflated first. */
+TEST(data_messages_are_taken_in_place)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	size_t cap = 1024 * 1024, n, z, bytes = 100;
+	uint8_t *out = malloc(cap);
+
+	stream_raw_add = true;
+	h2_peer_set_header(p, "grpc-encoding", "gzip");
+	CHECK_EQ(h2_pump(p, s), 0);
+	int32_t id = h2_peer_start(p, ADD, NULL);
+	send_chunk(p, id, 100, 0, 1);
+	for (int i = 0; i < 20; i++) {
+		send_chunk(p, id, 128 * 1024 - i, 0, i);
+		bytes += 128 * 1024 - (size_t)i;
+	}
+	for (int i = 0; i < 3; i++) {
+		send_chunk(p, id, 1000, 1, i);
+		bytes += 1000;
+	}
+	uint8_t *m = chunk(5000, 0, 3, &n);
+	z = compress_msg(out, cap, m, n, true);
+	h2_peer_send_msg(p, id, out, z, true);
+	bytes += 5000;
+	free(m);
+	free(out);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	check_add(p, id, 25, 3, (int64_t)bytes);
+	CHECK_EQ(stream_stats.raw, 21);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	h2_peer_set_header(p, NULL, NULL);
+}
+
+/* Bytes that look like the data field and are not (a length past the
+ * message's end, a length that never ends, another field after it) are
+ * never taken in place: decoded, they are refused or delivered whole. */
+TEST(malformed_data_messages_are_decoded_not_taken)
+{
+	static const uint8_t past_end[] = { 0x0a, 0x05, 'a', 'b' };
+	static const uint8_t endless[] = { 0x0a, 0xff, 0xff, 0xff };
+	static const uint8_t huge[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'a' };
+	static const uint8_t then_value[] = { 0x0a, 0x01, 'a', 0x10, 0x05 };
+	static const uint8_t other_field[] = { 0x12, 0x01, 'a' };
+	const struct {
+		const uint8_t *msg;
+		size_t len;
+		int code;
+	} cases[] = {
+		{ past_end, sizeof(past_end), RPC_INVALID_ARGUMENT },
+		{ endless, sizeof(endless), RPC_INVALID_ARGUMENT },
+		{ huge, sizeof(huge), RPC_INVALID_ARGUMENT },
+		{ then_value, sizeof(then_value), RPC_OK },
+		{ other_field, sizeof(other_field), RPC_INVALID_ARGUMENT },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+		_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+
+		stream_raw_add = true;
+		CHECK_EQ(h2_pump(p, s), 0);
+		int32_t id = h2_peer_start(p, ADD, NULL);
+		send_chunk(p, id, 10, 0, 1);
+		h2_peer_send_msg(p, id, cases[i].msg, cases[i].len, false);
+		h2_peer_close_send(p, id);
+		CHECK_EQ(h2_pump(p, s), 0);
+		struct h2_result *r = h2_peer_result(p, id);
+		CHECK_EQ(r->grpc_status, cases[i].code);
+		CHECK_EQ(stream_stats.raw, 0);
+		if (cases[i].code == RPC_OK)
+			check_add(p, id, 2, 5, 11);
+		CHECK_EQ(rpc_server_session_buffered(s), 0);
+	}
+}
+
+/* The data callback ends the call: what it was handed, and the stream's
+ * buffer, are not touched afterwards (the sanitizer build watches), and
+ * the rest of the stream is dropped. */
+TEST(a_data_callback_may_end_the_call)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+
+	stream_raw_add = true;
+	CHECK_EQ(h2_pump(p, s), 0);
+	int32_t id = h2_peer_start(p, ADD, NULL);
+	send_chunk(p, id, 10, 0, 1);
+	send_chunk(p, id, 100 * 1024, 0, 2);
+	send_chunk(p, id, 100 * 1024, 0, 0xEE);
+	for (int i = 0; i < 8; i++)
+		send_chunk(p, id, 100 * 1024, 0, 3);
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	struct h2_result *r = h2_peer_result(p, id);
+	CHECK_EQ(r->grpc_status, RPC_FAILED_PRECONDITION);
+	CHECK_EQ(stream_stats.raw, 2);
+	CHECK_EQ(stream_stats.cancelled, 0);
+	CHECK_EQ(rpc_server_session_buffered(s), 0);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+}
+
 /* --- the client core against the server core ------------------------------ */
 
 struct cl {
