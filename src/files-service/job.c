@@ -273,6 +273,13 @@ static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8
 	(void)job_update_events(j);
 }
 
+/* A Write's data, taken in place when the message is data alone. */
+static void on_write_data(struct rpc_call *call, const uint8_t *data, size_t len, void *userdata)
+{
+	if (len)
+		to_worker(userdata, FSVC_DATA, data, len);
+}
+
 static void on_write_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
 	const Valet__V1__WriteRequest *m = (const Valet__V1__WriteRequest *)msg;
@@ -280,8 +287,7 @@ static void on_write_message(struct rpc_call *call, const ProtobufCMessage *msg,
 
 	if (m->part_case != VALET__V1__WRITE_REQUEST__PART_DATA)
 		return job_finish(j, RPC_INVALID_ARGUMENT, "Write: only the first message is a header; then data");
-	if (m->data.len)
-		to_worker(j, FSVC_DATA, m->data.data, m->data.len);
+	on_write_data(call, m->data.data, m->data.len, j);
 }
 
 static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
@@ -367,8 +373,10 @@ static void job_start(struct fsvc_job *j)
 	 * marks keeps the connection busy, and 16 downloads at once hold
 	 * 4 MiB here instead of 16. */
 	rpc_call_set_send_marks(j->call, FSVC_SEND_HIGH, FSVC_SEND_LOW);
-	if (j->method == FSVC_WRITE)
+	if (j->method == FSVC_WRITE) {
 		rpc_call_set_receiver(j->call, on_write_message, on_client_end, j);
+		rpc_call_set_data_receiver(j->call, 2 /* WriteRequest.data */, on_write_data);
+	}
 	else if (j->method == FSVC_WRITE_TREE)
 		rpc_call_set_receiver(j->call, on_tree_message, on_client_end, j);
 }

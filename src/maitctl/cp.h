@@ -9,17 +9,13 @@
 
 #include "files.h"
 
-/* Bytes per data message: a message that fits the stream's initial
- * 16 KiB HTTP/2 window (with its 5-byte prefix and field head). maitred
- * raises the window of a stream sending such messages in bulk to 1 MiB;
- * a larger message is admitted through a reservation instead, with only
- * 16 KiB in flight, and each 16 KiB then waits for a WINDOW_UPDATE's round
- * trip (measured: 1 GiB up in 4-11 s with 96 KiB messages, 1.8-3.2 s with
- * these). With a raised window, 63 KiB messages were measured to save
- * maitred 0.04 CPU s/GiB of 0.5 and its worker nothing. Also well under
- * glibc's 128 KiB mmap threshold: no buffer on the way is mapped and
- * unmapped per message. */
-#define CP_CHUNK (16 * 1024 - 16)
+/* Bytes per data message. maitred raises the window of a stream whose
+ * message is larger than it to 1 MiB (docs/architecture.md, "How a
+ * streaming call flows"), takes a message that is data alone in place,
+ * and passes it to its worker in frames of FSVC_CHUNK (63 KiB): two full
+ * frames per message. Just under 16 KiB (the initial window) cost
+ * maitred 0.06-0.1 CPU s/GiB more; 252 KiB measured alike. */
+#define CP_CHUNK (126 * 1024)
 
 struct cp_opts {
 	bool recursive;

@@ -13,11 +13,11 @@
 #include "net/listener.h"
 #include "rpc/channel.h"
 
-/* Bytes read from a local connection per data message: just under the
- * 16 KiB initial window of a stream with its prefix and field head, as cp
- * does (cp.h says why: larger messages go through a reservation with
- * 16 KiB in flight until maitred raises the stream's window). */
-#define FWD_CHUNK (16 * 1024 - 16)
+/* Bytes read from a local connection per data message, as maitred reads
+ * the guest's side (TUNNEL_CHUNK): maitred raises the window of a stream
+ * whose message is larger than it (docs/architecture.md, "How a
+ * streaming call flows") and takes a message of data alone in place. */
+#define FWD_CHUNK (128 * 1024)
 #define FWD_MAX_SPECS NET_LISTENER_MAX
 
 struct fwd;

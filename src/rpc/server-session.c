@@ -12,6 +12,7 @@
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
 #include "rpc/outq.h"
+#include "pb/bytes-field.h"
 #include "pb/nul-check.h"
 #include "rpc/h2.h"
 #include "rpc/wire.h"
@@ -64,6 +65,8 @@ struct rpc_stream {
 	/* Client streaming: the receiver, and delivery state. */
 	rpc_message_fn on_message;
 	rpc_end_fn on_end;
+	rpc_data_fn on_data; /* messages that are data_field alone, undecoded */
+	unsigned data_field;
 	void *recv_userdata;
 	bool paused, pumping, pump_due, end_delivered;
 	/* Positions in the stream's request bytes: received, given back to the
@@ -421,6 +424,14 @@ void rpc_call_set_receiver(struct rpc_call *c, rpc_message_fn on_message, rpc_en
 		stream_schedule_pump(st);
 }
 
+void rpc_call_set_data_receiver(struct rpc_call *c, unsigned field, rpc_data_fn on_data)
+{
+	if (!c->stream)
+		return;
+	c->stream->on_data = on_data;
+	c->stream->data_field = field;
+}
+
 void rpc_call_pause_receiving(struct rpc_call *c)
 {
 	if (c->stream)
@@ -531,14 +542,17 @@ static void stream_release(struct rpc_stream *st)
 		st->unconsumed = 0;
 		st->consumed_total = st->rx_total;
 	}
+	bool returned = st->granted || st->reserved;
+
 	s->granted -= st->granted;
 	st->granted = 0;
 	st->reserve_end = 0;
-	if (st->reserved) {
-		s->reserved -= st->reserved;
-		st->reserved = 0;
+	s->reserved -= st->reserved;
+	st->reserved = 0;
+	/* A grant given back counts as much as a reservation: a stream
+	 * waiting for the budget that only grants held would wait for ever. */
+	if (returned)
 		admit_waiting(s);
-	}
 }
 
 /* Ends the stream with an error: the handler hears of it first (cancel),
@@ -620,14 +634,16 @@ static void admit_waiting(struct rpc_server_session *s)
  * that large messages of other calls are still admitted, and a streaming
  * call idle for hours (a tunnel) holds nothing beyond its base window
  * unless it has been sending. The grant is given back when the call ends. */
-static void stream_grant(struct rpc_stream *st)
+static void stream_grant(struct rpc_stream *st, bool bulk)
 {
 	struct rpc_server_session *s = st->session;
 	size_t pool = s->reserve_budget / 2, want = RPC_STREAM_WINDOW_MAX - RPC_STREAM_WINDOW, g;
 
-	/* Not for a call that takes nothing now (paused, or no receiver set). */
-	if (st->granted || st->paused || (st->call && !st->on_message) || st->unconsumed < RPC_STREAM_WINDOW / 2 ||
-	    s->granted >= pool)
+	/* Not for a call that takes nothing now (paused, or no receiver set).
+	 * In bulk: half its window waiting unread, or (bulk) a message coming
+	 * that is larger than the window. */
+	if (st->granted || st->paused || (st->call && !st->on_message) ||
+	    (!bulk && st->unconsumed < RPC_STREAM_WINDOW / 2) || s->granted >= pool)
 		return;
 	g = MIN(want, pool - s->granted);
 	if (s->reserved + s->granted + g > s->reserve_budget)
@@ -890,16 +906,36 @@ static void stream_dispatch(struct rpc_server_session *s, struct rpc_stream *st)
 	stream_start_call(s, st, req);
 }
 
-/* Takes the next whole message off a streaming call's buffer, decoded;
- * NULL when there is none yet (admitting a large one if need be) or the
- * stream has been answered. */
-static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
+/* A streaming call's next message is larger than what its window lets
+ * in at once (its prefix is in, not the rest). The window is raised first
+ * (stream_grant, bulk): with 16 KiB in flight each 8 KiB of a large
+ * message waited for a WINDOW_UPDATE's round trip (an upload of 128 KiB
+ * messages ran at a fifth of the socket's speed). A message that then
+ * fits needs nothing more; a larger one is reserved (it comes with the
+ * raised window in flight), or waits for the budget: admit_waiting(),
+ * whenever a reservation or a grant is given back. A waiting stream
+ * whose window has grown since (a grant) waits no longer. */
+static void stream_make_room(struct rpc_stream *st, uint32_t len)
 {
-	struct rpc_server_session *s = st->session;
-	_cleanup_free_ uint8_t *inflated = NULL;
+	size_t need = RPC_PREFIX_SIZE + (size_t)len;
+
+	if (need > stream_window(st))
+		stream_grant(st, true);
+	if (need <= stream_window(st))
+		st->waiting = false;
+	else if (!st->waiting && !stream_admit(st, len))
+		st->waiting = true;
+}
+
+/* The next whole message of a streaming call, checked against its prefix
+ * and inflated if compressed: *ret_payload and *ret_len point into the
+ * stream's buffer or at *ret_inflated (the caller's to free), *ret_need is
+ * what it takes of the buffer. False when there is none yet (room made for
+ * a large one if need be) or the stream has been answered. */
+static bool stream_peek_message(struct rpc_stream *st, const uint8_t **ret_payload, uint32_t *ret_len,
+				uint8_t **ret_inflated, size_t *ret_need)
+{
 	size_t avail = st->body.len - st->body_off, need;
-	const uint8_t *payload;
-	ProtobufCMessage *req;
 	bool compressed;
 	uint32_t len;
 	char msg[RPC_MAX_MESSAGE_TEXT];
@@ -907,7 +943,7 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 	if (avail < RPC_PREFIX_SIZE) {
 		if (avail && st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		return NULL;
+		return false;
 	}
 	rpc_prefix_decode(st->body.data + st->body_off, &compressed, &len);
 	/* Refused as soon as its prefix says so: per message, not per call. */
@@ -915,33 +951,45 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 		snprintf(msg, sizeof(msg), "request message of %u bytes is larger than the limit of %u", len,
 			 RPC_MAX_MESSAGE_SIZE);
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, msg);
-		return NULL;
+		return false;
 	}
 	need = RPC_PREFIX_SIZE + (size_t)len;
 	if (avail < need) {
 		if (st->request_done)
 			stream_reject(st, RPC_INTERNAL, "truncated request message");
-		else if (need > stream_window(st) && !st->reserved && !st->waiting && !stream_admit(st, len))
-			st->waiting = true;
-		return NULL;
+		else if (!st->reserved)
+			stream_make_room(st, len);
+		return false;
 	}
 	if (!stream_check_encoding(st, compressed))
-		return NULL;
-	payload = st->body.data + st->body_off + RPC_PREFIX_SIZE;
-	if (compressed && !stream_inflate(st, &payload, &len, &inflated))
-		return NULL;
-	req = stream_unpack(st, st->method, payload, len);
-	if (!req)
-		return NULL;
-	/* Off the buffer: its window goes back to the peer. */
+		return false;
+	*ret_payload = st->body.data + st->body_off + RPC_PREFIX_SIZE;
+	*ret_len = len;
+	*ret_need = need;
+	return !compressed || stream_inflate(st, ret_payload, ret_len, ret_inflated);
+}
+
+/* An emptied buffer that grew large is given back (idle streams). */
+static void stream_trim_body(struct rpc_stream *st)
+{
+	if (st->body_off == st->body.len && st->body.cap > RPC_BODY_KEEP)
+		buf_clear(&st->body);
+}
+
+/* Takes the message peeked (need bytes) off the buffer: its window goes
+ * back to the peer, its reservation once it is whole. The buffer's memory
+ * stays (a message delivered in place is read from it) until
+ * stream_trim_body(). */
+static void stream_take_message(struct rpc_stream *st, size_t need)
+{
+	struct rpc_server_session *s = st->session;
+
+	st->waiting = false;
 	st->body_off += need;
 	s->buffered -= need;
 	st->delivered_total += need;
-	if (st->body_off == st->body.len) {
+	if (st->body_off == st->body.len)
 		st->body.len = st->body_off = 0;
-		if (st->body.cap > RPC_BODY_KEEP)
-			buf_clear(&st->body);
-	}
 	stream_consume_to(st, st->delivered_total);
 	if (st->reserved && st->delivered_total >= st->reserve_end) {
 		s->reserved -= st->reserved;
@@ -949,7 +997,40 @@ static ProtobufCMessage *stream_next_message(struct rpc_stream *st)
 		st->reserve_end = 0;
 		admit_waiting(s);
 	}
-	return req;
+}
+
+/* Delivers the next whole message; false when there is none (yet) or the
+ * stream has been answered. */
+static bool stream_deliver_next(struct rpc_stream *st)
+{
+	_cleanup_free_ uint8_t *inflated = NULL;
+	const uint8_t *payload, *data;
+	ProtobufCMessage *req;
+	uint32_t len;
+	size_t need, n;
+
+	if (!stream_peek_message(st, &payload, &len, &inflated, &need))
+		return false;
+	if (st->call && st->on_data && pb_bytes_field(payload, len, st->data_field, &data, &n)) {
+		/* Taken first (the callback may pause or end the call), read in
+		 * place: the buffer is neither moved nor freed until trimmed. */
+		stream_take_message(st, need);
+		st->on_data(st->call, data, n, st->recv_userdata);
+		stream_trim_body(st);
+		return true;
+	}
+	req = stream_unpack(st, st->method, payload, len);
+	if (!req)
+		return false;
+	stream_take_message(st, need);
+	stream_trim_body(st);
+	if (!st->call)
+		stream_start_call(st->session, st, req);
+	else {
+		st->on_message(st->call, req, st->recv_userdata);
+		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
+	}
+	return true;
 }
 
 /* Delivers what a client-streaming call has buffered: the first message to
@@ -969,8 +1050,7 @@ static void stream_pump(struct rpc_stream *st)
 			break;
 		if (!st->call && !stream_check_deadline(s, st))
 			break;
-		ProtobufCMessage *req = stream_next_message(st);
-		if (!req) {
+		if (!stream_deliver_next(st)) {
 			if (st->answered || st->body.len != st->body_off || !st->request_done)
 				break;
 			if (!st->call && stream_bidirectional(st)) {
@@ -987,12 +1067,6 @@ static void stream_pump(struct rpc_stream *st)
 			}
 			break;
 		}
-		if (!st->call) {
-			stream_start_call(s, st, req);
-			continue;
-		}
-		st->on_message(st->call, req, st->recv_userdata);
-		protobuf_c_message_free_unpacked(req, &rpc_protobuf_allocator);
 	}
 	st->pumping = false;
 }
@@ -1095,7 +1169,7 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 	stream_pump(st);
 	/* After the deliveries: what is left unread decides. */
 	if (!st->answered) {
-		stream_grant(st);
+		stream_grant(st, false);
 		stream_announce(st);
 	}
 	return 0;

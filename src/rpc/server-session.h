@@ -50,6 +50,7 @@ typedef void (*rpc_stream_end_fn)(void *userdata);
 typedef void (*rpc_message_fn)(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata);
 typedef void (*rpc_end_fn)(struct rpc_call *call, void *userdata);
 typedef void (*rpc_writable_fn)(struct rpc_call *call, void *userdata);
+typedef void (*rpc_data_fn)(struct rpc_call *call, const uint8_t *data, size_t len, void *userdata);
 
 struct rpc_method {
 	const char *path; /* "/vm_tools.Maitred/Mount" */
@@ -156,6 +157,13 @@ void rpc_call_finish(struct rpc_call *c, int code, const char *fmt, ...) _printf
  * set (and while paused) messages wait in the stream's window, which is
  * not given back: the peer stops sending. */
 void rpc_call_set_receiver(struct rpc_call *c, rpc_message_fn on_message, rpc_end_fn on_end, void *userdata);
+/* With a receiver set: a following message that is exactly one bytes
+ * field numbered field (1-15; pb/bytes-field.h: a file's data, a tunnel's
+ * bytes) goes to on_data undecoded, its bytes read in place in the
+ * stream's buffer (valid during the callback only, and no longer once the
+ * callback ends the call); any other message to on_message, decoded.
+ * protobuf-c would allocate and copy every such message. */
+void rpc_call_set_data_receiver(struct rpc_call *c, unsigned field, rpc_data_fn on_data);
 void rpc_call_pause_receiving(struct rpc_call *c);
 /* Delivery resumes from the session's next pull(), not from inside this. */
 void rpc_call_resume_receiving(struct rpc_call *c);

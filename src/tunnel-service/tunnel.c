@@ -314,6 +314,17 @@ static void on_io(struct loop_io *io, int fd, uint32_t events, void *userdata)
 		(void)read_guest(t);
 }
 
+/* Data for the guest, taken in place when the message is data alone. */
+static void on_data(struct rpc_call *call, const uint8_t *data, size_t len, void *userdata)
+{
+	struct tunnel *t = userdata;
+
+	if (t->to_guest_ended)
+		return tunnel_end(t, RPC_INVALID_ARGUMENT, "Connect: data after eof");
+	if (len)
+		(void)write_guest(t, data, len);
+}
+
 static void on_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
 	const Valet__V1__TunnelRequest *m = (const Valet__V1__TunnelRequest *)msg;
@@ -321,11 +332,7 @@ static void on_message(struct rpc_call *call, const ProtobufCMessage *msg, void 
 
 	switch (m->part_case) {
 	case VALET__V1__TUNNEL_REQUEST__PART_DATA:
-		if (t->to_guest_ended)
-			return tunnel_end(t, RPC_INVALID_ARGUMENT, "Connect: data after eof");
-		if (m->data.len)
-			(void)write_guest(t, m->data.data, m->data.len);
-		return;
+		return on_data(call, m->data.data, m->data.len, userdata);
 	case VALET__V1__TUNNEL_REQUEST__PART_EOF:
 		if (t->to_guest_ended)
 			return tunnel_end(t, RPC_INVALID_ARGUMENT, "Connect: a second eof");
@@ -382,6 +389,7 @@ static void on_connected(int fd, void *userdata)
 	if (!send_flag(t, VALET__V1__TUNNEL_RESPONSE__PART_CONNECTED))
 		return;
 	rpc_call_set_receiver(t->call, on_message, on_end, t);
+	rpc_call_set_data_receiver(t->call, 2 /* TunnelRequest.data */, on_data);
 	(void)update_events(t);
 }
 

@@ -45,6 +45,7 @@ struct h2_peer {
 	} tx[MAX_STREAMS];
 	bool hold;
 	size_t held[MAX_STREAMS];
+	unsigned window_updates[MAX_STREAMS];
 };
 
 static struct h2_result *result_for(struct h2_peer *p, int32_t id)
@@ -111,6 +112,8 @@ static int on_frame(nghttp2_session *h2, const nghttp2_frame *f, void *ud)
 {
 	struct h2_peer *p = ud;
 	(void)h2;
+	if (f->hd.type == NGHTTP2_WINDOW_UPDATE && f->hd.stream_id > 0 && (f->hd.stream_id - 1) / 2 < MAX_STREAMS)
+		p->window_updates[(f->hd.stream_id - 1) / 2]++;
 	if (f->hd.type == NGHTTP2_GOAWAY) {
 		p->goaway = true;
 		p->goaway_error = f->goaway.error_code;
@@ -347,6 +350,11 @@ size_t h2_peer_unsent(struct h2_peer *p, int32_t id)
 {
 	int i = (id - 1) / 2;
 	return p->tx[i].out.len - p->tx[i].off;
+}
+
+unsigned h2_peer_window_updates(struct h2_peer *p, int32_t id)
+{
+	return p->window_updates[(id - 1) / 2];
 }
 
 void h2_peer_hold_reads(struct h2_peer *p, bool hold)

@@ -60,6 +60,8 @@ void h2_peer_send_msg(struct h2_peer *p, int32_t id, const uint8_t *msg, size_t 
 void h2_peer_close_send(struct h2_peer *p, int32_t id);
 /* Body bytes not yet handed to HTTP/2 (held back by the server's window). */
 size_t h2_peer_unsent(struct h2_peer *p, int32_t id);
+/* WINDOW_UPDATE frames the server sent for the stream. */
+unsigned h2_peer_window_updates(struct h2_peer *p, int32_t id);
 /* While held, received DATA is not acknowledged: the server's window for
  * its responses closes. Releasing acknowledges what was held. */
 void h2_peer_hold_reads(struct h2_peer *p, bool hold);

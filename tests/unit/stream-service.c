@@ -7,12 +7,14 @@
 
 struct stream_stats stream_stats;
 bool stream_pause_echo;
+bool stream_raw_add;
 void (*stream_cancel_hook)(void);
 
 void stream_service_reset(void)
 {
 	stream_stats = (struct stream_stats){ 0 };
 	stream_pause_echo = false;
+	stream_raw_add = false;
 }
 
 /* One call's state, freed when the call ends or is cancelled. */
@@ -125,6 +127,21 @@ static void add_message(struct rpc_call *call, const ProtobufCMessage *msg, void
 	o->bytes += (int64_t)c->data.len;
 }
 
+static void add_data(struct rpc_call *call, const uint8_t *data, size_t len, void *ud)
+{
+	struct op *o = ud;
+
+	stream_stats.messages++;
+	stream_stats.raw++;
+	if (len && data[0] == 0xEE) {
+		rpc_call_fail(call, RPC_FAILED_PRECONDITION, "data starting with 0xEE");
+		op_free(o);
+		return;
+	}
+	o->count++;
+	o->bytes += (int64_t)len;
+}
+
 static void add_end(struct rpc_call *call, void *ud)
 {
 	struct op *o = ud;
@@ -144,6 +161,8 @@ static void h_add(struct rpc_call *call, const ProtobufCMessage *request, void *
 	if (!o)
 		return;
 	rpc_call_set_receiver(call, add_message, add_end, o);
+	if (stream_raw_add)
+		rpc_call_set_data_receiver(call, 1 /* Chunk.data */, add_data);
 	add_message(call, request, o);
 }
 

@@ -14,6 +14,8 @@
 
 struct stream_stats {
 	int calls, cancelled, writable, high_water, messages, ended;
+	/* Messages Add took undecoded (stream_raw_add). */
+	int raw;
 	size_t max_queued;
 	/* The last Echo call started (NULL once it is over). */
 	struct rpc_call *echo;
@@ -22,6 +24,10 @@ struct stream_stats {
 extern struct stream_stats stream_stats;
 /* Echo pauses receiving after its first message (the test resumes). */
 extern bool stream_pause_echo;
+/* Add takes the Chunks that are data alone in place
+ * (rpc_call_set_data_receiver); one whose data starts with 0xEE fails
+ * the call from inside the callback. */
+extern bool stream_raw_add;
 extern const struct rpc_service stream_service;
 /* Called on every cancel callback (NULL: none); rpc-stream-server prints. */
 extern void (*stream_cancel_hook)(void);
