@@ -91,8 +91,7 @@ static bool match_uid(const struct passwd *pw, const void *key)
 	return pw->pw_uid == *(const uid_t *)key;
 }
 
-static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key,
-		     struct user_entry *ret)
+static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct user_entry *ret)
 {
 	_cleanup_fclose_ FILE *f = fopen(PASSWD_FILE, "re");
 

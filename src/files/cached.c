@@ -30,22 +30,14 @@ int files_open_cached(const char *path, int flags)
 	fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
 	if (fd >= 0)
 		return (int)fd;
-	switch (errno) {
-	case ENOENT:
-	case EACCES:
-	case ELOOP:
-	case ENAMETOOLONG:
+	/* The lookup's own answers, from the caches. */
+	if (errno == ENOENT || errno == EACCES || errno == ELOOP || errno == ENAMETOOLONG)
 		return -errno;
-	case ENOSYS:
-	case EINVAL:
-	case E2BIG:
+	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG)
 		unsupported = true;
-		return -EAGAIN;
-	default:
-		/* EAGAIN: not in the caches. EMFILE, ENOMEM, EPERM (a seccomp
-		 * filter), ...: the worker finds out what the path says. */
-		return -EAGAIN;
-	}
+	/* EAGAIN: not in the caches. EMFILE, ENOMEM, EPERM (a seccomp
+	 * filter), ...: the worker finds out what the path says. */
+	return -EAGAIN;
 }
 
 int files_read_cached(const char *path, size_t max, char **ret, size_t *ret_len)
