@@ -45,17 +45,15 @@ static int next_entry(int e, const void *res, char **buf, size_t *size)
 	return e ? -e : 1;
 }
 
-/* Walks /etc/passwd; match() picks the entry. fgetpwent_r() parses a file
- * it is given and never consults NSS. */
-static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct user_entry *ret)
+/* Walks a passwd file; match() picks the entry. fgetpwent_r() parses a
+ * file it is given and never consults NSS. */
+static int find_user_in(FILE *f, bool (*match)(const struct passwd *pw, const void *key), const void *key,
+			struct user_entry *ret)
 {
-	_cleanup_fclose_ FILE *f = fopen(PASSWD_FILE, "re");
 	_cleanup_free_ char *buf = NULL;
 	size_t size = 4096;
 	struct passwd pw, *res;
 
-	if (!f)
-		return -errno;
 	if (!(buf = malloc(size)))
 		return -ENOMEM;
 	for (;;) {
@@ -93,6 +91,15 @@ static bool match_uid(const struct passwd *pw, const void *key)
 	return pw->pw_uid == *(const uid_t *)key;
 }
 
+static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct user_entry *ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(PASSWD_FILE, "re");
+
+	if (!f)
+		return -errno;
+	return find_user_in(f, match, key, ret);
+}
+
 int user_by_name(const char *name, struct user_entry *ret)
 {
 	return find_user(match_name, name, ret);
@@ -101,6 +108,11 @@ int user_by_name(const char *name, struct user_entry *ret)
 int user_by_uid(uid_t uid, struct user_entry *ret)
 {
 	return find_user(match_uid, &uid, ret);
+}
+
+int user_by_uid_in(FILE *passwd, uid_t uid, struct user_entry *ret)
+{
+	return find_user_in(passwd, match_uid, &uid, ret);
 }
 
 static int add_group(gid_t **groups, size_t *n, size_t *cap, gid_t g)
@@ -164,12 +176,18 @@ int user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n)
 int group_name_by_gid(gid_t gid, char **ret_name)
 {
 	_cleanup_fclose_ FILE *f = fopen(GROUP_FILE, "re");
+
+	if (!f)
+		return -errno;
+	return group_name_by_gid_in(f, gid, ret_name);
+}
+
+int group_name_by_gid_in(FILE *f, gid_t gid, char **ret_name)
+{
 	_cleanup_free_ char *buf = NULL;
 	size_t size = 4096;
 	struct group gr, *res;
 
-	if (!f)
-		return -errno;
 	if (!(buf = malloc(size)))
 		return -ENOMEM;
 	for (;;) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct user_entry {
@@ -26,6 +27,9 @@ struct user_entry {
 int user_by_name(const char *name, struct user_entry *ret);
 int user_by_uid(uid_t uid, struct user_entry *ret);
 void user_entry_clear(struct user_entry *u);
+/* The same from a passwd file the caller opened (read from where it
+ * stands): a copy read from the page cache only, for example. */
+int user_by_uid_in(FILE *passwd, uid_t uid, struct user_entry *ret);
 
 /* The groups of user name: gid first, then every group of /etc/group that
  * lists name as a member (what getgrouplist() would say from the files).
@@ -34,3 +38,4 @@ int user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n);
 
 /* The name of group gid in /etc/group: -ENOENT when there is none. */
 int group_name_by_gid(gid_t gid, char **ret_name);
+int group_name_by_gid_in(FILE *group, gid_t gid, char **ret_name);

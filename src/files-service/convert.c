@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static void ts_to_pb(const struct timespec *t, Google__Protobuf__Timestamp *ts)
@@ -105,4 +106,12 @@ int fsvc_write_opts_from_pb(const Valet__V1__WriteHeader *hdr, struct files_writ
 	}
 	*ret = o;
 	return 0;
+}
+
+const char *fsvc_err_message(int r, const struct files_err *err, char *buf, size_t size)
+{
+	if (err && err->msg[0])
+		return err->msg;
+	snprintf(buf, size, "%s", strerror(r < 0 ? -r : r));
+	return buf;
 }

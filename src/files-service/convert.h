@@ -25,3 +25,8 @@ int fsvc_timespec_from_pb(const Google__Protobuf__Timestamp *t, struct timespec 
  * message in err otherwise. Pure: what the files-request fuzz target
  * drives. */
 int fsvc_write_opts_from_pb(const Valet__V1__WriteHeader *hdr, struct files_write_opts *ret, struct files_err *err);
+
+/* The message of a files-layer failure r: err's, or strerror (written
+ * into buf) when err has none. The same words whether a worker or
+ * maitred's loop answers. */
+const char *fsvc_err_message(int r, const struct files_err *err, char *buf, size_t size);

@@ -5,6 +5,7 @@
 #include "files.pb-c.h"
 #include "job.h"
 #include "pool.h"
+#include "stat-here.h"
 
 /* The calls that write go to their worker only while the file systems
  * are not frozen: a worker would wait for the thaw, the call with it. */
@@ -13,8 +14,11 @@ static bool refused(void *ud, struct rpc_call *call)
 	return maitred_refuse_if_frozen(((struct files_service *)ud)->core, call);
 }
 
+/* Never refused while frozen: it writes nothing, here or in a worker. */
 static void h_stat(struct rpc_call *call, const ProtobufCMessage *req, void *ud)
 {
+	if (fsvc_stat_here(call, (const Valet__V1__StatRequest *)req))
+		return;
 	fsvc_job_submit(ud, call, FSVC_STAT, req);
 }
 

@@ -6,7 +6,9 @@
  * responses to the client, with back-pressure both ways (frame.h). At
  * most FSVC_MAX_WORKERS workers are busy at once (a cancelled call's
  * worker stuck on its disk still counts); later calls wait for one, in
- * order. Finished workers wait a while for the next call (pool.h). */
+ * order. Finished workers wait a while for the next call (pool.h).
+ * One exception: a Stat with no user that the kernel's caches can answer
+ * is answered in maitred's loop, without ever waiting (stat-here.h). */
 #pragma once
 
 #include "agent/agent.h"

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "convert.h"
 #include "frame.h"
 #include "work.h"
 
@@ -30,13 +31,8 @@ static int send_end(int fd, enum fsvc_frame_kind kind, int code, const char *msg
 int fsvc_work_fail(int fd, int r, const struct files_err *err)
 {
 	char fallback[256];
-	const char *msg = err && err->msg[0] ? err->msg : NULL;
 
-	if (!msg) {
-		snprintf(fallback, sizeof(fallback), "%s", strerror(r < 0 ? -r : r));
-		msg = fallback;
-	}
-	(void)send_end(fd, FSVC_ERROR, files_grpc_code(r), msg);
+	(void)send_end(fd, FSVC_ERROR, files_grpc_code(r), fsvc_err_message(r, err, fallback, sizeof(fallback)));
 	return r;
 }
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
-#include "base/users.h"
+#include "files/cached.h"
 #include "files/path.h"
 
 void files_info_clear(struct files_info *i)
@@ -45,106 +45,11 @@ static int read_link(int dirfd, const char *name, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-/* The last owner and group names looked up: a listing's entries mostly
- * share them, and each lookup reads /etc/passwd or /etc/group. */
-struct names_cache {
-	bool has_uid, has_gid;
-	uid_t uid;
-	gid_t gid;
-	char *owner; /* "" when unknown */
-	char *group;
-};
-
-static void names_cache_clear(struct names_cache *c)
-{
-	free(c->owner);
-	free(c->group);
-	*c = (struct names_cache){ 0 };
-}
-
-static int owner_name(uid_t uid, char **ret)
-{
-	struct user_entry u = { 0 };
-	int r = user_by_uid(uid, &u);
-	if (r == -ENOMEM)
-		return r;
-	*ret = r == 0 ? TAKE_PTR(u.name) : strdup("");
-	user_entry_clear(&u);
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int group_name(gid_t gid, char **ret)
-{
-	int r = group_name_by_gid(gid, ret);
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0 && !(*ret = strdup("")))
-		return -ENOMEM;
-	return 0;
-}
-
-/* The names looked up last by this process, kept while /etc/passwd and
- * /etc/group stay the same files, unchanged: a Files worker answers many
- * Stats in its life, and two stat calls are cheaper than reading both
- * files every time. */
-static struct names_cache kept;
-static struct stat kept_passwd, kept_group;
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-static struct names_cache *kept_names(void)
-{
-	struct stat p = { 0 }, g = { 0 };
-
-	/* A file that cannot be seen is looked up (and fails) every time. */
-	if (stat("/etc/passwd", &p) < 0 || stat("/etc/group", &g) < 0 || !same_file(&p, &kept_passwd) ||
-	    !same_file(&g, &kept_group))
-		names_cache_clear(&kept);
-	kept_passwd = p;
-	kept_group = g;
-	return &kept;
-}
-
-void files_forget_names(void)
-{
-	names_cache_clear(&kept);
-}
-
-/* The names of uid and gid, copied into *owner and *group, through the
- * cache c (NULL: the one this process keeps). */
-static int names(struct names_cache *c, uid_t uid, gid_t gid, char **owner, char **group)
-{
-	int r;
-	if (!c)
-		c = kept_names();
-	if (!c->has_uid || c->uid != uid) {
-		free(c->owner);
-		c->has_uid = false;
-		if ((r = owner_name(uid, &c->owner)) < 0)
-			return r;
-		c->has_uid = true;
-		c->uid = uid;
-	}
-	if (!c->has_gid || c->gid != gid) {
-		free(c->group);
-		c->has_gid = false;
-		if ((r = group_name(gid, &c->group)) < 0)
-			return r;
-		c->has_gid = true;
-		c->gid = gid;
-	}
-	if (!(*owner = strdup(c->owner)) || !(*group = strdup(c->group)))
-		return -ENOMEM;
-	return 0;
-}
-
+/* cache: a listing's (NULL: the process's). cached: the names from the
+ * kernel's caches only (files/names.h), and a symlink is -EAGAIN (its
+ * target may be on the disk: readlink has no way not to wait for it). */
 static int info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st,
-			  struct names_cache *cache, struct files_info *ret)
+			  struct files_names *cache, bool cached, struct files_info *ret)
 {
 	struct files_info i = {
 		.type = files_type_of(st->st_mode),
@@ -156,6 +61,8 @@ static int info_from_stat(int dirfd, const char *name, const char *path, const s
 	};
 	int r;
 
+	if (cached && i.type == FILES_TYPE_SYMLINK)
+		return -EAGAIN;
 	if (!(i.path = strdup(path)))
 		goto nomem;
 	if (i.type == FILES_TYPE_SYMLINK) {
@@ -167,8 +74,11 @@ static int info_from_stat(int dirfd, const char *name, const char *path, const s
 	}
 	if (!i.symlink_target && !(i.symlink_target = strdup("")))
 		goto nomem;
-	if (names(cache, st->st_uid, st->st_gid, &i.owner, &i.group) < 0)
-		goto nomem;
+	r = files_names_get(cache, cached, st->st_uid, st->st_gid, &i.owner, &i.group);
+	if (r < 0) {
+		files_info_clear(&i);
+		return r;
+	}
 	*ret = i;
 	return 0;
 nomem:
@@ -178,7 +88,7 @@ nomem:
 
 int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st, struct files_info *ret)
 {
-	return info_from_stat(dirfd, name, path, st, NULL, ret);
+	return info_from_stat(dirfd, name, path, st, NULL, false, ret);
 }
 
 /* One system call for the path (a symlink's target is read only for a
@@ -193,6 +103,45 @@ int files_stat(const char *path, bool follow_symlinks, struct files_info *ret, s
 	if (fstatat(AT_FDCWD, path, &st, follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
 		return files_fail_path(err, -errno, path);
 	r = files_info_from_stat(AT_FDCWD, path, path, &st, ret);
+	return r < 0 ? files_fail_path(err, r, path) : 0;
+}
+
+#define STAT_CACHED_MASK (STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_MTIME | STATX_SIZE)
+
+/* files_stat() from the caches: a path the dentry cache resolves, an
+ * inode in memory (statx AT_STATX_DONT_SYNC: a network or FUSE file
+ * system answers from what it has, as for an inode it cannot revalidate
+ * without waiting), names as files/names.h says. The same answer, or
+ * -EAGAIN with err untouched. */
+int files_stat_cached(const char *path, bool follow_symlinks, struct files_info *ret, struct files_err *err)
+{
+	/* O_PATH|O_NOFOLLOW on a symlink is the link itself: what a Stat
+	 * that does not follow describes (and O_PATH opens no device). */
+	_cleanup_close_ int fd = -1;
+	struct statx stx;
+	struct stat st;
+	int r = files_path_check(path, strlen(path), err);
+
+	if (r < 0)
+		return r;
+	fd = files_open_cached(path, O_PATH | (follow_symlinks ? 0 : O_NOFOLLOW));
+	if (fd == -EAGAIN)
+		return -EAGAIN;
+	if (fd < 0)
+		return files_fail_path(err, fd, path);
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STAT_CACHED_MASK, &stx) < 0 ||
+	    (stx.stx_mask & STAT_CACHED_MASK) != STAT_CACHED_MASK)
+		return -EAGAIN;
+	st = (struct stat){
+		.st_mode = stx.stx_mode,
+		.st_size = (off_t)stx.stx_size,
+		.st_uid = stx.stx_uid,
+		.st_gid = stx.stx_gid,
+		.st_mtim = { .tv_sec = stx.stx_mtime.tv_sec, .tv_nsec = stx.stx_mtime.tv_nsec },
+	};
+	r = info_from_stat(AT_FDCWD, path, path, &st, NULL, true, ret);
+	if (r == -EAGAIN)
+		return r;
 	return r < 0 ? files_fail_path(err, r, path) : 0;
 }
 
@@ -214,7 +163,7 @@ static int open_dir_stream(int fd, const char *path, DIR **ret, struct files_err
 }
 
 /* path holds the directory's path (len bytes) and room to append. */
-static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct names_cache *cache, files_list_fn fn,
+static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct files_names *cache, files_list_fn fn,
 		    void *userdata, struct files_err *err)
 {
 	DIR *d = NULL;
@@ -248,7 +197,7 @@ static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct na
 			r = files_fail_path(err, -errno, path);
 			break;
 		}
-		r = info_from_stat(dirfd, de->d_name, path, &st, cache, &info);
+		r = info_from_stat(dirfd, de->d_name, path, &st, cache, false, &info);
 		if (r < 0) {
 			files_fail_path(err, r, path);
 			break;
@@ -293,7 +242,7 @@ int files_list(const char *path, unsigned depth, files_list_fn fn, void *userdat
 	if (fstat(fd, &st) < 0)
 		return files_fail_path(err, -errno, path);
 	strcpy(buf, path);
-	_cleanup_(names_cache_clear) struct names_cache cache = { 0 };
+	_cleanup_(files_names_clear) struct files_names cache = { 0 };
 	return list_dir(fd, buf, strlen(buf), depth ? depth : 1, &cache, fn, userdata, err);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "files/names.h"
 #include "files/status.h"
 
 /* FileInfo.Type's numbers. */
@@ -40,10 +41,10 @@ enum files_type files_type_of(mode_t m);
 int files_info_from_stat(int dirfd, const char *name, const char *path, const struct stat *st, struct files_info *ret);
 
 int files_stat(const char *path, bool follow_symlinks, struct files_info *ret, struct files_err *err);
-/* Owner and group names are kept by the process between calls while
- * /etc/passwd and /etc/group are unchanged; this forgets them (an
- * allocation-failure sweep starts each run from nothing). */
-void files_forget_names(void);
+/* The same answer without ever waiting for a disk (files/cached.h), for
+ * maitred's loop: -EAGAIN (err untouched) when it would have to, and
+ * for a symlink not followed. */
+int files_stat_cached(const char *path, bool follow_symlinks, struct files_info *ret, struct files_err *err);
 
 /* Called for every entry, a directory's before its contents; a negative
  * return stops the listing and is returned. info is valid during the
