@@ -75,9 +75,7 @@ void snap_restored(struct rpc_call *call, const ProtobufCMessage *request, void 
 		 * just restored under TCG, its code not translated yet): the
 		 * clock can only come out closer to the host's. */
 		Google__Protobuf__Timestamp at = *req->time;
-		uint64_t ns = (uint64_t)at.nanos + (t_clock - t0) * 1000;
-		at.seconds += (int64_t)(ns / 1000000000);
-		at.nanos = (int32_t)(ns % 1000000000);
+		maitred_time_add_usec(&at, t_clock - t0);
 		r = maitred_clock_step(&at, &old, &step);
 		if (r < 0) {
 			free(gen);

@@ -17,7 +17,8 @@ Steps, in order:
   Thaw (the host "crashes"): GetKernelVersion, Files Stat and a
   LaunchProcess of /bin/true are answered; Files Write and SetResolvConfig
   are FAILED_PRECONDITION within a second; the job does not advance; it
-  resumes after the automatic thaw; no line lost or doubled.
+  resumes after the automatic thaw; stopped, its log holds lines 1..N,
+  N its record: no line lost or doubled.
 - snapshot_clones: a respawning job and a vsh session; Restored (generation
   "original"); saved to a file and the source ended; 3 s later two QEMUs
   restored from that one file, each with a copy of the disk as it was. In
