@@ -30,6 +30,14 @@ int maitred_time_check(const Google__Protobuf__Timestamp *t, char *why, size_t l
 	return -EINVAL;
 }
 
+void maitred_time_add_usec(Google__Protobuf__Timestamp *t, uint64_t usec)
+{
+	uint64_t ns = (uint64_t)t->nanos + usec % 1000000 * 1000;
+
+	t->seconds += (int64_t)(usec / 1000000 + ns / 1000000000);
+	t->nanos = (int32_t)(ns % 1000000000);
+}
+
 int maitred_clock_step(const Google__Protobuf__Timestamp *t, struct timespec *ret_old, int64_t *ret_step_ns)
 {
 	struct timespec old, new = { .tv_sec = (time_t)t->seconds, .tv_nsec = t->nanos };

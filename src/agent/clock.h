@@ -13,6 +13,9 @@
  * in why. t may be NULL (-EINVAL). */
 int maitred_time_check(const Google__Protobuf__Timestamp *t, char *why, size_t len);
 
+/* t moved on by usec (nanos kept within 0-999999999). */
+void maitred_time_add_usec(Google__Protobuf__Timestamp *t, uint64_t usec);
+
 /* Steps CLOCK_REALTIME to t (checked). *ret_old is the clock read just
  * before, *ret_step_ns how far it moved (new - old). -errno of
  * clock_settime (-EPERM without CAP_SYS_TIME); nothing changed then. */

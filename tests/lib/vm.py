@@ -210,7 +210,19 @@ class VM:
     def monitor(self, command):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(10)
-        s.connect(self.monitor_path)
+        # QEMU binds the socket (the file appears) before it listens: a
+        # connection in between is refused (seen once, a clone starting
+        # on a loaded machine).
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                s.connect(self.monitor_path)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                self.check_alive()
+                time.sleep(0.05)
         buf = b""
         while b"(qemu)" not in buf:
             buf += s.recv(4096)

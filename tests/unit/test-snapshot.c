@@ -1,13 +1,15 @@
 /* valet.v1.Snapshot's pure parts: which filesystems Freeze acts on (from
- * mountinfo text), and Restored's reseed through an injected system-call
+ * mountinfo text), Restored's reseed through an injected system-call
  * layer (the kernel's pool cannot be read back), plus the kernel's own
- * layer refusing it in a user namespace. */
+ * layer refusing it in a user namespace, and the host's time moved on by
+ * the time Restored held the request. */
 #include <fcntl.h>
 #include <linux/random.h>
 #include <sched.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
+#include "agent/clock.h"
 #include "snapshot-service/entropy.h"
 #include "snapshot-service/mounts.h"
 #include "test.h"
@@ -213,4 +215,24 @@ TEST(entropy_kernel_layer_refused_in_a_user_namespace)
 	CHECK_EQ(waitpid(pid, &status, 0), pid);
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(time_moved_on_by_the_time_held)
+{
+	Google__Protobuf__Timestamp t = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+	t.seconds = 1800000000;
+	t.nanos = 999999000;
+	maitred_time_add_usec(&t, 1); /* carries into the seconds */
+	CHECK_EQ(t.seconds, 1800000001);
+	CHECK_EQ(t.nanos, 0);
+	maitred_time_add_usec(&t, 54683);
+	CHECK_EQ(t.seconds, 1800000001);
+	CHECK_EQ(t.nanos, 54683000);
+	maitred_time_add_usec(&t, 2999999999ULL); /* more than a second */
+	CHECK_EQ(t.seconds, 1800003001);
+	CHECK_EQ(t.nanos, 54682000);
+	maitred_time_add_usec(&t, 0);
+	CHECK_EQ(t.seconds, 1800003001);
+	CHECK_EQ(t.nanos, 54682000);
 }
