@@ -424,6 +424,12 @@ static void tree_to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const 
 		loop_defer_schedule(j->batch_defer);
 }
 
+static void on_tree_data(struct rpc_call *call, const uint8_t *data, size_t len, void *userdata)
+{
+	if (len)
+		tree_to_worker(userdata, FSVC_DATA, data, len);
+}
+
 static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
 	const Valet__V1__TreeRequest *m = (const Valet__V1__TreeRequest *)msg;
@@ -517,6 +523,7 @@ static void job_start(struct fsvc_job *j)
 		if (r < 0)
 			return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		rpc_call_set_receiver(j->call, on_tree_message, on_client_end, j);
+		rpc_call_set_data_receiver(j->call, 3 /* TreeRequest.data */, on_tree_data);
 	}
 }
 
