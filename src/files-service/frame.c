@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -76,4 +77,65 @@ size_t fsvc_bytes_field_head(uint8_t out[FSVC_FIELD_HEAD_MAX], unsigned field, s
 		n++;
 	} while (len);
 	return n;
+}
+
+uint8_t *fsvc_batch_add(uint8_t *buf, size_t *len, enum fsvc_frame_kind kind, size_t n)
+{
+	uint8_t *p = buf + *len;
+
+	p[0] = (uint8_t)kind;
+	for (int i = 0; i < 4; i++)
+		p[1 + i] = (uint8_t)((uint32_t)n >> (8 * i));
+	*len += FSVC_SUB_HEAD + n;
+	return p + FSVC_SUB_HEAD;
+}
+
+void fsvc_batch_put(uint8_t *buf, size_t *len, enum fsvc_frame_kind kind, const void *a, size_t alen, const void *b,
+		    size_t blen)
+{
+	uint8_t *p = fsvc_batch_add(buf, len, kind, alen + blen);
+
+	if (alen)
+		memcpy(p, a, alen);
+	if (blen)
+		memcpy(p + alen, b, blen);
+}
+
+/* The size of the frame at p (len bytes left), head included; 0 when cut. */
+static size_t sub_size(const uint8_t *p, size_t len)
+{
+	if (len < FSVC_SUB_HEAD)
+		return 0;
+	size_t n = (size_t)p[1] | (size_t)p[2] << 8 | (size_t)p[3] << 16 | (size_t)p[4] << 24;
+	return n <= len - FSVC_SUB_HEAD ? FSVC_SUB_HEAD + n : 0;
+}
+
+int fsvc_batch_next(const uint8_t *p, size_t len, size_t *off, uint8_t *ret_kind, const uint8_t **ret_data,
+		    size_t *ret_len)
+{
+	if (*off >= len)
+		return 0;
+	size_t n = sub_size(p + *off, len - *off);
+	if (n == 0)
+		return -EBADMSG;
+	*ret_kind = p[*off];
+	*ret_data = p + *off + FSVC_SUB_HEAD;
+	*ret_len = n - FSVC_SUB_HEAD;
+	*off += n;
+	return 1;
+}
+
+size_t fsvc_batch_span(const uint8_t *p, size_t len, size_t max)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		size_t n = sub_size(p + off, len - off);
+		if (n == 0)
+			return len; /* cut: maitred's own buffer never is */
+		if (off > 0 && off + n > max)
+			break;
+		off += n;
+	}
+	return off;
 }

@@ -17,7 +17,11 @@
  * wake-up of maitred for a Stat, where MSG then DONE made two. A worker that goes away without either died.
  * maitred -> worker (Write, WriteTree): DATA, ENTRY (an encoded TreeEntry),
  * COMMIT (the client half-closed). The end of the socket without COMMIT
- * is an abort: the worker discards what it had written and exits. */
+ * is an abort: the worker discards what it had written and exits.
+ * Either way, BATCH: several frames in one packet (WriteTree's entries
+ * and data, ReadTree's messages), each as its kind byte, its length
+ * (4 bytes, little-endian) and its payload. A tree of small files made
+ * two packets a file, each a send, a wake-up and a receive. */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
@@ -33,6 +37,7 @@ enum fsvc_frame_kind {
 	FSVC_DATA = 'd',
 	FSVC_ENTRY = 'e',
 	FSVC_COMMIT = 'c',
+	FSVC_BATCH = 'b',
 };
 
 /* The data carried by one frame. Under glibc's 128 KiB mmap threshold
@@ -64,6 +69,27 @@ int fsvc_send(int fd, enum fsvc_frame_kind kind, const void *a, size_t alen, con
 int fsvc_send_message(int fd, enum fsvc_frame_kind kind, const ProtobufCMessage *m);
 int fsvc_send_headed_message(int fd, enum fsvc_frame_kind kind, const void *head, size_t head_len,
 			     const ProtobufCMessage *m);
+
+/* A frame inside a BATCH: its kind byte and length before its payload. */
+#define FSVC_SUB_HEAD 5
+/* Appends a frame of kind and the two pieces (each may be empty) to a
+ * batch's payload at buf + *len, and adds its size to *len. The caller
+ * made room: FSVC_SUB_HEAD + alen + blen bytes. */
+void fsvc_batch_put(uint8_t *buf, size_t *len, enum fsvc_frame_kind kind, const void *a, size_t alen, const void *b,
+		    size_t blen);
+/* The same for a payload of n bytes the caller writes at the pointer
+ * returned (an encoded message packed in place). */
+uint8_t *fsvc_batch_add(uint8_t *buf, size_t *len, enum fsvc_frame_kind kind, size_t n);
+/* The frame of a batch's payload (p, len) at *off: 1 with its kind,
+ * payload and length, *off moved past it; 0 at the end; -EBADMSG when
+ * the payload is cut short. */
+int fsvc_batch_next(const uint8_t *p, size_t len, size_t *off, uint8_t *ret_kind, const uint8_t **ret_data,
+		    size_t *ret_len);
+/* How many bytes of whole frames from p (len bytes of a batch's
+ * payload) fit in max: what one packet carries. At least the first
+ * frame's size, even above max (never the case for frames of at most
+ * FSVC_CHUNK - FSVC_SUB_HEAD bytes). */
+size_t fsvc_batch_span(const uint8_t *p, size_t len, size_t max);
 
 /* The head of a `bytes` field (its tag and length) as protobuf encodes
  * it: a data message is this head and the data, sent from the worker's

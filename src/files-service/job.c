@@ -38,6 +38,13 @@ struct fsvc_job {
 			    * pending, or the socket full: on EPOLLOUT) */
 	bool send_blocked; /* the call's send queue is full: not reading */
 	bool worker_deaf;  /* the worker stopped reading (it failed) */
+	/* WriteTree: entries and data gathered as the frames of BATCH
+	 * packets, from batch_off, until a packet's worth is there or the
+	 * loop's round ends (batch_defer). */
+	uint8_t *batch;
+	size_t batch_len, batch_off, batch_cap;
+	struct loop_defer *batch_defer;
+	bool batch_blocked; /* the socket is full: receiving paused, EPOLLOUT */
 };
 
 static void on_io(uint32_t events, void *userdata);
@@ -67,6 +74,8 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	struct files_service *s = j->svc;
 
 	queue_remove(s, j);
+	loop_defer_free(j->batch_defer);
+	free(j->batch);
 	free(j->pending);
 	free(j->job_frame);
 	LIST_REMOVE(s->jobs, j);
@@ -82,7 +91,7 @@ static void job_free(struct fsvc_job *j, bool reuse)
  * unread. */
 static int job_update_events(struct fsvc_job *j)
 {
-	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending || j->commit_due ? EPOLLOUT : 0);
+	uint32_t ev = (j->send_blocked ? 0 : EPOLLIN) | (j->pending || j->batch_blocked || j->commit_due ? EPOLLOUT : 0);
 	int r = fsvc_proc_watch(j->proc, ev);
 
 	if (r < 0)
@@ -111,6 +120,36 @@ static void job_finish(struct fsvc_job *j, int code, const char *fmt, ...)
 	job_end(j, false, code, msg);
 }
 
+/* A BATCH of response messages (ReadTree's entries and data). False once
+ * the call has ended. The call's queue takes them all: at most a packet
+ * above its high mark. */
+static bool relay_batch(struct fsvc_job *j, const uint8_t *p, size_t len)
+{
+	const uint8_t *m;
+	size_t off = 0, n;
+	uint8_t kind;
+	int r;
+
+	while ((r = fsvc_batch_next(p, len, &off, &kind, &m, &n)) > 0) {
+		if (kind != FSVC_MSG) {
+			r = -EBADMSG;
+			break;
+		}
+		r = rpc_call_send_encoded(j->call, m, n);
+		if (r < 0) {
+			job_finish(j, RPC_INTERNAL, "could not send a response: %s", strerror(-r));
+			return false;
+		}
+		if (r > 0)
+			j->send_blocked = true;
+	}
+	if (r < 0) {
+		job_finish(j, RPC_INTERNAL, "the worker of this call sent a bad frame");
+		return false;
+	}
+	return true;
+}
+
 /* One frame from the worker. False once the call has ended. */
 static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 {
@@ -119,6 +158,8 @@ static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 	int r;
 
 	switch (f[0]) {
+	case FSVC_BATCH:
+		return relay_batch(j, f + 1, n - 1);
 	case FSVC_MSG:
 		r = rpc_call_send_encoded(j->call, f + 1, n - 1);
 		if (r < 0) {
@@ -216,11 +257,62 @@ static void send_commit(struct fsvc_job *j)
 		j->worker_deaf = true;
 }
 
+/* Sends the batch's whole packets (all: the last, partial one too). 0,
+ * or -EAGAIN when the socket is full: receiving is paused and
+ * batch_blocked set (the caller updates the events). A worker gone
+ * drops the batch. */
+static int send_batch(struct fsvc_job *j, bool all)
+{
+	while (j->batch_off < j->batch_len) {
+		size_t left = j->batch_len - j->batch_off;
+		size_t k = fsvc_batch_span(j->batch + j->batch_off, left, FSVC_CHUNK);
+		if (k == left && !all)
+			break;
+		int r = fsvc_send(j->fd, FSVC_BATCH, j->batch + j->batch_off, k, NULL, 0);
+		if (r == -EAGAIN) {
+			j->batch_blocked = true;
+			rpc_call_pause_receiving(j->call);
+			return r;
+		}
+		if (r < 0) {
+			j->worker_deaf = true;
+			break;
+		}
+		j->batch_off += k;
+	}
+	if (j->worker_deaf || j->batch_off == j->batch_len) {
+		j->batch_off = j->batch_len = 0;
+		/* After a message larger than a packet: back to a packet's room. */
+		if (j->batch_cap > FSVC_FRAME_MAX) {
+			free(j->batch);
+			j->batch = NULL;
+			j->batch_cap = 0;
+		}
+	}
+	return 0;
+}
+
+static void on_batch_due(struct loop_defer *d, void *userdata)
+{
+	struct fsvc_job *j = userdata;
+
+	if (!j->batch_blocked && send_batch(j, true) == -EAGAIN)
+		(void)job_update_events(j);
+}
+
 static void on_io(uint32_t events, void *userdata)
 {
 	struct fsvc_job *j = userdata;
 
-	if ((events & EPOLLOUT) && j->pending) {
+	if ((events & EPOLLOUT) && j->batch_blocked) {
+		if (send_batch(j, true) == 0) {
+			j->batch_blocked = false;
+			if (j->commit_due)
+				send_commit(j);
+			else
+				rpc_call_resume_receiving(j->call);
+		}
+	} else if ((events & EPOLLOUT) && j->pending) {
 		int r = flush_pending(j);
 		if (r == 0) {
 			if (j->commit_due)
@@ -290,28 +382,77 @@ static void on_write_message(struct rpc_call *call, const ProtobufCMessage *msg,
 	on_write_data(call, m->data.data, m->data.len, j);
 }
 
+/* Room for need more bytes in the batch, its sent part dropped. */
+static int batch_reserve(struct fsvc_job *j, size_t need)
+{
+	if (j->batch_off) {
+		memmove(j->batch, j->batch + j->batch_off, j->batch_len - j->batch_off);
+		j->batch_len -= j->batch_off;
+		j->batch_off = 0;
+	}
+	if (j->batch_len + need <= j->batch_cap)
+		return 0;
+	size_t cap = MAX(j->batch_len + need, (size_t)FSVC_FRAME_MAX);
+	uint8_t *p = realloc(j->batch, cap);
+	if (!p)
+		return -ENOMEM;
+	j->batch = p;
+	j->batch_cap = cap;
+	return 0;
+}
+
+/* A WriteTree entry (encoded) or data for the worker: into the batch,
+ * data larger than a packet's room split in several frames; whole
+ * packets go at once, the rest at the end of the loop's round. */
+static void tree_to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8_t *data, size_t len)
+{
+	const size_t most = FSVC_CHUNK - FSVC_SUB_HEAD;
+	size_t off = 0;
+
+	if (j->worker_deaf)
+		return; /* its answer is on the way */
+	if (batch_reserve(j, len + FSVC_SUB_HEAD * (len / most + 1)) < 0)
+		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
+	do {
+		size_t k = MIN(len - off, most);
+		fsvc_batch_put(j->batch, &j->batch_len, kind, data + off, k, NULL, 0);
+		off += k;
+	} while (off < len);
+	if (send_batch(j, false) == -EAGAIN)
+		(void)job_update_events(j);
+	else if (j->batch_len)
+		loop_defer_schedule(j->batch_defer);
+}
+
+static void on_tree_data(struct rpc_call *call, const uint8_t *data, size_t len, void *userdata)
+{
+	if (len)
+		tree_to_worker(userdata, FSVC_DATA, data, len);
+}
+
 static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
 {
 	const Valet__V1__TreeRequest *m = (const Valet__V1__TreeRequest *)msg;
 	struct fsvc_job *j = userdata;
-	_cleanup_free_ uint8_t *buf = NULL;
+	uint8_t buf[1024];
+	_cleanup_free_ uint8_t *big = NULL;
+	uint8_t *p = buf;
 	size_t len;
 
 	switch (m->part_case) {
 	case VALET__V1__TREE_REQUEST__PART_DATA:
 		if (m->data.len)
-			to_worker(j, FSVC_DATA, m->data.data, m->data.len);
+			tree_to_worker(j, FSVC_DATA, m->data.data, m->data.len);
 		return;
 	case VALET__V1__TREE_REQUEST__PART_ENTRY:
 		len = valet__v1__tree_entry__get_packed_size(m->entry);
-		if (len > FSVC_CHUNK)
+		if (len > FSVC_CHUNK - FSVC_SUB_HEAD)
 			return job_finish(j, RPC_INVALID_ARGUMENT, "WriteTree: an entry of %zu bytes is too large",
 					  len);
-		buf = malloc(len ? len : 1);
-		if (!buf)
+		if (len > sizeof(buf) && !(p = big = malloc(len)))
 			return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
-		valet__v1__tree_entry__pack(m->entry, buf);
-		to_worker(j, FSVC_ENTRY, buf, len);
+		valet__v1__tree_entry__pack(m->entry, p);
+		tree_to_worker(j, FSVC_ENTRY, p, len);
 		return;
 	default:
 		return job_finish(j, RPC_INVALID_ARGUMENT,
@@ -323,7 +464,8 @@ static void on_client_end(struct rpc_call *call, void *userdata)
 {
 	struct fsvc_job *j = userdata;
 
-	if (j->pending)
+	/* WriteTree's last entries first; COMMIT follows them (on_io). */
+	if (j->pending || j->batch_blocked || send_batch(j, true) == -EAGAIN)
 		j->commit_due = true;
 	else
 		send_commit(j);
@@ -376,9 +518,13 @@ static void job_start(struct fsvc_job *j)
 	if (j->method == FSVC_WRITE) {
 		rpc_call_set_receiver(j->call, on_write_message, on_client_end, j);
 		rpc_call_set_data_receiver(j->call, 2 /* WriteRequest.data */, on_write_data);
-	}
-	else if (j->method == FSVC_WRITE_TREE)
+	} else if (j->method == FSVC_WRITE_TREE) {
+		r = loop_add_defer(j->svc->core->loop, on_batch_due, j, &j->batch_defer);
+		if (r < 0)
+			return job_finish(j, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		rpc_call_set_receiver(j->call, on_tree_message, on_client_end, j);
+		rpc_call_set_data_receiver(j->call, 3 /* TreeRequest.data */, on_tree_data);
+	}
 }
 
 void fsvc_job_start_queued(struct files_service *s)

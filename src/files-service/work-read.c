@@ -87,7 +87,38 @@ int fsvc_work_read(int fd, const Valet__V1__ReadRequest *req)
 	return fsvc_work_done(fd);
 }
 
-static int send_entry(int fd, const struct files_tree_entry *e)
+/* ReadTree's messages gathered in BATCH packets (frame.h): an entry and
+ * a small file's data, and the next ones, in one send where they made
+ * two a file. A packet goes when the next message would not fit, and
+ * before the end (DONE or ERROR). */
+struct tree_out {
+	int fd;
+	uint8_t buf[FSVC_CHUNK];
+	size_t len;
+};
+
+static int out_flush(struct tree_out *o)
+{
+	if (o->len == 0)
+		return 0;
+	size_t n = o->len;
+	o->len = 0;
+	return fsvc_send(o->fd, FSVC_BATCH, o->buf, n, NULL, 0);
+}
+
+/* Room for a message of n bytes: 0, or the failed send's -errno. */
+static int out_room(struct tree_out *o, size_t n)
+{
+	return o->len + FSVC_SUB_HEAD + n <= sizeof(o->buf) ? 0 : out_flush(o);
+}
+
+static int out_fail(struct tree_out *o, int r, const struct files_err *err)
+{
+	int s = out_flush(o);
+	return s < 0 ? s : fsvc_work_fail(o->fd, r, err);
+}
+
+static int send_entry(struct tree_out *o, const struct files_tree_entry *e)
 {
 	Valet__V1__TreeResponse m = VALET__V1__TREE_RESPONSE__INIT;
 	Valet__V1__TreeEntry entry;
@@ -96,10 +127,36 @@ static int send_entry(int fd, const struct files_tree_entry *e)
 	fsvc_entry_to_pb(e, &entry, &ts);
 	m.part_case = VALET__V1__TREE_RESPONSE__PART_ENTRY;
 	m.entry = &entry;
-	return fsvc_send_message(fd, FSVC_MSG, &m.base);
+	size_t n = protobuf_c_message_get_packed_size(&m.base);
+	int r = out_room(o, n);
+	if (r < 0)
+		return r;
+	if (FSVC_SUB_HEAD + n > sizeof(o->buf))
+		return -E2BIG; /* paths of at most 4 KiB: never */
+	protobuf_c_message_pack(&m.base, fsvc_batch_add(o->buf, &o->len, FSVC_MSG, n));
+	return 0;
 }
 
-static int read_tree(int fd, struct files_tree_reader *rd, uint8_t *buf)
+/* A piece of a file: with the messages around it when small; alone,
+ * sent from buf, when it is most of a packet (a large file's). */
+static int send_tree_data(struct tree_out *o, const uint8_t *buf, size_t len)
+{
+	uint8_t head[FSVC_FIELD_HEAD_MAX];
+	size_t h = fsvc_bytes_field_head(head, TREE_DATA_FIELD, len);
+	int r;
+
+	if (len > sizeof(o->buf) / 2) {
+		r = out_flush(o);
+		return r < 0 ? r : send_data(o->fd, TREE_DATA_FIELD, buf, len);
+	}
+	r = out_room(o, h + len);
+	if (r < 0)
+		return r;
+	fsvc_batch_put(o->buf, &o->len, FSVC_MSG, head, h, buf, len);
+	return 0;
+}
+
+static int read_tree(struct tree_out *o, struct files_tree_reader *rd, uint8_t *buf)
 {
 	struct files_err err = { 0 };
 
@@ -107,10 +164,12 @@ static int read_tree(int fd, struct files_tree_reader *rd, uint8_t *buf)
 		const struct files_tree_entry *e;
 		int r = files_tree_reader_next(rd, &e, &err);
 		if (r < 0)
-			return fsvc_work_fail(fd, r, &err);
-		if (r == 0)
-			return fsvc_work_done(fd);
-		r = send_entry(fd, e);
+			return out_fail(o, r, &err);
+		if (r == 0) {
+			r = out_flush(o);
+			return r < 0 ? r : fsvc_work_done(o->fd);
+		}
+		r = send_entry(o, e);
 		if (r < 0)
 			return r;
 		if (e->type != FILES_TYPE_FILE || e->size == 0 || e->hardlink_to_len)
@@ -118,10 +177,10 @@ static int read_tree(int fd, struct files_tree_reader *rd, uint8_t *buf)
 		for (;;) {
 			ssize_t n = files_tree_reader_read(rd, buf, FSVC_CHUNK, &err);
 			if (n < 0)
-				return fsvc_work_fail(fd, (int)n, &err);
+				return out_fail(o, (int)n, &err);
 			if (n == 0)
 				break;
-			r = send_data(fd, TREE_DATA_FIELD, buf, (size_t)n);
+			r = send_tree_data(o, buf, (size_t)n);
 			if (r < 0)
 				return r;
 		}
@@ -133,6 +192,7 @@ int fsvc_work_read_tree(int fd, const Valet__V1__ReadTreeRequest *req)
 	_cleanup_(files_tree_reader_freep) struct files_tree_reader *rd = NULL;
 	_cleanup_close_ int rootfd = -1;
 	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_free_ struct tree_out *o = NULL;
 	struct files_user u = { 0 };
 	struct files_err err = { 0 };
 	int r = fsvc_work_begin(fd, req->user, &u);
@@ -147,7 +207,10 @@ int fsvc_work_read_tree(int fd, const Valet__V1__ReadTreeRequest *req)
 	if (r < 0)
 		return fsvc_work_fail(fd, r, &err);
 	buf = malloc(FSVC_CHUNK);
-	if (!buf)
+	o = malloc(sizeof(*o));
+	if (!buf || !o)
 		return fsvc_work_fail(fd, -ENOMEM, NULL);
-	return read_tree(fd, rd, buf);
+	o->fd = fd;
+	o->len = 0;
+	return read_tree(o, rd, buf);
 }

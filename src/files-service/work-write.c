@@ -121,6 +121,35 @@ static int answer_tree(int fd, const struct files_tree_summary *s)
 	return fsvc_work_reply(fd, &m.base);
 }
 
+/* An ENTRY or DATA frame, alone or in a BATCH. */
+static int tree_part(int fd, struct files_tree_writer *w, uint8_t kind, const uint8_t *data, size_t len)
+{
+	struct files_err err = { 0 };
+	int r;
+
+	if (kind == FSVC_ENTRY)
+		return tree_entry(fd, w, data, len);
+	if (kind != FSVC_DATA)
+		return fsvc_work_fail_code(fd, FILES_GRPC_INTERNAL, "unexpected frame %#x", kind);
+	r = files_tree_writer_data(w, data, len, &err);
+	return r < 0 ? fsvc_work_fail(fd, r, &err) : 0;
+}
+
+static int tree_batch(int fd, struct files_tree_writer *w, const uint8_t *p, size_t len)
+{
+	const uint8_t *data;
+	size_t off = 0, n;
+	uint8_t kind;
+	int r;
+
+	while ((r = fsvc_batch_next(p, len, &off, &kind, &data, &n)) > 0) {
+		r = tree_part(fd, w, kind, data, n);
+		if (r < 0)
+			return r;
+	}
+	return r < 0 ? fsvc_work_fail_code(fd, FILES_GRPC_INTERNAL, "a batch cut short") : 0;
+}
+
 static int write_tree(int fd, struct files_tree_writer *w, uint8_t *buf)
 {
 	struct files_err err = { 0 };
@@ -130,13 +159,11 @@ static int write_tree(int fd, struct files_tree_writer *w, uint8_t *buf)
 		int r = 0;
 		if (n <= 0)
 			return n < 0 ? (int)n : -ECANCELED;
-		if (buf[0] == FSVC_ENTRY)
-			r = tree_entry(fd, w, buf + 1, (size_t)n - 1);
-		else if (buf[0] == FSVC_DATA) {
-			r = files_tree_writer_data(w, buf + 1, (size_t)n - 1, &err);
-			if (r < 0)
-				return fsvc_work_fail(fd, r, &err);
-		} else if (buf[0] == FSVC_COMMIT) {
+		if (buf[0] == FSVC_BATCH)
+			r = tree_batch(fd, w, buf + 1, (size_t)n - 1);
+		else if (buf[0] == FSVC_ENTRY || buf[0] == FSVC_DATA)
+			r = tree_part(fd, w, buf[0], buf + 1, (size_t)n - 1);
+		else if (buf[0] == FSVC_COMMIT) {
 			struct files_tree_summary s;
 			fsvc_work_set_reusable(true); /* everything sent was read */
 			r = files_tree_writer_finish(w, &s, &err);

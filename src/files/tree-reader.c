@@ -80,6 +80,23 @@ void files_tree_reader_on_skip(struct files_tree_reader *r, files_tree_skip_fn f
 	r->skip_userdata = userdata;
 }
 
+/* Opens name, which the directory says is a regular file, as the
+ * current file, and its stat: 0, or -errno with nothing kept when it is
+ * not (any more) a regular file, or cannot be opened. O_NONBLOCK: a FIFO
+ * put there meanwhile does not block the open. */
+static int open_file(struct files_tree_reader *r, int dfd, const char *name, struct stat *ret_st)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, ret_st) < 0 || !S_ISREG(ret_st->st_mode)) {
+		safe_close(fd);
+		return -EIO;
+	}
+	r->fd = fd;
+	return 0;
+}
+
 int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_entry **ret, struct files_err *err)
 {
 	if (r->fd >= 0 && r->left > 0)
@@ -110,7 +127,11 @@ int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_
 
 		int dfd = dirfd(l->d);
 		struct stat st;
-		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* A regular file, says the directory: opened and fstat'ed, one
+		 * fstatat less a file. Anything else (or a file replaced by
+		 * something else since) takes the general way below. */
+		bool opened = de->d_type == DT_REG && open_file(r, dfd, de->d_name, &st) == 0;
+		if (!opened && fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue;
 			return files_fail(err, -errno, "%s: %s", r->path, strerror(errno));
@@ -141,16 +162,20 @@ int files_tree_reader_next(struct files_tree_reader *r, const struct files_tree_
 		} else if (S_ISREG(st.st_mode)) {
 			const char *first;
 			if (st.st_nlink > 1 && files_inode_set_find(&r->links, st.st_dev, st.st_ino, &first)) {
+				r->fd = safe_close(r->fd); /* no data: a link */
 				e->hardlink_to = first;
 				e->hardlink_to_len = strlen(first);
 				*ret = e;
 				return 1;
 			}
-			r->fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-			if (r->fd < 0)
-				return files_fail(err, -errno, "%s: %s", r->path, strerror(errno));
-			if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode))
-				return files_fail(err, -EIO, "%s: changed while read", r->path);
+			if (!opened) {
+				r->fd = openat(dfd, de->d_name,
+					       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+				if (r->fd < 0)
+					return files_fail(err, -errno, "%s: %s", r->path, strerror(errno));
+				if (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode))
+					return files_fail(err, -EIO, "%s: changed while read", r->path);
+			}
 			if (st.st_nlink > 1) {
 				int rr = files_inode_set_add(&r->links, st.st_dev, st.st_ino, r->path);
 				if (rr < 0)

@@ -25,6 +25,13 @@ struct pending_dir {
 struct files_tree_writer {
 	int rootfd;
 	struct files_tree_opts o;
+	mode_t umask; /* the process's, read once */
+	/* The parent directory of the last entry, kept for the next: a
+	 * directory's files come one after the other, and opening it again
+	 * beneath the root for each was an openat2, a dup and two closes a
+	 * file. -1 when none; parent_path "" is the root itself (rootfd). */
+	int parent_fd;
+	char parent_path[FILES_PATH_MAX];
 	struct files_inode_set created;	 /* the files written: hard links may name only them */
 	struct files_inode_set finished; /* the directories created and given their mode */
 	struct pending_dir stack[FILES_TREE_DEPTH_MAX];
@@ -107,6 +114,10 @@ int files_tree_writer_new(int rootfd, const struct files_tree_opts *o, struct fi
 	if (!w)
 		return -ENOMEM;
 	w->o = *o;
+	w->parent_fd = -1;
+	/* Read back at once: these processes are single-threaded. */
+	w->umask = umask(0);
+	(void)umask(w->umask);
 	w->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
 	if (w->rootfd < 0) {
 		int r = -errno;
@@ -306,6 +317,12 @@ static int add_file(struct files_tree_writer *w, int dirfd, const char *name, co
 		.gid = e->gid,
 		/* One syncfs() for the tree instead of two fsyncs a file. */
 		.no_fsync = true,
+		/* Nobody asked for a digest of a tree's files. */
+		.no_digest = true,
+		/* Most names of a tree are new: linked in place, no rename. */
+		.link_new = true,
+		.mode_at_create = !(e->mode & (07000 | w->umask)),
+		.dirfd_borrowed = true, /* parent_fd outlives the file */
 	};
 	struct files_err sub = { "" };
 	int r = files_writer_open_at(dirfd, name, e->path, &o, &w->file, &sub);
@@ -360,9 +377,41 @@ static int reopen_ancestors(struct files_tree_writer *w, const char *path, struc
 	return 0;
 }
 
+/* The directory holding entry path (borrowed: the writer's), and the
+ * last component in *ret_name. Every component is opened beneath the root
+ * without following symlinks, once for a run of entries of the same
+ * directory: between them the fd keeps the directory it checked, even if
+ * something renames it meanwhile (it is the tree's own directory, and
+ * whoever may move it may move the entries written into it too). */
+static int open_parent(struct files_tree_writer *w, const char *path, int *ret_dirfd, const char **ret_name)
+{
+	const char *last = strrchr(path, '/');
+	size_t n = last ? (size_t)(last - path) : 0;
+
+	*ret_name = last ? last + 1 : path;
+	if (!last) {
+		*ret_dirfd = w->rootfd;
+		return 0;
+	}
+	if (w->parent_fd >= 0 && strlen(w->parent_path) == n && memcmp(w->parent_path, path, n) == 0) {
+		*ret_dirfd = w->parent_fd;
+		return 0;
+	}
+	if (n >= sizeof(w->parent_path))
+		return -ENAMETOOLONG;
+	w->parent_fd = safe_close(w->parent_fd);
+	memcpy(w->parent_path, path, n);
+	w->parent_path[n] = '\0';
+	int fd = files_open_beneath(w->rootfd, w->parent_path, O_PATH | O_DIRECTORY, 0);
+	if (fd < 0)
+		return fd;
+	*ret_dirfd = w->parent_fd = fd;
+	return 0;
+}
+
 int files_tree_writer_entry(struct files_tree_writer *w, const struct files_tree_entry *e, struct files_err *err)
 {
-	_cleanup_close_ int dirfd = -1;
+	int dirfd;
 	const char *name;
 
 	if (w->file)
@@ -377,7 +426,7 @@ int files_tree_writer_entry(struct files_tree_writer *w, const struct files_tree
 	r = reopen_ancestors(w, e->path, err);
 	if (r < 0)
 		return r;
-	r = files_open_parent_beneath(w->rootfd, e->path, &dirfd, &name);
+	r = open_parent(w, e->path, &dirfd, &name);
 	if (r < 0)
 		return parent_error(r, e->path, err);
 	if (e->type == FILES_TYPE_DIRECTORY)
@@ -433,6 +482,7 @@ void files_tree_writer_free(struct files_tree_writer *w)
 		(void)pop_dir(w, NULL);
 	files_inode_set_clear(&w->created);
 	files_inode_set_clear(&w->finished);
+	safe_close(w->parent_fd);
 	safe_close(w->rootfd);
 	free(w);
 }

@@ -23,6 +23,7 @@ struct files_writer {
 	struct sha256 sha;
 	uint64_t written;
 	bool done;
+	bool own_dirfd;
 };
 
 void files_writer_free(struct files_writer *w)
@@ -32,7 +33,8 @@ void files_writer_free(struct files_writer *w)
 	if (!w->done && w->tmpname[0])
 		(void)unlinkat(w->dirfd, w->tmpname, 0);
 	safe_close(w->fd);
-	safe_close(w->dirfd);
+	if (w->own_dirfd)
+		safe_close(w->dirfd);
 	free(w->name);
 	free(w->path);
 	free(w);
@@ -47,6 +49,13 @@ int files_tmp_name(char buf[FILES_TMP_NAME_MAX])
 	return 0;
 }
 
+/* What the temporary file is created with: its mode when the caller
+ * vouched for it (one fchmod less a file), else for its owner only. */
+static mode_t create_mode(const struct files_writer *w)
+{
+	return w->o.mode_at_create ? w->mode : 0600;
+}
+
 /* A hidden name that did not exist, created as the temporary file. */
 static int create_named(struct files_writer *w)
 {
@@ -54,7 +63,8 @@ static int create_named(struct files_writer *w)
 		int r = files_tmp_name(w->tmpname);
 		if (r < 0)
 			return r;
-		int fd = openat(w->dirfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		int fd = openat(w->dirfd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+				create_mode(w));
 		if (fd >= 0) {
 			w->fd = fd;
 			return 0;
@@ -83,16 +93,24 @@ int files_writer_open_at(int dirfd, const char *name, const char *path, const st
 		memcpy(w->expected, o->sha256, sizeof(w->expected));
 		w->o.sha256 = w->expected;
 	}
-	w->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-	if (w->dirfd < 0)
-		return -errno;
+	w->dirfd = dirfd;
+	if (!o->dirfd_borrowed) {
+		w->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+		if (w->dirfd < 0)
+			return -errno;
+		w->own_dirfd = true;
+	}
 	if (!(w->name = strdup(name)) || !(w->path = strdup(path)))
 		return -ENOMEM;
 	if (o->has_mode && (o->mode & ~07777u))
 		return files_fail(err, -EINVAL, "%s: mode %#o above 07777", path, (unsigned)o->mode);
 
 	w->mode = o->has_mode ? o->mode : 0644;
-	if (fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+	/* link_new: a directory or anything else in the way is found by the
+	 * link, then the rename, at commit. */
+	if (o->link_new && o->has_mode && !o->no_replace) {
+		/* nothing to look at */
+	} else if (fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISDIR(st.st_mode))
 			return files_fail(err, -EISDIR, "%s: is a directory", path);
 		if (o->no_replace)
@@ -105,7 +123,7 @@ int files_writer_open_at(int dirfd, const char *name, const char *path, const st
 
 	r = -EOPNOTSUPP;
 	if (!o->no_tmpfile) {
-		w->fd = openat(w->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		w->fd = openat(w->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, create_mode(w));
 		r = w->fd >= 0 ? 0 : -errno;
 	}
 	/* O_TMPFILE unsupported by this filesystem: EOPNOTSUPP (EISDIR on
@@ -167,20 +185,31 @@ void files_writer_expect(struct files_writer *w, const uint8_t digest[SHA256_DIG
 	w->o.sha256 = w->expected;
 }
 
+/* Set once linkat(AT_EMPTY_PATH) was refused in this process: it needs
+ * CAP_DAC_READ_SEARCH, which a worker acting as a user (or a maitctl
+ * that is not root) does not have. From then on the links go through
+ * /proc. */
+static bool empty_path_refused;
+
 /* Gives the unnamed temporary file the name tmpname (another hidden
- * unique one) or, for no_replace, the target's own. Through /proc: a
- * linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH, which a worker acting
- * as a user no longer has. */
+ * unique one) or, for no_replace and link_new, the target's own.
+ * AT_EMPTY_PATH first: the /proc path costs a lookup of four components
+ * a file, which shows with thousands of small ones. */
 static int link_tmpfile(struct files_writer *w, const char *to)
 {
 	char proc[64];
+	if (!empty_path_refused) {
+		if (linkat(w->fd, "", w->dirfd, to, AT_EMPTY_PATH) == 0)
+			return 0;
+		/* Without the capability the kernel answers ENOENT. */
+		if (errno != ENOENT && errno != EPERM)
+			return -errno;
+		empty_path_refused = true;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
 	if (linkat(AT_FDCWD, proc, w->dirfd, to, AT_SYMLINK_FOLLOW) == 0)
 		return 0;
-	int r = -errno;
-	if (r == -ENOENT && linkat(w->fd, "", w->dirfd, to, AT_EMPTY_PATH) == 0)
-		return 0; /* no /proc: as root it still works */
-	return r;
+	return -errno;
 }
 
 static int publish(struct files_writer *w)
@@ -190,6 +219,11 @@ static int publish(struct files_writer *w)
 	if (!w->tmpname[0]) {
 		if (w->o.no_replace)
 			return link_tmpfile(w, w->name);
+		if (w->o.link_new) {
+			r = link_tmpfile(w, w->name);
+			if (r != -EEXIST)
+				return r;
+		}
 		for (int i = 0; i < 16; i++) {
 			r = files_tmp_name(w->tmpname);
 			if (r < 0)
@@ -237,7 +271,7 @@ int files_writer_commit(struct files_writer *w, uint8_t ret_digest[SHA256_DIGEST
 	/* The owner first: chown clears the set-id bits chmod sets. */
 	if (w->o.has_owner && fchown(w->fd, w->o.uid, w->o.gid) < 0)
 		return files_fail_path(err, -errno, w->path);
-	if (fchmod(w->fd, w->mode) < 0)
+	if (!w->o.mode_at_create && fchmod(w->fd, w->mode) < 0)
 		return files_fail_path(err, -errno, w->path);
 	if (w->o.has_mtime) {
 		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, w->o.mtime };

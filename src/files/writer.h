@@ -37,6 +37,17 @@ struct files_write_opts {
 	bool no_tmpfile; /* use a named temporary file (tests) */
 	bool no_digest;	 /* no SHA-256 (a client that did not ask for one);
 			    sha256 must be NULL, commit's digest is zeros */
+	/* Trees, where the name is usually free (with has_mode, without
+	 * no_replace): no look at the target before; commit links the
+	 * finished temporary file straight to its name, and only when that
+	 * name exists does it go through a hidden name and a rename. */
+	bool link_new;
+	/* mode is given at creation and not set again at commit: the caller
+	 * made sure the umask clears none of its bits and it has no set-id
+	 * or sticky bit (which creation may drop). */
+	bool mode_at_create;
+	/* dirfd stays open until files_writer_free(): not duplicated. */
+	bool dirfd_borrowed;
 };
 
 struct files_writer;
@@ -50,8 +61,8 @@ int files_tmp_name(char buf[FILES_TMP_NAME_MAX]);
 /* path: a checked absolute path (files_path_check()). */
 int files_writer_open(const char *path, const struct files_write_opts *o, struct files_writer **ret,
 		      struct files_err *err);
-/* name in directory dirfd (borrowed; an O_PATH fd will do); path names it
- * in messages. */
+/* name in directory dirfd (borrowed, duplicated unless dirfd_borrowed;
+ * an O_PATH fd will do); path names it in messages. */
 int files_writer_open_at(int dirfd, const char *name, const char *path, const struct files_write_opts *o,
 			 struct files_writer **ret, struct files_err *err);
 int files_writer_write(struct files_writer *w, const void *buf, size_t len, struct files_err *err);

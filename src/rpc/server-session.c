@@ -641,7 +641,8 @@ static void stream_grant(struct rpc_stream *st, bool bulk)
 
 	/* Not for a call that takes nothing now (paused, or no receiver set).
 	 * In bulk: half its window waiting unread, or (bulk) a message coming
-	 * that is larger than the window. */
+	 * that is larger than the window, or the peer waiting on the window
+	 * (stream_receive()). */
 	if (st->granted || st->paused || (st->call && !st->on_message) ||
 	    (!bulk && st->unconsumed < RPC_STREAM_WINDOW / 2) || s->granted >= pool)
 		return;
@@ -1164,12 +1165,19 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 	s->buffered += len;
 	st->rx_total += len;
 	st->unconsumed += len;
+	/* Nothing announced since the peer sent its whole window: it waits
+	 * on the window. A call sending in bulk in messages it takes as they
+	 * come (a tree's 1-8 KiB files) never leaves half its window unread,
+	 * and each window's worth cost a WINDOW_UPDATE's round trip (4 000
+	 * for 46 MB): it is raised as for a large message. */
+	int32_t unannounced = nghttp2_session_get_stream_effective_recv_data_length(s->h2, st->id);
+	bool stalled = unannounced > 0 && (size_t)unannounced >= stream_window(st);
 	if (st->reserve_end > st->consumed_total)
 		stream_consume_to(st, MIN(st->rx_total, st->reserve_end));
 	stream_pump(st);
 	/* After the deliveries: what is left unread decides. */
 	if (!st->answered) {
-		stream_grant(st, false);
+		stream_grant(st, stalled);
 		stream_announce(st);
 	}
 	return 0;

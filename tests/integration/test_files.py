@@ -11,7 +11,7 @@ import time
 
 from files_client import (DATA_MAX, MiB, alive, diff, listing, maitred, maitred_in_ns, no_temporaries, ns_path, odd_chunks,
                           open_dir, owners, pb, read, sha, stat_, stubs, walk, write, write_requests)
-from valet import grpc_error
+from valet import grpc_error, wait_until
 
 NOBODY = 65534  # nobody:nogroup in Debian's /etc/passwd and /etc/group
 
@@ -932,6 +932,51 @@ def test_tree_stream_errors():
     code, details = run([hdr, P.TreeRequest(entry=P.TreeEntry(path="h", type=F.FILE, hardlink_to="nothing"))])
     assert code != "OK", code
     assert no_temporaries(base) == []
+    alive(s)
+    assert m.stop() == 0
+
+
+def test_tree_of_many_small_files_waits_for_a_stopped_worker():
+    """2 000 small files in one WriteTree (maitred gathers entries and data
+    in packets for the worker), the worker stopped after the first ones:
+    its socket fills, maitred stops taking the client's messages and the
+    call waits; continued, every file arrives whole, and the tree over
+    itself again (every name taken: replaced) too."""
+    import signal
+    F = pb().FileInfo
+    P = pb()
+    m = maitred()
+    s = stubs(m.addr)
+    root = os.path.join(open_dir(), "t")
+    files = {f"d{i // 100}/f{i}": os.urandom(1 + (i * 37) % 4096) for i in range(2000)}
+    stopped = []
+
+    def requests(stop):
+        yield P.TreeRequest(header=P.TreeHeader(root=root))
+        for i, (path, data) in enumerate(files.items()):
+            if i % 100 == 0:
+                yield P.TreeRequest(entry=P.TreeEntry(path=path.split("/")[0], type=F.DIRECTORY, mode=0o755))
+            if stop and i == 100:
+                kids = wait_until(m.children, 10, what="the call's worker")
+                os.kill(kids[0], signal.SIGSTOP)
+                stopped.append(kids[0])
+            yield P.TreeRequest(entry=P.TreeEntry(path=path, type=F.FILE, mode=0o640, size=len(data)))
+            yield P.TreeRequest(data=data)
+
+    for stop in (True, False):
+        fut = s.WriteTree.future(requests(stop), timeout=60)
+        if stop:
+            wait_until(lambda: stopped, 10, what="the worker stopped")
+            time.sleep(0.5)
+            assert not fut.done(), "a WriteTree finished with its worker stopped"
+            os.kill(stopped[0], signal.SIGCONT)
+        summary = fut.result()
+        assert (summary.files, summary.directories, summary.bytes) == \
+            (len(files), 20, sum(len(v) for v in files.values())), summary
+        for path, data in files.items():
+            p = os.path.join(root, path)
+            assert _get(p) == data and _mode(p) == 0o640, path
+        assert len(no_temporaries(root)) == len(files) + 20
     alive(s)
     assert m.stop() == 0
 

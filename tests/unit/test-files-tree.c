@@ -6,6 +6,7 @@
  * tree read, written elsewhere and read back identical. */
 #include <sys/wait.h>
 
+#include "base/macro.h"
 #include "base/sha256.h"
 #include "files-util.h"
 #include "files/creds.h"
@@ -183,6 +184,110 @@ TEST(directory_replaced_by_symlink_between_entries)
 	files_path_force_fallback(false);
 	CHECK(outside_untouched(&f));
 	teardown(&f);
+}
+
+/* The writer keeps the parent of the last entry open for the next: a
+ * directory of the tree moved away between its entries, and a symlink put
+ * in its place, take the later entries into the directory where it now is
+ * (the one they were opened for), never through the symlink. */
+TEST(kept_directory_moved_between_entries)
+{
+	struct fixture f;
+	char p[300], q[300], buf[16];
+	CHECK(setup(&f));
+	CHECK_EQ(add(&f, ent("d", FILES_TYPE_DIRECTORY)), 0);
+	CHECK_EQ(add(&f, ent("e", FILES_TYPE_DIRECTORY)), 0);
+	CHECK_EQ(add_file(&f, "d/x", "x"), 0);
+	snprintf(p, sizeof(p), "%s/d", f.root);
+	snprintf(q, sizeof(q), "%s/moved", f.root);
+	CHECK_EQ(rename(p, q), 0);
+	CHECK_EQ(symlink(f.outside, p), 0);
+	CHECK_EQ(add_file(&f, "d/y", "y"), 0);
+	snprintf(q, sizeof(q), "%s/moved/y", f.root);
+	CHECK_STR(read_file(q, buf, sizeof(buf)), "y");
+	/* Leaving d applies its mode through the path again: refused. */
+	CHECK_EQ(add_file(&f, "e/z", "z"), -ELOOP);
+	CHECK(strstr(f.err.msg, "entry d:"));
+	CHECK(outside_untouched(&f));
+	teardown(&f);
+}
+
+/* Names a tree's files take that are there already: a file is replaced
+ * (content and mode), a symlink too (the file is not written through
+ * it), a directory is refused by name; no hidden temporary file is left
+ * beside them either way. */
+TEST(files_over_existing_names)
+{
+	struct fixture f;
+	char p[300], buf[16];
+	struct stat st;
+	CHECK(setup(&f));
+	snprintf(p, sizeof(p), "%s/f", f.root);
+	CHECK_EQ(write_file(p, "old", 0600), 0);
+	snprintf(p, sizeof(p), "%s/l", f.root);
+	CHECK_EQ(symlink(strcat(strcpy((char[300]){ 0 }, f.outside), "/victim"), p), 0);
+	snprintf(p, sizeof(p), "%s/d", f.root);
+	CHECK_EQ(mkdir(p, 0755), 0);
+	snprintf(p, sizeof(p), "%s/d/inside", f.root);
+	CHECK_EQ(write_file(p, "in", 0644), 0);
+
+	struct files_tree_entry e = ent("f", FILES_TYPE_FILE);
+	e.mode = 0640;
+	e.size = 3;
+	CHECK_EQ(add(&f, e), 0);
+	CHECK_EQ(files_tree_writer_data(f.w, "new", 3, &f.err), 0);
+	snprintf(p, sizeof(p), "%s/f", f.root);
+	CHECK_STR(read_file(p, buf, sizeof(buf)), "new");
+	CHECK_EQ(lstat(p, &st), 0);
+	CHECK_EQ(st.st_mode & 07777, 0640);
+	CHECK_EQ(add_file(&f, "l", "mine"), 0);
+	snprintf(p, sizeof(p), "%s/l", f.root);
+	CHECK_EQ(lstat(p, &st), 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK_STR(read_file(p, buf, sizeof(buf)), "mine");
+	CHECK_EQ(add_file(&f, "d", "x"), -EISDIR);
+	CHECK(strstr(f.err.msg, "d"));
+	snprintf(p, sizeof(p), "%s/d/inside", f.root);
+	CHECK_STR(read_file(p, buf, sizeof(buf)), "in");
+	CHECK_EQ(count_entries(f.root), 3); /* f, l, d: nothing hidden */
+	CHECK(outside_untouched(&f));
+	teardown(&f);
+}
+
+/* A file's mode is its entry's whatever the umask (given at creation
+ * when the umask clears none of its bits, set afterwards otherwise), set-id
+ * bits included; a mode of 0 still gets its data. */
+TEST(file_modes_whatever_the_umask)
+{
+	static const mode_t modes[] = { 0644, 0666, 0777, 0600, 0, 04755, 02750, 01644 };
+	static const mode_t masks[] = { 022, 077, 0 };
+	struct fixture f;
+	struct files_tree_summary sum;
+	char name[32], p[300], buf[16];
+	struct stat st;
+
+	for (size_t m = 0; m < ARRAY_SIZE(masks); m++) {
+		mode_t old = umask(masks[m]);
+		CHECK(setup(&f));
+		for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+			struct files_tree_entry e = ent(name, FILES_TYPE_FILE);
+			snprintf(name, sizeof(name), "f%zu", i);
+			e.path_len = strlen(name);
+			e.mode = modes[i];
+			e.size = 2;
+			CHECK_EQ(add(&f, e), 0);
+			CHECK_EQ(files_tree_writer_data(f.w, "ok", 2, &f.err), 0);
+		}
+		CHECK_EQ(files_tree_writer_finish(f.w, &sum, &f.err), 0);
+		for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+			snprintf(p, sizeof(p), "%s/f%zu", f.root, i);
+			CHECK_EQ(lstat(p, &st), 0);
+			CHECK_EQ(st.st_mode & 07777, modes[i]);
+			CHECK_STR(read_file(p, buf, sizeof(buf)), "ok");
+		}
+		teardown(&f);
+		umask(old);
+	}
 }
 
 TEST(data_accounting)
