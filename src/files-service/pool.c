@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "agent/worker.h"
@@ -25,7 +26,10 @@ struct fsvc_proc {
 	fsvc_proc_io_fn on_io; /* its call's; NULL when it has none */
 	fsvc_proc_exit_fn on_exit;
 	void *userdata;
-	uint8_t frame[]; /* FSVC_FRAME_MAX */
+	/* One frame from the worker (FSVC_FRAME_MAX), mapped apart: freed
+	 * with the worker, it goes back to the kernel at once, where a heap
+	 * block left among others would stay in maitred's RSS. */
+	uint8_t *frame;
 };
 
 /* Stops watching and closes maitred's end: the worker exits once it has
@@ -40,6 +44,13 @@ static void proc_close(struct fsvc_proc *p)
 	p->fd = -1;
 }
 
+static void proc_release(struct fsvc_proc *p)
+{
+	if (p->frame)
+		(void)munmap(p->frame, FSVC_FRAME_MAX);
+	free(p);
+}
+
 static void proc_free(struct fsvc_proc *p)
 {
 	struct files_service *s = p->svc;
@@ -47,7 +58,7 @@ static void proc_free(struct fsvc_proc *p)
 	worker_free(p->worker);
 	proc_close(p);
 	LIST_REMOVE(s->procs, p);
-	free(p);
+	proc_release(p);
 }
 
 static void idle_remove(struct fsvc_proc *p)
@@ -136,16 +147,20 @@ static int run_worker(void *arg)
 
 static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 {
-	/* Not calloc(): the frame buffer needs no zeroing. */
-	struct fsvc_proc *p = malloc(sizeof(*p) + FSVC_FRAME_MAX);
+	struct fsvc_proc *p = calloc(1, sizeof(*p));
 	int fds[2], r;
 
 	if (!p)
 		return -ENOMEM;
-	*p = (struct fsvc_proc){ 0 };
+	p->frame = mmap(NULL, FSVC_FRAME_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->frame == MAP_FAILED) {
+		p->frame = NULL;
+		proc_release(p);
+		return -ENOMEM;
+	}
 	r = fsvc_socketpair(fds);
 	if (r < 0) {
-		free(p);
+		proc_release(p);
 		return r;
 	}
 	p->svc = s;
@@ -157,7 +172,7 @@ static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 	close(fds[1]);
 	if (r < 0) {
 		proc_close(p);
-		free(p);
+		proc_release(p);
 		return r;
 	}
 	(void)fcntl(p->fd, F_SETFL, O_NONBLOCK);
