@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "base/time-util.h"
+#include "failmalloc-service.h"
 #include "failmalloc.h"
 #include "files-service/service.h"
 #include "files/names.h"
@@ -76,26 +77,6 @@ static void on_done(int code, const char *message, void *ud)
 
 static const struct rpc_stream_call_ops ops = { .on_message = on_message, .on_done = on_done };
 
-static void on_guard(struct loop_timer *t, void *ud)
-{
-	*(bool *)ud = true;
-	loop_exit(L, 0);
-}
-
-/* Runs the loop until the call is done (or the guard fires). */
-static void run_until(struct call *c)
-{
-	bool hung = false;
-	struct loop_timer *guard;
-
-	failmalloc_hold(true); /* the test's own guard */
-	CHECK_EQ(loop_add_timer(L, now_usec() + GUARD_USEC, on_guard, &hung, &guard), 0);
-	failmalloc_hold(false);
-	(void)loop_run(L);
-	loop_timer_free(guard);
-	CHECK(!hung);
-}
-
 static struct files_service *FS;
 
 static void on_tick(struct loop_timer *t, void *ud)
@@ -142,7 +123,7 @@ static void call(const char *method, const ProtobufCMessage *const *msgs, size_t
 			break;
 		}
 	(void)rpc_stream_call_close_send(sc);
-	run_until(c);
+	fm_run_until(L, &c->done, GUARD_USEC);
 	/* Ended by a status of its own, never by waiting for its deadline
 	 * (a window never given back once kept a Write waiting for it). */
 	CHECK(c->code != RPC_DEADLINE_EXCEEDED);
@@ -295,18 +276,13 @@ static void tree_scenario(unsigned long n, unsigned long *ret_count)
 {
 	struct agent a = { 0 };
 	struct files_service fs;
-	struct rpc_server_config cfg;
 	struct rpc_server *srv;
-	struct addr addr;
 
 	CHECK_EQ(loop_new(&L), 0);
 	a.core.loop = L;
 	CHECK_EQ(files_service_register(&a, &fs), 0);
 	FS = &fs;
-	rpc_server_config_init(&cfg, a.services);
-	CHECK_EQ(rpc_server_new(L, &cfg, &srv), 0);
-	CHECK_EQ(addr_parse(spec, &addr), 0);
-	CHECK_EQ(rpc_server_listen(srv, &addr), 0);
+	CHECK_EQ(fm_serve(L, &a, spec, &srv), 0);
 
 	int ok;
 	failmalloc_arm(n);
@@ -326,19 +302,14 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 {
 	struct agent a = { 0 };
 	struct files_service fs;
-	struct rpc_server_config cfg;
 	struct rpc_server *srv;
-	struct addr addr;
 	int fd;
 
 	CHECK_EQ(loop_new(&L), 0);
 	a.core.loop = L;
 	CHECK_EQ(files_service_register(&a, &fs), 0);
 	FS = &fs;
-	rpc_server_config_init(&cfg, a.services);
-	CHECK_EQ(rpc_server_new(L, &cfg, &srv), 0);
-	CHECK_EQ(addr_parse(spec, &addr), 0);
-	CHECK_EQ(rpc_server_listen(srv, &addr), 0);
+	CHECK_EQ(fm_serve(L, &a, spec, &srv), 0);
 	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	CHECK(fd >= 0);
 	close(fd);

@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "base/time-util.h"
+#include "failmalloc-service.h"
 #include "failmalloc.h"
 #include "process-service/service.h"
 #include "process.pb-c.h"
@@ -85,26 +86,6 @@ static void on_done(int code, const char *message, void *ud)
 static const struct rpc_stream_call_ops start_ops = { .on_message = on_message, .on_done = on_done };
 static const struct rpc_stream_call_ops list_ops = { .on_message = on_list, .on_done = on_done };
 
-static void on_guard(struct loop_timer *t, void *ud)
-{
-	*(bool *)ud = true;
-	loop_exit(L, 0);
-}
-
-static void run_until(struct call *c)
-{
-	bool hung = false;
-	struct loop_timer *guard;
-
-	failmalloc_hold(true);
-	CHECK_EQ(loop_add_timer(L, now_usec() + GUARD_USEC, on_guard, &hung, &guard), 0);
-	failmalloc_hold(false);
-	while (!c->done && !hung)
-		(void)loop_run(L);
-	loop_timer_free(guard);
-	CHECK(!hung);
-}
-
 static void call(const char *method, const ProtobufCMessage *msg, const struct rpc_stream_call_ops *ops,
 		 struct call *c)
 {
@@ -122,7 +103,7 @@ static void call(const char *method, const ProtobufCMessage *msg, const struct r
 	if (rpc_stream_call_send(sc, msg) < 0)
 		rpc_stream_call_cancel(sc);
 	(void)rpc_stream_call_close_send(sc);
-	run_until(c);
+	fm_run_until(L, &c->done, GUARD_USEC);
 	CHECK(c->code != RPC_DEADLINE_EXCEEDED);
 }
 
@@ -181,9 +162,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 {
 	struct agent a = { 0 };
 	struct process_service ps;
-	struct rpc_server_config cfg;
 	struct rpc_server *srv;
-	struct addr addr;
 
 	CHECK_EQ(loop_new(&L), 0);
 	a.core.loop = L;
@@ -192,10 +171,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 	a.core.opts.process_buffer_total = 4 << 20;
 	a.core.opts.process_keep_exited_usec = 600 * USEC_PER_SEC;
 	CHECK_EQ(process_service_register(&a, &ps), 0);
-	rpc_server_config_init(&cfg, a.services);
-	CHECK_EQ(rpc_server_new(L, &cfg, &srv), 0);
-	CHECK_EQ(addr_parse(spec, &addr), 0);
-	CHECK_EQ(rpc_server_listen(srv, &addr), 0);
+	CHECK_EQ(fm_serve(L, &a, spec, &srv), 0);
 
 	int ok;
 	failmalloc_arm(n);

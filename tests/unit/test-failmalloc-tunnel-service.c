@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "base/time-util.h"
+#include "failmalloc-service.h"
 #include "failmalloc.h"
 #include "rpc/server.h"
 #include "rpc/stream.h"
@@ -129,26 +130,6 @@ static void on_done(int code, const char *message, void *ud)
 
 static const struct rpc_stream_call_ops ops = { .on_message = on_message, .on_done = on_done };
 
-static void on_guard(struct loop_timer *t, void *ud)
-{
-	*(bool *)ud = true;
-	loop_exit(L, 0);
-}
-
-static void run_until(struct call *c)
-{
-	bool hung = false;
-	struct loop_timer *guard;
-
-	failmalloc_hold(true);
-	CHECK_EQ(loop_add_timer(L, now_usec() + GUARD_USEC, on_guard, &hung, &guard), 0);
-	failmalloc_hold(false);
-	while (!c->done && !hung)
-		(void)loop_run(L);
-	loop_timer_free(guard);
-	CHECK(!hung);
-}
-
 /* One Connect to unix_path: the target, PAYLOAD, the half-close. */
 static void tunnel(const char *unix_path, struct call *c)
 {
@@ -181,7 +162,7 @@ static void tunnel(const char *unix_path, struct call *c)
 			break;
 		}
 	(void)rpc_stream_call_close_send(sc);
-	run_until(c);
+	fm_run_until(L, &c->done, GUARD_USEC);
 	CHECK(c->code != RPC_DEADLINE_EXCEEDED);
 	CHECK(!c->overflow);
 }
@@ -235,10 +216,8 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 {
 	struct agent a = { 0 };
 	struct tunnel_service ts;
-	struct rpc_server_config cfg;
 	struct rpc_server *srv;
 	struct loop_io *echo_io;
-	struct addr addr;
 
 	CHECK_EQ(loop_new(&L), 0);
 	a.core.loop = L;
@@ -247,10 +226,7 @@ static void scenario(unsigned long n, unsigned long *ret_count)
 	/* Bound, never listening: a connect to it is refused. */
 	bind_unix(nobody_path, &nobody_fd);
 	CHECK_EQ(tunnel_service_register(&a, &ts), 0);
-	rpc_server_config_init(&cfg, a.services);
-	CHECK_EQ(rpc_server_new(L, &cfg, &srv), 0);
-	CHECK_EQ(addr_parse(spec, &addr), 0);
-	CHECK_EQ(rpc_server_listen(srv, &addr), 0);
+	CHECK_EQ(fm_serve(L, &a, spec, &srv), 0);
 
 	int ok;
 	failmalloc_arm(n);
