@@ -1,5 +1,8 @@
 #include "failmalloc-service.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "base/time-util.h"
 #include "failmalloc.h"
 #include "test.h"
@@ -40,16 +43,27 @@ static void on_guard(struct loop_timer *t, void *ud)
 	loop_exit(g->l, 0);
 }
 
-void fm_run_until(struct loop *l, const int *done, uint64_t guard_usec)
+void fm_on_done(int code, const char *message, void *userdata)
 {
-	struct guard g = { .l = l };
+	struct fm_end *end = userdata;
+
+	end->done = 1;
+	end->code = code;
+	if (code != RPC_OK && getenv("FM_DEBUG"))
+		fprintf(stderr, "# call ended %d: %s\n", code, message);
+	loop_exit(end->loop, 0);
+}
+
+void fm_run_until(struct fm_end *end, uint64_t guard_usec)
+{
+	struct guard g = { .l = end->loop };
 	struct loop_timer *t;
 
 	failmalloc_hold(true);
-	CHECK_EQ(loop_add_timer(l, now_usec() + guard_usec, on_guard, &g, &t), 0);
+	CHECK_EQ(loop_add_timer(end->loop, now_usec() + guard_usec, on_guard, &g, &t), 0);
 	failmalloc_hold(false);
-	while (!*done && !g.fired)
-		(void)loop_run(l);
+	while (!end->done && !g.fired)
+		(void)loop_run(end->loop);
 	loop_timer_free(t);
 	CHECK(!g.fired);
 }

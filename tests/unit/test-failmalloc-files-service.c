@@ -34,9 +34,9 @@ static char dir[64], spec[128], target[128], tree[128];
 static uint8_t data[DATA_SIZE];
 
 struct call {
-	int done, code;
-	bool tree;    /* a ReadTree: its messages are TreeResponses */
-	size_t bytes; /* Read's or ReadTree's data */
+	struct fm_end end; /* first: fm_on_done */
+	bool tree;	   /* a ReadTree: its messages are TreeResponses */
+	size_t bytes;	   /* Read's or ReadTree's data */
 	int messages;
 };
 
@@ -64,18 +64,7 @@ static void on_message(struct rpc_stream_call *sc, const uint8_t *d, size_t len,
 	failmalloc_hold(false);
 }
 
-static void on_done(int code, const char *message, void *ud)
-{
-	struct call *c = ud;
-
-	c->done = 1;
-	c->code = code;
-	if (code != RPC_OK && getenv("FM_DEBUG"))
-		fprintf(stderr, "# call ended %d: %s\n", code, message);
-	loop_exit(L, 0);
-}
-
-static const struct rpc_stream_call_ops ops = { .on_message = on_message, .on_done = on_done };
+static const struct rpc_stream_call_ops ops = { .on_message = on_message, .on_done = fm_on_done };
 
 static struct files_service *FS;
 
@@ -103,14 +92,14 @@ static void settle_workers(void)
 	CHECK_EQ(FS->busy, 0u);
 }
 
-/* One call; c->done stays 0 when it could not even start (no memory). */
+/* One call; c->end.done stays 0 when it could not even start (no memory). */
 static void call(const char *method, const ProtobufCMessage *const *msgs, size_t n, struct call *c)
 {
 	struct rpc_stream_call *sc;
 	struct addr a;
 	int r;
 
-	*c = (struct call){ .tree = strstr(method, "ReadTree") != NULL };
+	*c = (struct call){ .end.loop = L, .tree = strstr(method, "ReadTree") != NULL };
 	CHECK_EQ(addr_parse(spec, &a), 0);
 	r = rpc_stream_call_start(L, &a, method, 5 * USEC_PER_SEC, &ops, c, &sc);
 	if (r < 0) {
@@ -123,10 +112,10 @@ static void call(const char *method, const ProtobufCMessage *const *msgs, size_t
 			break;
 		}
 	(void)rpc_stream_call_close_send(sc);
-	fm_run_until(L, &c->done, GUARD_USEC);
+	fm_run_until(&c->end, GUARD_USEC);
 	/* Ended by a status of its own, never by waiting for its deadline
 	 * (a window never given back once kept a Write waiting for it). */
-	CHECK(c->code != RPC_DEADLINE_EXCEEDED);
+	CHECK(c->end.code != RPC_DEADLINE_EXCEEDED);
 }
 
 static bool path_is(const char *path, const uint8_t *want, size_t len)
@@ -168,18 +157,18 @@ static void three_calls(int *ok)
 
 	*ok = 0;
 	call("/valet.v1.Files/Write", w, 2, &c);
-	if (c.done) {
-		*ok += c.code == RPC_OK;
+	if (c.end.done) {
+		*ok += c.end.code == RPC_OK;
 		/* Atomic: the old (empty) file or all of the new one. */
 		CHECK(file_is(data, sizeof(data)) || file_is(data, 0));
-		if (c.code == RPC_OK)
+		if (c.end.code == RPC_OK)
 			CHECK(file_is(data, sizeof(data)));
 	}
 	settle_workers();
 	call("/valet.v1.Files/Stat", s, 1, &c);
-	*ok += c.done && c.code == RPC_OK;
+	*ok += c.end.done && c.end.code == RPC_OK;
 	call("/valet.v1.Files/Read", r, 1, &c);
-	if (c.done && c.code == RPC_OK) {
+	if (c.end.done && c.end.code == RPC_OK) {
 		if (file_is(data, sizeof(data)))
 			CHECK_EQ(c.bytes, sizeof(data));
 		*ok += 1;
@@ -257,15 +246,15 @@ static void tree_calls(int *ok)
 	*ok = 0;
 	call("/valet.v1.Files/WriteTree", w, n, &c);
 	settle_workers();
-	if (c.done) {
-		*ok += c.code == RPC_OK;
-		check_tree_file("d/a", (const uint8_t *)"hello", 5, c.code == RPC_OK);
-		check_tree_file("d/empty", (const uint8_t *)"", 0, c.code == RPC_OK);
-		check_tree_file("d/link", (const uint8_t *)"hello", 5, c.code == RPC_OK);
-		check_tree_file("big", data, DATA_SIZE, c.code == RPC_OK);
+	if (c.end.done) {
+		*ok += c.end.code == RPC_OK;
+		check_tree_file("d/a", (const uint8_t *)"hello", 5, c.end.code == RPC_OK);
+		check_tree_file("d/empty", (const uint8_t *)"", 0, c.end.code == RPC_OK);
+		check_tree_file("d/link", (const uint8_t *)"hello", 5, c.end.code == RPC_OK);
+		check_tree_file("big", data, DATA_SIZE, c.end.code == RPC_OK);
 	}
 	call("/valet.v1.Files/ReadTree", r, 1, &c);
-	if (c.done && c.code == RPC_OK) {
+	if (c.end.done && c.end.code == RPC_OK) {
 		/* An entry, or an entry and its data, for each: at least. */
 		CHECK(c.messages >= 5);
 		*ok += 1;

@@ -24,9 +24,8 @@
 static struct loop *L;
 static char dir[64], spec[128];
 
-
 struct call {
-	int done, code;
+	struct fm_end end; /* first: fm_on_done */
 	bool started, exited;
 	int exit_code;
 	size_t out, err;
@@ -72,28 +71,16 @@ static void on_list(struct rpc_stream_call *sc, const uint8_t *d, size_t len, vo
 	failmalloc_hold(false);
 }
 
-static void on_done(int code, const char *message, void *ud)
-{
-	struct call *c = ud;
+static const struct rpc_stream_call_ops start_ops = { .on_message = on_message, .on_done = fm_on_done };
+static const struct rpc_stream_call_ops list_ops = { .on_message = on_list, .on_done = fm_on_done };
 
-	c->done = 1;
-	c->code = code;
-	if (code != RPC_OK && getenv("FM_DEBUG"))
-		fprintf(stderr, "# call ended %d: %s\n", code, message);
-	loop_exit(L, 0);
-}
-
-static const struct rpc_stream_call_ops start_ops = { .on_message = on_message, .on_done = on_done };
-static const struct rpc_stream_call_ops list_ops = { .on_message = on_list, .on_done = on_done };
-
-static void call(const char *method, const ProtobufCMessage *msg, const struct rpc_stream_call_ops *ops,
-		 struct call *c)
+static void call(const char *method, const ProtobufCMessage *msg, const struct rpc_stream_call_ops *ops, struct call *c)
 {
 	struct rpc_stream_call *sc;
 	struct addr a;
 	int r;
 
-	*c = (struct call){ 0 };
+	*c = (struct call){ .end.loop = L };
 	CHECK_EQ(addr_parse(spec, &a), 0);
 	r = rpc_stream_call_start(L, &a, method, 5 * USEC_PER_SEC, ops, c, &sc);
 	if (r < 0) {
@@ -103,8 +90,8 @@ static void call(const char *method, const ProtobufCMessage *msg, const struct r
 	if (rpc_stream_call_send(sc, msg) < 0)
 		rpc_stream_call_cancel(sc);
 	(void)rpc_stream_call_close_send(sc);
-	fm_run_until(L, &c->done, GUARD_USEC);
-	CHECK(c->code != RPC_DEADLINE_EXCEEDED);
+	fm_run_until(&c->end, GUARD_USEC);
+	CHECK(c->end.code != RPC_DEADLINE_EXCEEDED);
 }
 
 /* Start, then List with the exited ones; *ok: how many answered OK. */
@@ -120,7 +107,7 @@ static void two_calls(int *ok)
 	ls.include_exited = true;
 	*ok = 0;
 	call("/valet.v1.Process/Start", &st.base, &start_ops, &c);
-	if (c.done && c.code == RPC_OK) {
+	if (c.end.done && c.end.code == RPC_OK) {
 		CHECK(c.started && c.exited);
 		CHECK_EQ(c.exit_code, 3);
 		CHECK_EQ(c.out, 5);
@@ -128,7 +115,7 @@ static void two_calls(int *ok)
 		*ok += 1;
 	}
 	call("/valet.v1.Process/List", &ls.base, &list_ops, &c);
-	*ok += c.done && c.code == RPC_OK;
+	*ok += c.end.done && c.end.code == RPC_OK;
 }
 
 static void on_tick(struct loop_timer *t, void *ud)

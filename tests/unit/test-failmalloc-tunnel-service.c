@@ -85,7 +85,7 @@ static void echo_listen(int *ret_fd, struct loop_io **ret)
 }
 
 struct call {
-	int done, code;
+	struct fm_end end; /* first: fm_on_done */
 	bool connected, eof;
 	char got[sizeof(PAYLOAD)];
 	size_t n_got;
@@ -117,18 +117,7 @@ static void on_message(struct rpc_stream_call *sc, const uint8_t *d, size_t len,
 	failmalloc_hold(false);
 }
 
-static void on_done(int code, const char *message, void *ud)
-{
-	struct call *c = ud;
-
-	c->done = 1;
-	c->code = code;
-	if (code != RPC_OK && getenv("FM_DEBUG"))
-		fprintf(stderr, "# call ended %d: %s\n", code, message);
-	loop_exit(L, 0);
-}
-
-static const struct rpc_stream_call_ops ops = { .on_message = on_message, .on_done = on_done };
+static const struct rpc_stream_call_ops ops = { .on_message = on_message, .on_done = fm_on_done };
 
 /* One Connect to unix_path: the target, PAYLOAD, the half-close. */
 static void tunnel(const char *unix_path, struct call *c)
@@ -149,7 +138,7 @@ static void tunnel(const char *unix_path, struct call *c)
 	m[2].part_case = VALET__V1__TUNNEL_REQUEST__PART_EOF;
 	m[2].eof = true;
 
-	*c = (struct call){ 0 };
+	*c = (struct call){ .end.loop = L };
 	CHECK_EQ(addr_parse(spec, &a), 0);
 	r = rpc_stream_call_start(L, &a, "/valet.v1.Tunnel/Connect", 5 * USEC_PER_SEC, &ops, c, &sc);
 	if (r < 0) {
@@ -162,8 +151,8 @@ static void tunnel(const char *unix_path, struct call *c)
 			break;
 		}
 	(void)rpc_stream_call_close_send(sc);
-	fm_run_until(L, &c->done, GUARD_USEC);
-	CHECK(c->code != RPC_DEADLINE_EXCEEDED);
+	fm_run_until(&c->end, GUARD_USEC);
+	CHECK(c->end.code != RPC_DEADLINE_EXCEEDED);
 	CHECK(!c->overflow);
 }
 
@@ -175,7 +164,7 @@ static void two_calls(int *ok)
 
 	*ok = 0;
 	tunnel(echo_path, &c);
-	if (c.done && c.code == RPC_OK) {
+	if (c.end.done && c.end.code == RPC_OK) {
 		CHECK(c.connected && c.eof);
 		CHECK_EQ(c.n_got, strlen(PAYLOAD));
 		CHECK(memcmp(c.got, PAYLOAD, c.n_got) == 0);
@@ -187,7 +176,7 @@ static void two_calls(int *ok)
 	tunnel(nobody_path, &c);
 	CHECK(!c.connected);
 	CHECK(c.n_got == 0);
-	*ok += c.done && c.code == RPC_UNAVAILABLE;
+	*ok += c.end.done && c.end.code == RPC_UNAVAILABLE;
 }
 
 static void on_tick(struct loop_timer *t, void *ud)
