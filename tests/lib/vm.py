@@ -267,6 +267,13 @@ class VM:
     def vshd_addr(self):
         return f"tcp:127.0.0.1:{self.forwarded_ports()[9001]}"
 
+    def wait_vshd(self, timeout=60):
+        """Waits until vshd in the guest runs a command. VmReady says maitred
+        serves; vshd is a boot job (or a unit) of its own that may listen a
+        moment later, and until then QEMU's forward resets the connection."""
+        valet.wait_until(lambda: valet.vsh(self.vshd_addr(), "--", "true", timeout=30).returncode == 0,
+                         timeout, 0.1, what="vshd in the guest")
+
     # -- end -----------------------------------------------------------------
     def wait_exit(self, timeout):
         try:

@@ -98,6 +98,7 @@ def files_process_tunnel_shell(build, work, kdir):
     machine = vm.VM(build, work, kdir, initrd, cmdline="maitred.shutdown_grace=1", timeout=600)
     try:
         assert machine.listener.event.wait(vm.BOOT_TIMEOUT) or machine.check_alive(), "VmReady never arrived"
+        machine.wait_vshd()
         with v.Guest(machine.maitred_addr(), vsh_address=machine.vshd_addr()) as g:
             release = open(os.path.join(kdir, "version")).read().strip()
             assert g.kernel_version().release == release

@@ -394,6 +394,7 @@ def boot_s(s):
     try:
         assert v.listener.event.wait(vm.BOOT_TIMEOUT) or v.check_alive(), "VmReady never arrived"
         v.wait_console(r"maitred: Server listening on tcp")
+        v.wait_vshd()
         s.step("snapshot_consistent_disk_copy", consistent_disk_copy, s, v, st)
         s.step("snapshot_frozen_calls_and_auto_thaw", frozen_calls_and_auto_thaw, s, v, st)
         s.step("snapshot_clones", clones, s, v, st, cmdline)

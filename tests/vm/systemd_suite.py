@@ -176,9 +176,7 @@ class Guest:
             "VmReady never arrived:\n" + self.v.console_text()[-3000:]
         self.v.wait_console(r"stage0: switching to systemd", timeout=5)
         ready = time.monotonic() - self.booted
-        # vshd is another unit: it may come up a little after maitred.
-        valet.wait_until(lambda: valet.vsh(self.v.vshd_addr(), "--", "true").returncode == 0, 60, 0.1,
-                         what="vshd in the guest")
+        self.v.wait_vshd()
         print(f"systemd guest: VmReady {ready:.1f} s after QEMU started, vshd "
               f"{time.monotonic() - self.booted:.1f} s", flush=True)
 

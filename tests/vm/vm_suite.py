@@ -98,6 +98,7 @@ def a_boot(s, v):
     assert all(where), [p for p, w in zip(order, where) if not w]
     assert [w.start() for w in where] == sorted(w.start() for w in where), "boot jobs out of order"
     assert "Successfully launched job: 10-vshd.textproto" in c
+    v.wait_vshd()
     handover, _ = vm.kernel_time(c, "first-stage: loading modules")
     execd, _ = vm.kernel_time(c, "first-stage: exec maitred")
     serving, _ = vm.kernel_time(c, "maitred: Server listening on tcp")
@@ -105,6 +106,7 @@ def a_boot(s, v):
         "qemu_to_handover_s": v.seen_at(r"first-stage: loading modules"),
         "qemu_to_serving_s": v.seen_at(r"maitred: Server listening on tcp"),
         "qemu_to_vm_ready_s": ready_at,
+        "qemu_to_vshd_s": time.monotonic() - v.started,
         "kernel_to_handover_s": handover,
         "maitred_exec_to_serving_ms": (serving - execd) * 1000,
         "maitred_share_of_boot_to_ready_pct": (serving - execd) / ready_at * 100,
