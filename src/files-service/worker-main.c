@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "base/macro.h"
+#include "files/names-watch.h"
 #include "frame.h"
 #include "job.h"
 #include "pool.h"
@@ -57,6 +58,8 @@ int fsvc_worker_main(int fd)
 	/* A worker outliving maitred would be nobody's: its socket's end is
 	 * what it waits on, but a stuck disk is not. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* maitred's: reading it here would take maitred's events. */
+	files_names_watch_stop();
 	buf = malloc(FSVC_FRAME_MAX);
 	if (!buf)
 		return -ENOMEM;

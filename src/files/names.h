@@ -4,8 +4,10 @@
  * Lookups go through a cache: a listing keeps one of its own (its
  * entries mostly share their owners), and the process keeps one while
  * /etc/passwd and /etc/group stay the same files, unchanged (device,
- * inode, size, mtime, ctime; checked at every lookup), since a worker
- * answers many Stats in its life and maitred's loop answers Stats too.
+ * inode, size, mtime, ctime; checked at every lookup, or in maitred's
+ * loop only when names-watch.h says they may have changed), since a
+ * worker answers many Stats in its life and maitred's loop answers
+ * Stats too.
  *
  * Two ways to see the files: blocking (stat, fopen: a worker), or cached
  * (files/cached.h: the dentry and page caches only, for maitred's loop),

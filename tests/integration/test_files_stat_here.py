@@ -6,9 +6,10 @@ answer is the same either way: every case is compared with the worker's
 answer to the same Stat made with user "root" (a worker always; as root
 it sees what maitred sees)."""
 import os
+import subprocess
 import time
 
-from files_client import maitred, maitred_in_ns, open_dir, pb, stat_, stubs
+from files_client import in_ns, maitred, maitred_in_ns, open_dir, pb, stat_, stubs
 from process_client import children_of
 from valet import grpc_error, wait_until
 
@@ -184,4 +185,76 @@ def test_names_follow_passwd_and_group():
     assert (info.owner, info.group) == ("", "squad"), info
     _no_worker(m)
     assert _same_as_worker(s, f) == info
+    assert m.stop() == 0
+
+
+def _private_etc(d):
+    """A copy of /etc mounted over /etc in maitred's namespace, the test's
+    to change from outside through etc."""
+    etc = os.path.join(d, "etc")
+    os.mkdir(etc)
+    subprocess.run(["cp", "-a", "/etc/.", etc], check=True)
+    with open(os.path.join(etc, "passwd"), "ab") as f:
+        f.write(b"alice:x:54321:54321::/:/bin/sh\n")
+    with open(os.path.join(etc, "group"), "ab") as f:
+        f.write(b"team:x:54322:\n")
+    return etc
+
+
+def _replace(path, data):
+    """As useradd and vipw do: a new file renamed over the old one."""
+    _put(path + ".new", data)
+    os.rename(path + ".new", path)
+
+
+def test_names_follow_files_renamed_over_passwd_and_group():
+    """/etc/passwd and /etc/group replaced by a rename (a new inode, in a
+    private /etc): the very next Stat, answered with no worker, has the
+    new names; so after a file is removed and created again."""
+    d = open_dir()
+    etc = _private_etc(d)
+    f = os.path.join(d, "f")
+    _put(f, b"")
+    os.chown(f, 54321, 54322)
+    m = maitred_in_ns(f"mount --bind {etc} /etc")
+    s = stubs(m.addr)
+    info = stat_(s, f)
+    assert (info.owner, info.group) == ("alice", "team"), info
+    passwd = open(os.path.join(etc, "passwd"), "rb").read()
+    group = open(os.path.join(etc, "group"), "rb").read()
+    for i in range(3):  # at once after each change: no second's grace
+        _replace(os.path.join(etc, "passwd"), passwd.replace(b"alice:", f"bob{i}:".encode()))
+        info = stat_(s, f)
+        assert (info.owner, info.group) == (f"bob{i}", f"squad{i - 1}" if i else "team"), info
+        _replace(os.path.join(etc, "group"), group.replace(b"team:", f"squad{i}:".encode()))
+        info = stat_(s, f)
+        assert (info.owner, info.group) == (f"bob{i}", f"squad{i}"), info
+    os.unlink(os.path.join(etc, "passwd"))
+    assert stat_(s, f).owner == ""
+    _put(os.path.join(etc, "passwd"), passwd)
+    assert stat_(s, f).owner == "alice"
+    # Rewritten in place, a new inode's contents: seen too.
+    _put(os.path.join(etc, "group"), group.replace(b"team:", b"crew:"))
+    assert stat_(s, f).group == "crew"
+    _no_worker(m)
+    assert m.stop() == 0
+
+
+def test_names_follow_a_mount_over_passwd_within_a_second():
+    """A file mounted over /etc/passwd after maitred started: no inotify
+    event says so, the check made once a second anyway does."""
+    d = open_dir()
+    f = os.path.join(d, "f")
+    _put(f, b"")
+    os.chown(f, 54321, 54322)
+    passwd = os.path.join(d, "passwd")
+    _put(passwd, b"root:x:0:0:root:/root:/bin/sh\ncarol:x:54321:54321::/:/bin/sh\n")
+    m = maitred_in_ns("true")
+    s = stubs(m.addr)
+    assert stat_(s, f).owner == ""
+    in_ns(m, "mount", "--bind", passwd, "/etc/passwd")
+    start = time.monotonic()
+    wait_until(lambda: stat_(s, f).owner == "carol", 5, 0.05, what="the mounted file's names")
+    assert time.monotonic() - start < 2.5
+    _no_worker(m)
     assert m.stop() == 0
