@@ -25,8 +25,11 @@
  * taken from the streaming pool (half of the reservation budget). */
 #define RPC_STREAM_WINDOW_MAX (1024 * 1024)
 #define RPC_MAX_MESSAGE_TEXT 512
-/* An emptied receive buffer larger than this is freed (idle streams). */
+/* An emptied receive buffer larger than this is freed (idle streams), or
+ * kept as the session's spare (body_give_up) when not larger than the
+ * second. */
 #define RPC_BODY_KEEP (64 * 1024)
+#define RPC_BODY_SPARE_MAX (1024 * 1024)
 
 struct rpc_stream {
 	struct rpc_server_session *session;
@@ -130,6 +133,9 @@ struct rpc_server_session {
 	/* An answer could not be queued: feed and pull fail from now on. */
 	bool broken;
 	char peer[80];
+	/* A receive buffer a stream gave up, for the next one that needs
+	 * one; kept only while the session has streams (body_give_up). */
+	struct buf spare;
 };
 
 void rpc_limits_init(struct rpc_limits *l)
@@ -527,6 +533,35 @@ static void stream_consume_to(struct rpc_stream *st, uint64_t pos)
 	st->unconsumed = (size_t)(st->rx_total - st->consumed_total);
 }
 
+/* A stream's emptied receive buffer, no longer needed: the session's
+ * spare if it is larger than the spare and not too large, else freed. A
+ * stream receiving large messages one after another then takes the same
+ * buffer back for each (body_take_spare) instead of growing a new one
+ * from 256 bytes and freeing it per message: above maitred's fixed
+ * 128 KiB mmap threshold (agent/malloc-tuning.c) each was a fresh
+ * mapping, its pages faulted in and zeroed (62 000 page faults per GiB
+ * of 128 KiB messages). */
+static void body_give_up(struct rpc_server_session *s, struct buf *b)
+{
+	if (s->streams && b->cap <= RPC_BODY_SPARE_MAX && b->cap > s->spare.cap) {
+		buf_clear(&s->spare);
+		s->spare = *b;
+		s->spare.len = 0;
+		*b = (struct buf){ 0 };
+		return;
+	}
+	buf_clear(b);
+}
+
+/* Before a stream with no buffer appends to it. */
+static void body_take_spare(struct rpc_server_session *s, struct rpc_stream *st)
+{
+	if (!st->body.data && s->spare.data) {
+		st->body = s->spare;
+		s->spare = (struct buf){ 0 };
+	}
+}
+
 /* The stream's request data is no longer needed: free it, give its
  * reservation and window back and let waiting streams in. */
 static void stream_release(struct rpc_stream *st)
@@ -534,7 +569,7 @@ static void stream_release(struct rpc_stream *st)
 	struct rpc_server_session *s = st->session;
 
 	s->buffered -= st->body.len - st->body_off;
-	buf_clear(&st->body);
+	body_give_up(s, &st->body);
 	st->body_off = 0;
 	st->waiting = false;
 	if (st->unconsumed) {
@@ -973,8 +1008,10 @@ static bool stream_peek_message(struct rpc_stream *st, const uint8_t **ret_paylo
 /* An emptied buffer that grew large is given back (idle streams). */
 static void stream_trim_body(struct rpc_stream *st)
 {
-	if (st->body_off == st->body.len && st->body.cap > RPC_BODY_KEEP)
-		buf_clear(&st->body);
+	if (st->body_off == st->body.len && st->body.cap > RPC_BODY_KEEP) {
+		body_give_up(st->session, &st->body);
+		st->body_off = 0;
+	}
 }
 
 /* Takes the message peeked (need bytes) off the buffer: its window goes
@@ -1158,6 +1195,7 @@ static int stream_receive(struct rpc_stream *st, const uint8_t *data, size_t len
 		st->body.len = pending;
 		st->body_off = 0;
 	}
+	body_take_spare(s, st);
 	if (buf_append(&st->body, data, len, SIZE_MAX) < 0) {
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "out of memory");
 		return 0;
@@ -1205,6 +1243,7 @@ static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, 
 	}
 	if (stream_incremental(st))
 		return stream_receive(st, data, len);
+	body_take_spare(s, st);
 	r = buf_append(&st->body, data, len, RPC_PREFIX_SIZE + RPC_MAX_MESSAGE_SIZE);
 	if (r == -E2BIG) {
 		stream_reject(st, RPC_RESOURCE_EXHAUSTED, "request message larger than 4194304 bytes");
@@ -1305,6 +1344,9 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
 	rpc_outq_clear(&st->out);
 	free(st->final_message);
 	free(st);
+	/* An idle connection holds no buffer. */
+	if (!s->streams)
+		buf_clear(&s->spare);
 	if (s->stream_end)
 		s->stream_end(s->stream_end_userdata);
 	return 0;
@@ -1399,6 +1441,7 @@ void rpc_server_session_free(struct rpc_server_session *s)
 		free(st->final_message);
 		free(st);
 	}
+	buf_clear(&s->spare);
 	nghttp2_session_del(s->h2);
 	free(s);
 }

@@ -24,6 +24,25 @@ int __wrap_asprintf(char **ret, const char *fmt, ...) __attribute__((format(prin
 
 static bool armed, injected, held;
 static unsigned long counted, fail_at;
+static size_t large_from = SIZE_MAX;
+static unsigned long large_counted;
+
+void failmalloc_count_from(size_t size)
+{
+	large_from = size;
+}
+
+unsigned long failmalloc_large(void)
+{
+	return large_counted;
+}
+
+/* Counts an allocation of size (armed, not held) if it is large. */
+static void note_size(size_t size)
+{
+	if (armed && !held && size >= large_from)
+		large_counted++;
+}
 
 void failmalloc_hold(bool hold)
 {
@@ -35,6 +54,7 @@ void failmalloc_arm(unsigned long n)
 	armed = true;
 	injected = false;
 	counted = 0;
+	large_counted = 0;
 	fail_at = n;
 }
 
@@ -68,16 +88,19 @@ static bool fail_now(void)
 
 void *__wrap_malloc(size_t size)
 {
+	note_size(size);
 	return fail_now() ? NULL : __real_malloc(size);
 }
 
 void *__wrap_calloc(size_t nmemb, size_t size)
 {
+	note_size(nmemb * size);
 	return fail_now() ? NULL : __real_calloc(nmemb, size);
 }
 
 void *__wrap_realloc(void *ptr, size_t size)
 {
+	note_size(size);
 	return fail_now() ? NULL : __real_realloc(ptr, size);
 }
 

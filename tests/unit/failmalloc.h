@@ -16,6 +16,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* fail_at: the allocation to fail, from 1; 0 only counts. */
 void failmalloc_arm(unsigned long fail_at);
@@ -26,6 +27,10 @@ unsigned long failmalloc_disarm(void);
 void failmalloc_hold(bool hold);
 /* True once the N-th allocation has been made to fail. */
 bool failmalloc_injected(void);
+/* Also counts, while armed, the allocations (and reallocations) of at
+ * least size bytes: failmalloc_large() since failmalloc_arm(). */
+void failmalloc_count_from(size_t size);
+unsigned long failmalloc_large(void);
 
 /* A scenario arms with failmalloc_arm(fail_at), does its work, stores
  * failmalloc_disarm()'s count and CHECKs the outcome. */

@@ -197,6 +197,50 @@ TEST(sweep_a_window_announced_after_a_pause)
 	CHECK(total > 20);
 }
 
+/* A stream receiving large messages one after another (taken in place
+ * by a data receiver, so no decoding allocates) takes the same receive
+ * buffer back for each, the session's spare, instead of growing a new one
+ * from 256 bytes and freeing it per message: above maitred's 128 KiB mmap
+ * threshold each was a fresh mapping, its pages faulted in. Counted here:
+ * the allocations of 128 KiB or more (2 per message before). */
+TEST(large_messages_reuse_one_receive_buffer)
+{
+	enum { N = 32, SIZE = 200 * 1024 };
+	static uint8_t data[SIZE], msg[SIZE + 16];
+	Streamtest__Chunk c = STREAMTEST__CHUNK__INIT;
+	struct rpc_server_session *s = NULL;
+	struct h2_peer *p = h2_peer_new();
+	unsigned long large;
+	size_t len;
+
+	stream_service_reset();
+	stream_raw_add = true;
+	c.data.data = data;
+	c.data.len = SIZE;
+	len = streamtest__chunk__pack(&c, msg);
+	CHECK_EQ(rpc_server_session_new(&stream_service, NULL, NULL, NULL, &s), 0);
+	CHECK_EQ(h2_pump(p, s), 0);
+	int32_t id = h2_peer_start(p, "/streamtest.Stream/Add", NULL);
+	failmalloc_count_from(128 * 1024);
+	failmalloc_arm(0);
+	/* One at a time, as a client sends them when the server keeps up:
+	 * the buffer is empty after each. */
+	for (int i = 0; i < N; i++) {
+		h2_peer_send_msg(p, id, msg, len, false);
+		CHECK_EQ(h2_pump(p, s), 0);
+	}
+	h2_peer_close_send(p, id);
+	CHECK_EQ(h2_pump(p, s), 0);
+	(void)failmalloc_disarm();
+	large = failmalloc_large();
+	fprintf(stderr, "# %d messages of %d bytes: %lu allocations of 128 KiB or more\n", N, SIZE, large);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
+	CHECK_EQ(h2_result_messages(h2_peer_result(p, id)), 1);
+	CHECK(large <= 4);
+	rpc_server_session_free(s);
+	h2_peer_free(p);
+}
+
 /* --- the client core ------------------------------------------------------- */
 
 struct cl {
