@@ -27,9 +27,10 @@
 #define RPC_MAX_MESSAGE_TEXT 512
 /* An emptied receive buffer larger than this is freed (idle streams), or
  * kept as the session's spare (body_give_up) when not larger than the
- * second. */
+ * second: the buffer of messages up to 1 MiB, what gRPC clients send in
+ * bulk (64 KiB to 1 MiB), held only while the connection has streams. */
 #define RPC_BODY_KEEP (64 * 1024)
-#define RPC_BODY_SPARE_MAX (1024 * 1024)
+#define RPC_BODY_SPARE_MAX (2 * 1024 * 1024)
 
 struct rpc_stream {
 	struct rpc_server_session *session;
