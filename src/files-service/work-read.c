@@ -59,14 +59,14 @@ int fsvc_work_read(int fd, const Valet__V1__ReadRequest *req)
 		return fsvc_work_fail(fd, r, &err);
 	if (!req->sha256)
 		files_reader_skip_digest(rd);
-	buf = malloc(FSVC_CHUNK);
+	buf = malloc(FSVC_READ_CHUNK);
 	if (!buf)
 		return fsvc_work_fail(fd, -ENOMEM, NULL);
 	r = send_read_info(fd, req->path, &st);
 	if (r < 0)
 		return r == -ENOMEM ? fsvc_work_fail(fd, r, NULL) : r;
 	for (;;) {
-		ssize_t n = files_reader_read(rd, buf, FSVC_CHUNK, &err);
+		ssize_t n = files_reader_read(rd, buf, FSVC_READ_CHUNK, &err);
 		if (n < 0)
 			return fsvc_work_fail(fd, (int)n, &err);
 		if (n == 0)
