@@ -13,10 +13,11 @@
 #include "net/listener.h"
 #include "rpc/channel.h"
 
-/* Bytes read from a local connection per data message, as maitred reads
- * the guest's side (TUNNEL_CHUNK): maitred raises the window of a stream
- * whose message is larger than it (docs/architecture.md, "How a
- * streaming call flows") and takes a message of data alone in place. */
+/* Bytes read from a local connection per data message, about what
+ * maitred reads from the guest's side (TUNNEL_CHUNK): maitred raises the
+ * window of a stream whose message is larger than it (docs/architecture.md,
+ * "How a streaming call flows") and takes a message of data alone in
+ * place. */
 #define FWD_CHUNK (128 * 1024)
 #define FWD_MAX_SPECS NET_LISTENER_MAX
 
