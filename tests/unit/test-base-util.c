@@ -1,5 +1,6 @@
 /* base's small shared pieces: the wait-status formatter, environment
- * lookup, the escaping of peer text for logs and a small file read whole. Statuses come from real children, not from hand-made numbers. */
+ * lookup, the escaping of peer text for logs and a small file read whole.
+ * Statuses come from real children, not from hand-made numbers. */
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
