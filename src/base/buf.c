@@ -45,16 +45,30 @@ void buf_clear(struct buf *b)
 
 int buf_send(int fd, struct buf *b)
 {
-	while (b->len) {
-		ssize_t n = send(fd, b->data, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	ssize_t n = buf_send_some(fd, b->data, b->len);
+
+	if (n < 0)
+		return (int)n;
+	buf_consume(b, (size_t)n);
+	return 0;
+}
+
+ssize_t buf_send_some(int fd, const uint8_t *data, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return errno == EAGAIN ? 0 : -errno;
+			if (errno == EAGAIN)
+				break;
+			return -errno;
 		}
-		buf_consume(b, (size_t)n);
+		off += (size_t)n;
 	}
-	return 0;
+	return (ssize_t)off;
 }
 
 int buf_write_all(int fd, const uint8_t *data, size_t len)

@@ -162,6 +162,23 @@ static int open_dir_stream(int fd, const char *path, DIR **ret, struct files_err
 	return 0;
 }
 
+/* The next entry of d but "." and "..", or NULL at the end; NULL too
+ * when readdir fails, with *r set to the failure (path names d). */
+static struct dirent *next_entry(DIR *d, const char *path, int *r, struct files_err *err)
+{
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			if (errno)
+				*r = files_fail_path(err, -errno, path);
+			return NULL;
+		}
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			return de;
+	}
+}
+
 /* path holds the directory's path (len bytes) and room to append. */
 static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct files_names *cache, files_list_fn fn,
 		    void *userdata, struct files_err *err)
@@ -170,16 +187,8 @@ static int list_dir(int dirfd, char *path, size_t len, unsigned depth, struct fi
 	int r = open_dir_stream(dirfd, path, &d, err);
 	if (r < 0)
 		return r;
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno)
-				r = files_fail_path(err, -errno, path);
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
+	struct dirent *de;
+	while ((de = next_entry(d, path, &r, err))) {
 		size_t n = strlen(de->d_name);
 		bool root = len == 1;
 		if (len + 1 + n >= FILES_PATH_MAX)
@@ -286,16 +295,8 @@ static int remove_contents(int fd, const char *path, dev_t dev, uint64_t mnt_id,
 	int r = open_dir_stream(fd, path, &d, err);
 	if (r < 0)
 		return r;
-	for (;;) {
-		errno = 0;
-		struct dirent *de = readdir(d);
-		if (!de) {
-			if (errno)
-				r = files_fail_path(err, -errno, path);
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
+	struct dirent *de;
+	while ((de = next_entry(d, path, &r, err))) {
 		struct statx sx;
 		if (statx(fd, de->d_name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &sx) < 0) {
 			if (errno == ENOENT)

@@ -3,14 +3,13 @@
  * junk is ignored, and a word without digits is ignored. */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "base/macro.h"
 #include "base/parse.h"
+#include "base/read-file.h"
 #include "cmdline.h"
 
 #define CMDLINE_MAX 4096
@@ -62,22 +61,14 @@ void kernel_cmdline_parse(const char *text, struct kernel_cmdline *ret)
 
 int kernel_cmdline_read(const char *path, struct kernel_cmdline *ret)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char buf[CMDLINE_MAX + 1];
-	size_t len = 0;
+	_cleanup_free_ char *text = NULL;
 
 	*ret = (struct kernel_cmdline){ 0 };
-	if (fd < 0)
-		return -errno;
-	while (len < CMDLINE_MAX) {
-		ssize_t n = read(fd, buf + len, CMDLINE_MAX - len);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = 0;
-	kernel_cmdline_parse(buf, ret);
+	/* A longer line (x86 and arm64 allow 2048 bytes) is read up to
+	 * CMDLINE_MAX: the words past it are left out, not the whole line. */
+	int r = read_file_head(path, CMDLINE_MAX, &text, NULL);
+	if (r < 0)
+		return r;
+	kernel_cmdline_parse(text, ret);
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/list.h"
 #include "base/macro.h"
 #include "forward.h"
@@ -148,17 +149,13 @@ static bool write_local(struct fwd_conn *c, const uint8_t *data, size_t len)
 	size_t off = 0;
 	uint8_t *p;
 
-	while (!c->pending && off < len) {
-		ssize_t n = send(c->fd, data + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
+	if (!c->pending) {
+		ssize_t n = buf_send_some(c->fd, data, len);
 		if (n < 0) {
 			conn_free(c); /* the local client went away */
 			return false;
 		}
-		off += (size_t)n;
+		off = (size_t)n;
 	}
 	if (off == len)
 		return true;
@@ -180,19 +177,15 @@ static bool write_local(struct fwd_conn *c, const uint8_t *data, size_t len)
 /* False once freed. */
 static bool flush_local(struct fwd_conn *c)
 {
-	while (c->pending_off < c->pending_len) {
-		ssize_t n = send(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n < 0) {
-			conn_free(c);
-			return false;
-		}
-		c->pending_off += (size_t)n;
+	ssize_t n = buf_send_some(c->fd, c->pending + c->pending_off, c->pending_len - c->pending_off);
+
+	if (n < 0) {
+		conn_free(c);
+		return false;
 	}
+	c->pending_off += (size_t)n;
+	if (c->pending_off < c->pending_len)
+		return true;
 	free(c->pending);
 	c->pending = NULL;
 	c->pending_len = c->pending_off = 0;

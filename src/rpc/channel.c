@@ -6,7 +6,6 @@
 
 #include "base/time-util.h"
 #include "net/connector.h"
-#include "net/sock.h"
 #include "rpc/conn.h"
 
 struct rpc_channel {
@@ -91,8 +90,7 @@ static void channel_on_close(int reason, void *userdata)
 	if (ch->freed)
 		return; /* released at the end of the round */
 	ch->code = RPC_UNAVAILABLE;
-	snprintf(ch->message, sizeof(ch->message), "connection closed: %s",
-		 reason < 0 ? strerror(-reason) : "by the peer");
+	rpc_conn_closed_message(reason, ch->message, sizeof(ch->message));
 	channel_report(ch);
 }
 
@@ -100,7 +98,7 @@ static void channel_on_connected(int fd, void *userdata)
 {
 	struct rpc_channel *ch = userdata;
 	char addrbuf[128];
-	int r = fd;
+	int r;
 
 	ch->connector = NULL;
 	if (ch->freed) { /* not reached: freeing frees the connector */
@@ -108,22 +106,19 @@ static void channel_on_connected(int fd, void *userdata)
 			close(fd);
 		return;
 	}
-	if (fd >= 0) {
-		/* Takes the fd, even when it fails. */
-		r = rpc_conn_new(ch->loop, fd, &rpc_client_session_ops, ch->session, channel_on_close, ch, &ch->conn);
-		if (r >= 0) {
-			rpc_conn_kick(ch->conn); /* the calls made while connecting */
-			return;
-		}
+	r = rpc_conn_new_client(ch->loop, fd, ch->session, channel_on_close, ch, &ch->conn);
+	if (r >= 0) {
+		rpc_conn_kick(ch->conn); /* the calls made while connecting */
+		return;
 	}
-	addr_format(&ch->addr, addrbuf, sizeof(addrbuf));
 	if (r == -ETIMEDOUT) {
 		ch->code = RPC_DEADLINE_EXCEEDED;
-		snprintf(ch->message, sizeof(ch->message), "timed out connecting to %s", addrbuf);
+		snprintf(ch->message, sizeof(ch->message), "timed out connecting to %s",
+			 addr_format(&ch->addr, addrbuf, sizeof(addrbuf)));
 	} else {
+		/* Not a timeout: no deadline to compare with. */
 		ch->code = RPC_UNAVAILABLE;
-		snprintf(ch->message, sizeof(ch->message), "cannot connect to %s: %s", addrbuf,
-			 sock_connect_strerror(&ch->addr, r));
+		(void)rpc_conn_connect_failed_message(&ch->addr, r, USEC_INFINITY, ch->message, sizeof(ch->message));
 	}
 	loop_defer_schedule(ch->report);
 }

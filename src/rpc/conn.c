@@ -1,9 +1,11 @@
 #include "conn.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "base/time-util.h"
+#include "net/sock.h"
 #include "rpc/client-session.h"
 #include "rpc/server-session.h"
 #include "base/buf.h"
@@ -233,4 +235,39 @@ void rpc_conn_flush_and_free(struct rpc_conn *c)
 {
 	(void)conn_flush(c); /* best effort: the peer is being let go */
 	rpc_conn_free(c);
+}
+
+int rpc_conn_new_client(struct loop *l, int fd, struct rpc_client_session *session, rpc_conn_close_fn on_close,
+			void *userdata, struct rpc_conn **ret)
+{
+	if (fd < 0)
+		return fd;
+	/* Takes the fd, even when it fails. */
+	return rpc_conn_new(l, fd, &rpc_client_session_ops, session, on_close, userdata, ret);
+}
+
+void rpc_conn_closed_message(int reason, char *buf, size_t size)
+{
+	snprintf(buf, size, "connection closed: %s", reason < 0 ? strerror(-reason) : "by the peer");
+}
+
+void rpc_conn_closed_abort(struct rpc_client_session *session, int reason)
+{
+	char msg[128];
+
+	rpc_conn_closed_message(reason, msg, sizeof(msg));
+	rpc_client_session_abort(session, RPC_UNAVAILABLE, msg);
+}
+
+bool rpc_conn_connect_failed_message(const struct addr *a, int r, uint64_t deadline, char *buf, size_t size)
+{
+	char addrbuf[128];
+
+	addr_format(a, addrbuf, sizeof(addrbuf));
+	if (r == -ETIMEDOUT && now_usec() >= deadline) {
+		snprintf(buf, size, "deadline exceeded while connecting to %s", addrbuf);
+		return true;
+	}
+	snprintf(buf, size, "cannot connect to %s: %s", addrbuf, sock_connect_strerror(a, r));
+	return false;
 }

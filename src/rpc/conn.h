@@ -11,6 +11,7 @@
 
 #include "base/macro.h"
 #include "loop/loop.h"
+#include "net/addr.h"
 
 struct rpc_conn;
 
@@ -56,3 +57,20 @@ void rpc_conn_release_buffers(struct rpc_conn *c);
 /* Writes what the session has queued (a GOAWAY), as far as the socket
  * takes it now, then closes like rpc_conn_free(). */
 void rpc_conn_flush_and_free(struct rpc_conn *c);
+
+/* A client's side: the client calls (unary.c, stream.c, channel.c) share
+ * these. */
+struct rpc_client_session;
+/* A client session's connect has ended (fd as connector_done_fn gives
+ * it: the socket, or -errno): rpc_conn_new() with it, or fd's error. */
+int rpc_conn_new_client(struct loop *l, int fd, struct rpc_client_session *session, rpc_conn_close_fn on_close,
+			void *userdata, struct rpc_conn **ret);
+/* What a client's calls are told when its connection ends before they
+ * do: "connection closed: " and the reason (rpc_conn_close_fn's). */
+void rpc_conn_closed_message(int reason, char *buf, size_t size);
+/* The calls still open on session end that way, UNAVAILABLE. */
+void rpc_conn_closed_abort(struct rpc_client_session *session, int reason);
+/* ... and when connecting to a failed with r (-errno): "deadline exceeded
+ * while connecting to A" when it timed out at or past deadline (returns
+ * true), else "cannot connect to A: " and why (false). */
+bool rpc_conn_connect_failed_message(const struct addr *a, int r, uint64_t deadline, char *buf, size_t size);

@@ -1,11 +1,9 @@
 #include "stream.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "base/time-util.h"
 #include "net/connector.h"
-#include "net/sock.h"
 #include "rpc/client-session.h"
 #include "rpc/conn.h"
 
@@ -87,34 +85,24 @@ static void sc_on_finish(struct loop_defer *d, void *userdata)
 static void sc_on_close(int reason, void *userdata)
 {
 	struct rpc_stream_call *sc = userdata;
-	char msg[128];
 
 	sc->conn = NULL;
-	if (!sc->answered) {
-		snprintf(msg, sizeof(msg), "connection closed: %s", reason < 0 ? strerror(-reason) : "by the peer");
-		rpc_client_session_abort(sc->session, RPC_UNAVAILABLE, msg);
-	}
+	if (!sc->answered)
+		rpc_conn_closed_abort(sc->session, reason);
 	sc_report(sc);
 }
 
 static void sc_on_connected(int fd, void *userdata)
 {
 	struct rpc_stream_call *sc = userdata;
-	char addrbuf[128], msg[300];
-	int r = fd;
+	char msg[300];
+	int r;
 
 	sc->connector = NULL;
-	if (fd >= 0) {
-		/* Takes the fd, even when it fails. */
-		r = rpc_conn_new(sc->loop, fd, &rpc_client_session_ops, sc->session, sc_on_close, sc, &sc->conn);
-		if (r >= 0)
-			return;
-	}
-	addr_format(&sc->addr, addrbuf, sizeof(addrbuf));
-	if (r == -ETIMEDOUT && now_usec() >= sc->deadline)
-		snprintf(msg, sizeof(msg), "deadline exceeded while connecting to %s", addrbuf);
-	else
-		snprintf(msg, sizeof(msg), "cannot connect to %s: %s", addrbuf, sock_connect_strerror(&sc->addr, r));
+	r = rpc_conn_new_client(sc->loop, fd, sc->session, sc_on_close, sc, &sc->conn);
+	if (r >= 0)
+		return;
+	(void)rpc_conn_connect_failed_message(&sc->addr, r, sc->deadline, msg, sizeof(msg));
 	rpc_client_session_abort(sc->session, r == -ETIMEDOUT ? RPC_DEADLINE_EXCEEDED : RPC_UNAVAILABLE, msg);
 	loop_defer_cancel(sc->finish);
 	sc_report(sc);

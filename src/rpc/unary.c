@@ -1,11 +1,9 @@
 #include "unary.h"
 
 #include <stdio.h>
-#include <string.h>
 
 #include "base/time-util.h"
 #include "net/connector.h"
-#include "net/sock.h"
 #include "rpc/client-session.h"
 #include "rpc/conn.h"
 
@@ -66,13 +64,10 @@ DEFINE_FREEP(struct unary, unary_free)
 static void unary_on_close(int reason, void *userdata)
 {
 	struct unary *u = userdata;
-	char msg[128];
 
 	u->conn = NULL;
-	if (!u->answered) {
-		snprintf(msg, sizeof(msg), "connection closed: %s", reason < 0 ? strerror(-reason) : "by the peer");
-		rpc_client_session_abort(u->session, RPC_UNAVAILABLE, msg);
-	}
+	if (!u->answered)
+		rpc_conn_closed_abort(u->session, reason);
 	ProtobufCMessage *resp = u->code == RPC_OK ? TAKE_PTR(u->response) : NULL;
 	u->done(u->code, u->message, resp, u->userdata);
 	unary_free(u);
@@ -100,24 +95,15 @@ static void unary_on_deadline(struct loop_timer *t, void *userdata)
 static void unary_on_connected(int fd, void *userdata)
 {
 	struct unary *u = userdata;
-	char addrbuf[128], msg[300];
-	int r = fd;
+	char msg[300];
+	int r;
 
 	u->connector = NULL;
-	if (fd >= 0) {
-		/* Takes the fd, even when it fails. */
-		r = rpc_conn_new(u->loop, fd, &rpc_client_session_ops, u->session, unary_on_close, u, &u->conn);
-		if (r >= 0)
-			return;
-	}
-	addr_format(&u->addr, addrbuf, sizeof(addrbuf));
-	if (r == -ETIMEDOUT && now_usec() >= u->deadline) {
-		snprintf(msg, sizeof(msg), "deadline exceeded while connecting to %s", addrbuf);
-		unary_on_reply(RPC_DEADLINE_EXCEEDED, msg, NULL, 0, u);
-	} else {
-		snprintf(msg, sizeof(msg), "cannot connect to %s: %s", addrbuf, sock_connect_strerror(&u->addr, r));
-		unary_on_reply(RPC_UNAVAILABLE, msg, NULL, 0, u);
-	}
+	r = rpc_conn_new_client(u->loop, fd, u->session, unary_on_close, u, &u->conn);
+	if (r >= 0)
+		return;
+	bool late = rpc_conn_connect_failed_message(&u->addr, r, u->deadline, msg, sizeof(msg));
+	unary_on_reply(late ? RPC_DEADLINE_EXCEEDED : RPC_UNAVAILABLE, msg, NULL, 0, u);
 	u->done(u->code, u->message, NULL, u->userdata);
 	unary_free(u);
 }

@@ -26,6 +26,7 @@
 #include "base/escape.h"
 #include "base/list.h"
 #include "base/log.h"
+#include "base/read-file.h"
 #include "base/time-util.h"
 #include "mounts.h"
 #include "service.h"
@@ -119,33 +120,18 @@ static int block_device(const char *source, dev_t *ret, void *userdata)
 	return 0;
 }
 
+/* The mount table whole: a larger one than MOUNTINFO_MAX is refused
+ * rather than half read. */
 static int read_mountinfo(char **ret)
 {
-	_cleanup_close_ int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
+	_cleanup_free_ char *text = NULL;
+	int r = read_file_head("/proc/self/mountinfo", MOUNTINFO_MAX, &text, NULL);
 
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (cap - len < 4096) {
-			if (cap >= MOUNTINFO_MAX)
-				return -EFBIG;
-			char *nb = realloc(buf, cap ? cap * 2 : 16384);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-			cap = cap ? cap * 2 : 16384;
-		}
-		ssize_t n = read(fd, buf + len, cap - len - 1);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = 0;
-	*ret = TAKE_PTR(buf);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		return -EFBIG;
+	*ret = TAKE_PTR(text);
 	return 0;
 }
 
@@ -258,11 +244,29 @@ static void fail_error(struct rpc_call *call, const char *what, int error, const
 		rpc_call_fail(call, rpc_code_of(error), "could not %s %s: %s", what, path, strerror(-error));
 }
 
+/* A Thaw call still waiting for the thaw's end, out of the list and no
+ * longer cancellable: the caller answers it, or drops it. NULL when none
+ * waits. */
+static struct rpc_call *take_thaw_call(struct snap_freeze *fz)
+{
+	struct snap_thaw_call *t = fz->thaw_calls;
+	struct rpc_call *call;
+
+	if (!t)
+		return NULL;
+	call = t->call;
+	LIST_REMOVE(fz->thaw_calls, t);
+	free(t);
+	rpc_call_set_cancel(call, NULL, NULL);
+	return call;
+}
+
 static void finish_thaw(struct snapshot_service *s)
 {
 	struct snap_freeze *fz = &s->fz;
 	char **thawed = fz->answer;
 	size_t n = fz->n_answer;
+	struct rpc_call *call;
 
 	log_info("Thaw (%s): %zu filesystem%s thawed, %.3f s after the Freeze%s%s", fz->thaw_why, n,
 		 n == 1 ? "" : "s", (double)(now_usec() - fz->began_usec) / 1e6, fz->thaw_error ? "; failed: " : "",
@@ -272,19 +276,14 @@ static void finish_thaw(struct snapshot_service *s)
 	/* The Freeze that never got to FROZEN: its failure, or why it was
 	 * undone. */
 	if (fz->freeze_call) {
-		struct rpc_call *call = TAKE_PTR(fz->freeze_call);
+		call = TAKE_PTR(fz->freeze_call);
 		rpc_call_set_cancel(call, NULL, NULL);
 		if (fz->error)
 			fail_error(call, "freeze", fz->error, fz->error_path ? fz->error_path : "?");
 		else
 			rpc_call_fail(call, RPC_ABORTED, "the Freeze was undone: %s", fz->abort_why);
 	}
-	while (fz->thaw_calls) {
-		struct snap_thaw_call *t = fz->thaw_calls;
-		struct rpc_call *call = t->call;
-		LIST_REMOVE(fz->thaw_calls, t);
-		free(t);
-		rpc_call_set_cancel(call, NULL, NULL);
+	while ((call = take_thaw_call(fz))) {
 		if (fz->thaw_error)
 			fail_error(call, "thaw", fz->thaw_error, fz->thaw_error_path ? fz->thaw_error_path : "?");
 		else
@@ -490,6 +489,7 @@ void snap_thaw(struct rpc_call *call, const ProtobufCMessage *request, void *use
 void snap_thaw_now(struct snapshot_service *s, bool answer)
 {
 	struct snap_freeze *fz = &s->fz;
+	struct rpc_call *call;
 
 	if (fz->state == SNAP_THAWED)
 		return;
@@ -517,17 +517,12 @@ void snap_thaw_now(struct snapshot_service *s, bool answer)
 	/* The calls still waiting: answered while the server still sends
 	 * (the orderly end), else only forgotten (the loop is over). */
 	if (fz->freeze_call) {
-		struct rpc_call *call = TAKE_PTR(fz->freeze_call);
+		call = TAKE_PTR(fz->freeze_call);
 		rpc_call_set_cancel(call, NULL, NULL);
 		if (answer)
 			rpc_call_fail(call, RPC_ABORTED, "the Freeze was undone: maitred is stopping");
 	}
-	while (fz->thaw_calls) {
-		struct snap_thaw_call *t = fz->thaw_calls;
-		struct rpc_call *call = t->call;
-		LIST_REMOVE(fz->thaw_calls, t);
-		free(t);
-		rpc_call_set_cancel(call, NULL, NULL);
+	while ((call = take_thaw_call(fz))) {
 		if (answer)
 			send_paths(call, false, fz->answer, fz->n_answer);
 	}

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/list.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -246,21 +247,15 @@ static bool read_guest(struct tunnel *t)
  * pending (receiving paused) otherwise; false once the call has ended. */
 static bool write_guest(struct tunnel *t, const uint8_t *data, size_t len)
 {
-	size_t off = 0;
+	ssize_t sent = buf_send_some(t->fd, data, len);
+	size_t off;
 	uint8_t *p;
 
-	while (off < len) {
-		ssize_t n = send(t->fd, data + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0) {
-			tunnel_fail(t, -errno, "writing to");
-			return false;
-		}
-		off += (size_t)n;
+	if (sent < 0) {
+		tunnel_fail(t, (int)sent, "writing to");
+		return false;
 	}
+	off = (size_t)sent;
 	if (off == len)
 		return true;
 	p = realloc(t->pending, t->pending_len - t->pending_off + len - off);
@@ -282,19 +277,15 @@ static bool write_guest(struct tunnel *t, const uint8_t *data, size_t len)
 /* False once the call has ended. */
 static bool flush_pending(struct tunnel *t)
 {
-	while (t->pending_off < t->pending_len) {
-		ssize_t n = send(t->fd, t->pending + t->pending_off, t->pending_len - t->pending_off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n < 0) {
-			tunnel_fail(t, -errno, "writing to");
-			return false;
-		}
-		t->pending_off += (size_t)n;
+	ssize_t n = buf_send_some(t->fd, t->pending + t->pending_off, t->pending_len - t->pending_off);
+
+	if (n < 0) {
+		tunnel_fail(t, (int)n, "writing to");
+		return false;
 	}
+	t->pending_off += (size_t)n;
+	if (t->pending_off < t->pending_len)
+		return true;
 	free(t->pending);
 	t->pending = NULL;
 	t->pending_len = t->pending_off = 0;

@@ -1,5 +1,6 @@
 /* base's small shared pieces: the wait-status formatter, environment
- * lookup and the escaping of peer text for logs. Statuses come from real children, not from hand-made numbers. */
+ * lookup, the escaping of peer text for logs and a small file read whole.
+ * Statuses come from real children, not from hand-made numbers. */
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "base/escape.h"
+#include "base/read-file.h"
 #include "base/strv.h"
 #include "base/wait-status.h"
 #include "test.h"
@@ -137,4 +139,60 @@ TEST(escape_bounded_with_a_mark)
 	CHECK_STR(escape_mem("abcdefghijk\xe2\x82\xac", 14, buf, sizeof(buf)), "abcdefghijk\xe2\x82\xac");
 	CHECK_STR(escape_mem("abc", 3, buf, 4), "abc");
 	CHECK_STR(escape_mem("abcd", 4, buf, 4), "...");
+}
+
+/* A temporary file of len bytes, 'a' to 'z' over and over; its path in path. */
+static void make_file(char *path, size_t len)
+{
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	for (size_t i = 0; i < len; i++)
+		CHECK(write(fd, &(char){ (char)('a' + i % 26) }, 1) == 1);
+	close(fd);
+}
+
+TEST(read_file_head_whole_and_cut)
+{
+	char path[] = "/tmp/valet-read-file-XXXXXX";
+	char *text = NULL;
+	size_t len = 99;
+
+	/* Larger than the first allocation: the buffer grows. */
+	make_file(path, 10000);
+	CHECK_EQ(read_file_head(path, 1 << 20, &text, &len), 0);
+	CHECK_EQ(len, 10000);
+	CHECK_EQ(strlen(text), 10000);
+	CHECK(text[0] == 'a' && text[9999] == 'a' + 9999 % 26);
+	free(text);
+	/* Exactly max bytes is the whole file; one less is a cut. */
+	CHECK_EQ(read_file_head(path, 10000, &text, &len), 0);
+	CHECK_EQ(len, 10000);
+	free(text);
+	CHECK_EQ(read_file_head(path, 9999, &text, &len), 1);
+	CHECK_EQ(len, 9999);
+	CHECK_EQ(strlen(text), 9999);
+	free(text);
+	CHECK_EQ(read_file_head(path, 0, &text, NULL), 1);
+	CHECK_STR(text, "");
+	free(text);
+	unlink(path);
+}
+
+TEST(read_file_head_empty_and_missing)
+{
+	char path[] = "/tmp/valet-read-file-XXXXXX";
+	char *text = NULL;
+	size_t len = 99;
+
+	make_file(path, 0);
+	CHECK_EQ(read_file_head(path, 4096, &text, &len), 0);
+	CHECK_EQ(len, 0);
+	CHECK_STR(text, "");
+	free(text);
+	unlink(path);
+	text = NULL;
+	CHECK_EQ(read_file_head(path, 4096, &text, &len), -ENOENT);
+	CHECK(text == NULL);
+	CHECK_EQ(read_file_head("/", 4096, &text, &len), -EISDIR);
+	CHECK(text == NULL);
 }

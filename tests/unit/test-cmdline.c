@@ -67,3 +67,25 @@ TEST(printk_devkmsg_noticed)
 	kernel_cmdline_parse("quiet printk.devkmsgx=on printk.devkmsg", &c);
 	CHECK(!c.printk_devkmsg);
 }
+
+/* A line past CMDLINE_MAX (4096) is read up to it: the words before
+ * count, the ones after are left out. */
+TEST(read_long_line_cut)
+{
+	char path[] = "/tmp/valet-cmdline-XXXXXX";
+	int fd = mkstemp(path);
+	struct kernel_cmdline c;
+	char pad[4096];
+	CHECK(fd >= 0);
+	const char head[] = "maitred.listen_port=4242 ";
+	const char tail[] = " maitred.no_startup_processes";
+	memset(pad, 'x', sizeof(pad));
+	CHECK(write(fd, head, sizeof(head) - 1) == (ssize_t)(sizeof(head) - 1));
+	CHECK(write(fd, pad, sizeof(pad)) == (ssize_t)sizeof(pad));
+	CHECK(write(fd, tail, sizeof(tail) - 1) == (ssize_t)(sizeof(tail) - 1));
+	close(fd);
+	CHECK_EQ(kernel_cmdline_read(path, &c), 0);
+	unlink(path);
+	CHECK_EQ(c.vm_ready_port, 4242);
+	CHECK(!c.no_startup_processes);
+}
