@@ -29,6 +29,14 @@ def _answer(s, path, **kw):
         return (e.code().name, e.details())
 
 
+def _owned_file(d):
+    """An empty file d/f of uid 54321 and gid 54322, names the tests give."""
+    f = os.path.join(d, "f")
+    _put(f, b"")
+    os.chown(f, 54321, 54322)
+    return f
+
+
 def _same_as_worker(s, path, **kw):
     here = _answer(s, path, **kw)
     there = _answer(s, path, user="root", **kw)
@@ -161,9 +169,7 @@ def test_names_follow_passwd_and_group():
     passwd, group = os.path.join(d, "passwd"), os.path.join(d, "group")
     _put(passwd, b"root:x:0:0:root:/root:/bin/sh\nalice:x:54321:54321::/:/bin/sh\n")
     _put(group, b"root:x:0:\nteam:x:54322:\n")
-    f = os.path.join(d, "f")
-    _put(f, b"")
-    os.chown(f, 54321, 54322)
+    f = _owned_file(d)
     m = maitred_in_ns(f"mount --bind {passwd} /etc/passwd\nmount --bind {group} /etc/group")
     s = stubs(m.addr)
     info = _same_as_worker(s, f)
@@ -213,9 +219,7 @@ def test_names_follow_files_renamed_over_passwd_and_group():
     new names; so after a file is removed and created again."""
     d = open_dir()
     etc = _private_etc(d)
-    f = os.path.join(d, "f")
-    _put(f, b"")
-    os.chown(f, 54321, 54322)
+    f = _owned_file(d)
     m = maitred_in_ns(f"mount --bind {etc} /etc")
     s = stubs(m.addr)
     info = stat_(s, f)
@@ -244,9 +248,7 @@ def test_names_follow_a_mount_over_passwd_within_a_second():
     """A file mounted over /etc/passwd after maitred started: no inotify
     event says so, the check made once a second anyway does."""
     d = open_dir()
-    f = os.path.join(d, "f")
-    _put(f, b"")
-    os.chown(f, 54321, 54322)
+    f = _owned_file(d)
     passwd = os.path.join(d, "passwd")
     _put(passwd, b"root:x:0:0:root:/root:/bin/sh\ncarol:x:54321:54321::/:/bin/sh\n")
     m = maitred_in_ns("true")
