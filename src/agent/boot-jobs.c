@@ -1,12 +1,12 @@
 /* Runs the boot jobs in order before the server starts: a wait_for_exit job
  * holds back the jobs after it and the server, as in the original; bad
  * files are logged with file:line and skipped. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/read-file.h"
 #include "base/wait-status.h"
 #include "init/jobs.h"
 #include "init/textproto.h"
@@ -40,28 +40,19 @@ static void job_exited(pid_t pid, int status, void *userdata)
 	boot_jobs_next(b);
 }
 
+/* A job file whole; -EFBIG past JOB_FILE_MAX. */
 static int read_file(const char *path, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	size_t len = 0;
+	char *text = NULL;
+	int r = read_file_head(path, JOB_FILE_MAX, &text, ret_len);
 
-	if (fd < 0)
-		return -errno;
-	_cleanup_free_ char *buf = malloc(JOB_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, JOB_FILE_MAX + 1 - len);
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > JOB_FILE_MAX)
-			return -EFBIG;
+	if (r == 1) {
+		free(text);
+		return -EFBIG;
 	}
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
+	if (r < 0)
+		return r;
+	*ret = text;
 	return 0;
 }
 

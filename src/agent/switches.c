@@ -2,14 +2,13 @@
  * which services and methods the server refuses. The rpc core only
  * consults rpc_service.disabled; what a name means is decided here. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "agent.h"
 #include "base/macro.h"
+#include "base/read-file.h"
 
 /* The registry links the tables it was given, which are not const. */
 static struct rpc_service *next_service(struct rpc_service *s)
@@ -120,31 +119,24 @@ int maitred_config_parse(struct agent *a, const char *text, struct maitred_confi
 
 int maitred_config_load(struct agent *a, const char *path, struct maitred_config_error *err)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *text = malloc(CONFIG_MAX_SIZE + 1);
+	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
-	ssize_t n;
+	int r;
 
 	*err = (struct maitred_config_error){ 0 };
-	if (fd < 0) {
-		snprintf(err->message, sizeof(err->message), "%s", strerror(errno));
-		return -errno;
-	}
-	if (!text) {
+	r = read_file_head(path, CONFIG_MAX_SIZE, &text, &len);
+	if (r == -ENOMEM) {
 		snprintf(err->message, sizeof(err->message), "out of memory");
-		return -ENOMEM;
+		return r;
 	}
-	while ((n = read(fd, text + len, CONFIG_MAX_SIZE + 1 - len)) > 0 && len + (size_t)n <= CONFIG_MAX_SIZE)
-		len += (size_t)n;
-	if (n < 0) {
-		snprintf(err->message, sizeof(err->message), "%s", strerror(errno));
-		return -errno;
+	if (r < 0) {
+		snprintf(err->message, sizeof(err->message), "%s", strerror(-r));
+		return r;
 	}
-	if (n > 0) {
+	if (r == 1) {
 		snprintf(err->message, sizeof(err->message), "larger than %u bytes", CONFIG_MAX_SIZE);
 		return -EFBIG;
 	}
-	text[len] = 0;
 	if (strlen(text) != len) {
 		snprintf(err->message, sizeof(err->message), "contains a NUL byte");
 		return -EINVAL;

@@ -103,3 +103,22 @@ def test_nul_in_a_job_file_is_refused_like_over_grpc():
     assert f"{jobs}/20-env:2: string field 'env.value' contains a NUL byte; job skipped" in log, log
     assert os.path.exists(marker + ".fine") and not os.path.exists(marker)
     assert m.stop() == 0
+
+
+def test_job_file_over_a_mib_is_skipped():
+    """A job file over 1 MiB is not read (logged, skipped); one of exactly
+    1 MiB is, and the jobs after both run."""
+    jobs = tmpdir()
+    marker = os.path.join(jobs, "ran")
+    big = f'argv: "touch" argv: "{marker}.big"\n'
+    write(f"{jobs}/10-big", big + "#" * (1024 * 1024 - len(big)) + "\n")
+    limit = f'argv: "touch" argv: "{marker}.limit" wait_for_exit: true\n'
+    write(f"{jobs}/20-limit", limit + "#" * (1024 * 1024 - len(limit) - 1) + "\n")
+    write(f"{jobs}/30-fine", f'argv: "touch" argv: "{marker}.fine" wait_for_exit: true\n')
+    m = Maitred(args=["--jobs-dir", jobs])
+    log = m.log()
+    assert f"Unable to read file {jobs}/10-big: File too large" in log, log
+    assert os.path.getsize(f"{jobs}/20-limit") == 1024 * 1024
+    assert os.path.exists(marker + ".limit") and os.path.exists(marker + ".fine")
+    assert not os.path.exists(marker + ".big")
+    assert m.stop() == 0

@@ -91,3 +91,19 @@ def test_config_file():
     # Given explicitly, a missing file is an error.
     rc, err = start_fails("--config", os.path.join(d, "missing.conf"))
     assert rc != 0 and "could not read the config file" in err and "missing.conf" in err, err
+    # Unreadable as a config: too large, a NUL byte inside, a directory.
+    with open(conf, "w") as f:
+        f.write("# " + "x" * (64 * 1024) + "\n")
+    rc, err = start_fails("--config", conf)
+    assert rc != 0 and f"could not read the config file {conf}: larger than 65536 bytes" in err, err
+    with open(conf, "wb") as f:
+        f.write(b"disable vm_tools.Maitred/Mount\n\0\n")
+    rc, err = start_fails("--config", conf)
+    assert rc != 0 and f"could not read the config file {conf}: contains a NUL byte" in err, err
+    rc, err = start_fails("--config", d)
+    assert rc != 0 and f"could not read the config file {d}: Is a directory" in err, err
+    # Exactly the limit is read.
+    with open(conf, "w") as f:
+        f.write("#" * (64 * 1024 - 1) + "\n")
+    r = maitred("--config", conf)
+    assert r.stop() == 0
