@@ -1,5 +1,5 @@
 /* A small file read whole into memory: /proc files, the kernel command
- * line. */
+ * line, boot job files, maitred's config file. */
 #pragma once
 
 #include <stddef.h>
