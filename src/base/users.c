@@ -10,8 +10,6 @@
 
 #include "base/macro.h"
 
-#define PASSWD_FILE "/etc/passwd"
-#define GROUP_FILE "/etc/group"
 /* A line longer than this is not a user we serve. */
 #define LINE_MAX_BYTES (1024 * 1024)
 #define GROUPS_MAX 65536
@@ -93,7 +91,7 @@ static bool match_uid(const struct passwd *pw, const void *key)
 
 static int find_user(bool (*match)(const struct passwd *pw, const void *key), const void *key, struct user_entry *ret)
 {
-	_cleanup_fclose_ FILE *f = fopen(PASSWD_FILE, "re");
+	_cleanup_fclose_ FILE *f = fopen(USERS_PASSWD_FILE, "re");
 
 	if (!f)
 		return -errno;
@@ -146,7 +144,7 @@ int user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n)
 	r = add_group(&groups, &n, &cap, gid);
 	if (r < 0)
 		return r;
-	f = fopen(GROUP_FILE, "re");
+	f = fopen(USERS_GROUP_FILE, "re");
 	if (!f && errno != ENOENT)
 		return -errno;
 	if (f && !(buf = malloc(size)))
@@ -175,7 +173,7 @@ int user_groups(const char *name, gid_t gid, gid_t **ret_groups, size_t *ret_n)
 
 int group_name_by_gid(gid_t gid, char **ret_name)
 {
-	_cleanup_fclose_ FILE *f = fopen(GROUP_FILE, "re");
+	_cleanup_fclose_ FILE *f = fopen(USERS_GROUP_FILE, "re");
 
 	if (!f)
 		return -errno;

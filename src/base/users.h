@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+/* The files read (also watched and cached by files/names.c). */
+#define USERS_PASSWD_FILE "/etc/passwd"
+#define USERS_GROUP_FILE "/etc/group"
+
 struct user_entry {
 	char *name;
 	uid_t uid;

@@ -7,11 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/users.h"
 #include "files/cached.h"
 
 #define ETC_DIR "/etc"
-#define PASSWD_FILE "/etc/passwd"
-#define GROUP_FILE "/etc/group"
 #define TRUST_NS 1000000000ull
 
 /* Anything that adds, removes or renames an entry of /etc (most are not
@@ -92,7 +91,7 @@ static bool drain(void)
  * an event of /etc); anything else (no watches left) is not. */
 static bool watch_files(void)
 {
-	static const char *const files[] = { PASSWD_FILE, GROUP_FILE };
+	static const char *const files[] = { USERS_PASSWD_FILE, USERS_GROUP_FILE };
 
 	for (unsigned i = 0; i < 2; i++) {
 		/* Through the caches first: the watch's own path walk then

@@ -12,8 +12,6 @@
 #include "files/cached.h"
 #include "files/names-watch.h"
 
-#define PASSWD_FILE "/etc/passwd"
-#define GROUP_FILE "/etc/group"
 /* Larger files are read by a worker. */
 #define NAMES_FILE_MAX (16 * 1024 * 1024)
 
@@ -116,8 +114,8 @@ static int kept_names(bool cached, struct files_names **ret)
 		*ret = &kept;
 		return 0;
 	}
-	rp = identity(PASSWD_FILE, cached, &p);
-	rg = identity(GROUP_FILE, cached, &g);
+	rp = identity(USERS_PASSWD_FILE, cached, &p);
+	rg = identity(USERS_GROUP_FILE, cached, &g);
 	if (cached && (rp == -EAGAIN || rg == -EAGAIN))
 		return -EAGAIN;
 	if (cached && rp == 0 && rg == 0)
@@ -147,7 +145,7 @@ int files_names_get(struct files_names *c, bool cached, uid_t uid, gid_t gid, ch
 		free(c->owner);
 		c->owner = NULL;
 		c->has_uid = false;
-		if ((r = name_of(PASSWD_FILE, cached, owner_in, uid, &c->owner)) < 0)
+		if ((r = name_of(USERS_PASSWD_FILE, cached, owner_in, uid, &c->owner)) < 0)
 			return r;
 		c->has_uid = true;
 		c->uid = uid;
@@ -156,7 +154,7 @@ int files_names_get(struct files_names *c, bool cached, uid_t uid, gid_t gid, ch
 		free(c->group);
 		c->group = NULL;
 		c->has_gid = false;
-		if ((r = name_of(GROUP_FILE, cached, group_in, gid, &c->group)) < 0)
+		if ((r = name_of(USERS_GROUP_FILE, cached, group_in, gid, &c->group)) < 0)
 			return r;
 		c->has_gid = true;
 		c->gid = gid;
