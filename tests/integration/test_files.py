@@ -10,7 +10,7 @@ import stat
 import time
 
 from files_client import (DATA_MAX, MiB, alive, diff, listing, maitred, maitred_in_ns, no_temporaries, ns_path, odd_chunks,
-                          open_dir, owners, pb, read, sha, stat_, stubs, walk, write, write_requests)
+                          open_dir, owners, pb, put_file, read, sha, stat_, stubs, walk, write, write_requests)
 from valet import grpc_error, wait_until
 
 NOBODY = 65534  # nobody:nogroup in Debian's /etc/passwd and /etc/group
@@ -23,12 +23,6 @@ def _ts(ns):
 
 def _ns(ts):
     return ts.seconds * 10**9 + ts.nanos
-
-
-def _put(path, data, mode=0o644):
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
 
 
 def _get(path):
@@ -91,7 +85,7 @@ def test_write_replaces_atomically_keeping_the_old_mode():
     s = stubs(m.addr)
     d = open_dir()
     p, keep = os.path.join(d, "t"), os.path.join(d, "old-link")
-    _put(p, b"old contents", 0o640)
+    put_file(p, b"old contents", 0o640)
     os.link(p, keep)
     ino = os.stat(p).st_ino
     gate, sent = threading.Event(), threading.Event()
@@ -159,7 +153,7 @@ def test_write_no_replace():
     s = stubs(m.addr)
     d = open_dir()
     p = os.path.join(d, "f")
-    _put(p, b"first", 0o600)
+    put_file(p, b"first", 0o600)
     ino = os.stat(p).st_ino
     code, details = _err(write, s, p, [b"second"], no_replace=True)
     assert code == "ALREADY_EXISTS" and p in details, (code, details)
@@ -223,7 +217,7 @@ def test_write_empty_file():
     assert _get(p) == b"" and r.sha256 == sha(b"")
     _check_info(r.info, p, F.FILE, size=0, mode=0o644)
     # An empty data message changes nothing either.
-    _put(p, b"something")
+    put_file(p, b"something")
     r = write(s, p, [b""], sha256=sha(b""))
     assert _get(p) == b"" and r.info.size == 0
     assert listing(d) == ["empty"]
@@ -266,7 +260,7 @@ def test_write_stream_errors():
     os.mkdir(os.path.join(d, "dir"))
     code, details = _err(write, s, os.path.join(d, "dir"), [b"x"])
     assert code == "FAILED_PRECONDITION" and os.path.join(d, "dir") in details, (code, details)
-    _put(os.path.join(d, "file"), b"plain")
+    put_file(os.path.join(d, "file"), b"plain")
     code, details = _err(write, s, os.path.join(d, "file", "x"), [b"x"])
     assert code == "FAILED_PRECONDITION", (code, details)
     code, details = _err(write, s, os.path.join(d, "missing", "x"), [b"x"])
@@ -287,7 +281,7 @@ def test_stream_refusals_answered_every_time():
     s = stubs(m.addr)
     d = open_dir()
     p = os.path.join(d, "f")
-    _put(p, b"first")
+    put_file(p, b"first")
     got = Counter()
     for _ in range(30):
         got["no_replace " + _err(write, s, p, [b"second"], no_replace=True)[0]] += 1
@@ -310,7 +304,7 @@ def test_files_methods_are_switchable():
     p = os.path.join(d, "f")
     code, details = _err(write, s, p, [b"x"])
     assert (code, details) == ("PERMISSION_DENIED", "valet.v1.Files/Write is disabled on this guest"), details
-    _put(p, b"kept")
+    put_file(p, b"kept")
     code, details = _err(s.Remove, P.RemoveRequest(path=p), timeout=30)
     assert (code, details) == ("PERMISSION_DENIED", "valet.v1.Files/Remove is disabled on this guest"), details
     assert _get(p) == b"kept" and listing(d) == ["f"]
@@ -335,7 +329,7 @@ def test_read_whole_file_info_data_digest():
     d = open_dir()
     p = os.path.join(d, "f")
     data = os.urandom(9 * MiB + 77)
-    _put(p, data, 0o640)
+    put_file(p, data, 0o640)
     info, got, digest, kinds = read(s, p, sha256=True)
     assert kinds == ["info", "data", "sha256"], kinds
     _check_info(info, p, F.FILE, size=len(data), mode=0o640)
@@ -344,7 +338,7 @@ def test_read_whole_file_info_data_digest():
     assert kinds == ["info", "data"] and got == data and digest is None, kinds
     # An empty file: info, no data, and the digest of nothing.
     e = os.path.join(d, "e")
-    _put(e, b"")
+    put_file(e, b"")
     info, got, digest, kinds = read(s, e, sha256=True)
     assert kinds == ["info", "sha256"] and info.size == 0 and digest == sha(b""), kinds
     assert m.stop() == 0
@@ -358,7 +352,7 @@ def test_read_ranges():
     d = open_dir()
     p = os.path.join(d, "f")
     data = os.urandom(100000)
-    _put(p, data)
+    put_file(p, data)
     for off, n, want in ((0, 0, data), (1000, 5000, data[1000:6000]), (99990, 100, data[99990:]),
                          (0, 1, data[:1]), (99999, 0, data[99999:]), (100000, 0, b""), (100000, 5, b"")):
         info, got, digest, kinds = read(s, p, offset=off, length=n, sha256=True)
@@ -402,7 +396,7 @@ def test_read_refusals():
     code, details = _err(read, s, d)
     assert code == "FAILED_PRECONDITION" and d in details, (code, details)
     target, link = os.path.join(d, "target"), os.path.join(d, "link")
-    _put(target, b"secret bytes")
+    put_file(target, b"secret bytes")
     os.symlink(target, link)
     got = []
     try:
@@ -430,7 +424,7 @@ def test_stat_every_type_and_field():
     s = stubs(m.addr)
     d = open_dir()
     f = os.path.join(d, "f")
-    _put(f, b"12345", 0o4751)
+    put_file(f, b"12345", 0o4751)
     os.utime(f, ns=(10**9, 1500000000 * 10**9 + 42))
     _check_info(stat_(s, f), f, F.FILE, size=5, mode=0o4751)
     sub = os.path.join(d, "sub")
@@ -468,7 +462,7 @@ def test_stat_every_type_and_field():
     assert code == "FAILED_PRECONDITION", (code, details)
     # Directories on the way are followed (a symlink to a directory).
     os.symlink("sub", os.path.join(d, "via"))
-    _put(os.path.join(sub, "g"), b"g")
+    put_file(os.path.join(sub, "g"), b"g")
     info = stat_(s, os.path.join(d, "via", "g"))
     assert (info.type, info.size) == (F.FILE, 1), info
     assert m.stop() == 0
@@ -479,7 +473,7 @@ def test_stat_owner_and_group_names():
     s = stubs(m.addr)
     d = open_dir()
     f = os.path.join(d, "f")
-    _put(f, b"")
+    put_file(f, b"")
     info = stat_(s, f)
     assert (info.uid, info.gid, info.owner, info.group) == (0, 0, "root", "root"), info
     os.chown(f, NOBODY, NOBODY)
@@ -508,7 +502,7 @@ def test_list_depths():
     for sub in ("s", "s/t", "s/t/u", "e"):
         os.mkdir(os.path.join(d, sub))
     for name, size in (("a", 1), ("s/b", 22), ("s/t/c", 333), ("s/t/u/v", 4)):
-        _put(os.path.join(d, name), b"x" * size)
+        put_file(os.path.join(d, name), b"x" * size)
     os.symlink("s", os.path.join(d, "l"))
     kinds = {"a": F.FILE, "s": F.DIRECTORY, "e": F.DIRECTORY, "l": F.SYMLINK, "s/b": F.FILE,
              "s/t": F.DIRECTORY, "s/t/c": F.FILE, "s/t/u": F.DIRECTORY, "s/t/u/v": F.FILE}
@@ -577,17 +571,17 @@ def test_remove():
         return s.Remove(P.RemoveRequest(path=path, recursive=recursive), timeout=30).removed
 
     f = os.path.join(d, "f")
-    _put(f, b"f")
+    put_file(f, b"f")
     assert rm(f) == 1 and not os.path.lexists(f)
     # A symlink: the link goes, its target stays (a file, and a directory
     # even with recursive).
     target, link = os.path.join(d, "target"), os.path.join(d, "link")
-    _put(target, b"stays")
+    put_file(target, b"stays")
     os.symlink(target, link)
     assert rm(link) == 1 and not os.path.lexists(link) and _get(target) == b"stays"
     tdir, dlink = os.path.join(d, "tdir"), os.path.join(d, "dlink")
     os.mkdir(tdir)
-    _put(os.path.join(tdir, "inside"), b"stays too")
+    put_file(os.path.join(tdir, "inside"), b"stays too")
     os.symlink(tdir, dlink)
     assert rm(dlink, recursive=True) == 1 and not os.path.lexists(dlink)
     assert _get(os.path.join(tdir, "inside")) == b"stays too"
@@ -603,7 +597,7 @@ def test_remove():
     for sub in ("", "b", "b/d"):
         os.mkdir(os.path.join(t, sub))
     for name in ("a", "b/c", "b/d/e"):
-        _put(os.path.join(t, name), b"x")
+        put_file(os.path.join(t, name), b"x")
     os.symlink(tdir, os.path.join(t, "b", "l"))
     os.chmod(os.path.join(t, "b", "d"), 0o500)  # root removes from it all the same
     assert rm(t, recursive=True) == 7
@@ -650,12 +644,12 @@ def test_move():
     s = stubs(m.addr)
     d = open_dir()
     a, b, c = (os.path.join(d, n) for n in "abc")
-    _put(a, b"AAA", 0o600)
+    put_file(a, b"AAA", 0o600)
     ino = os.stat(a).st_ino
     info = s.Move(P.MoveRequest(source=a, destination=b), timeout=30)
     _check_info(info, b, F.FILE, size=3, mode=0o600)
     assert not os.path.lexists(a) and _get(b) == b"AAA" and os.stat(b).st_ino == ino
-    _put(c, b"CCCC")
+    put_file(c, b"CCCC")
     code, details = _err(s.Move, P.MoveRequest(source=b, destination=c, no_replace=True), timeout=30)
     assert code == "ALREADY_EXISTS" and c in details, (code, details)
     assert _get(b) == b"AAA" and _get(c) == b"CCCC"
@@ -663,7 +657,7 @@ def test_move():
     assert _get(c) == b"AAA" and not os.path.lexists(b) and info.size == 3
     # A directory moves with its contents; a symlink moves as itself.
     os.mkdir(os.path.join(d, "dir"))
-    _put(os.path.join(d, "dir", "x"), b"x")
+    put_file(os.path.join(d, "dir", "x"), b"x")
     info = s.Move(P.MoveRequest(source=os.path.join(d, "dir"), destination=os.path.join(d, "dir2")), timeout=30)
     _check_info(info, os.path.join(d, "dir2"), F.DIRECTORY)
     assert _get(os.path.join(d, "dir2", "x")) == b"x"
@@ -997,9 +991,9 @@ def test_user_on_every_method():
     for p, mode in ((pub, 0o777), (priv, 0o755), (closed, 0o700)):
         os.mkdir(p)
         os.chmod(p, mode)
-    _put(os.path.join(priv, "public"), b"readable", 0o644)
-    _put(os.path.join(priv, "secret"), b"root only", 0o600)
-    _put(os.path.join(closed, "f"), b"x")
+    put_file(os.path.join(priv, "public"), b"readable", 0o644)
+    put_file(os.path.join(priv, "secret"), b"root only", 0o600)
+    put_file(os.path.join(closed, "f"), b"x")
     U = dict(user="nobody")
 
     # Write
@@ -1113,7 +1107,7 @@ def test_invalid_arguments_on_every_method():
                 named = any(w in details.lower() for w in ("path", "root", "source"))
             assert named, (name, repr(bad), details)
     # Move's destination is checked as well as its source.
-    _put(os.path.join(d, "src"), b"s")
+    put_file(os.path.join(d, "src"), b"s")
     code, details = _err(s.Move, P.MoveRequest(source=os.path.join(d, "src"), destination="rel"), timeout=30)
     assert code == "INVALID_ARGUMENT" and "rel" in details, (code, details)
     for mode in (0o10000, 0o177777, 2**32 - 1):

@@ -10,18 +10,12 @@ import subprocess
 import threading
 import time
 
-from files_client import (MiB, alive, in_ns, listing, maitred, maitred_in_ns, no_temporaries, ns_path,
-                          open_dir, pb, read, rss_tree_kib, sha, stat_, stubs, write, write_requests)
+from files_client import (MiB, alive, in_ns, listing, maitred, maitred_in_ns, no_temporaries, ns_path, open_dir, pb,
+                          put_file, read, rss_tree_kib, sha, stat_, stubs, write, write_requests)
 from lanes import timing
 from valet import grpc_error, sanitized, tmpdir, wait_until
 
 NOBODY = 65534
-
-
-def _put(path, data, mode=0o644):
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
 
 
 def _get(path):
@@ -90,7 +84,7 @@ def test_client_cancels_mid_write():
     s = stubs(m.addr)
     d = open_dir()
     old = os.path.join(d, "old")
-    _put(old, b"the old file", 0o600)
+    put_file(old, b"the old file", 0o600)
     ino = os.stat(old).st_ino
     for target in (old, os.path.join(d, "new")):
         fut, gate = _held_write(s, target, os.urandom(MiB))
@@ -120,7 +114,7 @@ def test_client_killed_mid_write():
     s = stubs(m.addr)
     d = open_dir()
     old = os.path.join(d, "old")
-    _put(old, b"the old file")
+    put_file(old, b"the old file")
     lib = os.path.join(valet.ROOT, "tests", "lib")
     for target in (old, os.path.join(d, "new")):
         code = f"""import os, sys, time
@@ -184,7 +178,7 @@ def test_deadline_passes_mid_write():
     s = stubs(m.addr)
     d = open_dir()
     old = os.path.join(d, "old")
-    _put(old, b"the old file")
+    put_file(old, b"the old file")
     stop = threading.Event()
 
     def requests(path):
@@ -236,7 +230,7 @@ def test_sha256_mismatch_leaves_nothing():
     s = stubs(m.addr)
     d = open_dir()
     old = os.path.join(d, "old")
-    _put(old, b"before")
+    put_file(old, b"before")
     data = os.urandom(5 * MiB)
     for target in (old, os.path.join(d, "new")):
         code, details = grpc_error(write, s, target, [data[i:i + MiB] for i in range(0, len(data), MiB)],
@@ -262,7 +256,7 @@ def test_message_over_the_limit_mid_write():
     s = stubs(m.addr)
     d = open_dir()
     old = os.path.join(d, "old")
-    _put(old, b"before")
+    put_file(old, b"before")
     for target in (old, os.path.join(d, "new")):
         code, _ = grpc_error(write, s, target, [b"a" * MiB, b"b" * DATA_MAX, b"c" * (DATA_MAX + 1)])
         assert code == "RESOURCE_EXHAUSTED", code
@@ -286,7 +280,7 @@ def test_write_as_a_user_who_may_not():
     os.chmod(priv, 0o755)
     os.mkdir(sticky)
     os.chmod(sticky, 0o1777)
-    _put(os.path.join(sticky, "roots"), b"root's own", 0o666)
+    put_file(os.path.join(sticky, "roots"), b"root's own", 0o666)
     for path, kw in ((os.path.join(priv, "f"), {}), (os.path.join(priv, "a", "b", "f"), {"make_parents": True}),
                      (os.path.join(sticky, "roots"), {})):
         code, details = grpc_error(write, s, path, [os.urandom(100000)], user="nobody", **kw)
@@ -413,10 +407,10 @@ def test_target_swapped_for_a_symlink_between_stat_and_write():
     s = stubs(m.addr)
     d, elsewhere = open_dir(), open_dir()
     victim = os.path.join(elsewhere, "victim")
-    _put(victim, b"do not touch", 0o600)
+    put_file(victim, b"do not touch", 0o600)
     t = os.path.join(d, "t")
     for during in (False, True):
-        _put(t, b"plain file")
+        put_file(t, b"plain file")
         assert stat_(s, t).type == F.FILE
         if during:
             fut, gate = _held_write(s, t, b"new ")
@@ -500,7 +494,7 @@ def test_thousand_concurrent_stats():
     chans = [stubs(m.addr) for _ in range(4)]
     d = open_dir()
     for i in range(100):
-        _put(os.path.join(d, f"f{i}"), b"x" * i)
+        put_file(os.path.join(d, f"f{i}"), b"x" * i)
     futs = []
     for i in range(1000):
         name = f"f{i % 100}" if i % 10 else f"missing{i}"
@@ -529,7 +523,7 @@ def test_idle_worker_that_dies_is_replaced():
     s = stubs(m.addr)
     d = open_dir()
     f = os.path.join(d, "f")
-    _put(f, b"abc")
+    put_file(f, b"abc")
 
     def list_f():
         return [(e.path, e.size) for e in s.List(pb().ListRequest(path=d), timeout=30)] == [(f, 3)]
@@ -573,7 +567,7 @@ def test_client_stops_reading_a_1gib_read():
     with open(big, "wb") as f:
         f.truncate(1 << 30)
     small = os.path.join(d, "small")
-    _put(small, b"small file")
+    put_file(small, b"small file")
     alive(other)
     read(other, small, sha256=True)
     idle = rss_tree_kib(m.pid)
@@ -632,7 +626,7 @@ def test_stuck_disk_delays_only_its_stream():
     import grpc
     P = pb()
     mnt, d, d2 = open_dir(), open_dir(), open_dir()
-    _put(os.path.join(d, "here"), b"here")
+    put_file(os.path.join(d, "here"), b"here")
     with _loop_ext4() as dev:
         m = maitred_in_ns(f"mount {dev} {mnt}")
         s, other = stubs(m.addr), stubs(m.addr)

@@ -9,15 +9,9 @@ import os
 import subprocess
 import time
 
-from files_client import in_ns, maitred, maitred_in_ns, open_dir, pb, stat_, stubs
+from files_client import in_ns, maitred, maitred_in_ns, open_dir, pb, put_file, stat_, stubs
 from process_client import children_of
 from valet import grpc_error, wait_until
-
-
-def _put(path, data, mode=0o644):
-    with open(path, "wb") as f:
-        f.write(data)
-    os.chmod(path, mode)
 
 
 def _answer(s, path, **kw):
@@ -32,7 +26,7 @@ def _answer(s, path, **kw):
 def _owned_file(d):
     """An empty file d/f of uid 54321 and gid 54322, names the tests give."""
     f = os.path.join(d, "f")
-    _put(f, b"")
+    put_file(f, b"")
     os.chown(f, 54321, 54322)
     return f
 
@@ -56,7 +50,7 @@ def test_cached_stat_starts_no_worker():
     s = stubs(m.addr)
     d = open_dir()
     f = os.path.join(d, "f")
-    _put(f, b"12345", 0o640)
+    put_file(f, b"12345", 0o640)
     link = os.path.join(d, "l")
     os.symlink("f", link)
     # Following a symlink whose atime is not after its change (relatime)
@@ -92,7 +86,7 @@ def test_same_answers_as_a_worker():
     s = stubs(m.addr)
     d = open_dir()
     f = os.path.join(d, "f")
-    _put(f, b"abc")
+    put_file(f, b"abc")
     os.chown(f, 65534, 65534)
     os.mkdir(os.path.join(d, "sub"))
     os.symlink("f", os.path.join(d, "l"))
@@ -125,7 +119,7 @@ def test_a_user_or_a_symlink_goes_to_a_worker():
     s = stubs(m.addr)
     d = open_dir(0o700)
     f = os.path.join(d, "f")
-    _put(f, b"x")
+    put_file(f, b"x")
     os.symlink("f", os.path.join(d, "l"))
     os.lstat(os.path.join(d, "l"))
     assert stat_(s, f).size == 1
@@ -149,7 +143,7 @@ def test_uncached_lookup_goes_to_a_worker():
     lower, lower2, mnt = (os.path.join(d, n) for n in ("lower", "lower2", "mnt"))
     for x in (lower, lower2, mnt):
         os.mkdir(x)
-    _put(os.path.join(lower, "f"), b"overlay")
+    put_file(os.path.join(lower, "f"), b"overlay")
     m = maitred_in_ns(f"mount -t overlay overlay -o lowerdir={lower}:{lower2} {mnt}")
     s = stubs(m.addr)
     _no_worker(m)
@@ -167,8 +161,8 @@ def test_names_follow_passwd_and_group():
     new names at the next Stat, with no worker; a removed name gives ""."""
     d = open_dir()
     passwd, group = os.path.join(d, "passwd"), os.path.join(d, "group")
-    _put(passwd, b"root:x:0:0:root:/root:/bin/sh\nalice:x:54321:54321::/:/bin/sh\n")
-    _put(group, b"root:x:0:\nteam:x:54322:\n")
+    put_file(passwd, b"root:x:0:0:root:/root:/bin/sh\nalice:x:54321:54321::/:/bin/sh\n")
+    put_file(group, b"root:x:0:\nteam:x:54322:\n")
     f = _owned_file(d)
     m = maitred_in_ns(f"mount --bind {passwd} /etc/passwd\nmount --bind {group} /etc/group")
     s = stubs(m.addr)
@@ -180,13 +174,13 @@ def test_names_follow_passwd_and_group():
         assert (info.owner, info.group) == ("alice", "team"), info
     _no_worker(m)
     # Rewritten in place (a bind mount keeps the inode): new names.
-    _put(passwd, b"root:x:0:0:root:/root:/bin/sh\nbob:x:54321:54321::/:/bin/sh\n")
+    put_file(passwd, b"root:x:0:0:root:/root:/bin/sh\nbob:x:54321:54321::/:/bin/sh\n")
     info = stat_(s, f)
     assert (info.owner, info.group) == ("bob", "team"), info
-    _put(group, b"root:x:0:\nsquad:x:54322:\n")
+    put_file(group, b"root:x:0:\nsquad:x:54322:\n")
     info = stat_(s, f)
     assert (info.owner, info.group) == ("bob", "squad"), info
-    _put(passwd, b"root:x:0:0:root:/root:/bin/sh\n")
+    put_file(passwd, b"root:x:0:0:root:/root:/bin/sh\n")
     info = stat_(s, f)
     assert (info.owner, info.group) == ("", "squad"), info
     _no_worker(m)
@@ -209,7 +203,7 @@ def _private_etc(d):
 
 def _replace(path, data):
     """As useradd and vipw do: a new file renamed over the old one."""
-    _put(path + ".new", data)
+    put_file(path + ".new", data)
     os.rename(path + ".new", path)
 
 
@@ -235,10 +229,10 @@ def test_names_follow_files_renamed_over_passwd_and_group():
         assert (info.owner, info.group) == (f"bob{i}", f"squad{i}"), info
     os.unlink(os.path.join(etc, "passwd"))
     assert stat_(s, f).owner == ""
-    _put(os.path.join(etc, "passwd"), passwd)
+    put_file(os.path.join(etc, "passwd"), passwd)
     assert stat_(s, f).owner == "alice"
     # Rewritten in place, a new inode's contents: seen too.
-    _put(os.path.join(etc, "group"), group.replace(b"team:", b"crew:"))
+    put_file(os.path.join(etc, "group"), group.replace(b"team:", b"crew:"))
     assert stat_(s, f).group == "crew"
     _no_worker(m)
     assert m.stop() == 0
@@ -250,7 +244,7 @@ def test_names_follow_a_mount_over_passwd_within_a_second():
     d = open_dir()
     f = _owned_file(d)
     passwd = os.path.join(d, "passwd")
-    _put(passwd, b"root:x:0:0:root:/root:/bin/sh\ncarol:x:54321:54321::/:/bin/sh\n")
+    put_file(passwd, b"root:x:0:0:root:/root:/bin/sh\ncarol:x:54321:54321::/:/bin/sh\n")
     m = maitred_in_ns("true")
     s = stubs(m.addr)
     assert stat_(s, f).owner == ""

@@ -126,6 +126,13 @@ def open_dir(mode=0o755):
     return d
 
 
+def put_file(path, data, mode=0o644):
+    """A file with data and mode (chmod: the umask does not cut it)."""
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+
+
 def listing(d):
     return sorted(os.listdir(d))
 
