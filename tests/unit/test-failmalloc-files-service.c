@@ -324,15 +324,22 @@ static void disarm_in_child(void)
 	(void)failmalloc_disarm();
 }
 
-TEST(sweep_files_service_write_stat_read)
+/* What both sweeps start from: a directory of their own (from
+ * template), the server's address in it, the data to send. */
+static void sweep_setup(const char *template)
 {
 	CHECK_EQ(pthread_atfork(NULL, NULL, disarm_in_child), 0);
-	snprintf(dir, sizeof(dir), "/tmp/valet-fm-files-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s", template);
 	CHECK(mkdtemp(dir));
 	snprintf(spec, sizeof(spec), "unix:%s/s", dir);
-	snprintf(target, sizeof(target), "%s/target", dir);
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + 3);
+}
+
+TEST(sweep_files_service_write_stat_read)
+{
+	sweep_setup("/tmp/valet-fm-files-XXXXXX");
+	snprintf(target, sizeof(target), "%s/target", dir);
 	/* The calls' connections, sessions, messages and the service's jobs:
 	 * hundreds. */
 	unsigned long total = failmalloc_sweep(NULL, scenario, 0);
@@ -346,13 +353,8 @@ TEST(sweep_files_service_write_stat_read)
 
 TEST(sweep_files_service_write_tree_read_tree)
 {
-	CHECK_EQ(pthread_atfork(NULL, NULL, disarm_in_child), 0);
-	snprintf(dir, sizeof(dir), "/tmp/valet-fm-tree-XXXXXX");
-	CHECK(mkdtemp(dir));
-	snprintf(spec, sizeof(spec), "unix:%s/s", dir);
+	sweep_setup("/tmp/valet-fm-tree-XXXXXX");
 	snprintf(tree, sizeof(tree), "%s/tree", dir);
-	for (size_t i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 7 + 3);
 	unsigned long total = failmalloc_sweep(NULL, tree_scenario, 0);
 	CHECK(total > 100);
 	char p[192];
