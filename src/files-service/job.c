@@ -441,9 +441,7 @@ static void on_tree_message(struct rpc_call *call, const ProtobufCMessage *msg, 
 
 	switch (m->part_case) {
 	case VALET__V1__TREE_REQUEST__PART_DATA:
-		if (m->data.len)
-			tree_to_worker(j, FSVC_DATA, m->data.data, m->data.len);
-		return;
+		return on_tree_data(call, m->data.data, m->data.len, j);
 	case VALET__V1__TREE_REQUEST__PART_ENTRY:
 		len = valet__v1__tree_entry__get_packed_size(m->entry);
 		if (len > FSVC_CHUNK - FSVC_SUB_HEAD)
