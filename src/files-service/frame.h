@@ -21,7 +21,9 @@
  * Either way, BATCH: several frames in one packet (WriteTree's entries
  * and data, ReadTree's messages), each as its kind byte, its length
  * (4 bytes, little-endian) and its payload. A tree of small files made
- * two packets a file, each a send, a wake-up and a receive. */
+ * two packets a file, each a send, a wake-up and a receive.
+ * SLOT (worker -> maitred) and FREE (maitred -> worker): a Read's data
+ * through the worker's shared memory instead of the socket (ring.h). */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
@@ -38,6 +40,8 @@ enum fsvc_frame_kind {
 	FSVC_ENTRY = 'e',
 	FSVC_COMMIT = 'c',
 	FSVC_BATCH = 'b',
+	FSVC_SLOT = 's',
+	FSVC_FREE = 'f',
 };
 
 /* The data carried by one frame. Under glibc's 128 KiB mmap threshold
@@ -46,9 +50,11 @@ enum fsvc_frame_kind {
  * as large as that allows: one frame per 126 KiB data message of maitctl
  * cp (docs/files.md: an upload a quarter faster than with two). */
 #define FSVC_CHUNK (126 * 1024)
-/* What a Read's worker reads and sends per frame: half a frame. A
- * download is no faster with whole frames, and 16 at once held 2.5 MiB
- * more in maitred (its receive buffers and queued messages). */
+/* What a Read's worker without a ring (ring.h) reads and sends per
+ * frame: half a frame. A download was no faster with whole frames
+ * through the socket, and 16 at once held 2.5 MiB more in maitred (its
+ * receive buffers and queued messages). Through the ring, a slot holds
+ * a whole FSVC_CHUNK. */
 #define FSVC_READ_CHUNK (63 * 1024)
 /* The largest packet either side sends or reads. */
 #define FSVC_FRAME_MAX (FSVC_CHUNK + 1024)

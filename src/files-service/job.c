@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/list.h"
 #include "base/macro.h"
 #include "files.pb-c.h"
 #include "frame.h"
 #include "pool.h"
+#include "ring.h"
 
 #define FSVC_SEND_HIGH (256 * 1024)
 #define FSVC_SEND_LOW (64 * 1024)
@@ -29,11 +31,12 @@ struct fsvc_job {
 	size_t job_frame_len;
 	struct fsvc_proc *proc; /* its worker, once started */
 	int fd;			/* the worker's socket (the pool's) */
-	/* Data for the worker that its socket had no room for: the rest of
-	 * one client message, as frames of kind pending_kind. */
+	int ring_fd;		/* its ring (ring.h, the pool's), or -1 */
+	bool ring_used;		/* its pages are given back at the end */
+	/* A Write's data that the socket had no room for: the rest of one
+	 * client message. */
 	uint8_t *pending;
 	size_t pending_len, pending_off;
-	enum fsvc_frame_kind pending_kind;
 	bool commit_due;   /* the client half-closed; COMMIT not sent yet (data
 			    * pending, or the socket full: on EPOLLOUT) */
 	bool send_blocked; /* the call's send queue is full: not reading */
@@ -79,6 +82,8 @@ static void job_free(struct fsvc_job *j, bool reuse)
 	free(j->pending);
 	free(j->job_frame);
 	LIST_REMOVE(s->jobs, j);
+	if (j->ring_used)
+		fsvc_ring_release(j->ring_fd);
 	/* Last: putting the worker back may start a queued job at once. */
 	if (j->proc)
 		fsvc_proc_put(j->proc, reuse);
@@ -150,6 +155,63 @@ static bool relay_batch(struct fsvc_job *j, const uint8_t *p, size_t len)
 	return true;
 }
 
+struct slot_fill {
+	int fd;
+	unsigned slot;
+	const uint8_t *head;
+	size_t hlen;
+};
+
+/* A response message: its head from the SLOT frame, then the slot's
+ * data read from the ring straight into the call's send queue. */
+static int fill_from_slot(uint8_t *buf, size_t len, void *arg)
+{
+	const struct slot_fill *f = arg;
+	size_t n = len - f->hlen;
+	ssize_t r;
+
+	if (f->hlen)
+		memcpy(buf, f->head, f->hlen);
+	r = pread(f->fd, buf + f->hlen, n, (off_t)f->slot * FSVC_CHUNK);
+	if (r < 0)
+		return -errno;
+	return (size_t)r == n ? 0 : -EIO;
+}
+
+/* A Read's data in a slot of the ring: queued for the client, and the
+ * slot given back. False once the call has ended. */
+static bool relay_slot(struct fsvc_job *j, const uint8_t *p, size_t n)
+{
+	struct slot_fill f = { .fd = j->ring_fd };
+	size_t len;
+	int r;
+
+	if (j->ring_fd < 0 || fsvc_slot_parse(p, n, &f.slot, &len, &f.head, &f.hlen) < 0) {
+		job_finish(j, RPC_INTERNAL, "the worker of this call sent a bad frame");
+		return false;
+	}
+	j->ring_used = true;
+	r = rpc_call_send_filled(j->call, f.hlen + len, fill_from_slot, &f);
+	if (r < 0) {
+		job_finish(j, RPC_INTERNAL, "could not send a response: %s", strerror(-r));
+		return false;
+	}
+	if (r > 0)
+		j->send_blocked = true;
+	if (j->worker_deaf)
+		return true;
+	r = fsvc_send_free(j->fd, f.slot);
+	/* Never full: a FREE per slot at most is on its way. A worker that
+	 * has exited after its answer (it acted as a user) reads no more. */
+	if (r == -EAGAIN) {
+		job_finish(j, RPC_INTERNAL, "the worker of this call stopped reading");
+		return false;
+	}
+	if (r < 0)
+		j->worker_deaf = true;
+	return true;
+}
+
 /* One frame from the worker. False once the call has ended. */
 static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 {
@@ -160,6 +222,8 @@ static bool handle_frame(struct fsvc_job *j, const uint8_t *f, size_t n)
 	switch (f[0]) {
 	case FSVC_BATCH:
 		return relay_batch(j, f + 1, n - 1);
+	case FSVC_SLOT:
+		return relay_slot(j, f + 1, n - 1);
 	case FSVC_MSG:
 		r = rpc_call_send_encoded(j->call, f + 1, n - 1);
 		if (r < 0) {
@@ -229,7 +293,7 @@ static int flush_pending(struct fsvc_job *j)
 {
 	while (j->pending_off < j->pending_len) {
 		size_t k = MIN(j->pending_len - j->pending_off, (size_t)FSVC_CHUNK);
-		int r = fsvc_send(j->fd, j->pending_kind, j->pending + j->pending_off, k, NULL, 0);
+		int r = fsvc_send(j->fd, FSVC_DATA, j->pending + j->pending_off, k, NULL, 0);
 		if (r < 0)
 			return r;
 		j->pending_off += k;
@@ -332,10 +396,10 @@ static void on_io(uint32_t events, void *userdata)
 		(void)job_update_events(j);
 }
 
-/* Data or an entry for the worker, in frames of at most FSVC_CHUNK. What
+/* A Write's data for the worker, in frames of at most FSVC_CHUNK. What
  * the socket has no room for is kept (one message at most: receiving
  * pauses until it is sent). */
-static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8_t *data, size_t len)
+static void to_worker(struct fsvc_job *j, const uint8_t *data, size_t len)
 {
 	size_t off = 0;
 
@@ -343,7 +407,7 @@ static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8
 		return; /* its answer is on the way */
 	do {
 		size_t k = MIN(len - off, (size_t)FSVC_CHUNK);
-		int r = fsvc_send(j->fd, kind, data + off, k, NULL, 0);
+		int r = fsvc_send(j->fd, FSVC_DATA, data + off, k, NULL, 0);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
@@ -360,7 +424,6 @@ static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8
 	memcpy(j->pending, data + off, len - off);
 	j->pending_len = len - off;
 	j->pending_off = 0;
-	j->pending_kind = kind;
 	rpc_call_pause_receiving(j->call);
 	(void)job_update_events(j);
 }
@@ -369,7 +432,7 @@ static void to_worker(struct fsvc_job *j, enum fsvc_frame_kind kind, const uint8
 static void on_write_data(struct rpc_call *call, const uint8_t *data, size_t len, void *userdata)
 {
 	if (len)
-		to_worker(userdata, FSVC_DATA, data, len);
+		to_worker(userdata, data, len);
 }
 
 static void on_write_message(struct rpc_call *call, const ProtobufCMessage *msg, void *userdata)
@@ -500,6 +563,7 @@ static void job_start(struct fsvc_job *j)
 	if (r < 0)
 		return job_finish(j, RPC_RESOURCE_EXHAUSTED, "could not start a worker: %s", strerror(-r));
 	j->fd = fsvc_proc_fd(j->proc);
+	j->ring_fd = fsvc_proc_ring_fd(j->proc);
 	/* An idle or new worker's socket is empty: the frame fits. */
 	r = fsvc_send(j->fd, FSVC_JOB, j->job_frame, j->job_frame_len, NULL, 0);
 	free(j->job_frame);
@@ -558,6 +622,7 @@ void fsvc_job_submit(struct files_service *s, struct rpc_call *call, enum fsvc_m
 	j->call = call;
 	j->method = m;
 	j->fd = -1;
+	j->ring_fd = -1;
 	LIST_PREPEND(s->jobs, j);
 	rpc_call_set_cancel(call, on_cancel, j);
 	if (s->busy < FSVC_MAX_WORKERS && !s->queue)

@@ -10,6 +10,7 @@
 #include "base/list.h"
 #include "base/time-util.h"
 #include "frame.h"
+#include "ring.h"
 
 struct fsvc_proc {
 	struct files_service *svc;
@@ -30,6 +31,10 @@ struct fsvc_proc {
 	 * with the worker, it goes back to the kernel at once, where a heap
 	 * block left among others would stay in maitred's RSS. */
 	uint8_t *frame;
+	/* Its ring's memfd (ring.h), -1 without; mapped only during the
+	 * fork, for the worker to inherit. */
+	int ring_fd;
+	uint8_t *ring_map;
 };
 
 /* Stops watching and closes maitred's end: the worker exits once it has
@@ -46,6 +51,9 @@ static void proc_close(struct fsvc_proc *p)
 
 static void proc_release(struct fsvc_proc *p)
 {
+	if (p->ring_fd >= 0)
+		close(p->ring_fd);
+	fsvc_ring_unmap(p->ring_map);
 	if (p->frame)
 		(void)munmap(p->frame, FSVC_FRAME_MAX);
 	free(p);
@@ -142,7 +150,7 @@ static int run_worker(void *arg)
 {
 	struct fsvc_proc *p = arg;
 
-	return fsvc_worker_main(p->child_fd);
+	return fsvc_worker_main(p->child_fd, p->ring_map);
 }
 
 static int proc_new(struct files_service *s, struct fsvc_proc **ret)
@@ -152,6 +160,12 @@ static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 
 	if (!p)
 		return -ENOMEM;
+	p->ring_fd = -1;
+	/* Without a ring, the data goes through the socket, slower. */
+	if (fsvc_ring_create(&p->ring_fd) == 0 && !(p->ring_map = fsvc_ring_map(p->ring_fd))) {
+		close(p->ring_fd);
+		p->ring_fd = -1;
+	}
 	p->frame = mmap(NULL, FSVC_FRAME_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p->frame == MAP_FAILED) {
 		p->frame = NULL;
@@ -170,6 +184,8 @@ static int proc_new(struct files_service *s, struct fsvc_proc **ret)
 	if (r >= 0)
 		r = worker_start(s->core->loop, run_worker, p, fds[1], on_worker_exit, p, &p->worker);
 	close(fds[1]);
+	fsvc_ring_unmap(p->ring_map);
+	p->ring_map = NULL;
 	if (r < 0) {
 		proc_close(p);
 		proc_release(p);
@@ -206,6 +222,11 @@ int fsvc_proc_get(struct files_service *s, fsvc_proc_io_fn on_io, fsvc_proc_exit
 int fsvc_proc_fd(const struct fsvc_proc *p)
 {
 	return p->fd;
+}
+
+int fsvc_proc_ring_fd(const struct fsvc_proc *p)
+{
+	return p->ring_fd;
 }
 
 uint8_t *fsvc_proc_frame_buf(struct fsvc_proc *p)

@@ -29,6 +29,8 @@ typedef void (*fsvc_proc_exit_fn)(void *userdata);
 int fsvc_proc_get(struct files_service *s, fsvc_proc_io_fn on_io, fsvc_proc_exit_fn on_exit, void *userdata,
 		  struct fsvc_proc **ret);
 int fsvc_proc_fd(const struct fsvc_proc *p);
+/* Its ring's memfd (ring.h), or -1: it has none. */
+int fsvc_proc_ring_fd(const struct fsvc_proc *p);
 /* FSVC_FRAME_MAX bytes for one frame read from the worker, allocated
  * with it: a call does not allocate its own (a 64 KiB malloc and free
  * per Stat, glibc consolidating its heap at the free). Valid until the
@@ -47,5 +49,6 @@ void fsvc_proc_put(struct fsvc_proc *p, bool reuse);
 /* Closes every idle worker and forgets the busy ones (maitred's end). */
 void fsvc_pool_free(struct files_service *s);
 
-/* The worker process's main loop (exported for the fuzz/unit tests). */
-int fsvc_worker_main(int fd);
+/* The worker process's main loop (exported for the fuzz/unit tests):
+ * its socket, and its ring (ring.h) mapped, or NULL. */
+int fsvc_worker_main(int fd, uint8_t *ring);

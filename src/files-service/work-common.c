@@ -5,11 +5,24 @@
 
 #include "convert.h"
 #include "frame.h"
+#include "ring.h"
 #include "work.h"
 
 /* Whether this worker may take another call once the current one ends;
  * never again once it has acted as a user. */
 static bool reusable, acted;
+static struct fsvc_ring ring;
+
+void fsvc_work_set_ring(uint8_t *map)
+{
+	ring.map = map;
+	fsvc_ring_reset(&ring);
+}
+
+struct fsvc_ring *fsvc_work_ring(void)
+{
+	return ring.map ? &ring : NULL;
+}
 
 void fsvc_work_set_reusable(bool on)
 {

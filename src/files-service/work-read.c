@@ -9,6 +9,7 @@
 #include "convert.h"
 #include "files/reader.h"
 #include "frame.h"
+#include "ring.h"
 #include "work.h"
 
 /* ReadResponse.data and TreeResponse.data. */
@@ -22,6 +23,45 @@ static int send_data(int fd, unsigned field, const void *buf, size_t len)
 	size_t n = fsvc_bytes_field_head(head, field, len);
 
 	return fsvc_send(fd, FSVC_MSG, head, n, buf, len);
+}
+
+/* The same for data read into a slot of the ring. */
+static int send_slot_data(int fd, unsigned field, unsigned slot, size_t len)
+{
+	uint8_t head[FSVC_FIELD_HEAD_MAX];
+	size_t n = fsvc_bytes_field_head(head, field, len);
+
+	return fsvc_send_slot(fd, slot, len, head, n);
+}
+
+/* A Read's data: each piece read into a free slot of the ring and sent
+ * from there (ring.h, a slot's worth), or into buf and through the
+ * socket without one (FSVC_READ_CHUNK).
+ * 0 at the end of the range; -errno after an ERROR frame was sent, or
+ * when maitred is gone (or the call: nothing to answer). */
+static int read_data(int fd, struct files_reader *rd, uint8_t *buf)
+{
+	struct fsvc_ring *ring = fsvc_work_ring();
+	struct files_err err = { 0 };
+
+	for (;;) {
+		int slot = ring ? fsvc_ring_take(ring, fd) : 0;
+		if (slot < 0)
+			return slot == -EBADMSG ? fsvc_work_fail_code(fd, FILES_GRPC_INTERNAL, "unexpected frame")
+						: slot;
+		uint8_t *dst = ring ? fsvc_ring_slot(ring, (unsigned)slot) : buf;
+		ssize_t n = files_reader_read(rd, dst, ring ? FSVC_CHUNK : FSVC_READ_CHUNK, &err);
+		if (n <= 0 && ring)
+			fsvc_ring_put(ring, (unsigned)slot);
+		if (n < 0)
+			return fsvc_work_fail(fd, (int)n, &err);
+		if (n == 0)
+			return 0;
+		int r = ring ? send_slot_data(fd, READ_DATA_FIELD, (unsigned)slot, (size_t)n)
+			     : send_data(fd, READ_DATA_FIELD, buf, (size_t)n);
+		if (r < 0)
+			return r;
+	}
 }
 
 static int send_read_info(int fd, const char *path, const struct stat *st)
@@ -59,22 +99,14 @@ int fsvc_work_read(int fd, const Valet__V1__ReadRequest *req)
 		return fsvc_work_fail(fd, r, &err);
 	if (!req->sha256)
 		files_reader_skip_digest(rd);
-	buf = malloc(FSVC_READ_CHUNK);
-	if (!buf)
+	if (!fsvc_work_ring() && !(buf = malloc(FSVC_READ_CHUNK)))
 		return fsvc_work_fail(fd, -ENOMEM, NULL);
 	r = send_read_info(fd, req->path, &st);
 	if (r < 0)
 		return r == -ENOMEM ? fsvc_work_fail(fd, r, NULL) : r;
-	for (;;) {
-		ssize_t n = files_reader_read(rd, buf, FSVC_READ_CHUNK, &err);
-		if (n < 0)
-			return fsvc_work_fail(fd, (int)n, &err);
-		if (n == 0)
-			break;
-		r = send_data(fd, READ_DATA_FIELD, buf, (size_t)n);
-		if (r < 0)
-			return r; /* maitred is gone, or the call */
-	}
+	r = read_data(fd, rd, buf);
+	if (r < 0)
+		return r;
 	if (req->sha256) {
 		uint8_t digest[SHA256_DIGEST_SIZE];
 		r = files_reader_digest(rd, digest);

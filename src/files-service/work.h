@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "files.pb-c.h"
 #include "files/creds.h"
@@ -28,6 +29,10 @@ int fsvc_work_reply(int fd, const ProtobufCMessage *m);
  * leaves the client's frames unread in the socket). */
 void fsvc_work_set_reusable(bool on);
 bool fsvc_work_reusable(void);
+/* The worker's ring (ring.h), every slot free at the start of each
+ * call; NULL when it has none (its data goes through the socket). */
+void fsvc_work_set_ring(uint8_t *map);
+struct fsvc_ring *fsvc_work_ring(void);
 
 int fsvc_work_stat(int fd, const Valet__V1__StatRequest *req);
 int fsvc_work_list(int fd, const Valet__V1__ListRequest *req);

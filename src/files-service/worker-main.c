@@ -51,7 +51,7 @@ static int run_method(int fd, enum fsvc_method m, const ProtobufCMessage *req)
 	return -EINVAL;
 }
 
-int fsvc_worker_main(int fd)
+int fsvc_worker_main(int fd, uint8_t *ring)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 
@@ -68,6 +68,9 @@ int fsvc_worker_main(int fd)
 		ssize_t n = recv(fd, buf, FSVC_FRAME_MAX, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/* Slots given back after the last call's answer was sent. */
+		if (n == 2 && buf[0] == FSVC_FREE)
+			continue;
 		/* The end of the socket: maitred is done with this worker. Any
 		 * other frame here is what an aborted call left. */
 		if (n < 2 || buf[0] != FSVC_JOB || buf[1] >= ARRAY_SIZE(request_types))
@@ -76,6 +79,7 @@ int fsvc_worker_main(int fd)
 		 * error: reusable again only once the worker has read its
 		 * COMMIT (work-write.c). */
 		fsvc_work_set_reusable(buf[1] != FSVC_WRITE && buf[1] != FSVC_WRITE_TREE);
+		fsvc_work_set_ring(ring);
 		req = protobuf_c_message_unpack(request_types[buf[1]], NULL, (size_t)n - 2, buf + 2);
 		if (!req) {
 			fsvc_work_set_reusable(false);

@@ -13,20 +13,22 @@ struct rpc_outmsg {
 	uint8_t data[];
 };
 
-/* Appends room for one message of len bytes, its prefix written: the
- * payload to fill, or NULL (-E2BIG, -ENOMEM in *ret). */
-static uint8_t *outq_append(struct rpc_outq *q, size_t len, int *ret)
+/* Appends one message of len bytes, its prefix written and its payload
+ * by fill: 0, or -E2BIG, -ENOMEM, fill's -errno (nothing queued). */
+int rpc_outq_push_filled(struct rpc_outq *q, size_t len, rpc_fill_fn fill, void *arg)
 {
 	struct rpc_outmsg *m;
+	int r;
 
-	if (len > RPC_MAX_MESSAGE_SIZE) {
-		*ret = -E2BIG;
-		return NULL;
-	}
+	if (len > RPC_MAX_MESSAGE_SIZE)
+		return -E2BIG;
 	m = malloc(sizeof(*m) + RPC_PREFIX_SIZE + len);
-	if (!m) {
-		*ret = -ENOMEM;
-		return NULL;
+	if (!m)
+		return -ENOMEM;
+	r = fill(m->data + RPC_PREFIX_SIZE, len, arg);
+	if (r < 0) {
+		free(m);
+		return r;
 	}
 	m->next = NULL;
 	m->len = RPC_PREFIX_SIZE + len;
@@ -38,27 +40,30 @@ static uint8_t *outq_append(struct rpc_outq *q, size_t len, int *ret)
 		q->head = m;
 	q->tail = m;
 	q->bytes += m->len;
-	return m->data + RPC_PREFIX_SIZE;
+	return 0;
+}
+
+static int fill_packed(uint8_t *buf, size_t len, void *arg)
+{
+	protobuf_c_message_pack(arg, buf);
+	return 0;
 }
 
 int rpc_outq_push(struct rpc_outq *q, const ProtobufCMessage *msg)
 {
-	int r = 0;
-	uint8_t *p = outq_append(q, protobuf_c_message_get_packed_size(msg), &r);
+	return rpc_outq_push_filled(q, protobuf_c_message_get_packed_size(msg), fill_packed, (void *)msg);
+}
 
-	if (p)
-		protobuf_c_message_pack(msg, p);
-	return r;
+int rpc_fill_copy(uint8_t *buf, size_t len, void *arg)
+{
+	if (len)
+		memcpy(buf, arg, len);
+	return 0;
 }
 
 int rpc_outq_push_encoded(struct rpc_outq *q, const uint8_t *data, size_t len)
 {
-	int r = 0;
-	uint8_t *p = outq_append(q, len, &r);
-
-	if (p)
-		memcpy(p, data, len);
-	return r;
+	return rpc_outq_push_filled(q, len, rpc_fill_copy, (void *)data);
 }
 
 size_t rpc_outq_read(struct rpc_outq *q, uint8_t *buf, size_t len)

@@ -139,6 +139,10 @@ int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg);
 /* The same for a message encoded elsewhere (len bytes, without the
  * 5-byte prefix): a worker process that produced it, for example. */
 int rpc_call_send_encoded(struct rpc_call *c, const uint8_t *data, size_t len);
+/* The same for len bytes that fill writes in place in the queue (no
+ * copy: a file worker's data read straight from its shared memory);
+ * fill's -errno queues nothing and is returned. */
+int rpc_call_send_filled(struct rpc_call *c, size_t len, rpc_fill_fn fill, void *arg);
 /* The call's own marks instead of RPC_SEND_HIGH_WATER and _LOW_WATER:
  * a call that relays a producer it can pause (a worker process) needs
  * less queued to keep the connection busy, and many such calls at once

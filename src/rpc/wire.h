@@ -15,6 +15,10 @@
 #define RPC_SEND_HIGH_WATER (1024 * 1024)
 #define RPC_SEND_LOW_WATER (256 * 1024)
 
+/* Writes a message's len bytes (encoded, no prefix) at buf, in place in
+ * a send queue: 0, or -errno. */
+typedef int (*rpc_fill_fn)(uint8_t *buf, size_t len, void *arg);
+
 void rpc_prefix_encode(uint8_t out[RPC_PREFIX_SIZE], bool compressed, uint32_t length);
 void rpc_prefix_decode(const uint8_t in[RPC_PREFIX_SIZE], bool *ret_compressed, uint32_t *ret_length);
 
