@@ -16,7 +16,7 @@
  * reading the worker's frames while the call's send queue is full.
  *
  * Not for a Write: the worker's FREE for each slot woke maitred once
- * more per piece, and a 1 GiB upload was 5-10% slower than through the
+ * more per piece, and a 1 GiB upload was slower than through the
  * socket (docs/benchmarks.md). */
 #pragma once
 
