@@ -43,7 +43,7 @@ int rpc_outq_push_filled(struct rpc_outq *q, size_t len, rpc_fill_fn fill, void 
 	return 0;
 }
 
-static int fill_packed(uint8_t *buf, size_t len, void *arg)
+int rpc_fill_packed(uint8_t *buf, size_t len, void *arg)
 {
 	protobuf_c_message_pack(arg, buf);
 	return 0;
@@ -51,7 +51,7 @@ static int fill_packed(uint8_t *buf, size_t len, void *arg)
 
 int rpc_outq_push(struct rpc_outq *q, const ProtobufCMessage *msg)
 {
-	return rpc_outq_push_filled(q, protobuf_c_message_get_packed_size(msg), fill_packed, (void *)msg);
+	return rpc_outq_push_filled(q, protobuf_c_message_get_packed_size(msg), rpc_fill_packed, (void *)msg);
 }
 
 int rpc_fill_copy(uint8_t *buf, size_t len, void *arg)

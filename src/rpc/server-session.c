@@ -240,17 +240,9 @@ static ssize_t response_read(nghttp2_session *h2, int32_t stream_id, uint8_t *bu
 	return NGHTTP2_ERR_DEFERRED;
 }
 
-/* Queues one message; the response headers go out with the first. */
-/* A response message to queue: msg to encode, or len bytes that fill
- * writes in place (outq.h). */
-struct out_src {
-	const ProtobufCMessage *msg;
-	size_t len;
-	rpc_fill_fn fill;
-	void *arg;
-};
-
-static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, const struct out_src *src)
+/* Queues one message of len bytes that fill writes in place (outq.h);
+ * the response headers go out with the first. */
+static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, size_t len, rpc_fill_fn fill, void *arg)
 {
 	nghttp2_nv nva[] = {
 		RPC_NV(":status", "200"),
@@ -258,8 +250,7 @@ static int stream_send(struct rpc_server_session *s, struct rpc_stream *st, cons
 		RPC_NV("grpc-accept-encoding", RPC_ACCEPT_ENCODING),
 	};
 	nghttp2_data_provider prd = { .source.ptr = st, .read_callback = response_read };
-	int r = src->msg ? rpc_outq_push(&st->out, src->msg)
-			 : rpc_outq_push_filled(&st->out, src->len, src->fill, src->arg);
+	int r = rpc_outq_push_filled(&st->out, len, fill, arg);
 
 	if (r < 0)
 		return r;
@@ -339,8 +330,9 @@ void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *response)
 {
 	struct rpc_server_session *s = c->session;
 	struct rpc_stream *st = c->stream;
+	size_t len = protobuf_c_message_get_packed_size(response);
 
-	if (st && !st->answered && stream_send(s, st, &(struct out_src){ .msg = response }) < 0 && !st->responding) {
+	if (st && !st->answered && stream_send(s, st, len, rpc_fill_packed, (void *)response) < 0 && !st->responding) {
 		call_finish(c, RPC_INTERNAL, "could not send the response");
 		return;
 	}
@@ -373,14 +365,14 @@ void rpc_call_finish(struct rpc_call *c, int code, const char *fmt, ...)
 	call_finish(c, code, msg);
 }
 
-static int call_send(struct rpc_call *c, const struct out_src *src)
+static int call_send(struct rpc_call *c, size_t len, rpc_fill_fn fill, void *arg)
 {
 	struct rpc_stream *st = c->stream;
 	int r;
 
 	if (!st || st->answered)
 		return -ECANCELED;
-	r = stream_send(c->session, st, src);
+	r = stream_send(c->session, st, len, fill, arg);
 	if (r < 0)
 		return r;
 	session_notify(c->session);
@@ -392,17 +384,17 @@ static int call_send(struct rpc_call *c, const struct out_src *src)
 
 int rpc_call_send(struct rpc_call *c, const ProtobufCMessage *msg)
 {
-	return call_send(c, &(struct out_src){ .msg = msg });
+	return call_send(c, protobuf_c_message_get_packed_size(msg), rpc_fill_packed, (void *)msg);
 }
 
 int rpc_call_send_encoded(struct rpc_call *c, const uint8_t *data, size_t len)
 {
-	return call_send(c, &(struct out_src){ .len = len, .fill = rpc_fill_copy, .arg = (void *)data });
+	return call_send(c, len, rpc_fill_copy, (void *)data);
 }
 
 int rpc_call_send_filled(struct rpc_call *c, size_t len, rpc_fill_fn fill, void *arg)
 {
-	return call_send(c, &(struct out_src){ .len = len, .fill = fill, .arg = arg });
+	return call_send(c, len, fill, arg);
 }
 
 void rpc_call_set_send_marks(struct rpc_call *c, size_t high, size_t low)
