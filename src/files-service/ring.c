@@ -44,15 +44,11 @@ void fsvc_ring_release(int fd)
 
 int fsvc_send_slot(int fd, unsigned slot, size_t len, const void *head, size_t hlen)
 {
-	uint8_t b[sizeof(struct fsvc_slot_head) + FSVC_FIELD_HEAD_MAX];
 	struct fsvc_slot_head h = { .slot = (uint8_t)slot, .len = (uint32_t)len };
 
 	if (hlen > FSVC_FIELD_HEAD_MAX)
 		return -E2BIG;
-	memcpy(b, &h, sizeof(h));
-	if (hlen)
-		memcpy(b + sizeof(h), head, hlen);
-	return fsvc_send(fd, FSVC_SLOT, b, sizeof(h) + hlen, NULL, 0);
+	return fsvc_send(fd, FSVC_SLOT, &h, sizeof(h), head, hlen);
 }
 
 int fsvc_send_free(int fd, unsigned slot)
