@@ -61,7 +61,8 @@ static bool ratelimit_pass(struct ratelimit *rl, const char *what)
 
 static struct ratelimit conn_ratelimit, reject_ratelimit;
 
-static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *userdata)
+static void on_server_event(enum rpc_server_event ev, const char *peer, int error, const char *detail,
+			    void *userdata)
 {
 	if (!ratelimit_pass(&conn_ratelimit, "refused or dropped connections"))
 		return;
@@ -71,7 +72,10 @@ static void on_server_event(enum rpc_server_event ev, const char *peer, int erro
 		break;
 	case RPC_SERVER_PEER_OVER_LIMIT: log_warning("refused connection from %s: too many connections", peer); break;
 	case RPC_SERVER_PEER_PROTOCOL_ERROR:
-		log_warning("dropped connection from %s: HTTP/2 protocol error", peer);
+		if (detail)
+			log_warning("dropped connection from %s: HTTP/2 protocol error: %s", peer, ESCAPED(detail));
+		else
+			log_warning("dropped connection from %s: HTTP/2 protocol error", peer);
 		break;
 	case RPC_SERVER_ACCEPT_FAILED: log_warning_errno(error, "accept failed"); break;
 	case RPC_SERVER_PEER_SILENT: log_warning("dropped connection from %s: no HTTP/2 preface in time", peer); break;

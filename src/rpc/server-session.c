@@ -12,6 +12,7 @@
 #include "rpc/alloc.h"
 #include "rpc/inflate.h"
 #include "rpc/outq.h"
+#include "rpc/reset-filter.h"
 #include "pb/bytes-field.h"
 #include "pb/nul-check.h"
 #include "rpc/h2.h"
@@ -134,6 +135,10 @@ struct rpc_server_session {
 	/* An answer could not be queued: feed and pull fail from now on. */
 	bool broken;
 	char peer[80];
+	/* Why the connection is being ended, when the peer broke HTTP/2:
+	 * the GOAWAY nghttp2 sent, or the error it returned ("" if none). */
+	char failure[128];
+	struct reset_filter filter;
 	/* A receive buffer a stream gave up, for the next one that needs
 	 * one; kept only while the session has streams (body_give_up). */
 	struct buf spare;
@@ -1322,6 +1327,12 @@ static int on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *
 	struct rpc_server_session *s = user_data;
 	struct rpc_stream *st;
 
+	/* nghttp2 ends a connection whose peer broke the protocol with a
+	 * GOAWAY naming the error, and then just stops wanting to read: kept
+	 * here, or the owner could not tell it from a peer that left. */
+	if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !s->failure[0])
+		snprintf(s->failure, sizeof(s->failure), "%s: %.*s", nghttp2_http2_strerror(frame->goaway.error_code),
+			 (int)MIN(frame->goaway.opaque_data_len, 96), (const char *)frame->goaway.opaque_data);
 	if (frame->hd.type != NGHTTP2_HEADERS || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	st = stream_get(s, frame->hd.stream_id);
@@ -1380,6 +1391,7 @@ int rpc_server_session_new(const struct rpc_service *svc, const struct rpc_limit
 	else
 		rpc_limits_init(&s->limits);
 	strcpy(s->peer, "?");
+	reset_filter_init(&s->filter);
 
 	if (nghttp2_session_callbacks_new(&cbs) != 0) {
 		free(s);
@@ -1476,17 +1488,29 @@ void rpc_server_session_set_peer(struct rpc_server_session *s, const char *desc)
 	snprintf(s->peer, sizeof(s->peer), "%s", desc);
 }
 
+static int feed_h2(const uint8_t *data, size_t len, void *userdata)
+{
+	struct rpc_server_session *s = userdata;
+	ssize_t n = nghttp2_session_mem_recv(s->h2, data, len);
+
+	if (n >= 0)
+		return 0;
+	if (!s->failure[0])
+		snprintf(s->failure, sizeof(s->failure), "%s", nghttp2_strerror((int)n));
+	return -EPROTO;
+}
+
 int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, size_t len, uint64_t now)
 {
-	ssize_t n;
+	int r;
 
 	s->now = now;
 	s->busy++;
-	n = nghttp2_session_mem_recv(s->h2, data, len);
+	r = reset_filter_feed(&s->filter, data, len, feed_h2, s);
 	s->busy--;
 	if (s->broken)
 		return -ENOMEM;
-	return n < 0 ? -EPROTO : 0;
+	return r;
 }
 
 /* What was left for pull(): deliveries resumed from outside the session,
@@ -1526,6 +1550,11 @@ ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **re
 		return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : -EPROTO;
 	}
 	return n;
+}
+
+const char *rpc_server_session_failure(const struct rpc_server_session *s)
+{
+	return s->failure[0] ? s->failure : NULL;
 }
 
 bool rpc_server_session_alive(struct rpc_server_session *s)

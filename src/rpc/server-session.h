@@ -113,6 +113,11 @@ int rpc_server_session_feed(struct rpc_server_session *s, const uint8_t *data, s
 ssize_t rpc_server_session_pull(struct rpc_server_session *s, const uint8_t **ret);
 /* False once both directions are done: close the connection. */
 bool rpc_server_session_alive(struct rpc_server_session *s);
+/* Why the peer is being let go for breaking HTTP/2 ("PROTOCOL_ERROR:
+ * RST_STREAM: stream_id == 0", the GOAWAY's code and reason, or nghttp2's
+ * error), or NULL: a session that stops being alive with this NULL ended
+ * normally (the peer left, or a graceful shutdown). */
+const char *rpc_server_session_failure(const struct rpc_server_session *s);
 /* Earliest call deadline (on the clock given to feed), or USEC_INFINITY. */
 uint64_t rpc_server_session_next_deadline(struct rpc_server_session *s);
 /* Fails every call whose deadline is <= now with DEADLINE_EXCEEDED. */

@@ -69,10 +69,16 @@ void rpc_server_config_init(struct rpc_server_config *cfg, const struct rpc_serv
 	peer_policy_init(&cfg->policy);
 }
 
-static void server_event(struct rpc_server *srv, enum rpc_server_event ev, const char *peer, int error)
+static void server_event_detail(struct rpc_server *srv, enum rpc_server_event ev, const char *peer, int error,
+				const char *detail)
 {
 	if (srv->cfg.on_event)
-		srv->cfg.on_event(ev, peer, error, srv->cfg.userdata);
+		srv->cfg.on_event(ev, peer, error, detail, srv->cfg.userdata);
+}
+
+static void server_event(struct rpc_server *srv, enum rpc_server_event ev, const char *peer, int error)
+{
+	server_event_detail(srv, ev, peer, error, NULL);
 }
 
 static void server_maybe_stopped(struct rpc_server *srv)
@@ -119,8 +125,12 @@ static void on_conn_close(int reason, void *userdata)
 	struct server_conn *sc = userdata;
 	struct rpc_server *srv = sc->server;
 
-	if (reason == -EPROTO)
-		server_event(srv, RPC_SERVER_PEER_PROTOCOL_ERROR, sc->peer, reason);
+	/* nghttp2 lets a peer that broke the protocol go after its GOAWAY,
+	 * without an error from feed(): the session knows why. */
+	const char *failure = rpc_server_session_failure(sc->session);
+
+	if (reason == -EPROTO || failure)
+		server_event_detail(srv, RPC_SERVER_PEER_PROTOCOL_ERROR, sc->peer, -EPROTO, failure);
 	else if (reason == -ENOMEM)
 		server_event(srv, RPC_SERVER_PEER_FAILED, sc->peer, reason); /* ours, not the peer's doing */
 	server_conn_free(sc);

@@ -18,7 +18,10 @@ enum rpc_server_event {
 	RPC_SERVER_PEER_EVICTED, /* longest idle, closed to make room (peer: the one let go) */
 };
 
-typedef void (*rpc_server_event_fn)(enum rpc_server_event ev, const char *peer, int error, void *userdata);
+/* detail: for PEER_PROTOCOL_ERROR, what the peer did wrong
+ * (rpc_server_session_failure()), or NULL; NULL for the others. */
+typedef void (*rpc_server_event_fn)(enum rpc_server_event ev, const char *peer, int error, const char *detail,
+				    void *userdata);
 typedef void (*rpc_server_stopped_fn)(void *userdata);
 
 struct rpc_server_config {

@@ -2,12 +2,16 @@
 deadlines, graceful stop, peer checks. maitred must keep serving, leak
 nothing and still reap every process."""
 import os
+import re
 import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawh2  # noqa: E402
 from valet import Maitred, binary, grpc_error, grpc_stubs, maitctl, sanitized, track, wait_until
 from lanes import exclusive, timing
 
@@ -129,6 +133,55 @@ def test_oversized_frame_gets_goaway():
     assert goaways, got
     assert struct.unpack(">I", goaways[0][3][4:8])[0] == 6  # FRAME_SIZE_ERROR
     s.close()
+    m.wait_log("HTTP/2 protocol error: FRAME_SIZE_ERROR: ")
+    still_serving(m)
+    assert m.stop() == 0
+
+
+def test_reset_of_a_stream_never_opened_keeps_the_connection():
+    """gRPC's C core resets now and then a stream it never sent HEADERS for
+    (a call cancelled while it waited for a stream slot, in a burst of
+    short deadlines). HTTP/2 would make it a connection error, which fails
+    every call in flight; maitred ignores it, as grpc++'s server does."""
+    import guest_pb2
+    m = Maitred()
+    path = "/vm_tools.Maitred/GetKernelVersion"
+
+    def answered(got, stream):
+        data = [f[3] for f in got if f[0] == 0 and f[2] == stream]
+        ends = [f for f in got if f[2] == stream and f[0] == 1 and f[1] & 1]
+        assert data and ends and not [f for f in got if f[0] in (3, 7)], got
+        return guest_pb2.GetKernelVersionResponse.FromString(b"".join(data)[5:]).kernel_release
+
+    s = raw_conn(m)
+    assert answered(rawh2.call_on(s, path, b""), 1) == os.uname().release
+    # Stream 3 asked, and left open (its message not sent yet), while
+    # streams 5 and 9, never opened, are reset.
+    s.sendall(rawh2.frame(1, 4, 3, rawh2.headers_block(path)) + rawh2.frame(3, 0, 5, b"\0\0\0\x08") +
+              rawh2.frame(3, 0, 9, b"\0\0\0\x08"))
+    time.sleep(0.2)
+    s.sendall(rawh2.frame(0, 1, 3, rawh2.grpc_message(b"")))
+    assert answered(rawh2.read_stream(s, 3), 3) == os.uname().release
+    for stream in (5, 7, 9):  # the ids reset before are served like the others
+        s.sendall(rawh2.frame(1, 4, stream, rawh2.headers_block(path)) +
+                  rawh2.frame(0, 1, stream, rawh2.grpc_message(b"")))
+        assert answered(rawh2.read_stream(s, stream), stream) == os.uname().release
+    s.close()
+    assert "dropped connection" not in m.log(), m.log()[-2000:]
+    assert m.stop() == 0
+
+
+def test_a_protocol_error_is_logged_with_its_reason():
+    m = Maitred()
+    s = raw_conn(m)
+    s.sendall(PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" +  # empty SETTINGS
+              b"\x00\x00\x04\x03\x00\x00\x00\x00\x00\x00\x00\x00\x08")  # RST_STREAM of stream 0
+    goaways = [f for f in frames(read_until_eof(s)) if f[0] == 7]
+    assert goaways and struct.unpack(">I", goaways[0][3][4:8])[0] == 1  # PROTOCOL_ERROR
+    s.close()
+    line = (r"dropped connection from unix pid \d+ uid \d+: HTTP/2 protocol error: "
+            r"PROTOCOL_ERROR: RST_STREAM: stream_id == 0\n")
+    wait_until(lambda: re.search(line, m.log()), what="the reason logged")
     still_serving(m)
     assert m.stop() == 0
 

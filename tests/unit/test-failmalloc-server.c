@@ -100,7 +100,7 @@ TEST(sweep_conn_deadline_timer)
 static const struct rpc_service no_methods = { NULL, 0, NULL };
 static int events[8];
 
-static void on_server_event(enum rpc_server_event ev, const char *peer, int error, void *ud)
+static void on_server_event(enum rpc_server_event ev, const char *peer, int error, const char *detail, void *ud)
 {
 	events[ev]++;
 }

@@ -700,6 +700,76 @@ TEST(oversized_frame_is_connection_error)
 		}
 	CHECK(goaway);
 	CHECK(!rpc_server_session_alive(s));
+	CHECK(strncmp(rpc_server_session_failure(s), "FRAME_SIZE_ERROR: ", 18) == 0);
+}
+
+/* RST_STREAM(CANCEL) of a stream, as raw bytes. */
+static void feed_rst(struct rpc_server_session *s, uint32_t stream)
+{
+	const uint8_t rst[] = { 0, 0, 4, 3, 0, stream >> 24, stream >> 16, stream >> 8, stream, 0, 0, 0, 8 };
+	CHECK_EQ(rpc_server_session_feed(s, rst, sizeof(rst), now_usec()), 0);
+}
+
+TEST(reset_of_a_stream_never_opened_is_ignored)
+{
+	/* What gRPC's C core sends when a call waiting for a stream slot is
+	 * cancelled before its HEADERS went out: not worth the connection. */
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	uint8_t body[16], mb[300];
+	size_t n = h2_grpc_frame(body, NULL, 0, false);
+	int32_t id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n, NULL, true);
+	h2_pump(p, s);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
+	feed_rst(s, (uint32_t)id + 2); /* the next stream: idle */
+	feed_rst(s, (uint32_t)id + 40);
+	h2_pump(p, s);
+	CHECK(rpc_server_session_alive(s));
+	CHECK(rpc_server_session_failure(s) == NULL);
+	/* The call in flight goes on and is answered; new streams, the
+	 * reset ids included, are served. */
+	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
+	CHECK_EQ(n_cancelled, 0);
+	VmTools__LaunchProcessResponse resp = VM_TOOLS__LAUNCH_PROCESS_RESPONSE__INIT;
+	rpc_call_reply(deferred[0], &resp.base);
+	h2_pump(p, s);
+	CHECK_EQ(h2_peer_result(p, id)->grpc_status, 0);
+	n = mount_body(mb, "abc");
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(one_call(s, p, "/t.S/Mount", "application/grpc", mb, n, NULL)->grpc_status, 0);
+	/* A reset of a stream that was opened still cancels its call. */
+	id = h2_peer_request(p, "/t.S/Defer", "application/grpc", body, n = h2_grpc_frame(body, NULL, 0, false), NULL,
+			     true);
+	h2_pump(p, s);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 1);
+	feed_rst(s, (uint32_t)id);
+	CHECK_EQ(n_cancelled, 1);
+	CHECK_EQ(rpc_server_session_pending_calls(s), 0);
+}
+
+TEST(a_protocol_error_is_named)
+{
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s = new_session();
+	_cleanup_(h2_peer_freep) struct h2_peer *p = h2_peer_new();
+	const uint8_t *out;
+
+	h2_pump(p, s);
+	CHECK(rpc_server_session_failure(s) == NULL);
+	/* Still a connection error: a reset of stream 0. */
+	feed_rst(s, 0);
+	while (rpc_server_session_pull(s, &out) > 0)
+		;
+	CHECK(!rpc_server_session_alive(s));
+	CHECK_STR(rpc_server_session_failure(s), "PROTOCOL_ERROR: RST_STREAM: stream_id == 0");
+	/* The first reason stays. */
+	feed_rst(s, 0);
+	CHECK_STR(rpc_server_session_failure(s), "PROTOCOL_ERROR: RST_STREAM: stream_id == 0");
+
+	/* An error nghttp2 returns instead of a GOAWAY is named too. */
+	_cleanup_(rpc_server_session_freep) struct rpc_server_session *s2 = new_session();
+	const char *junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK_EQ(rpc_server_session_feed(s2, (const uint8_t *)junk, strlen(junk), now_usec()), -EPROTO);
+	CHECK_STR(rpc_server_session_failure(s2), nghttp2_strerror(NGHTTP2_ERR_BAD_CLIENT_MAGIC));
 }
 
 TEST(shutdown_finishes_calls_in_flight)

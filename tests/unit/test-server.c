@@ -50,7 +50,7 @@ static const struct rpc_method methods[] = {
 };
 static const struct rpc_service service = { methods, 1, NULL };
 
-static void on_event(enum rpc_server_event ev, const char *peer, int error, void *ud)
+static void on_event(enum rpc_server_event ev, const char *peer, int error, const char *detail, void *ud)
 {
 	events[ev]++;
 	check_wake();
