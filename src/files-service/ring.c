@@ -105,7 +105,7 @@ int fsvc_ring_take(struct fsvc_ring *r, int fd)
 		int slot = f[0] == FSVC_FREE ? fsvc_free_parse(f + 1, (size_t)n - 1) : -EBADMSG;
 		if (slot < 0)
 			return slot;
-		r->free |= 1u << slot;
+		fsvc_ring_put(r, (unsigned)slot);
 	}
 	int slot = __builtin_ctz(r->free);
 	r->free &= ~(1u << slot);

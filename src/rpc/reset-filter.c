@@ -35,13 +35,15 @@ static bool frame_begins(struct reset_filter *f, const uint8_t *h)
 	return f->dropping;
 }
 
-/* Passes data[*run..upto), if any; the run then starts at upto. */
-static int pass_run(const uint8_t *data, size_t *run, size_t upto, reset_filter_pass_fn pass, void *arg)
+/* Passes data[*run..at), if any, and skips the next skip bytes: the run
+ * then starts after them. */
+static int pass_then_skip(const uint8_t *data, size_t *run, size_t at, size_t skip, reset_filter_pass_fn pass,
+			  void *arg)
 {
 	size_t from = *run;
 
-	*run = upto;
-	return upto > from ? pass(data + from, upto - from, arg) : 0;
+	*run = at + skip;
+	return at > from ? pass(data + from, at - from, arg) : 0;
 }
 
 int reset_filter_feed(struct reset_filter *f, const uint8_t *data, size_t len, reset_filter_pass_fn pass, void *arg)
@@ -54,38 +56,30 @@ int reset_filter_feed(struct reset_filter *f, const uint8_t *data, size_t len, r
 		if (f->preface_left) {
 			n = MIN(f->preface_left, len - i);
 			f->preface_left -= n;
-			i += n;
 		} else if (f->payload_left) {
 			n = MIN(f->payload_left, len - i);
 			f->payload_left -= n;
-			if (f->dropping && (r = pass_run(data, &run, i, pass, arg)) < 0)
+			if (f->dropping && (r = pass_then_skip(data, &run, i, n, pass, arg)) < 0)
 				return r;
-			i += n;
-			if (f->dropping)
-				run = i;
 		} else if (f->head_len == 0 && len - i >= FRAME_HEAD) {
-			if (frame_begins(f, data + i)) {
-				if ((r = pass_run(data, &run, i, pass, arg)) < 0)
-					return r;
-				run = i + FRAME_HEAD;
-			}
-			i += FRAME_HEAD;
+			n = FRAME_HEAD;
+			if (frame_begins(f, data + i) && (r = pass_then_skip(data, &run, i, n, pass, arg)) < 0)
+				return r;
 		} else {
 			/* A header cut by the end of a read: kept, and passed
-			 * from here once it is whole (unless dropped). */
-			if ((r = pass_run(data, &run, i, pass, arg)) < 0)
-				return r;
+			 * from the copy once it is whole (unless dropped). */
 			n = MIN(FRAME_HEAD - f->head_len, len - i);
+			if ((r = pass_then_skip(data, &run, i, n, pass, arg)) < 0)
+				return r;
 			memcpy(f->head + f->head_len, data + i, n);
 			f->head_len += n;
-			i += n;
-			run = i;
 			if (f->head_len == FRAME_HEAD) {
 				f->head_len = 0;
 				if (!frame_begins(f, f->head) && (r = pass(f->head, FRAME_HEAD, arg)) < 0)
 					return r;
 			}
 		}
+		i += n;
 	}
-	return pass_run(data, &run, len, pass, arg);
+	return pass_then_skip(data, &run, len, 0, pass, arg);
 }
